@@ -1,0 +1,111 @@
+//! Terminal plumbing shared by the subcommands: thread pool, progress bars, error lines.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use classic_cv::progress::{self, Reporter};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Runs `f` inside a rayon pool of `threads` workers (the global default when `None`).
+pub fn with_threads<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    match threads {
+        None => f(),
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()?
+            .install(f),
+    }
+}
+
+/// Prints an error and its causes as one line.
+pub fn print_error(e: &anyhow::Error) {
+    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let mut line = String::new();
+    for part in chain {
+        if !line.contains(&part) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&part);
+        }
+    }
+    eprintln!("error: {line}");
+}
+
+/// Replaces Rust's panic message and backtrace by one line (a panic is a bug in classic-cv).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error (a bug in classic-cv, please report it): {msg}{at}");
+    }));
+}
+
+/// Draws library progress as indicatif bars on stderr, when stderr is a terminal.
+struct Bars {
+    next: AtomicU64,
+    bars: Mutex<HashMap<u64, ProgressBar>>,
+}
+
+impl Reporter for Bars {
+    fn start(&self, name: &str, total: u64) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let bar = if total > 0 {
+            ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "{prefix:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            )
+        } else {
+            ProgressBar::new_spinner()
+        };
+        bar.set_prefix(name.to_string());
+        self.bars.lock().expect("no poisoned lock").insert(id, bar);
+        id
+    }
+
+    fn inc(&self, id: u64, delta: u64) {
+        if let Some(b) = self.bars.lock().expect("no poisoned lock").get(&id) {
+            b.inc(delta);
+        }
+    }
+
+    fn message(&self, id: u64, message: &str) {
+        if let Some(b) = self.bars.lock().expect("no poisoned lock").get(&id) {
+            b.set_message(message.to_string());
+        }
+    }
+
+    fn finish(&self, id: u64) {
+        if let Some(b) = self.bars.lock().expect("no poisoned lock").remove(&id) {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Installs progress bars if stderr is a terminal; silent otherwise.
+pub fn install_progress() {
+    if std::io::stderr().is_terminal() {
+        progress::set_reporter(Arc::new(Bars {
+            next: AtomicU64::new(1),
+            bars: Mutex::new(HashMap::new()),
+        }));
+    }
+}

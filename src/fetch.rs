@@ -1,0 +1,664 @@
+//! `fetch-data`: third-party datasets and models, taken from package registries by name.
+//!
+//! # Overview
+//! Nothing third-party is committed to the repository. [`fetch_all`] obtains it from
+//! package registries, keeps only the files listed in [`MANIFEST`], checks each one's
+//! sha256 and writes them under a cache directory ([`default_cache_dir`]: `data/cache`, or
+//! `$CLASSIC_CV_DATA`):
+//!
+//! | package | registry | kept as |
+//! |---|---|---|
+//! | `dataset-fashion-mnist` | Debian (`apt-get download`, unpacked with `dpkg-deb -x`; no root) | `fashion-mnist/*.gz` |
+//! | `opencv-data` | Debian | `opencv/haarcascades/*.xml`, `opencv/lbpcascades/*.xml` |
+//! | `scikit-image==0.26.0` wheel | PyPI (`pip download`, unpacked with Python's `zipfile`) | `skimage/*.png,*.jpg,lfw_subset.npy` |
+//!
+//! It is idempotent: files present with the right checksum are left alone, and a package is
+//! downloaded only when one of its files is missing or corrupted (a corrupted file is
+//! reported, then replaced). [`verify`] checks without downloading.
+//!
+//! When `apt-get`, `dpkg-deb` or `pip` is missing, the error says which command installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Environment variable that overrides the cache directory.
+pub const CACHE_ENV: &str = "CLASSIC_CV_DATA";
+
+/// The version of the scikit-image wheel the sample images come from.
+pub const SKIMAGE_VERSION: &str = "0.26.0";
+
+/// Every file kept, relative to the cache directory, with its sha256.
+pub const MANIFEST: &[(&str, &str)] = &[
+    (
+        "fashion-mnist/t10k-images-idx3-ubyte.gz",
+        "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    ),
+    (
+        "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+        "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+    ),
+    (
+        "fashion-mnist/train-images-idx3-ubyte.gz",
+        "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    ),
+    (
+        "fashion-mnist/train-labels-idx1-ubyte.gz",
+        "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_eye.xml",
+        "71cc64fc305a355dc60067880f6fbbd43dd155bd63ee3844661a1bda34b2fd8c",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_eye_tree_eyeglasses.xml",
+        "e32f9c67935c33e9d1331eb14fa58554ff17835c03742663bcb97a892e936a57",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_frontalcatface.xml",
+        "ac2bac934ef24284ef8a2b2e9d8e57eef84ac1d6943b4d11e5c9e8584dc069c8",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_frontalcatface_extended.xml",
+        "ffd0d1d28f07d0376c89db4c9845009c2855cc76c8cff763d5331dc9361da854",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_frontalface_alt.xml",
+        "6281df13459cc218ff047d02b2ae3859b12ff14a93ffe8952f7b33fad7b9697b",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_frontalface_alt2.xml",
+        "7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_frontalface_alt_tree.xml",
+        "0e5ee47ecc13269d54dd7a55f8b53752167c52587720877732388fb078a0480a",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_frontalface_default.xml",
+        "0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_fullbody.xml",
+        "041745c71eef1b5c86aef224f17ce75b042d33314cc8f6757424f8bd8cd30aa1",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_lefteye_2splits.xml",
+        "74c323c78c81475fc9158facbfb866bb0cca06be41f571df47d4ac8d01f9ce4c",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_licence_plate_rus_16stages.xml",
+        "4d1c44bf7a1bc4e204fa25b046ed0acffd7f713cc13fe2958b6977125c60ddea",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_lowerbody.xml",
+        "1e696e1c7c66c439ae229cfff8871f42037c357e9e1e090a2b59ebc1f8ff5cbb",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_profileface.xml",
+        "b39a4a3be45539db146a7fc1d3e761a292c196eb88421185e6a615b3055e612d",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_righteye_2splits.xml",
+        "4cf0d72bea7307e9af7eb99d4acbe15d7101a67c22fcdcfbeefd692ad37cf776",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_russian_plate_number.xml",
+        "814cb5954682af570e58361f9e5f8b5b513a4112776bb9ecacef9f0e4ca6c2d7",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_smile.xml",
+        "4ca1f304eabd0b5ae30180c81acb53e166a5867e5be17b316bd3f32cfdf87d8a",
+    ),
+    (
+        "opencv/haarcascades/haarcascade_upperbody.xml",
+        "7328ab4fdb1592f53d98d7ea5b1b9d90e01af5d95f212af378c7eb579048bb5f",
+    ),
+    (
+        "opencv/lbpcascades/lbpcascade_frontalcatface.xml",
+        "392c289fece5ceef6a2050431e5fee399d38c6d2dd3d2f5030760b1047f242b1",
+    ),
+    (
+        "opencv/lbpcascades/lbpcascade_frontalface.xml",
+        "6f5f20091b0d20311c929bcd8c927074e50bd0ac6424321016c679f43cf5ebcf",
+    ),
+    (
+        "opencv/lbpcascades/lbpcascade_frontalface_improved.xml",
+        "7c31331d494f20e216b397ad99d824d92ab91ebb15db3bcda6a2f8e684d238d3",
+    ),
+    (
+        "opencv/lbpcascades/lbpcascade_profileface.xml",
+        "076359afc4ede57e4507f6a6bb5e5c0cbaabaaa41ef514b5f98d01c1bd1d2fff",
+    ),
+    (
+        "opencv/lbpcascades/lbpcascade_silverware.xml",
+        "ed9b294b8d7cce1c7114e99c15e1496908ab7e8f5f1f4141f393a70e31998fd9",
+    ),
+    (
+        "skimage/astronaut.png",
+        "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+    ),
+    (
+        "skimage/brick.png",
+        "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf",
+    ),
+    (
+        "skimage/camera.png",
+        "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
+    ),
+    (
+        "skimage/cell.png",
+        "8d23a7fb81f7cc877cd09f330357fc7f595651306e84e17252f6e0a1b3f61515",
+    ),
+    (
+        "skimage/chelsea.png",
+        "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+    ),
+    (
+        "skimage/chessboard_GRAY.png",
+        "3e51870774515af4d07d820bd8827364c70839bf9b573c746e485095e893df90",
+    ),
+    (
+        "skimage/chessboard_RGB.png",
+        "1ac01eff2d4e50f4eda55a2ddecdc28a6576623a58d7a7ef84513c5cc19a0331",
+    ),
+    (
+        "skimage/clock_motion.png",
+        "f029226b28b642e80113d86622e9b215ee067a0966feaf5e60604a1e05733955",
+    ),
+    (
+        "skimage/coffee.png",
+        "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+    ),
+    (
+        "skimage/coins.png",
+        "f8d773fc9cfa6f4d8e5942dc34d0a0788fcaed2a4fefbbed0aef5398d7ef4cba",
+    ),
+    (
+        "skimage/color.png",
+        "7d2df993de2b4fa2a78e04e5df8050f49a9c511aa75e59ab3bd56ac9c98aef7e",
+    ),
+    (
+        "skimage/grass.png",
+        "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89",
+    ),
+    (
+        "skimage/gravel.png",
+        "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12",
+    ),
+    (
+        "skimage/horse.png",
+        "c7fb60789fe394c485f842291ea3b21e50d140f39d6dcb5fb9917cc178225455",
+    ),
+    (
+        "skimage/hubble_deep_field.jpg",
+        "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4",
+    ),
+    (
+        "skimage/ihc.png",
+        "f8dd1aa387ddd1f49d8ad13b50921b237df8e9b262606d258770687b0ef93cef",
+    ),
+    (
+        "skimage/lfw_subset.npy",
+        "9560ec2f5edfac01973f63a8a99d00053fecd11e21877e18038fbe500f8e872c",
+    ),
+    (
+        "skimage/logo.png",
+        "f2c57fe8af089f08b5ba523d95573c26e62904ac5967f4c8851b27d033690168",
+    ),
+    (
+        "skimage/microaneurysms.png",
+        "a1e1be59aa447f8ce082f7fa809997ab369a2b137cb6c4202abc647c7ccf6456",
+    ),
+    (
+        "skimage/moon.png",
+        "78739619d11f7eb9c165bb5d2efd4772cee557812ec847532dbb1d92ef71f577",
+    ),
+    (
+        "skimage/motorcycle_left.png",
+        "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179",
+    ),
+    (
+        "skimage/motorcycle_right.png",
+        "5fc913ae870e42a4b662314bc904d1786bcad8e2f0b9b67dba5a229406357797",
+    ),
+    (
+        "skimage/page.png",
+        "341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3",
+    ),
+    (
+        "skimage/phantom.png",
+        "552ff698167aa402cceb17981130607a228a0a0aa7c519299eaa4d5f301ba36c",
+    ),
+    (
+        "skimage/retina.jpg",
+        "38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6",
+    ),
+    (
+        "skimage/rocket.jpg",
+        "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+    ),
+    (
+        "skimage/text.png",
+        "bd84aa3a6e3c9887850d45d606c96b2e59433fbef50338570b63c319e668e6d1",
+    ),
+];
+
+/// A package that provides some of the [`MANIFEST`] files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A Debian package: its name, the directory inside it holding the files, and the
+    /// cache sub-directory they go to.
+    Debian {
+        /// Package name.
+        package: &'static str,
+        /// Directory inside the package.
+        inner: &'static str,
+        /// Cache sub-directory (the prefix of the manifest paths).
+        prefix: &'static str,
+    },
+    /// A PyPI wheel: requirement, directory inside the wheel, cache sub-directory.
+    Wheel {
+        /// Requirement given to pip (`name==version`).
+        requirement: &'static str,
+        /// Directory inside the wheel.
+        inner: &'static str,
+        /// Cache sub-directory.
+        prefix: &'static str,
+    },
+}
+
+/// All sources, in fetch order.
+pub const SOURCES: &[Source] = &[
+    Source::Debian {
+        package: "dataset-fashion-mnist",
+        inner: "usr/share/datasets/fashion-mnist",
+        prefix: "fashion-mnist",
+    },
+    Source::Debian {
+        package: "opencv-data",
+        inner: "usr/share/opencv4/haarcascades",
+        prefix: "opencv/haarcascades",
+    },
+    Source::Debian {
+        package: "opencv-data",
+        inner: "usr/share/opencv4/lbpcascades",
+        prefix: "opencv/lbpcascades",
+    },
+    Source::Wheel {
+        requirement: "scikit-image==0.26.0",
+        inner: "skimage/data",
+        prefix: "skimage",
+    },
+];
+
+impl Source {
+    fn prefix(&self) -> &'static str {
+        match self {
+            Source::Debian { prefix, .. } | Source::Wheel { prefix, .. } => prefix,
+        }
+    }
+
+    /// Human-readable name of the package.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Debian { package, .. } => package,
+            Source::Wheel { requirement, .. } => requirement,
+        }
+    }
+
+    /// The manifest entries this source provides.
+    pub fn files(&self) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+        let prefix = self.prefix();
+        MANIFEST
+            .iter()
+            .filter(move |(p, _)| p.rsplit_once('/').map(|(dir, _)| dir) == Some(prefix))
+    }
+}
+
+/// State of one manifest file in the cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// Present with the expected checksum.
+    Ok,
+    /// Absent.
+    Missing,
+    /// Present with another checksum (the one found).
+    Corrupted(String),
+}
+
+/// What [`fetch_all`] reports while it works.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchEvent {
+    /// Every file of a source is already present and verified.
+    UpToDate {
+        /// The package.
+        source: &'static str,
+        /// Number of files.
+        files: usize,
+    },
+    /// A cached file failed its checksum and will be replaced.
+    Corrupted {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A package is being downloaded.
+    Downloading {
+        /// The package.
+        source: &'static str,
+    },
+    /// A package's files were written and verified.
+    Installed {
+        /// The package.
+        source: &'static str,
+        /// Number of files written.
+        files: usize,
+    },
+}
+
+/// The cache directory: `$CLASSIC_CV_DATA` if set, else `data/cache`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os(CACHE_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data/cache"))
+}
+
+/// sha256 of a file, as lower-case hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Checks every manifest file under `dir` without downloading anything.
+pub fn verify(dir: &Path) -> Result<Vec<(PathBuf, FileState)>> {
+    MANIFEST
+        .iter()
+        .map(|(rel, sha)| {
+            let path = dir.join(rel);
+            let state = if !path.is_file() {
+                FileState::Missing
+            } else {
+                let found = sha256_file(&path)?;
+                if found == *sha {
+                    FileState::Ok
+                } else {
+                    FileState::Corrupted(found)
+                }
+            };
+            Ok((path, state))
+        })
+        .collect()
+}
+
+/// Fetches whatever is missing or corrupted under `dir`; returns the number of files written.
+pub fn fetch_all(dir: &Path, on_event: &mut dyn FnMut(FetchEvent)) -> Result<usize> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut written = 0;
+    for source in SOURCES {
+        let mut needed = Vec::new();
+        for (rel, sha) in source.files() {
+            let path = dir.join(rel);
+            if path.is_file() {
+                if sha256_file(&path)? == *sha {
+                    continue;
+                }
+                on_event(FetchEvent::Corrupted { path: path.clone() });
+            }
+            needed.push((*rel, *sha));
+        }
+        if needed.is_empty() {
+            on_event(FetchEvent::UpToDate {
+                source: source.name(),
+                files: source.files().count(),
+            });
+            continue;
+        }
+        on_event(FetchEvent::Downloading {
+            source: source.name(),
+        });
+        let work = dir.join(".download");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+        let unpacked = download_and_unpack(source, &work)?;
+        for (rel, sha) in &needed {
+            let name = Path::new(rel)
+                .file_name()
+                .expect("manifest paths name files");
+            let from = unpacked.join(name);
+            if !from.is_file() {
+                return Err(Error::Tool {
+                    tool: source.name().into(),
+                    reason: format!(
+                        "the package has no {} (was it renamed in a newer version?)",
+                        name.to_string_lossy()
+                    ),
+                });
+            }
+            let found = sha256_file(&from)?;
+            if found != *sha {
+                return Err(Error::Checksum {
+                    path: from,
+                    expected: sha.to_string(),
+                    found,
+                });
+            }
+            let to = dir.join(rel);
+            let parent = to.parent().expect("manifest paths have a directory");
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+            crate::persist::write_atomic(&to, &bytes)?;
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        written += needed.len();
+        on_event(FetchEvent::Installed {
+            source: source.name(),
+            files: needed.len(),
+        });
+    }
+    Ok(written)
+}
+
+/// Downloads `source` into `work` and unpacks it; returns the directory holding its files.
+fn download_and_unpack(source: &Source, work: &Path) -> Result<PathBuf> {
+    match *source {
+        Source::Debian { package, inner, .. } => {
+            apt_download(package, work)?;
+            let deb = find_file(work, |n| n.starts_with(package) && n.ends_with(".deb"))?
+                .ok_or_else(|| Error::Tool {
+                    tool: "apt-get".into(),
+                    reason: format!("`apt-get download {package}` produced no .deb file"),
+                })?;
+            let root = work.join("root");
+            run(
+                Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root),
+                "dpkg-deb",
+                "install it with `apt-get install dpkg` (Debian/Ubuntu ship it)",
+            )?;
+            Ok(root.join(inner))
+        }
+        Source::Wheel {
+            requirement, inner, ..
+        } => {
+            let python = python()?;
+            run(
+                Command::new(&python)
+                    .args([
+                        "-m",
+                        "pip",
+                        "download",
+                        "--quiet",
+                        "--no-deps",
+                        "--only-binary=:all:",
+                        "-d",
+                    ])
+                    .arg(work)
+                    .arg(requirement),
+                "pip",
+                "install pip with `apt-get install python3-pip` (or `python3 -m ensurepip`)",
+            )?;
+            let wheel = find_file(work, |n| n.ends_with(".whl"))?.ok_or_else(|| Error::Tool {
+                tool: "pip".into(),
+                reason: format!("`pip download {requirement}` produced no wheel"),
+            })?;
+            let root = work.join("root");
+            run(
+                Command::new(&python)
+                    .args(["-m", "zipfile", "-e"])
+                    .arg(&wheel)
+                    .arg(&root),
+                "python3 -m zipfile",
+                "install Python 3 with `apt-get install python3`",
+            )?;
+            Ok(root.join(inner))
+        }
+    }
+}
+
+/// `apt-get download PACKAGE` in `work`. When the package lists are missing (a fresh
+/// container), retries with private lists updated into `work`, which needs no root.
+fn apt_download(package: &str, work: &Path) -> Result<()> {
+    let fix = "this data comes from Debian's archive: on Debian or Ubuntu, `apt-get` is part of the base system (install it with `dpkg -i apt_*.deb`); elsewhere copy the files into the cache directory (see data/README.md)";
+    let first = run(
+        Command::new("apt-get")
+            .arg("download")
+            .arg(package)
+            .current_dir(work),
+        "apt-get",
+        fix,
+    );
+    if first.is_ok() {
+        return Ok(());
+    }
+    if let Err(Error::Tool { reason, .. }) = &first
+        && reason.contains("not found on PATH")
+    {
+        return first;
+    }
+    let lists = work.join("lists");
+    std::fs::create_dir_all(lists.join("partial")).map_err(|e| Error::io(&lists, e))?;
+    let opt = format!("Dir::State::Lists={}", lists.display());
+    let update = run(
+        Command::new("apt-get").args(["-q", "-o", &opt, "-o", "Debug::NoLocking=1", "update"]),
+        "apt-get update",
+        "run `apt-get update` (as root) once, then fetch again",
+    );
+    update.and_then(|_| {
+        run(
+            Command::new("apt-get")
+                .args(["-o", &opt, "download", package])
+                .current_dir(work),
+            "apt-get",
+            "run `apt-get update` (as root) once, then fetch again",
+        )
+    })
+}
+
+fn python() -> Result<String> {
+    for candidate in ["python3", "python"] {
+        if Command::new(candidate)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Ok(candidate.to_string());
+        }
+    }
+    Err(Error::Tool {
+        tool: "python3".into(),
+        reason: "not found on PATH; install it with `apt-get install python3 python3-pip`".into(),
+    })
+}
+
+/// Runs a command; a missing program or a failure becomes [`Error::Tool`] with `fix`.
+fn run(cmd: &mut Command, tool: &str, fix: &str) -> Result<()> {
+    let output = cmd.output().map_err(|e| Error::Tool {
+        tool: tool.to_string(),
+        reason: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("not found on PATH; {fix}")
+        } else {
+            format!("cannot start: {e}")
+        },
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no error message")
+        .trim();
+    Err(Error::Tool {
+        tool: tool.to_string(),
+        reason: format!("failed ({}): {last}; {fix}", output.status),
+    })
+}
+
+fn find_file(dir: &Path, pred: impl Fn(&str) -> bool) -> Result<Option<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for e in entries {
+        let p = e.map_err(|e| Error::io(dir, e))?.path();
+        if p.file_name().is_some_and(|n| pred(&n.to_string_lossy())) {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+/// Path of a cached file, or an error telling the user to run `classic-cv fetch-data`.
+pub fn require(dir: &Path, rel: &str) -> Result<PathBuf> {
+    let p = dir.join(rel);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(Error::Tool {
+            tool: "fetch-data".into(),
+            reason: format!(
+                "{} is missing: run `classic-cv fetch-data` (or set {CACHE_ENV} to where it was fetched)",
+                p.display()
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_manifest_file_has_exactly_one_source() {
+        for (rel, sha) in MANIFEST {
+            let n = SOURCES
+                .iter()
+                .filter(|s| s.files().any(|(r, _)| r == rel))
+                .count();
+            assert_eq!(n, 1, "{rel}");
+            assert_eq!(sha.len(), 64);
+        }
+    }
+
+    #[test]
+    fn verify_reports_missing_and_corrupted() {
+        let dir = std::env::temp_dir().join(format!("ccv-fetch-{}", std::process::id()));
+        let rel = "opencv/haarcascades/haarcascade_eye.xml";
+        std::fs::create_dir_all(dir.join("opencv/haarcascades")).unwrap();
+        std::fs::write(dir.join(rel), b"not the cascade").unwrap();
+        let states = verify(&dir).unwrap();
+        let eye = states.iter().find(|(p, _)| p.ends_with(rel)).unwrap();
+        assert!(matches!(eye.1, FileState::Corrupted(_)));
+        assert!(
+            states
+                .iter()
+                .filter(|(p, _)| !p.ends_with(rel))
+                .all(|(_, s)| *s == FileState::Missing)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,428 @@
+//! Grayscale `f32` images: loading, saving, colour conversion and bilinear resizing.
+//!
+//! # Overview
+//! [`Image`] is the one pixel container of the crate: a row-major grid of `f32` gray values
+//! in `[0, 1]`. Every feature extractor reads it; nothing else converts pixel formats.
+//!
+//! # Usage
+//! ```
+//! use classic_cv::image::Image;
+//! let img = Image::from_fn(4, 2, |x, y| (x + y) as f32 / 8.0);
+//! let big = img.resize_bilinear(8, 4).unwrap();
+//! assert_eq!((big.width(), big.height()), (8, 4));
+//! ```
+//!
+//! # Conventions that change numbers
+//! - Colour to gray: `0.299 R + 0.587 G + 0.114 B` on the channel values scaled to `[0, 1]`
+//!   (OpenCV's `cvtColor` weights, also used by VLFeat's demos). 16-bit files are scaled by
+//!   1/65535, 8-bit ones by 1/255.
+//! - Coordinates: `x` is the column, `y` the row, origin top-left, pixel centres at integer
+//!   coordinates.
+//! - Resizing maps every destination pixel backwards into the source with the half-pixel
+//!   convention `xs = (xd + 0.5) * ws / wd - 0.5` (OpenCV's `INTER_LINEAR`), clamps to the
+//!   border and interpolates bilinearly:
+//!   `I = (1-du)(1-dv) I1 + du(1-dv) I2 + (1-du)dv I3 + du dv I4`.
+//! - Saving to 8 bits rounds `v * 255` to nearest after clamping to `[0, 1]`.
+//! - Raw `.f32` files are little-endian float32, row-major, with no header; their size
+//!   must be given.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A grayscale image: `width x height` `f32` values, row-major, nominally in `[0, 1]`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Image {
+    width: usize,
+    height: usize,
+    data: Vec<f32>,
+}
+
+/// An axis-aligned rectangle in pixel coordinates (`x` column, `y` row of its top-left corner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Rect {
+    /// Column of the left edge.
+    pub x: u32,
+    /// Row of the top edge.
+    pub y: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Rect {
+    /// Area in pixels.
+    pub fn area(&self) -> u64 {
+        self.width as u64 * self.height as u64
+    }
+
+    /// Intersection over union: `|A ∩ B| / (|A| + |B| - |A ∩ B|)`; 0 for two empty boxes.
+    pub fn iou(&self, other: &Rect) -> f32 {
+        let x0 = self.x.max(other.x) as u64;
+        let y0 = self.y.max(other.y) as u64;
+        let x1 = (self.x as u64 + self.width as u64).min(other.x as u64 + other.width as u64);
+        let y1 = (self.y as u64 + self.height as u64).min(other.y as u64 + other.height as u64);
+        let inter = x1.saturating_sub(x0) * y1.saturating_sub(y0);
+        let union = self.area() + other.area() - inter;
+        if union == 0 {
+            0.0
+        } else {
+            (inter as f64 / union as f64) as f32
+        }
+    }
+}
+
+impl Image {
+    /// Wraps row-major pixel data. Fails on a zero-sized image or a length that is not
+    /// `width * height`.
+    pub fn new(width: usize, height: usize, data: Vec<f32>) -> Result<Self> {
+        if width == 0 || height == 0 {
+            return Err(Error::ImageTooSmall {
+                width,
+                height,
+                min_width: 1,
+                min_height: 1,
+            });
+        }
+        if data.len() != width * height {
+            return Err(Error::DimensionMismatch {
+                what: "image pixel count",
+                expected: width * height,
+                found: data.len(),
+            });
+        }
+        Ok(Image {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// An image whose pixel `(x, y)` is `f(x, y)`.
+    ///
+    /// # Panics
+    /// If `width` or `height` is zero (a programming error, not user input).
+    pub fn from_fn(width: usize, height: usize, mut f: impl FnMut(usize, usize) -> f32) -> Self {
+        assert!(
+            width > 0 && height > 0,
+            "Image::from_fn needs a non-empty size"
+        );
+        let mut data = Vec::with_capacity(width * height);
+        for y in 0..height {
+            for x in 0..width {
+                data.push(f(x, y));
+            }
+        }
+        Image {
+            width,
+            height,
+            data,
+        }
+    }
+
+    /// Builds an image from 8-bit gray values (`v / 255`).
+    pub fn from_u8(width: usize, height: usize, pixels: &[u8]) -> Result<Self> {
+        Image::new(
+            width,
+            height,
+            pixels.iter().map(|&v| v as f32 / 255.0).collect(),
+        )
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// All pixels, row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// All pixels, row-major, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Consumes the image, returning its pixels.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// Row `y`.
+    pub fn row(&self, y: usize) -> &[f32] {
+        &self.data[y * self.width..(y + 1) * self.width]
+    }
+
+    /// Pixel at column `x`, row `y`.
+    pub fn get(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// Fails with [`Error::NonFinite`] if a pixel is NaN or infinite.
+    pub fn check_finite(&self) -> Result<()> {
+        crate::error::check_finite(&self.data, "image pixels")
+    }
+
+    /// Pixels as 8-bit values: `round(clamp(v, 0, 1) * 255)`; NaN maps to 0.
+    pub fn to_u8(&self) -> Vec<u8> {
+        self.data.iter().map(|&v| to_u8(v)).collect()
+    }
+
+    /// Loads a PNG, JPEG or PGM/PPM file and converts it to gray.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Image::decode(&bytes).map_err(|reason| Error::Image {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Decodes an encoded image (PNG, JPEG, PNM) held in memory.
+    fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let format = ::image::guess_format(bytes)
+            .map_err(|_| "not a PNG, JPEG or PNM image (unrecognised content)".to_string())?;
+        let dynamic = ::image::load_from_memory_with_format(bytes, format)
+            .map_err(|e| format!("cannot decode {format:?} image: {e}"))?;
+        let (w, h) = (dynamic.width() as usize, dynamic.height() as usize);
+        if w == 0 || h == 0 {
+            return Err(format!("image has zero size ({w}x{h})"));
+        }
+        let data: Vec<f32> = match dynamic {
+            ::image::DynamicImage::ImageLuma8(g) => {
+                g.into_raw().iter().map(|&v| v as f32 / 255.0).collect()
+            }
+            ::image::DynamicImage::ImageLuma16(g) => {
+                g.into_raw().iter().map(|&v| v as f32 / 65535.0).collect()
+            }
+            other => {
+                let rgb = other.into_rgb32f();
+                rgb.pixels()
+                    .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+                    .collect()
+            }
+        };
+        Ok(Image {
+            width: w,
+            height: h,
+            data,
+        })
+    }
+
+    /// Loads a raw little-endian float32 file of `width x height` values (row-major, no
+    /// header), e.g. the gray inputs of the VLFeat anchors.
+    pub fn load_raw_f32(path: impl AsRef<Path>, width: usize, height: usize) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if bytes.len() != width * height * 4 {
+            return Err(Error::format(
+                path,
+                format!(
+                    "raw .f32 image of {width}x{height} needs {} bytes, file has {}",
+                    width * height * 4,
+                    bytes.len()
+                ),
+            ));
+        }
+        let data = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Image::new(width, height, data)
+    }
+
+    /// Loads `path`: raw `.f32` when `size` is given (or required by the extension),
+    /// otherwise any format [`Image::load`] reads.
+    pub fn load_any(path: impl AsRef<Path>, size: Option<(usize, usize)>) -> Result<Self> {
+        let path = path.as_ref();
+        let is_raw = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("f32"));
+        match (is_raw, size) {
+            (_, Some((w, h))) => Image::load_raw_f32(path, w, h),
+            (true, None) => Err(Error::format(
+                path,
+                "raw .f32 images carry no size: give it as WxH (e.g. --size 512x512)",
+            )),
+            (false, None) => Image::load(path),
+        }
+    }
+
+    /// Saves as an 8-bit gray PNG (atomically: temp file, then rename).
+    pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
+        let buf = ::image::GrayImage::from_raw(self.width as u32, self.height as u32, self.to_u8())
+            .expect("buffer length matches the image size");
+        write_png(path.as_ref(), |w| {
+            buf.write_to(w, ::image::ImageFormat::Png)
+        })
+    }
+
+    /// Resizes to `new_width x new_height` by backward mapping with bilinear interpolation.
+    pub fn resize_bilinear(&self, new_width: usize, new_height: usize) -> Result<Image> {
+        if new_width == 0 || new_height == 0 {
+            return Err(Error::param("size", "target size must be at least 1x1"));
+        }
+        let xs = resample_axis(self.width, new_width);
+        let ys = resample_axis(self.height, new_height);
+        let mut out = Vec::with_capacity(new_width * new_height);
+        for &(y0, y1, dv) in &ys {
+            let (r0, r1) = (self.row(y0), self.row(y1));
+            for &(x0, x1, du) in &xs {
+                let top = (1.0 - du) * r0[x0] + du * r0[x1];
+                let bottom = (1.0 - du) * r1[x0] + du * r1[x1];
+                out.push((1.0 - dv) * top + dv * bottom);
+            }
+        }
+        Image::new(new_width, new_height, out)
+    }
+}
+
+/// Parses a `WxH` size such as `640x480`.
+pub fn parse_size(text: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::param(
+            "size",
+            format!("`{text}` is not WIDTHxHEIGHT (e.g. 640x480)"),
+        )
+    };
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: usize = w.trim().parse().map_err(|_| bad())?;
+    let h: usize = h.trim().parse().map_err(|_| bad())?;
+    if w == 0 || h == 0 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+/// `round(clamp(v, 0, 1) * 255)`, NaN to 0.
+pub(crate) fn to_u8(v: f32) -> u8 {
+    if v.is_nan() {
+        0
+    } else {
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    }
+}
+
+/// For each destination index: the two source indices and the weight of the second.
+fn resample_axis(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let s = ((d as f64 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f64);
+            let i0 = s.floor() as usize;
+            let i1 = (i0 + 1).min(src - 1);
+            (i0, i1, (s - i0 as f64) as f32)
+        })
+        .collect()
+}
+
+/// Encodes with `encode` into a temp file beside `path`, then renames it into place.
+pub(crate) fn write_png(
+    path: &Path,
+    encode: impl FnOnce(&mut std::io::Cursor<Vec<u8>>) -> ::image::ImageResult<()>,
+) -> Result<()> {
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    encode(&mut cursor).map_err(|e| Error::Image {
+        path: path.to_path_buf(),
+        reason: format!("cannot encode PNG: {e}"),
+    })?;
+    crate::persist::write_atomic(path, &cursor.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct bilinear sample at a real-valued source position (the textbook formula).
+    fn reference_sample(img: &Image, xs: f64, ys: f64) -> f32 {
+        let xs = xs.clamp(0.0, (img.width() - 1) as f64);
+        let ys = ys.clamp(0.0, (img.height() - 1) as f64);
+        let (x0, y0) = (xs.floor() as usize, ys.floor() as usize);
+        let (x1, y1) = (
+            (x0 + 1).min(img.width() - 1),
+            (y0 + 1).min(img.height() - 1),
+        );
+        let (du, dv) = ((xs - x0 as f64) as f32, (ys - y0 as f64) as f32);
+        (1.0 - du) * (1.0 - dv) * img.get(x0, y0)
+            + du * (1.0 - dv) * img.get(x1, y0)
+            + (1.0 - du) * dv * img.get(x0, y1)
+            + du * dv * img.get(x1, y1)
+    }
+
+    #[test]
+    fn resize_matches_reference_formula() {
+        let img = Image::from_fn(7, 5, |x, y| ((x * 13 + y * 7) % 11) as f32 / 10.0);
+        for (w, h) in [(3, 2), (14, 10), (9, 5), (1, 1)] {
+            let out = img.resize_bilinear(w, h).unwrap();
+            for y in 0..h {
+                for x in 0..w {
+                    let xs = (x as f64 + 0.5) * 7.0 / w as f64 - 0.5;
+                    let ys = (y as f64 + 0.5) * 5.0 / h as f64 - 0.5;
+                    let expected = reference_sample(&img, xs, ys);
+                    assert!(
+                        (out.get(x, y) - expected).abs() < 1e-5,
+                        "({x},{y}) at {w}x{h}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn resize_to_same_size_is_identity() {
+        let img = Image::from_fn(6, 4, |x, y| (x * y) as f32 / 24.0);
+        assert_eq!(img.resize_bilinear(6, 4).unwrap(), img);
+    }
+
+    #[test]
+    fn zero_size_is_an_error() {
+        assert!(matches!(
+            Image::new(0, 3, vec![]),
+            Err(Error::ImageTooSmall { .. })
+        ));
+        assert!(matches!(
+            Image::new(2, 2, vec![0.0; 3]),
+            Err(Error::DimensionMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn iou_of_hand_computed_boxes() {
+        let a = Rect {
+            x: 0,
+            y: 0,
+            width: 10,
+            height: 10,
+        };
+        let b = Rect {
+            x: 5,
+            y: 0,
+            width: 10,
+            height: 10,
+        };
+        assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-6);
+        assert_eq!(a.iou(&a), 1.0);
+        let far = Rect {
+            x: 20,
+            y: 20,
+            width: 2,
+            height: 2,
+        };
+        assert_eq!(a.iou(&far), 0.0);
+    }
+
+    #[test]
+    fn parse_size_accepts_and_rejects() {
+        assert_eq!(parse_size("640x480").unwrap(), (640, 480));
+        assert!(parse_size("640").is_err());
+        assert!(parse_size("0x5").is_err());
+        assert!(parse_size("ax5").is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! The estimator contract: parameters fit into models, models transform inputs.
+//!
+//! # Overview
+//! Two traits carry the whole crate. [`Fit`] is implemented by plain, serialisable
+//! parameter structs (`FooParams`) and returns a fitted model (`Foo`); [`Transform`] is
+//! implemented by fitted models (and by stateless stages, whose params are their own fitted
+//! form). "Is it fitted?" is therefore a compile-time fact, fitted models are immutable and
+//! `Sync`, and a grid of candidates is just a `Vec` of params.
+//!
+//! Stages compose with [`Fit::then`] into a [`Chain`], itself a `Fit` whose fitted form is a
+//! `Chain` of fitted stages: one value to save, load and apply. Runtime choice between
+//! stages (BoVW or VLAD, SVM or kNN) is an `enum` of params implementing `Fit` by `match`,
+//! with an `enum` of fitted models implementing `Transform`; enums serialise with serde,
+//! trait objects would not.
+//!
+//! # Usage
+//! ```
+//! use classic_cv::pipeline::{Fit, Transform};
+//! use classic_cv::preprocess::StandardizeParams;
+//! use classic_cv::centroid::NearestCentroidParams;
+//!
+//! let x = vec![vec![0.0, 0.0], vec![0.2, 0.1], vec![5.0, 5.0], vec![5.2, 4.9]];
+//! let y = vec![0, 0, 1, 1];
+//! let model = StandardizeParams::default()
+//!     .then(NearestCentroidParams::default())
+//!     .fit(&x, &y)
+//!     .unwrap();
+//! assert_eq!(model.transform(&vec![4.8, 5.1]).unwrap(), 1);
+//! ```
+//!
+//! # Parallelism and determinism
+//! [`transform_all`] maps a stage over many inputs with rayon, preserving order; the first
+//! error (in input order) is returned. [`Transform::transform_batch`] is the hook a stage
+//! overrides when a batch is cheaper than many single calls (a matrix product over all
+//! rows); its default is the parallel map. Fitting must not depend on the number of
+//! threads: every estimator is checked for this by the conformance suite in `tests/it`.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Class labels: dense `0..n_classes`. Names live at the boundary (`datasets`, CLI).
+pub type Label = u32;
+
+/// A fitted (or parameter-free) stage: maps one input to one output.
+pub trait Transform: Send + Sync {
+    /// What the stage consumes.
+    type Input: Sync;
+    /// What the stage produces.
+    type Output: Send;
+
+    /// Applies the stage to one input.
+    fn transform(&self, input: &Self::Input) -> Result<Self::Output>;
+
+    /// Applies the stage to many inputs, preserving order; the first error (in input order)
+    /// wins. Stages whose batch is cheaper than single calls override this.
+    fn transform_batch(&self, inputs: &[Self::Input]) -> Result<Vec<Self::Output>> {
+        inputs.par_iter().map(|x| self.transform(x)).collect()
+    }
+}
+
+/// Hyperparameters that can learn a [`Transform`] from inputs and labels.
+///
+/// Unsupervised stages ignore `labels` but still check that their count matches.
+pub trait Fit: Sync {
+    /// What the fitted stage consumes.
+    type Input: Sync;
+    /// The fitted stage.
+    type Fitted: Transform<Input = Self::Input>;
+
+    /// Learns a fitted stage. Validates the params first, then the data.
+    fn fit(&self, inputs: &[Self::Input], labels: &[Label]) -> Result<Self::Fitted>;
+
+    /// `a.then(b)`: feed the output of fitted `a` into `b`.
+    fn then<B: Fit>(self, next: B) -> Chain<Self, B>
+    where
+        Self: Sized,
+    {
+        Chain {
+            first: self,
+            second: next,
+        }
+    }
+}
+
+/// Applies `stage` to every input in parallel, preserving order; the first error wins.
+pub fn transform_all<T: Transform>(stage: &T, inputs: &[T::Input]) -> Result<Vec<T::Output>> {
+    stage.transform_batch(inputs)
+}
+
+/// Two stages run one after the other. As params it is a [`Fit`]; fitted, a [`Transform`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chain<A, B> {
+    /// The stage that runs first.
+    pub first: A,
+    /// The stage fed with the first one's output.
+    pub second: B,
+}
+
+impl<A, B> Transform for Chain<A, B>
+where
+    A: Transform,
+    B: Transform<Input = A::Output>,
+    A::Output: Sync,
+{
+    type Input = A::Input;
+    type Output = B::Output;
+
+    fn transform(&self, input: &A::Input) -> Result<B::Output> {
+        self.second.transform(&self.first.transform(input)?)
+    }
+
+    fn transform_batch(&self, inputs: &[A::Input]) -> Result<Vec<B::Output>> {
+        let middle = self.first.transform_batch(inputs)?;
+        self.second.transform_batch(&middle)
+    }
+}
+
+impl<A, B> Fit for Chain<A, B>
+where
+    A: Fit,
+    B: Fit<Input = <A::Fitted as Transform>::Output>,
+    <A::Fitted as Transform>::Output: Sync,
+{
+    type Input = A::Input;
+    type Fitted = Chain<A::Fitted, B::Fitted>;
+
+    fn fit(&self, inputs: &[A::Input], labels: &[Label]) -> Result<Self::Fitted> {
+        let first = self.first.fit(inputs, labels)?;
+        let middle = first.transform_batch(inputs)?;
+        let second = self.second.fit(&middle, labels)?;
+        Ok(Chain { first, second })
+    }
+}
+
+/// Checks the common preconditions of supervised fitting: inputs are not empty and there is
+/// one label per input.
+pub fn check_fit_inputs<T>(inputs: &[T], labels: &[Label]) -> Result<()> {
+    if inputs.is_empty() {
+        return Err(Error::EmptyInput {
+            what: "training set",
+        });
+    }
+    if inputs.len() != labels.len() {
+        return Err(Error::LengthMismatch {
+            inputs: inputs.len(),
+            labels: labels.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Number of classes (`max label + 1`); fails with [`Error::TooFewClasses`] unless at least
+/// two distinct labels occur.
+pub fn count_classes(labels: &[Label]) -> Result<usize> {
+    let n = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let mut seen = vec![false; n];
+    for &l in labels {
+        seen[l as usize] = true;
+    }
+    let distinct = seen.iter().filter(|&&s| s).count();
+    if distinct < 2 {
+        return Err(Error::TooFewClasses { found: distinct });
+    }
+    Ok(n)
+}
+
+/// Stacks equal-length feature vectors into rows; fails on ragged or non-finite input.
+pub fn stack_rows(inputs: &[Vec<f32>]) -> Result<ndarray::Array2<f32>> {
+    let dim = inputs.first().map_or(0, Vec::len);
+    let mut flat = Vec::with_capacity(inputs.len() * dim);
+    for row in inputs {
+        if row.len() != dim {
+            return Err(Error::DimensionMismatch {
+                what: "feature vector length",
+                expected: dim,
+                found: row.len(),
+            });
+        }
+        flat.extend_from_slice(row);
+    }
+    crate::error::check_finite(&flat, "features")?;
+    Ok(ndarray::Array2::from_shape_vec((inputs.len(), dim), flat)
+        .expect("shape matches the stacked length"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_classes_needs_two() {
+        assert!(matches!(
+            count_classes(&[3, 3, 3]),
+            Err(Error::TooFewClasses { found: 1 })
+        ));
+        assert!(matches!(
+            count_classes(&[]),
+            Err(Error::TooFewClasses { found: 0 })
+        ));
+        assert_eq!(count_classes(&[0, 2, 2]).unwrap(), 3);
+    }
+
+    #[test]
+    fn stack_rows_rejects_ragged_and_nan() {
+        assert!(matches!(
+            stack_rows(&[vec![1.0, 2.0], vec![1.0]]),
+            Err(Error::DimensionMismatch { .. })
+        ));
+        assert!(matches!(
+            stack_rows(&[vec![f32::NAN]]),
+            Err(Error::NonFinite { .. })
+        ));
+        assert_eq!(
+            stack_rows(&[vec![1.0], vec![2.0]]).unwrap().shape(),
+            &[2, 1]
+        );
+    }
+}

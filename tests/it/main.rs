@@ -1,0 +1,5 @@
+//! The single integration-test binary (one link step for all integration tests).
+
+mod conformance;
+mod datasets;
+mod persist;
