@@ -11,6 +11,9 @@ pub mod pipeline;
 pub mod progress;
 pub mod rng;
 
+// Layer 1: features.
+pub mod sift;
+
 // Layer 2: encodings and preprocessing.
 pub mod preprocess;
 

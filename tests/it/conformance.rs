@@ -116,3 +116,23 @@ fn default_params_validate() {
             .is_ok()
     );
 }
+
+#[test]
+fn dense_sift_conforms() {
+    let images: Vec<classic_cv::Image> = (0..4)
+        .map(|k| {
+            classic_cv::Image::from_fn(40 + k, 36, |x, y| {
+                ((x * (k + 3) + y * y) % 11) as f32 / 10.0
+            })
+        })
+        .collect();
+    check_estimator(
+        &classic_cv::sift::DenseSift {
+            step: 3,
+            bin_size: 4,
+            ..classic_cv::sift::DenseSift::default()
+        },
+        &images,
+        &[0, 1, 0, 1],
+    );
+}

@@ -3,3 +3,4 @@
 mod conformance;
 mod datasets;
 mod persist;
+mod sift;

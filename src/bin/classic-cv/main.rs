@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod data;
+mod sift;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -34,6 +35,8 @@ enum Command {
     FetchData(data::FetchArgs),
     /// The main job: fetch the data and run the end-to-end demonstration.
     Demo(data::DemoArgs),
+    /// Dense SIFT descriptors (VLFeat's vl_dsift / vl_phow) of images, as .npy.
+    Dsift(sift::DsiftArgs),
 }
 
 /// Options every subcommand may read.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FetchData(args) => data::fetch(&args, &globals),
             Command::Demo(args) => data::demo(&args, &globals),
+            Command::Dsift(args) => sift::dsift(&args, &globals),
         }
     });
     match result {
