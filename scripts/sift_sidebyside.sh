@@ -61,9 +61,9 @@ ours() {
   shift 8
   local scale_args=(--bin-size "$sizes")
   if [[ "$sizes" == *,* ]]; then scale_args=(--scales "$sizes" --contrast-threshold 0.005); fi
-  "$BIN" --json "$@" dsift "$path" --size "${w}x${h}" --step "$step" \
+  "$BIN" --json dsift "$path" --size "${w}x${h}" --step "$step" \
     --window "$([ "$win" = flat ] && echo flat || echo gaussian)" --window-size "$ws" \
-    "${scale_args[@]}" -o "$out.npy" --frames "$out.frames.npy"
+    "${scale_args[@]}" -o "$out.npy" --frames "$out.frames.npy" "$@"
 }
 
 if [ "${SKIP_CHECK:-0}" != 1 ]; then
@@ -140,5 +140,5 @@ print(f\"{sys.argv[4]:34s} {vw:10.2f} {ow:10.2f} {vc:10.2f} {oc:10.2f} {ow/vw:8.
     "$PY" -c "import json,sys; d=json.loads(sys.argv[1]); v=(float(sys.argv[2])+float(sys.argv[3]))/2;
 o=d['extract_ms_per_image']; print(f'{sys.argv[4]:20s} {v:14.2f} {o:14.2f} {o/v:8.3f}')" "$js" "$a" "$b" "$win"
   done
-  echo "(machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "(machine: $(nproc --all) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 fi

@@ -439,7 +439,14 @@ impl DenseSift {
             for &(y, _) in &s.ytaps {
                 let slot = y % klen;
                 if s.ring_tag[slot] != y {
-                    orientation_row(src, w, h, y, &mut s.ring[slot * row_len..][..row_len]);
+                    orientation_row(
+                        src,
+                        w,
+                        h,
+                        y,
+                        &mut s.grad,
+                        &mut s.ring[slot * row_len..][..row_len],
+                    );
                     s.ring_tag[slot] = y;
                 }
             }
@@ -543,7 +550,8 @@ pub fn fast_rsqrt(x: f32) -> f32 {
 
 /// VLFeat's `vl_fast_sqrt_f`: 0 below 1e-8, else `x · fast_rsqrt(x)`.
 pub fn fast_sqrt(x: f32) -> f32 {
-    if (x as f64) < 1e-8 {
+    // `x < 1e-8` in double precision, as in C; for a float x that is `x <= 1e-8f32`.
+    if x <= 1e-8_f32 {
         0.0
     } else {
         x * fast_rsqrt(x)
@@ -556,14 +564,16 @@ pub fn fast_atan2(y: f32, x: f32) -> f32 {
     const C3: f32 = 0.1821;
     const C1: f32 = 0.9675;
     let abs_y = y.abs() + EPS_F;
-    let (r, base) = if x >= 0.0 {
-        ((x - abs_y) / (x + abs_y), std::f32::consts::FRAC_PI_4)
+    // Written as selects (no branches) so that loops over pixels vectorise.
+    let pos = x >= 0.0;
+    let num = if pos { x - abs_y } else { x + abs_y };
+    let den = if pos { x + abs_y } else { abs_y - x };
+    let base = if pos {
+        std::f32::consts::FRAC_PI_4
     } else {
-        (
-            (x + abs_y) / (abs_y - x),
-            (3.0 * std::f64::consts::FRAC_PI_4) as f32,
-        )
+        (3.0 * std::f64::consts::FRAC_PI_4) as f32
     };
+    let r = num / den;
     let angle = base + (C3 * r * r - C1) * r;
     if y < 0.0 { -angle } else { angle }
 }
@@ -590,6 +600,7 @@ struct Scratch {
     ytaps: Vec<(usize, f32)>,
     ypad: Vec<f32>,
     table: Vec<f32>,
+    grad: Vec<f32>,
     smooth_tmp: Vec<f32>,
 }
 
@@ -630,34 +641,39 @@ fn window_kernels(bin: usize, window: Window, window_size: f32) -> (Vec<Vec<f32>
     }
 }
 
-/// Row `y` of the 8 orientation planes, interleaved (`out[8x + t]`).
-fn orientation_row(src: &[f32], w: usize, h: usize, y: usize, out: &mut [f32]) {
+/// Row `y` of the 8 orientation planes, interleaved (`out[8x + t]`). `tmp` holds the
+/// gradients, magnitudes and bin coordinates of the row so that each pass is a plain,
+/// vectorisable loop.
+fn orientation_row(src: &[f32], w: usize, h: usize, y: usize, tmp: &mut Vec<f32>, out: &mut [f32]) {
+    tmp.resize(4 * w, 0.0);
+    let (gx, rest) = tmp.split_at_mut(w);
+    let (gy, rest) = rest.split_at_mut(w);
+    let (mag, nt) = rest.split_at_mut(w);
     let row = &src[y * w..][..w];
-    let (up, down, gy_scale) = if y == 0 {
-        (&src[w..2 * w], row, 1.0)
-    } else if y == h - 1 {
-        (row, &src[(y - 1) * w..][..w], 1.0)
+    // Central differences inside, one-sided on the border (VLFeat's convention).
+    gx[0] = row[1] - row[0];
+    gx[w - 1] = row[w - 1] - row[w - 2];
+    for x in 1..w - 1 {
+        gx[x] = 0.5 * (row[x + 1] - row[x - 1]);
+    }
+    if y == 0 || y == h - 1 {
+        let (next, prev) = if y == 0 { (1, 0) } else { (h - 1, h - 2) };
+        let (next, prev) = (&src[next * w..][..w], &src[prev * w..][..w]);
+        for x in 0..w {
+            gy[x] = next[x] - prev[x];
+        }
     } else {
-        (&src[(y + 1) * w..][..w], &src[(y - 1) * w..][..w], 0.5)
-    };
-    // `up` is the next row, `down` the previous one: gy = scale * (next - previous).
+        let (next, prev) = (&src[(y + 1) * w..][..w], &src[(y - 1) * w..][..w]);
+        for x in 0..w {
+            gy[x] = 0.5 * (next[x] - prev[x]);
+        }
+    }
     let two_pi = (2.0 * std::f64::consts::PI) as f32;
     let to_bin = NT as f64 / (2.0 * std::f64::consts::PI);
     for x in 0..w {
-        let gx = if x == 0 {
-            row[1] - row[0]
-        } else if x == w - 1 {
-            row[w - 1] - row[w - 2]
-        } else {
-            0.5 * (row[x + 1] - row[x - 1])
-        };
-        let gy = if gy_scale == 1.0 {
-            up[x] - down[x]
-        } else {
-            0.5 * (up[x] - down[x])
-        };
-        let m = fast_sqrt(gx * gx + gy * gy);
-        let mut angle = fast_atan2(gy, gx);
+        let (dx, dy) = (gx[x], gy[x]);
+        mag[x] = fast_sqrt(dx * dx + dy * dy);
+        let mut angle = fast_atan2(dy, dx);
         // vl_mod_2pi_f; |fast_atan2| <= π + 1e-6, so one correction each way suffices.
         if angle > two_pi {
             angle -= two_pi;
@@ -665,14 +681,17 @@ fn orientation_row(src: &[f32], w: usize, h: usize, y: usize, out: &mut [f32]) {
         if angle < 0.0 {
             angle += two_pi;
         }
-        let nt = (angle as f64 * to_bin) as f32;
-        let b = nt.floor();
-        let r = nt - b;
-        let b = b as usize;
+        // VLFeat multiplies by `numBinT / (2π)` in double, then stores a float.
+        nt[x] = (angle as f64 * to_bin) as f32;
+    }
+    for x in 0..w {
+        // nt >= 0, so truncation is floor (and avoids a libm call); nt may equal 8.
+        let b = nt[x] as usize;
+        let r = nt[x] - b as f32;
         let o = &mut out[x * NT..][..NT];
         o.fill(0.0);
-        o[b % NT] = (1.0 - r) * m;
-        o[(b + 1) % NT] = r * m;
+        o[b % NT] = (1.0 - r) * mag[x];
+        o[(b + 1) % NT] = r * mag[x];
     }
 }
 
@@ -812,8 +831,9 @@ mod tests {
         let (w, h) = (img.width(), img.height());
         let mut planes = vec![vec![0f64; w * h]; NT];
         let mut row = vec![0f32; w * NT];
+        let mut tmp = Vec::new();
         for y in 0..h {
-            orientation_row(img.as_slice(), w, h, y, &mut row);
+            orientation_row(img.as_slice(), w, h, y, &mut tmp, &mut row);
             for x in 0..w {
                 for t in 0..NT {
                     planes[t][y * w + x] = row[x * NT + t] as f64;
@@ -970,6 +990,15 @@ mod tests {
             assert!((fast_sqrt(x) - x.sqrt()).abs() <= 1e-5 * x.sqrt());
         }
         assert_eq!(fast_sqrt(5e-9), 0.0);
+        // The C comparison `x < 1e-8` is done in double precision.
+        let c = 1e-8_f32;
+        for v in [
+            c,
+            f32::from_bits(c.to_bits() + 1),
+            f32::from_bits(c.to_bits() - 1),
+        ] {
+            assert_eq!(fast_sqrt(v) == 0.0, (v as f64) < 1e-8, "{v:e}");
+        }
     }
 
     #[test]
