@@ -7,6 +7,9 @@
 //! cargo bench --bench features -- dense_sift/1t     # one image, one thread
 //! ```
 
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 

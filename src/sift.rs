@@ -266,7 +266,8 @@ impl DenseSift {
                 "must be non-negative and finite",
             ));
         }
-        if !self.scales.is_empty() && !(self.magnif > 0.0 && self.magnif.is_finite()) {
+        let magnif_ok = self.magnif > 0.0 && self.magnif.is_finite();
+        if !self.scales.is_empty() && !magnif_ok {
             return Err(Error::param("magnif", "must be positive and finite"));
         }
         if let Some(b) = self.bounds
@@ -978,7 +979,7 @@ mod tests {
     fn fast_atan2_and_sqrt_are_close_to_exact() {
         let mut worst = 0f32;
         for i in 0..2000 {
-            let a = i as f32 * 0.00314159 * 2.0 - 3.14159;
+            let a = (i as f32 / 1000.0 - 1.0) * std::f32::consts::PI;
             for r in [1e-3f32, 0.5, 7.0] {
                 let (y, x) = (r * a.sin(), r * a.cos());
                 let e = (fast_atan2(y, x) - y.atan2(x)).abs();

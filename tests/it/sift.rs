@@ -148,10 +148,70 @@ fn batch_reports_the_first_bad_image() {
 fn fit_returns_the_params_and_checks_inputs() {
     let img = Image::from_fn(40, 40, |x, y| ((x * y) % 5) as f32);
     let p = DenseSift::phow();
-    assert_eq!(p.fit(&[img.clone()], &[0]).unwrap(), p);
+    assert_eq!(p.fit(std::slice::from_ref(&img), &[0]).unwrap(), p);
     let bad = DenseSift { step: 0, ..p };
     assert!(matches!(
         bad.fit(&[img], &[0]),
         Err(Error::InvalidParam { name: "step", .. })
     ));
+}
+
+#[test]
+fn cli_writes_one_npy_per_image_equal_to_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = astronaut();
+    let crops = [(0, 0, 61, 47), (100, 200, 50, 66)];
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    let mut images = Vec::new();
+    for (k, &(x0, y0, w, h)) in crops.iter().enumerate() {
+        let crop = Image::from_fn(w, h, |x, y| img.get(x0 + x, y0 + y));
+        crop.save_png(inputs.join(format!("c{k}.png"))).unwrap();
+        // The PNG is 8-bit: compare against the image as read back.
+        images.push(Image::load(inputs.join(format!("c{k}.png"))).unwrap());
+    }
+    let (out, frames) = (dir.path().join("out"), dir.path().join("frames"));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+        .args(["--threads", "2", "dsift", "--step", "3", "--bin-size", "5"])
+        .args(["--window", "gaussian", "--root-sift", "-o"])
+        .arg(&out)
+        .arg("--frames")
+        .arg(&frames)
+        .arg(&inputs)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let p = DenseSift {
+        step: 3,
+        bin_size: 5,
+        window: Window::Gaussian,
+        root_sift: true,
+        ..DenseSift::default()
+    };
+    for (k, image) in images.iter().enumerate() {
+        let expected = p.transform(image).unwrap();
+        let name = format!("c{k}.npy");
+        let d = classic_cv::npy::read(out.join(&name)).unwrap();
+        let d = d.into_array2(&out.join(&name)).unwrap();
+        assert_eq!(d, expected.descriptors);
+        let f = classic_cv::npy::read(frames.join(&name)).unwrap();
+        assert_eq!(
+            f.into_array2(&frames.join(&name)).unwrap(),
+            expected.frames()
+        );
+    }
+    // An image too small for one frame fails with a message naming the minimum size.
+    let tiny = dir.path().join("tiny.png");
+    Image::from_fn(12, 30, |x, _| x as f32 / 12.0)
+        .save_png(&tiny)
+        .unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+        .args(["dsift", "-o"])
+        .arg(dir.path().join("t.npy"))
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&run.stderr);
+    assert!(msg.contains("at least 25x25"), "{msg}");
 }
