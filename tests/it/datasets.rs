@@ -7,7 +7,7 @@ use classic_cv::datasets::{self, Split};
 use classic_cv::{Error, Image, fetch};
 
 /// The fetched data, as `fetch-data` leaves it (`.ci/run` fetches before testing).
-fn cache() -> PathBuf {
+pub fn cache() -> PathBuf {
     let dir = fetch::default_cache_dir();
     if dir.is_absolute() {
         dir

@@ -1,5 +1,7 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod cli;
 mod conformance;
 mod datasets;
+mod fetch;
 mod persist;
