@@ -20,7 +20,9 @@ fn copy_tree(from: &Path, to: &Path) {
 fn corrupted_file_is_detected_and_refetched_then_nothing_to_do() {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&cache(), dir.path());
-    let victim = dir.path().join("opencv/lbpcascades/lbpcascade_frontalface.xml");
+    let victim = dir
+        .path()
+        .join("opencv/lbpcascades/lbpcascade_frontalface.xml");
     let mut bytes = std::fs::read(&victim).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&victim, &bytes).unwrap();
@@ -34,13 +36,33 @@ fn corrupted_file_is_detected_and_refetched_then_nothing_to_do() {
     let mut events = Vec::new();
     let written = fetch::fetch_all(dir.path(), &mut |e| events.push(e)).unwrap();
     assert_eq!(written, 1);
-    assert!(events.contains(&FetchEvent::Corrupted { path: victim.clone() }));
-    assert!(events.contains(&FetchEvent::Installed { source: "opencv-data", files: 1 }));
-    assert!(fetch::verify(dir.path()).unwrap().iter().all(|(_, s)| *s == FileState::Ok));
+    assert!(events.contains(&FetchEvent::Corrupted {
+        path: victim.clone()
+    }));
+    assert!(events.contains(&FetchEvent::Installed {
+        source: "opencv-data",
+        files: 1
+    }));
+    assert!(
+        fetch::verify(dir.path())
+            .unwrap()
+            .iter()
+            .all(|(_, s)| *s == FileState::Ok)
+    );
 
     // A second run downloads nothing.
     let mut events = Vec::new();
-    assert_eq!(fetch::fetch_all(dir.path(), &mut |e| events.push(e)).unwrap(), 0);
-    assert!(events.iter().all(|e| matches!(e, FetchEvent::UpToDate { .. })));
-    assert!(!dir.path().join(".download").exists(), "work files are cleaned up");
+    assert_eq!(
+        fetch::fetch_all(dir.path(), &mut |e| events.push(e)).unwrap(),
+        0
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, FetchEvent::UpToDate { .. }))
+    );
+    assert!(
+        !dir.path().join(".download").exists(),
+        "work files are cleaned up"
+    );
 }
