@@ -4,4 +4,5 @@ mod cli;
 mod conformance;
 mod datasets;
 mod fetch;
+mod npy;
 mod persist;
