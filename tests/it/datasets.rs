@@ -7,7 +7,7 @@ use classic_cv::datasets::{self, Split};
 use classic_cv::{Error, Image, fetch};
 
 /// The fetched data, as `fetch-data` leaves it (`.ci/run` fetches before testing).
-fn cache() -> PathBuf {
+pub fn cache() -> PathBuf {
     let dir = fetch::default_cache_dir();
     if dir.is_absolute() {
         dir
@@ -86,12 +86,16 @@ fn image_errors_are_clear() {
     std::fs::write(&text, "this is not an image").unwrap();
     let e = Image::load(&text).unwrap_err().to_string();
     assert!(e.contains("not a PNG, JPEG or PNM"), "{e}");
-    // A PNG whose header declares 0x0 pixels.
-    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00\x00\x00\x00".to_vec();
-    png.extend_from_slice(&[0; 4]);
+    // A well-formed PNG (valid CRCs) whose header declares 0x0 pixels.
+    let hex = "89504e470d0a1a0a0000000d49484452000000000000000008000000001ee023ce0000000849444154789c030000000001480689d20000000049454e44ae426082";
+    let png: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
     let zero = dir.path().join("zero.png");
     std::fs::write(&zero, &png).unwrap();
-    assert!(Image::load(&zero).is_err());
+    let e = Image::load(&zero).unwrap_err().to_string();
+    assert!(e.contains("dimensions"), "{e}");
     let e = Image::load_any(dir.path().join("x.f32"), None)
         .unwrap_err()
         .to_string();
@@ -168,4 +172,17 @@ fn imglab_reads_the_anchor_faces() {
         (first.left, first.top, first.width, first.height),
         (194, 90, 37, 37)
     );
+}
+
+#[test]
+fn pgm_loads_and_zero_size_pgm_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ok.pgm");
+    std::fs::write(&p, b"P5\n2 2\n255\n\x00\x40\x80\xff").unwrap();
+    let img = Image::load(&p).unwrap();
+    assert_eq!(img.as_slice(), &[0.0, 64.0 / 255.0, 128.0 / 255.0, 1.0]);
+    let p = dir.path().join("zero.pgm");
+    std::fs::write(&p, b"P5\n0 0\n255\n").unwrap();
+    let e = Image::load(&p).unwrap_err().to_string();
+    assert!(e.contains("zero.pgm"), "{e}");
 }

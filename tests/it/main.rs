@@ -1,6 +1,9 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod cli;
 mod conformance;
 mod datasets;
+mod fetch;
+mod npy;
 mod persist;
 mod sift;
