@@ -922,6 +922,29 @@ mod tests {
         m
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(24))]
+        #[test]
+        fn fast_path_matches_reference_on_random_geometry(
+            bin in 1usize..6,
+            step in 1usize..7,
+            extra_w in 0usize..20,
+            extra_h in 0usize..20,
+            gaussian in proptest::bool::ANY,
+            window_size in 0.5f32..3.0,
+            seed in 0u64..1000,
+        ) {
+            let (w, h) = (3 * bin + 1 + extra_w, 3 * bin + 1 + extra_h);
+            let img = noise_image(w, h, seed);
+            let window = if gaussian { Window::Gaussian } else { Window::Flat };
+            let p = DenseSift { step, bin_size: bin, window, window_size, ..DenseSift::default() };
+            let fast = p.extract(&img).unwrap();
+            let r = reference(&p, &img, bin, 0, 0);
+            let d = max_diff(&fast, &r);
+            proptest::prop_assert!(d < 2e-5, "max |diff| {}", d);
+        }
+    }
+
     #[test]
     fn separable_fast_path_matches_per_keypoint_reference() {
         let cases = [
