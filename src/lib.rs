@@ -12,6 +12,10 @@ pub mod progress;
 pub mod rng;
 
 // Layer 2: encodings and preprocessing.
+pub mod bovw;
+pub mod homkermap;
+pub mod kmeans;
+pub mod vlad;
 pub mod preprocess;
 
 // Layer 3: learners.
