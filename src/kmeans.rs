@@ -42,7 +42,10 @@
 //!   centre, one candidate per step (VLFeat's variant, not scikit-learn's greedy one).
 //! - **Empty clusters** are re-seeded deterministically, without randomness: the `m` empty
 //!   clusters (in index order) take the `m` points farthest from their current centre.
-//! - **Means** are accumulated in `f64` in row order.
+//! - **Means** are accumulated in `f32` in row order, then divided by the count, as VLFeat
+//!   (and scikit-learn for `f32` data) do. This is a convention that changes numbers: with
+//!   `f64` sums, 20 iterations at K=1024 on VLFeat's 100k descriptors drift onto a path
+//!   ending 1e-4 lower in energy (21458.1 instead of VLFeat's 21460.3).
 //! - **Hamerly** (2010) keeps, per point, an upper bound on the distance to its centre and a
 //!   lower bound on the distance to every other centre. Points whose bounds fail are gathered
 //!   and re-assigned with the same matrix-product search as Lloyd. The lower bound is taken a
@@ -572,20 +575,20 @@ fn update_means(
     centres: &mut Array2<f32>,
 ) -> usize {
     let (k, d) = centres.dim();
-    let mut sums = vec![0f64; k * d];
+    let mut sums = vec![0f32; k * d];
     let mut counts = vec![0usize; k];
     for (row, &l) in x.rows().into_iter().zip(labels) {
         let l = l as usize;
         counts[l] += 1;
         for (s, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(row.iter()) {
-            *s += v as f64;
+            *s += v;
         }
     }
     for j in 0..k {
         if counts[j] > 0 {
-            let inv = 1.0 / counts[j] as f64;
+            let m = counts[j] as f32;
             for (c, s) in centres.row_mut(j).iter_mut().zip(&sums[j * d..(j + 1) * d]) {
-                *c = (s * inv) as f32;
+                *c = s / m;
             }
         }
     }

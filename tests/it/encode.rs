@@ -59,7 +59,7 @@ fn lloyd_matches_vlfeat(k: usize, expected: f64, algorithm: KMeansAlgorithm) -> 
     assert_eq!(m.n_iter, 20);
     assert_eq!(m.energies.len(), 21);
     let rel = (m.energy() - expected).abs() / expected;
-    assert!(rel < 1e-4, "K={k}: energy {} vs VLFeat {expected} (rel {rel:e})", m.energy());
+    assert!(rel < 1e-4, "K={k}: energy {} vs VLFeat {expected} (rel {rel:e}); trace {:?}", m.energy(), m.energies);
     m.centres
 }
 
@@ -70,4 +70,139 @@ fn kmeans_k256_lloyd_and_hamerly_match_vlfeat_energy() {
     // Same centres up to float ties (VLFeat's own Elkan ends 1e-6 relative from its Lloyd).
     let diff = (&lloyd - &hamerly).mapv(f32::abs).fold(0f32, |m, &v| m.max(v));
     assert!(diff < 1e-3, "max centre difference {diff}");
+}
+
+#[test]
+fn kmeans_k1024_lloyd_matches_vlfeat_energy() {
+    lloyd_matches_vlfeat(1024, 21460.31, KMeansAlgorithm::Lloyd);
+}
+
+fn astronaut() -> (Array2<f32>, Array2<f32>, Vec<u32>) {
+    let x = read_f32("astronaut_dsift_s4_b8_flat.f32", 128);
+    let c = read_f32("kmeans_k256_lloyd_centers.f32", 128);
+    let a = read_u32("vlad_astronaut_k256_assignments.u32");
+    assert_eq!((x.nrows(), c.nrows(), a.len()), (14884, 256, 14884));
+    (x, c, a)
+}
+
+#[test]
+fn vlad_reproduces_vlfeat_for_all_flag_variants() {
+    use classic_cv::vlad::{VladNormalization, vlad_encode};
+    let (x, c, a) = astronaut();
+    let variants = [
+        ("plain", false, false),
+        ("nc", true, false),
+        ("sqrt", false, true),
+        ("sqrt_nc", true, true),
+    ];
+    for (name, nc, sqrt) in variants {
+        let expected = read_f32(&format!("vlad_astronaut_k256_{name}.f32"), 128);
+        let norm = VladNormalization {
+            normalize_components: nc,
+            square_root: sqrt,
+            ..Default::default()
+        };
+        let v = vlad_encode(x.view(), c.view(), &a, norm).unwrap();
+        let diff = v
+            .iter()
+            .zip(expected.iter())
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(diff <= 1e-5, "{name}: max difference {diff}");
+    }
+}
+
+#[test]
+fn quantize_agrees_with_vlfeat_assignments() {
+    let (x, c, a) = astronaut();
+    let q = quantize(x.view(), c.view()).unwrap();
+    // Disagreements are allowed only at float ties: the distances must then agree.
+    let mut differ = 0;
+    for (i, (&ours, &theirs)) in q.labels.iter().zip(&a).enumerate() {
+        if ours != theirs {
+            differ += 1;
+            let row = x.row(i);
+            let d = |j: u32| -> f32 {
+                row.iter()
+                    .zip(c.row(j as usize).iter())
+                    .map(|(p, q)| (p - q) * (p - q))
+                    .sum()
+            };
+            assert!((d(ours) - d(theirs)).abs() <= 1e-5, "row {i}");
+        }
+    }
+    assert!(differ <= 20, "{differ} assignments differ");
+}
+
+#[test]
+fn encoders_handle_bad_and_empty_input() {
+    use classic_cv::bovw::BovwParams;
+    use classic_cv::kmeans::LocalFeatures;
+    use classic_cv::pipeline::{Fit, Transform};
+    use classic_cv::vlad::VladParams;
+    let (x, _, _) = astronaut();
+    let image = LocalFeatures {
+        descriptors: x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..400)).to_owned(),
+        positions: (0..400).map(|i| [(i % 20) as f32 * 25.0, (i / 20) as f32 * 25.0]).collect(),
+        width: 512,
+        height: 512,
+    };
+    let kmeans = KMeansParams {
+        k: 8,
+        max_iter: 5,
+        ..Default::default()
+    };
+    let vlad = VladParams {
+        kmeans: kmeans.clone(),
+        ..Default::default()
+    }
+    .fit(std::slice::from_ref(&image), &[0])
+    .unwrap();
+    let bovw = BovwParams {
+        kmeans: kmeans.clone(),
+        pyramid: vec![1, 2, 4],
+        ..Default::default()
+    }
+    .fit(std::slice::from_ref(&image), &[0])
+    .unwrap();
+    // An image without keypoints encodes to zeros, not an error or NaN.
+    let empty = LocalFeatures {
+        descriptors: Array2::zeros((0, 128)),
+        positions: vec![],
+        width: 512,
+        height: 512,
+    };
+    assert_eq!(vlad.transform(&empty).unwrap(), vec![0.0; 8 * 128]);
+    assert_eq!(bovw.transform(&empty).unwrap(), vec![0.0; 8 * 21]);
+    // Dimension mismatch between descriptors and codebook.
+    let short = LocalFeatures {
+        descriptors: Array2::zeros((3, 64)),
+        positions: vec![[0.0, 0.0]; 3],
+        ..empty.clone()
+    };
+    assert!(matches!(vlad.transform(&short), Err(Error::DimensionMismatch { .. })));
+    assert!(matches!(bovw.transform(&short), Err(Error::DimensionMismatch { .. })));
+    // NaN descriptors.
+    let mut nan = image.clone();
+    nan.descriptors[[7, 3]] = f32::NAN;
+    assert!(matches!(vlad.transform(&nan), Err(Error::NonFinite { .. })));
+    assert!(matches!(bovw.transform(&nan), Err(Error::NonFinite { .. })));
+    // k larger than the pooled descriptors; empty pools.
+    let too_many = VladParams {
+        kmeans: KMeansParams { k: 401, ..kmeans.clone() },
+        ..Default::default()
+    };
+    assert!(matches!(
+        too_many.fit(std::slice::from_ref(&image), &[0]),
+        Err(Error::InvalidParam { name: "k", .. })
+    ));
+    assert!(matches!(
+        VladParams::default().fit(&[empty.clone()], &[0]),
+        Err(Error::EmptyInput { .. })
+    ));
+    // Ragged descriptor dimensions across images.
+    assert!(matches!(
+        VladParams::default().fit(&[image.clone(), short], &[0, 0]),
+        Err(Error::DimensionMismatch { .. })
+    ));
 }
