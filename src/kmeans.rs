@@ -496,17 +496,11 @@ fn assign(x: ArrayView2<f32>, c: ArrayView2<f32>, second: bool) -> (Vec<u32>, Ve
                 for r in 0..rows {
                     let gr = gb.row(r);
                     let gr = gr.as_slice().expect("contiguous row");
-                    let (mut best, mut bv, mut sv) = (0usize, f32::INFINITY, f32::INFINITY);
-                    for (j, (&gj, &nj)) in gr.iter().zip(&cnorm).enumerate() {
-                        let v = nj - 2.0 * gj;
-                        if v < bv {
-                            sv = bv;
-                            bv = v;
-                            best = j;
-                        } else if v < sv {
-                            sv = v;
-                        }
-                    }
+                    let (best, sv) = if second {
+                        best_two(gr, &cnorm)
+                    } else {
+                        (argmin_score(gr, &cnorm), f32::INFINITY)
+                    };
                     let xr = &xs[(start + r) * d..(start + r + 1) * d];
                     lab[r] = best as u32;
                     dis[r] = dist2(xr, &cs[best * d..(best + 1) * d]);
@@ -519,6 +513,51 @@ fn assign(x: ArrayView2<f32>, c: ArrayView2<f32>, second: bool) -> (Vec<u32>, Ve
         );
     drop(second_chunks);
     (labels, dists, seconds)
+}
+
+/// Index of the smallest score `|c_j|² − 2 x·c_j` (the first one at ties). The minimum is
+/// found in eight lanes without branches (it vectorises), then located by recomputing the
+/// same expression, which gives bit-identical values.
+#[inline]
+fn argmin_score(g: &[f32], cnorm: &[f32]) -> usize {
+    let mut lanes = [f32::INFINITY; 8];
+    let gc = g.chunks_exact(8);
+    let nc = cnorm.chunks_exact(8);
+    let (gt, nt) = (gc.remainder(), nc.remainder());
+    for (a, b) in gc.zip(nc) {
+        for l in 0..8 {
+            let v = b[l] - 2.0 * a[l];
+            lanes[l] = if v < lanes[l] { v } else { lanes[l] };
+        }
+    }
+    let mut min = lanes.iter().fold(f32::INFINITY, |m, &v| if v < m { v } else { m });
+    for (a, b) in gt.iter().zip(nt) {
+        let v = b - 2.0 * a;
+        if v < min {
+            min = v;
+        }
+    }
+    g.iter()
+        .zip(cnorm)
+        .position(|(a, b)| b - 2.0 * a == min)
+        .unwrap_or(0)
+}
+
+/// Index of the smallest score and the second smallest score.
+#[inline]
+fn best_two(g: &[f32], cnorm: &[f32]) -> (usize, f32) {
+    let (mut best, mut bv, mut sv) = (0usize, f32::INFINITY, f32::INFINITY);
+    for (j, (&gj, &nj)) in g.iter().zip(cnorm).enumerate() {
+        let v = nj - 2.0 * gj;
+        if v < bv {
+            sv = bv;
+            bv = v;
+            best = j;
+        } else if v < sv {
+            sv = v;
+        }
+    }
+    (best, sv)
 }
 
 /// k-means++ seeding, one candidate per step.
@@ -575,23 +614,44 @@ fn update_means(
     centres: &mut Array2<f32>,
 ) -> usize {
     let (k, d) = centres.dim();
-    let mut sums = vec![0f32; k * d];
+    let xs = x.as_slice().expect("standard layout");
+    // Rows grouped by cluster, in row order within each cluster (a counting sort), so that
+    // clusters can be summed in parallel with exactly the sequential rounding.
     let mut counts = vec![0usize; k];
-    for (row, &l) in x.rows().into_iter().zip(labels) {
-        let l = l as usize;
-        counts[l] += 1;
-        for (s, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(row.iter()) {
-            *s += v;
-        }
+    for &l in labels {
+        counts[l as usize] += 1;
     }
+    let mut starts = vec![0usize; k + 1];
     for j in 0..k {
-        if counts[j] > 0 {
-            let m = counts[j] as f32;
-            for (c, s) in centres.row_mut(j).iter_mut().zip(&sums[j * d..(j + 1) * d]) {
-                *c = s / m;
-            }
-        }
+        starts[j + 1] = starts[j] + counts[j];
     }
+    let mut fill = starts.clone();
+    let mut members = vec![0usize; labels.len()];
+    for (i, &l) in labels.iter().enumerate() {
+        members[fill[l as usize]] = i;
+        fill[l as usize] += 1;
+    }
+    centres
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(j, mut c)| {
+            let rows = &members[starts[j]..starts[j + 1]];
+            if rows.is_empty() {
+                return;
+            }
+            let c = c.as_slice_mut().expect("contiguous centre row");
+            c.fill(0.0);
+            for &i in rows {
+                for (s, &v) in c.iter_mut().zip(&xs[i * d..(i + 1) * d]) {
+                    *s += v;
+                }
+            }
+            let m = rows.len() as f32;
+            for s in c.iter_mut() {
+                *s /= m;
+            }
+        });
     let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0).collect();
     if !empty.is_empty() {
         let mut order: Vec<usize> = (0..labels.len()).collect();

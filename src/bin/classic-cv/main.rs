@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod data;
+mod encode;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -34,6 +35,10 @@ enum Command {
     FetchData(data::FetchArgs),
     /// The main job: fetch the data and run the end-to-end demonstration.
     Demo(data::DemoArgs),
+    /// Learn a k-means codebook from descriptors.
+    Kmeans(encode::KMeansArgs),
+    /// Encode one image's descriptors as BoVW or VLAD with a given codebook.
+    Encode(encode::EncodeArgs),
 }
 
 /// Options every subcommand may read.
@@ -56,6 +61,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FetchData(args) => data::fetch(&args, &globals),
             Command::Demo(args) => data::demo(&args, &globals),
+            Command::Kmeans(args) => encode::kmeans(&args, &globals),
+            Command::Encode(args) => encode::encode(&args, &globals),
         }
     });
     match result {
