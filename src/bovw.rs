@@ -137,7 +137,10 @@ impl BovwParams {
         }
         if let BovwAssignment::Soft { sigma, n_nearest } = self.assignment {
             if !(sigma > 0.0) || !sigma.is_finite() {
-                return Err(Error::param("assignment", "soft sigma must be finite and > 0"));
+                return Err(Error::param(
+                    "assignment",
+                    "soft sigma must be finite and > 0",
+                ));
             }
             if n_nearest == 0 {
                 return Err(Error::param("assignment", "soft n_nearest must be >= 1"));
@@ -321,7 +324,10 @@ pub fn soft_votes(
             }
             d.sort_by(cmp);
             let d0 = d[0].0 as f64;
-            let w: Vec<f64> = d.iter().map(|&(v, _)| (-(v as f64 - d0) * inv).exp()).collect();
+            let w: Vec<f64> = d
+                .iter()
+                .map(|&(v, _)| (-(v as f64 - d0) * inv).exp())
+                .collect();
             let total: f64 = w.iter().sum();
             d.iter()
                 .zip(&w)
@@ -347,7 +353,11 @@ pub fn normalize(hist: &mut [f32], norm: BovwNorm) {
             for v in hist.iter_mut() {
                 *v = v.sqrt();
             }
-            let s: f64 = hist.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+            let s: f64 = hist
+                .iter()
+                .map(|&v| v as f64 * v as f64)
+                .sum::<f64>()
+                .sqrt();
             if s > 0.0 {
                 for v in hist.iter_mut() {
                     *v = (*v as f64 / s) as f32;
@@ -479,10 +489,16 @@ mod tests {
         let b = bovw(vec![1, 2], BovwNorm::L1, BovwAssignment::Hard);
         let mut img = image();
         img.positions.pop();
-        assert!(matches!(b.transform(&img), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(
+            b.transform(&img),
+            Err(Error::DimensionMismatch { .. })
+        ));
         let mut img = image();
         img.descriptors = Array2::zeros((4, 3));
-        assert!(matches!(b.transform(&img), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(
+            b.transform(&img),
+            Err(Error::DimensionMismatch { .. })
+        ));
         let mut img = image();
         img.descriptors[[1, 1]] = f32::NAN;
         assert!(matches!(b.transform(&img), Err(Error::NonFinite { .. })));
@@ -495,26 +511,50 @@ mod tests {
     fn validation_rules() {
         let bad = |p: BovwParams| p.validate();
         assert!(matches!(
-            bad(BovwParams { pyramid: vec![], ..Default::default() }),
-            Err(Error::InvalidParam { name: "pyramid", .. })
-        ));
-        assert!(matches!(
-            bad(BovwParams { pyramid: vec![1, 0], ..Default::default() }),
-            Err(Error::InvalidParam { name: "pyramid", .. })
+            bad(BovwParams {
+                pyramid: vec![],
+                ..Default::default()
+            }),
+            Err(Error::InvalidParam {
+                name: "pyramid",
+                ..
+            })
         ));
         assert!(matches!(
             bad(BovwParams {
-                assignment: BovwAssignment::Soft { sigma: 0.0, n_nearest: 3 },
+                pyramid: vec![1, 0],
                 ..Default::default()
             }),
-            Err(Error::InvalidParam { name: "assignment", .. })
+            Err(Error::InvalidParam {
+                name: "pyramid",
+                ..
+            })
         ));
         assert!(matches!(
             bad(BovwParams {
-                assignment: BovwAssignment::Soft { sigma: 1.0, n_nearest: 0 },
+                assignment: BovwAssignment::Soft {
+                    sigma: 0.0,
+                    n_nearest: 3
+                },
                 ..Default::default()
             }),
-            Err(Error::InvalidParam { name: "assignment", .. })
+            Err(Error::InvalidParam {
+                name: "assignment",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(BovwParams {
+                assignment: BovwAssignment::Soft {
+                    sigma: 1.0,
+                    n_nearest: 0
+                },
+                ..Default::default()
+            }),
+            Err(Error::InvalidParam {
+                name: "assignment",
+                ..
+            })
         ));
         assert!(BovwParams::default().validate().is_ok());
     }

@@ -169,7 +169,8 @@ impl HomKerMap {
                     }
                     let t = 0.5 * period * w;
                     let sinc = if t == 0.0 { 1.0 } else { t.sin() / t };
-                    acc += sinc * (period / (2.0 * std::f64::consts::PI)) * self.spectrum(w + omega);
+                    acc +=
+                        sinc * (period / (2.0 * std::f64::consts::PI)) * self.spectrum(w + omega);
                 }
                 (acc * step).max(0.0)
             }
@@ -232,6 +233,24 @@ impl Transform for HomKerMap {
         let mut out = Vec::with_capacity(input.len() * self.expansion());
         self.map_into(input, &mut out);
         Ok(out)
+    }
+
+    /// Samples the spectrum once for the whole batch, then maps the vectors in parallel.
+    fn transform_batch(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        use rayon::prelude::*;
+        self.validate()?;
+        let s = self.sampling();
+        inputs
+            .par_iter()
+            .map(|x| {
+                crate::error::check_finite(x, "kernel map input")?;
+                let mut out = Vec::with_capacity(x.len() * self.expansion());
+                for &v in x {
+                    self.map_value(&s, v as f64, &mut out);
+                }
+                Ok(out)
+            })
+            .collect()
     }
 }
 
@@ -299,15 +318,36 @@ mod tests {
 
     #[test]
     fn approximates_the_closed_form_kernels() {
-        for kernel in [HomKernel::Chi2, HomKernel::Intersection, HomKernel::JensenShannon] {
+        for kernel in [
+            HomKernel::Chi2,
+            HomKernel::Intersection,
+            HomKernel::JensenShannon,
+        ] {
             for window in [HomWindow::Rectangular, HomWindow::Uniform] {
-                let e1 = mean_relative_error(&HomKerMap { kernel, order: 1, window, ..Default::default() });
-                let e3 = mean_relative_error(&HomKerMap { kernel, order: 3, window, ..Default::default() });
+                let e1 = mean_relative_error(&HomKerMap {
+                    kernel,
+                    order: 1,
+                    window,
+                    ..Default::default()
+                });
+                let e3 = mean_relative_error(&HomKerMap {
+                    kernel,
+                    order: 3,
+                    window,
+                    ..Default::default()
+                });
                 // Published accuracies: well under 1e-2 for chi2/JS at n = 3; intersection
                 // converges more slowly (its kernel is not smooth).
-                let bound = if kernel == HomKernel::Intersection { 5e-2 } else { 1e-2 };
+                let bound = if kernel == HomKernel::Intersection {
+                    5e-2
+                } else {
+                    1e-2
+                };
                 assert!(e3 < bound, "{kernel:?} {window:?}: n=3 error {e3}");
-                assert!(e3 <= e1 * 1.01, "{kernel:?} {window:?}: error grows with order");
+                assert!(
+                    e3 <= e1 * 1.01,
+                    "{kernel:?} {window:?}: error grows with order"
+                );
             }
         }
     }
@@ -315,29 +355,46 @@ mod tests {
     #[test]
     fn self_similarity_is_exact_at_zero_frequency() {
         // k(x, x) = x for all three kernels; Ψ(x)·Ψ(x) = L x Σ_j κ_j (1 + …) ≈ x.
-        let map = HomKerMap { order: 3, ..Default::default() };
+        let map = HomKerMap {
+            order: 3,
+            ..Default::default()
+        };
         let p = map.transform(&vec![0.25]).unwrap();
         let s: f32 = p.iter().map(|v| v * v).sum();
         assert!((s - 0.25).abs() < 0.25 * 1e-2, "{s}");
         // Negative values map to minus the map of their magnitude; tiny ones to zero.
         let n = map.transform(&vec![-0.25]).unwrap();
         assert!(p.iter().zip(&n).all(|(a, b)| *a == -*b));
-        assert!(map.transform(&vec![1e-7]).unwrap().iter().all(|&v| v == 0.0));
+        assert!(
+            map.transform(&vec![1e-7])
+                .unwrap()
+                .iter()
+                .all(|&v| v == 0.0)
+        );
     }
 
     #[test]
     fn validation_rules() {
         let bad = |m: HomKerMap| m.transform(&vec![0.5]);
         assert!(matches!(
-            bad(HomKerMap { gamma: 0.0, ..Default::default() }),
+            bad(HomKerMap {
+                gamma: 0.0,
+                ..Default::default()
+            }),
             Err(Error::InvalidParam { name: "gamma", .. })
         ));
         assert!(matches!(
-            bad(HomKerMap { period: Some(-1.0), ..Default::default() }),
+            bad(HomKerMap {
+                period: Some(-1.0),
+                ..Default::default()
+            }),
             Err(Error::InvalidParam { name: "period", .. })
         ));
         assert!(matches!(
-            bad(HomKerMap { order: 1000, ..Default::default() }),
+            bad(HomKerMap {
+                order: 1000,
+                ..Default::default()
+            }),
             Err(Error::InvalidParam { name: "order", .. })
         ));
         assert!(matches!(

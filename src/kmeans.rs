@@ -204,7 +204,10 @@ impl KMeansParams {
         if let KMeansAlgorithm::MiniBatch { batch_size } = self.algorithm
             && batch_size == 0
         {
-            return Err(Error::param("algorithm", "mini-batch batch_size must be >= 1"));
+            return Err(Error::param(
+                "algorithm",
+                "mini-batch batch_size must be >= 1",
+            ));
         }
         if let KMeansInit::Given(c) = &self.init {
             if c.nrows() != self.k {
@@ -255,7 +258,11 @@ impl KMeansParams {
     /// every image's descriptors, kept in image order.
     pub fn fit_pooled(&self, images: &[LocalFeatures]) -> Result<KMeans> {
         self.validate()?;
-        let d = images.iter().map(|f| f.descriptors.ncols()).max().unwrap_or(0);
+        let d = images
+            .iter()
+            .map(|f| f.descriptors.ncols())
+            .max()
+            .unwrap_or(0);
         for f in images {
             if f.descriptors.nrows() > 0 && f.descriptors.ncols() != d {
                 return Err(Error::DimensionMismatch {
@@ -530,7 +537,9 @@ fn argmin_score(g: &[f32], cnorm: &[f32]) -> usize {
             lanes[l] = if v < lanes[l] { v } else { lanes[l] };
         }
     }
-    let mut min = lanes.iter().fold(f32::INFINITY, |m, &v| if v < m { v } else { m });
+    let mut min = lanes
+        .iter()
+        .fold(f32::INFINITY, |m, &v| if v < m { v } else { m });
     for (a, b) in gt.iter().zip(nt) {
         let v = b - 2.0 * a;
         if v < min {
@@ -668,7 +677,11 @@ fn small_decrease(energies: &[f64], tol: f32) -> bool {
     if tol <= 0.0 || energies.len() < 2 {
         return false;
     }
-    let (e0, prev, e) = (energies[0], energies[energies.len() - 2], energies[energies.len() - 1]);
+    let (e0, prev, e) = (
+        energies[0],
+        energies[energies.len() - 2],
+        energies[energies.len() - 1],
+    );
     let span = e0 - e;
     span <= 0.0 || (prev - e) < tol as f64 * span
 }
@@ -903,7 +916,11 @@ mod tests {
             .map(|r| {
                 let mut best = (0u32, f32::INFINITY);
                 for (j, cr) in c.rows().into_iter().enumerate() {
-                    let v: f32 = r.iter().zip(cr.iter()).map(|(a, b)| (a - b) * (a - b)).sum();
+                    let v: f32 = r
+                        .iter()
+                        .zip(cr.iter())
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum();
                     if v < best.1 {
                         best = (j as u32, v);
                     }
@@ -921,9 +938,15 @@ mod tests {
         let slow = reference_quantize(x.view(), c.view());
         for (i, &(l, v)) in slow.iter().enumerate() {
             // Labels may only differ at float ties, where the distances agree.
-            assert!((fast.distances[i] - v).abs() <= 1e-4 * v.max(1.0), "row {i}");
+            assert!(
+                (fast.distances[i] - v).abs() <= 1e-4 * v.max(1.0),
+                "row {i}"
+            );
             if fast.labels[i] != l {
-                let alt = dist2(x.row(i).as_slice().unwrap(), c.row(l as usize).as_slice().unwrap());
+                let alt = dist2(
+                    x.row(i).as_slice().unwrap(),
+                    c.row(l as usize).as_slice().unwrap(),
+                );
                 assert!((alt - fast.distances[i]).abs() <= 1e-4 * alt.max(1.0));
             }
         }
@@ -963,7 +986,9 @@ mod tests {
             .fit_array(x.view())
             .unwrap();
             assert_eq!(a.n_iter, b.n_iter);
-            let diff = (&a.centres - &b.centres).mapv(f32::abs).fold(0f32, |m, &v| m.max(v));
+            let diff = (&a.centres - &b.centres)
+                .mapv(f32::abs)
+                .fold(0f32, |m, &v| m.max(v));
             assert!(diff < 1e-5, "centres differ by {diff}");
             assert!((a.energy() - b.energy()).abs() < 1e-6 * a.energy());
             assert!(b.n_distances < a.n_distances);
@@ -986,7 +1011,12 @@ mod tests {
         }
         .fit_array(x.view())
         .unwrap();
-        assert!(mb.energy() < 1.1 * lloyd.energy(), "{} vs {}", mb.energy(), lloyd.energy());
+        assert!(
+            mb.energy() < 1.1 * lloyd.energy(),
+            "{} vs {}",
+            mb.energy(),
+            lloyd.energy()
+        );
     }
 
     #[test]
@@ -1030,20 +1060,38 @@ mod tests {
         let x = blobs(10, 3, 2, 7);
         let bad = |p: KMeansParams| p.fit_array(x.view());
         assert!(matches!(
-            bad(KMeansParams { k: 0, ..Default::default() }),
+            bad(KMeansParams {
+                k: 0,
+                ..Default::default()
+            }),
             Err(Error::InvalidParam { name: "k", .. })
         ));
         assert!(matches!(
-            bad(KMeansParams { k: 2, tol: f32::NAN, ..Default::default() }),
+            bad(KMeansParams {
+                k: 2,
+                tol: f32::NAN,
+                ..Default::default()
+            }),
             Err(Error::InvalidParam { name: "tol", .. })
         ));
         assert!(matches!(
-            bad(KMeansParams { k: 2, tol: -1.0, ..Default::default() }),
+            bad(KMeansParams {
+                k: 2,
+                tol: -1.0,
+                ..Default::default()
+            }),
             Err(Error::InvalidParam { name: "tol", .. })
         ));
         assert!(matches!(
-            bad(KMeansParams { k: 2, subsample: Some(0), ..Default::default() }),
-            Err(Error::InvalidParam { name: "subsample", .. })
+            bad(KMeansParams {
+                k: 2,
+                subsample: Some(0),
+                ..Default::default()
+            }),
+            Err(Error::InvalidParam {
+                name: "subsample",
+                ..
+            })
         ));
         assert!(matches!(
             bad(KMeansParams {
@@ -1051,7 +1099,10 @@ mod tests {
                 algorithm: KMeansAlgorithm::MiniBatch { batch_size: 0 },
                 ..Default::default()
             }),
-            Err(Error::InvalidParam { name: "algorithm", .. })
+            Err(Error::InvalidParam {
+                name: "algorithm",
+                ..
+            })
         ));
         assert!(matches!(
             bad(KMeansParams {
@@ -1075,25 +1126,46 @@ mod tests {
     #[test]
     fn bad_data_is_an_error() {
         let x = blobs(10, 3, 2, 8);
-        let p = KMeansParams { k: 11, ..Default::default() };
-        assert!(matches!(p.fit_array(x.view()), Err(Error::InvalidParam { name: "k", .. })));
-        let p = KMeansParams { k: 2, ..Default::default() };
+        let p = KMeansParams {
+            k: 11,
+            ..Default::default()
+        };
+        assert!(matches!(
+            p.fit_array(x.view()),
+            Err(Error::InvalidParam { name: "k", .. })
+        ));
+        let p = KMeansParams {
+            k: 2,
+            ..Default::default()
+        };
         assert!(matches!(
             p.fit_array(Array2::<f32>::zeros((0, 3)).view()),
             Err(Error::EmptyInput { .. })
         ));
         let mut nan = x.clone();
         nan[[4, 1]] = f32::NAN;
-        assert!(matches!(p.fit_array(nan.view()), Err(Error::NonFinite { .. })));
+        assert!(matches!(
+            p.fit_array(nan.view()),
+            Err(Error::NonFinite { .. })
+        ));
         let given = KMeansParams {
             k: 2,
             init: KMeansInit::Given(Array2::zeros((2, 4))),
             ..Default::default()
         };
-        assert!(matches!(given.fit_array(x.view()), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(
+            given.fit_array(x.view()),
+            Err(Error::DimensionMismatch { .. })
+        ));
         let c = Array2::<f32>::zeros((2, 4));
-        assert!(matches!(quantize(x.view(), c.view()), Err(Error::DimensionMismatch { .. })));
-        assert!(matches!(quantize(nan.view(), x.view()), Err(Error::NonFinite { .. })));
+        assert!(matches!(
+            quantize(x.view(), c.view()),
+            Err(Error::DimensionMismatch { .. })
+        ));
+        assert!(matches!(
+            quantize(nan.view(), x.view()),
+            Err(Error::NonFinite { .. })
+        ));
         let empty = quantize(Array2::<f32>::zeros((0, 3)).view(), x.view()).unwrap();
         assert!(empty.labels.is_empty());
     }
@@ -1103,23 +1175,29 @@ mod tests {
         let x = blobs(300, 4, 3, 9);
         let images: Vec<LocalFeatures> = (0..3)
             .map(|i| LocalFeatures {
-                descriptors: x.slice_axis(Axis(0), Slice::from(i * 100..(i + 1) * 100)).to_owned(),
+                descriptors: x
+                    .slice_axis(Axis(0), Slice::from(i * 100..(i + 1) * 100))
+                    .to_owned(),
                 positions: Vec::new(),
                 width: 10,
                 height: 10,
             })
             .collect();
-        let p = KMeansParams { k: 3, max_iter: 10, ..Default::default() };
+        let p = KMeansParams {
+            k: 3,
+            max_iter: 10,
+            ..Default::default()
+        };
         // Without subsampling the pool is the whole matrix: same model as fit_array.
         let a = p.fit_pooled(&images).unwrap();
         let b = p.fit_array(x.view()).unwrap();
         assert_eq!(a.centres, b.centres);
-        let sub = KMeansParams { subsample: Some(50), ..p };
+        let sub = KMeansParams {
+            subsample: Some(50),
+            ..p
+        };
         let c = sub.fit_pooled(&images).unwrap();
         assert_eq!(c, sub.fit_pooled(&images).unwrap());
-        assert!(matches!(
-            sub.fit_pooled(&[]),
-            Err(Error::EmptyInput { .. })
-        ));
+        assert!(matches!(sub.fit_pooled(&[]), Err(Error::EmptyInput { .. })));
     }
 }

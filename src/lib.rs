@@ -15,8 +15,8 @@ pub mod rng;
 pub mod bovw;
 pub mod homkermap;
 pub mod kmeans;
-pub mod vlad;
 pub mod preprocess;
+pub mod vlad;
 
 // Layer 3: learners.
 pub mod centroid;

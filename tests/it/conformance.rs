@@ -132,7 +132,9 @@ fn local_feature_sets() -> (Vec<classic_cv::kmeans::LocalFeatures>, Vec<Label>) 
             }
             classic_cv::kmeans::LocalFeatures {
                 descriptors: d,
-                positions: (0..n).map(|r| [r as f32 * 3.0, (r * 7 % 16) as f32]).collect(),
+                positions: (0..n)
+                    .map(|r| [r as f32 * 3.0, (r * 7 % 16) as f32])
+                    .collect(),
                 width: 48,
                 height: 16,
             }
@@ -214,14 +216,25 @@ fn vlad_conforms() {
 #[test]
 fn homkermap_conforms() {
     let (x, y) = blobs();
-    let x: Vec<Vec<f32>> = x.iter().map(|v| v.iter().map(|a| a.abs()).collect()).collect();
+    let x: Vec<Vec<f32>> = x
+        .iter()
+        .map(|v| v.iter().map(|a| a.abs()).collect())
+        .collect();
     check_estimator(&classic_cv::homkermap::HomKerMap::default(), &x, &y);
 }
 
 #[test]
 fn encoding_default_params_validate() {
-    assert!(classic_cv::kmeans::KMeansParams::default().validate().is_ok());
+    assert!(
+        classic_cv::kmeans::KMeansParams::default()
+            .validate()
+            .is_ok()
+    );
     assert!(classic_cv::bovw::BovwParams::default().validate().is_ok());
     assert!(classic_cv::vlad::VladParams::default().validate().is_ok());
-    assert!(classic_cv::homkermap::HomKerMap::default().validate().is_ok());
+    assert!(
+        classic_cv::homkermap::HomKerMap::default()
+            .validate()
+            .is_ok()
+    );
 }

@@ -59,7 +59,12 @@ fn lloyd_matches_vlfeat(k: usize, expected: f64, algorithm: KMeansAlgorithm) -> 
     assert_eq!(m.n_iter, 20);
     assert_eq!(m.energies.len(), 21);
     let rel = (m.energy() - expected).abs() / expected;
-    assert!(rel < 1e-4, "K={k}: energy {} vs VLFeat {expected} (rel {rel:e}); trace {:?}", m.energy(), m.energies);
+    assert!(
+        rel < 1e-4,
+        "K={k}: energy {} vs VLFeat {expected} (rel {rel:e}); trace {:?}",
+        m.energy(),
+        m.energies
+    );
     m.centres
 }
 
@@ -68,7 +73,9 @@ fn kmeans_k256_lloyd_and_hamerly_match_vlfeat_energy() {
     let lloyd = lloyd_matches_vlfeat(256, 25711.17, KMeansAlgorithm::Lloyd);
     let hamerly = lloyd_matches_vlfeat(256, 25711.17, KMeansAlgorithm::Hamerly);
     // Same centres up to float ties (VLFeat's own Elkan ends 1e-6 relative from its Lloyd).
-    let diff = (&lloyd - &hamerly).mapv(f32::abs).fold(0f32, |m, &v| m.max(v));
+    let diff = (&lloyd - &hamerly)
+        .mapv(f32::abs)
+        .fold(0f32, |m, &v| m.max(v));
     assert!(diff < 1e-3, "max centre difference {diff}");
 }
 
@@ -142,8 +149,12 @@ fn encoders_handle_bad_and_empty_input() {
     use classic_cv::vlad::VladParams;
     let (x, _, _) = astronaut();
     let image = LocalFeatures {
-        descriptors: x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..400)).to_owned(),
-        positions: (0..400).map(|i| [(i % 20) as f32 * 25.0, (i / 20) as f32 * 25.0]).collect(),
+        descriptors: x
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..400))
+            .to_owned(),
+        positions: (0..400)
+            .map(|i| [(i % 20) as f32 * 25.0, (i / 20) as f32 * 25.0])
+            .collect(),
         width: 512,
         height: 512,
     };
@@ -180,8 +191,14 @@ fn encoders_handle_bad_and_empty_input() {
         positions: vec![[0.0, 0.0]; 3],
         ..empty.clone()
     };
-    assert!(matches!(vlad.transform(&short), Err(Error::DimensionMismatch { .. })));
-    assert!(matches!(bovw.transform(&short), Err(Error::DimensionMismatch { .. })));
+    assert!(matches!(
+        vlad.transform(&short),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        bovw.transform(&short),
+        Err(Error::DimensionMismatch { .. })
+    ));
     // NaN descriptors.
     let mut nan = image.clone();
     nan.descriptors[[7, 3]] = f32::NAN;
@@ -189,7 +206,10 @@ fn encoders_handle_bad_and_empty_input() {
     assert!(matches!(bovw.transform(&nan), Err(Error::NonFinite { .. })));
     // k larger than the pooled descriptors; empty pools.
     let too_many = VladParams {
-        kmeans: KMeansParams { k: 401, ..kmeans.clone() },
+        kmeans: KMeansParams {
+            k: 401,
+            ..kmeans.clone()
+        },
         ..Default::default()
     };
     assert!(matches!(
@@ -197,7 +217,7 @@ fn encoders_handle_bad_and_empty_input() {
         Err(Error::InvalidParam { name: "k", .. })
     ));
     assert!(matches!(
-        VladParams::default().fit(&[empty.clone()], &[0]),
+        VladParams::default().fit(std::slice::from_ref(&empty), &[0]),
         Err(Error::EmptyInput { .. })
     ));
     // Ragged descriptor dimensions across images.

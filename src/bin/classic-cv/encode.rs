@@ -127,7 +127,10 @@ fn read_matrix(path: &Path, dim: Option<usize>) -> Result<Array2<f32>> {
         _ => bail!("{}: expected a .npy, .f32 or .f64 file", path.display()),
     };
     let Some(dim) = dim.filter(|&d| d > 0) else {
-        bail!("{}: raw input needs --dim (columns per row)", path.display());
+        bail!(
+            "{}: raw input needs --dim (columns per row)",
+            path.display()
+        );
     };
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if bytes.len() % (width * dim) != 0 {
@@ -270,7 +273,10 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
     let (width, height) = match &args.size {
         Some(s) => parse_size(s)?,
         None => {
-            let mx = positions.iter().map(|p: &[f32; 2]| p[0]).fold(0f32, f32::max);
+            let mx = positions
+                .iter()
+                .map(|p: &[f32; 2]| p[0])
+                .fold(0f32, f32::max);
             let my = positions.iter().map(|p| p[1]).fold(0f32, f32::max);
             (mx.floor() as u32 + 1, my.floor() as u32 + 1)
         }
