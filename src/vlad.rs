@@ -21,7 +21,9 @@
 //! };
 //! let params = VladParams { kmeans: KMeansParams { k: 2, ..Default::default() }, ..Default::default() };
 //! let vlad = params.fit(&[img.clone()], &[0]).unwrap();
-//! let v = vlad.transform(&img).unwrap();
+//! // (On its own training image a converged codebook gives residual sums of zero.)
+//! let other = LocalFeatures { descriptors: array![[1.0f32, 0.0], [4.0, 5.0]], ..img };
+//! let v = vlad.transform(&other).unwrap();
 //! assert_eq!(v.len(), 2 * 2);
 //! let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
 //! assert!((norm - 1.0).abs() < 1e-6);
