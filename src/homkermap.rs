@@ -35,7 +35,9 @@
 //!   values of component 0, then of component 1, …
 //! - VLFeat evaluates Ψ from a table (8+8n samples per octave, linear interpolation) and
 //!   returns zeros for `|x| ≥ 2⁸`; we evaluate the closed form, so values agree with
-//!   VLFeat's to the table's interpolation error and large values are mapped too.
+//!   VLFeat's to the table's interpolation error (at most 3.7e-4·sqrt(x) over 144 checked
+//!   values, all kernels, windows, orders 1 and 3: `tests/data/homkermap_vlfeat.json`) and
+//!   large values are mapped too.
 //!
 //! # Parallelism
 //! None inside; batches of vectors are mapped in parallel over vectors.
