@@ -258,47 +258,7 @@ impl KMeansParams {
     /// every image's descriptors, kept in image order.
     pub fn fit_pooled(&self, images: &[LocalFeatures]) -> Result<KMeans> {
         self.validate()?;
-        let d = images
-            .iter()
-            .map(|f| f.descriptors.ncols())
-            .max()
-            .unwrap_or(0);
-        for f in images {
-            if f.descriptors.nrows() > 0 && f.descriptors.ncols() != d {
-                return Err(Error::DimensionMismatch {
-                    what: "descriptor length across images",
-                    expected: d,
-                    found: f.descriptors.ncols(),
-                });
-            }
-        }
-        let total: usize = images.iter().map(|f| f.descriptors.nrows()).sum();
-        if total == 0 {
-            return Err(Error::EmptyInput {
-                what: "descriptors",
-            });
-        }
-        let mut chosen: Vec<usize> = match self.subsample {
-            Some(m) if m < total => Rng::stream(self.seed, 0x5ab5).sample_indices(total, m),
-            _ => (0..total).collect(),
-        };
-        chosen.sort_unstable();
-        let mut flat = Vec::with_capacity(chosen.len() * d);
-        let mut next = chosen.iter().peekable();
-        let mut offset = 0;
-        for f in images {
-            let n = f.descriptors.nrows();
-            while let Some(&&g) = next.peek() {
-                if g >= offset + n {
-                    break;
-                }
-                flat.extend(f.descriptors.row(g - offset).iter());
-                next.next();
-            }
-            offset += n;
-        }
-        let x = Array2::from_shape_vec((chosen.len(), d), flat)
-            .expect("gathered rows have the pooled dimension");
+        let x = pool_descriptors(images, self.subsample, self.seed)?;
         // The pool is already subsampled; fit it whole.
         let whole = KMeansParams {
             subsample: None,
@@ -409,6 +369,57 @@ impl crate::persist::Model for KMeans {
     fn kind() -> String {
         "kmeans".into()
     }
+}
+
+/// Descriptors pooled across images: at most `subsample` of them (all when `None`), drawn
+/// uniformly at random with `seed` from the concatenation of every image's descriptors and
+/// kept in image order. Fails on no descriptors or on differing dimensions.
+pub fn pool_descriptors(
+    images: &[LocalFeatures],
+    subsample: Option<usize>,
+    seed: u64,
+) -> Result<Array2<f32>> {
+    let d = images
+        .iter()
+        .map(|f| f.descriptors.ncols())
+        .max()
+        .unwrap_or(0);
+    for f in images {
+        if f.descriptors.nrows() > 0 && f.descriptors.ncols() != d {
+            return Err(Error::DimensionMismatch {
+                what: "descriptor length across images",
+                expected: d,
+                found: f.descriptors.ncols(),
+            });
+        }
+    }
+    let total: usize = images.iter().map(|f| f.descriptors.nrows()).sum();
+    if total == 0 {
+        return Err(Error::EmptyInput {
+            what: "descriptors",
+        });
+    }
+    let mut chosen: Vec<usize> = match subsample {
+        Some(m) if m < total => Rng::stream(seed, 0x5ab5).sample_indices(total, m),
+        _ => (0..total).collect(),
+    };
+    chosen.sort_unstable();
+    let mut flat = Vec::with_capacity(chosen.len() * d);
+    let mut next = chosen.iter().peekable();
+    let mut offset = 0;
+    for f in images {
+        let n = f.descriptors.nrows();
+        while let Some(&&g) = next.peek() {
+            if g >= offset + n {
+                break;
+            }
+            flat.extend(f.descriptors.row(g - offset).iter());
+            next.next();
+        }
+        offset += n;
+    }
+    Ok(Array2::from_shape_vec((chosen.len(), d), flat)
+        .expect("gathered rows have the pooled dimension"))
 }
 
 /// Nearest centre (squared Euclidean distance) of every row of `x` (`n x d`) among the rows

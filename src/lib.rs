@@ -13,6 +13,7 @@ pub mod rng;
 
 // Layer 2: encodings and preprocessing.
 pub mod bovw;
+pub mod fisher;
 pub mod homkermap;
 pub mod kmeans;
 pub mod preprocess;

@@ -238,3 +238,21 @@ fn encoding_default_params_validate() {
             .is_ok()
     );
 }
+
+#[test]
+fn fisher_conforms() {
+    use classic_cv::fisher::{FisherParams, GmmParams};
+    let (x, y) = local_feature_sets();
+    check_estimator(
+        &FisherParams {
+            gmm: GmmParams {
+                k: 3,
+                max_iter: 5,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        &x,
+        &y,
+    );
+}
