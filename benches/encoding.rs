@@ -130,6 +130,18 @@ fn bench_encoders(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("bovw-spm124", format!("n{n}-k256")), |b| {
         b.iter(|| black_box(bovw.transform(&image).unwrap()))
     });
+    let gmm = classic_cv::fisher::GmmParams {
+        k: 64,
+        max_iter: 5,
+        subsample: Some(5000),
+        ..Default::default()
+    }
+    .fit_array(x.view())
+    .unwrap();
+    g.bench_function(
+        BenchmarkId::new("fisher-improved", format!("n{n}-k64")),
+        |b| b.iter(|| black_box(classic_cv::fisher::fisher_encode(x.view(), &gmm, true).unwrap())),
+    );
     let hists: Vec<Vec<f32>> = (0..100)
         .map(|j| (0..4096).map(|i| ((i + j) % 17) as f32 / 4096.0).collect())
         .collect();
