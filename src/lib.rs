@@ -15,7 +15,12 @@ pub mod rng;
 pub mod sift;
 
 // Layer 2: encodings and preprocessing.
+pub mod bovw;
+pub mod fisher;
+pub mod homkermap;
+pub mod kmeans;
 pub mod preprocess;
+pub mod vlad;
 
 // Layer 3: learners.
 pub mod centroid;

@@ -201,3 +201,143 @@ fn dense_sift_conforms() {
         &[0, 1, 0, 1],
     );
 }
+
+/// Ten small "images" of 2-D descriptors around three centres, with positions.
+fn local_feature_sets() -> (Vec<classic_cv::kmeans::LocalFeatures>, Vec<Label>) {
+    let mut rng = classic_cv::rng::Rng::new(5);
+    let centres = [[0.0f32, 0.0], [4.0, 0.0], [0.0, 4.0]];
+    let images = (0..10)
+        .map(|i| {
+            let n = 5 + i;
+            let mut d = ndarray::Array2::<f32>::zeros((n, 2));
+            for r in 0..n {
+                let c = centres[(r + i) % 3];
+                d[[r, 0]] = c[0] + 0.3 * rng.normal();
+                d[[r, 1]] = c[1] + 0.3 * rng.normal();
+            }
+            classic_cv::kmeans::LocalFeatures {
+                descriptors: d,
+                positions: (0..n)
+                    .map(|r| [r as f32 * 3.0, (r * 7 % 16) as f32])
+                    .collect(),
+                width: 48,
+                height: 16,
+            }
+        })
+        .collect();
+    (images, (0..10).map(|i| i % 2).collect())
+}
+
+#[test]
+fn kmeans_conforms() {
+    use classic_cv::kmeans::{KMeansAlgorithm, KMeansParams};
+    let (x, y) = blobs();
+    for algorithm in [
+        KMeansAlgorithm::Lloyd,
+        KMeansAlgorithm::Hamerly,
+        KMeansAlgorithm::MiniBatch { batch_size: 16 },
+    ] {
+        let p = KMeansParams {
+            k: 3,
+            algorithm,
+            max_iter: 10,
+            ..Default::default()
+        };
+        check_estimator(&p, &x, &y);
+    }
+}
+
+#[test]
+fn bovw_conforms() {
+    use classic_cv::bovw::{BovwAssignment, BovwParams};
+    use classic_cv::kmeans::KMeansParams;
+    let (x, y) = local_feature_sets();
+    let kmeans = KMeansParams {
+        k: 3,
+        subsample: Some(50),
+        ..Default::default()
+    };
+    check_estimator(
+        &BovwParams {
+            kmeans: kmeans.clone(),
+            pyramid: vec![1, 2],
+            ..Default::default()
+        },
+        &x,
+        &y,
+    );
+    check_estimator(
+        &BovwParams {
+            kmeans,
+            assignment: BovwAssignment::Soft {
+                sigma: 1.0,
+                n_nearest: 2,
+            },
+            ..Default::default()
+        },
+        &x,
+        &y,
+    );
+}
+
+#[test]
+fn vlad_conforms() {
+    use classic_cv::kmeans::KMeansParams;
+    use classic_cv::vlad::VladParams;
+    let (x, y) = local_feature_sets();
+    check_estimator(
+        &VladParams {
+            kmeans: KMeansParams {
+                k: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        &x,
+        &y,
+    );
+}
+
+#[test]
+fn homkermap_conforms() {
+    let (x, y) = blobs();
+    let x: Vec<Vec<f32>> = x
+        .iter()
+        .map(|v| v.iter().map(|a| a.abs()).collect())
+        .collect();
+    check_estimator(&classic_cv::homkermap::HomKerMap::default(), &x, &y);
+}
+
+#[test]
+fn encoding_default_params_validate() {
+    assert!(
+        classic_cv::kmeans::KMeansParams::default()
+            .validate()
+            .is_ok()
+    );
+    assert!(classic_cv::bovw::BovwParams::default().validate().is_ok());
+    assert!(classic_cv::vlad::VladParams::default().validate().is_ok());
+    assert!(
+        classic_cv::homkermap::HomKerMap::default()
+            .validate()
+            .is_ok()
+    );
+}
+
+#[test]
+fn fisher_conforms() {
+    use classic_cv::fisher::{FisherParams, GmmParams};
+    let (x, y) = local_feature_sets();
+    check_estimator(
+        &FisherParams {
+            gmm: GmmParams {
+                k: 3,
+                max_iter: 5,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        &x,
+        &y,
+    );
+}

@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod datasets;
+mod encode;
 mod fetch;
 mod npy;
 mod persist;

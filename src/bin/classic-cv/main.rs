@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod data;
+mod encode;
 mod sift;
 mod ui;
 
@@ -37,6 +38,10 @@ enum Command {
     Demo(data::DemoArgs),
     /// Dense SIFT descriptors (VLFeat's vl_dsift / vl_phow) of images, as .npy.
     Dsift(sift::DsiftArgs),
+    /// Learn a k-means codebook from descriptors.
+    Kmeans(encode::KMeansArgs),
+    /// Encode one image's descriptors as BoVW or VLAD with a given codebook.
+    Encode(encode::EncodeArgs),
 }
 
 /// Options every subcommand may read.
@@ -60,6 +65,8 @@ fn main() -> ExitCode {
             Command::FetchData(args) => data::fetch(&args, &globals),
             Command::Demo(args) => data::demo(&args, &globals),
             Command::Dsift(args) => sift::dsift(&args, &globals),
+            Command::Kmeans(args) => encode::kmeans(&args, &globals),
+            Command::Encode(args) => encode::encode(&args, &globals),
         }
     });
     match result {
