@@ -16,6 +16,7 @@ pub mod preprocess;
 
 // Layer 3: learners.
 pub mod centroid;
+pub mod cnn;
 
 // Layer 4: systems.
 pub mod datasets;
