@@ -12,7 +12,8 @@
 //!   ordered (ky, kx, ci), zeros where the window leaves the padded input). Backward:
 //!   `dW = colsᵀ dy`, `db = Σ_rows dy`, `dcols = dy Wᵀ`, `dx = col2im(dcols)` (scatter-add).
 //! - ReLU `y = max(x, 0)`, leaky ReLU `y = x` if `x > 0` else `slope x`; `dx = dy y'(x)`.
-//! - max-pool: `y = max` over each window; the gradient goes to the first maximal input.
+//! - max-pool: `y = max` over each window; the gradient goes to the first input of the window
+//!   (row-major window order) equal to the maximum.
 //! - dense: `y = x W + b`; `dW = xᵀ dy`, `db = Σ_n dy`, `dx = dy Wᵀ`.
 //! - dropout (inverted): training keeps each value with probability `1 - rate` and scales it
 //!   by `1 / (1 - rate)`; identity at inference.
@@ -262,11 +263,11 @@ fn plan_layer(spec: &LayerSpec, s: Shape) -> Result<(Shape, usize, usize, usize)
             (s, 0, 0, 0)
         }
         LayerSpec::MaxPool { size, stride } => {
-            if size == 0 || size > 15 || stride == 0 || size > s.height || size > s.width {
+            if size == 0 || stride == 0 || size > s.height || size > s.width {
                 return Err(Error::param(
                     "layers",
                     format!(
-                        "max_pool size {size} (at most 15) stride {stride} does not fit a {}x{} input",
+                        "max_pool size {size} stride {stride} does not fit a {}x{} input",
                         s.width, s.height
                     ),
                 ));
@@ -315,8 +316,6 @@ fn plan_layer(spec: &LayerSpec, s: Shape) -> Result<(Shape, usize, usize, usize)
 pub(crate) struct Cache {
     /// conv: im2col matrix (overwritten by `dcols` during backward).
     cols: Vec<f32>,
-    /// max-pool: position of the winner within its window.
-    argmax: Vec<u8>,
     /// dropout: per-value multiplier; batch norm: x̂.
     mask: Vec<f32>,
     /// batch norm: per-channel `1 / sqrt(σ² + eps)`.
@@ -405,14 +404,9 @@ pub(crate) fn forward_train(
                             .for_each(|(x, y, cols)| conv_forward(l, p, x, y, cols));
                     }
                     LayerSpec::MaxPool { .. } => {
-                        cache.argmax.resize(y.len(), 0);
-                        (
-                            x.par_chunks(CHUNK * in_len),
-                            y.par_chunks_mut(CHUNK * out_len),
-                            cache.argmax.par_chunks_mut(CHUNK * out_len),
-                        )
+                        (x.par_chunks(CHUNK * in_len), y.par_chunks_mut(CHUNK * out_len))
                             .into_par_iter()
-                            .for_each(|(x, y, a)| max_pool_forward(l, x, y, a));
+                            .for_each(|(x, y)| max_pool_forward(l, x, y));
                     }
                     _ => (
                         x.par_chunks(CHUNK * in_len),
@@ -501,12 +495,13 @@ pub(crate) fn backward(net: &Network, params: &[f32], ws: &mut Workspace, n: usi
             LayerSpec::MaxPool { .. } => {
                 if need_dx {
                     (
+                        x.par_chunks(CHUNK * in_len),
+                        y.par_chunks(CHUNK * out_len),
                         dy.par_chunks(CHUNK * out_len),
-                        cache.argmax.par_chunks(CHUNK * out_len),
                         dx.par_chunks_mut(CHUNK * in_len),
                     )
                         .into_par_iter()
-                        .for_each(|(dy, a, dx)| max_pool_backward(l, dy, a, dx));
+                        .for_each(|(x, y, dy, dx)| max_pool_backward(l, x, y, dy, dx));
                 }
             }
             LayerSpec::Relu | LayerSpec::LeakyRelu { .. } => {
@@ -564,10 +559,7 @@ pub(crate) fn forward_eval(net: &Network, params: &[f32], buffers: &[f32], x: &[
                             resize(&mut cache.cols, CHUNK * rows * kdim);
                             conv_forward(l, p, a, b, &mut cache.cols);
                         }
-                        LayerSpec::MaxPool { .. } => {
-                            cache.argmax.resize(b.len(), 0);
-                            max_pool_forward(l, a, b, &mut cache.argmax);
-                        }
+                        LayerSpec::MaxPool { .. } => max_pool_forward(l, a, b),
                         _ => stateless_forward(l, p, buf, a, b),
                     }
                     std::mem::swap(a, b);
@@ -822,32 +814,21 @@ fn pool_params(l: &Layer) -> (usize, usize) {
     }
 }
 
-/// Max-pool of a chunk of samples; `arg` receives, per output value, the position of the
-/// winner in its window (`ky * size + kx`; the first one on ties).
-fn max_pool_forward(l: &Layer, x: &[f32], y: &mut [f32], arg: &mut [u8]) {
+/// Max-pool of a chunk of samples (vectorised over channels; a NaN never wins).
+fn max_pool_forward(l: &Layer, x: &[f32], y: &mut [f32]) {
     let (size, stride) = pool_params(l);
     let (i, o) = (l.input, l.output);
     let c = i.channels;
-    for ((x, y), arg) in x
-        .chunks(i.len())
-        .zip(y.chunks_mut(o.len()))
-        .zip(arg.chunks_mut(o.len()))
-    {
+    for (x, y) in x.chunks(i.len()).zip(y.chunks_mut(o.len())) {
         for oy in 0..o.height {
             for ox in 0..o.width {
-                let out = (oy * o.width + ox) * c;
-                let (y, arg) = (&mut y[out..out + c], &mut arg[out..out + c]);
-                let first = (oy * stride * i.width + ox * stride) * c;
-                y.copy_from_slice(&x[first..first + c]);
-                arg.fill(0);
+                let y = &mut y[(oy * o.width + ox) * c..][..c];
+                y.fill(f32::NEG_INFINITY);
                 for ky in 0..size {
                     for kx in 0..size {
                         let src = ((oy * stride + ky) * i.width + ox * stride + kx) * c;
-                        let pos = (ky * size + kx) as u8;
-                        for ((y, a), &v) in y.iter_mut().zip(arg.iter_mut()).zip(&x[src..src + c]) {
-                            let better = v > *y;
-                            *y = if better { v } else { *y };
-                            *a = if better { pos } else { *a };
+                        for (y, &v) in y.iter_mut().zip(&x[src..src + c]) {
+                            *y = y.max(v);
                         }
                     }
                 }
@@ -856,23 +837,37 @@ fn max_pool_forward(l: &Layer, x: &[f32], y: &mut [f32], arg: &mut [u8]) {
     }
 }
 
-/// Backward of max-pool for a chunk: each output gradient goes to its window's winner.
-fn max_pool_backward(l: &Layer, dy: &[f32], arg: &[u8], dx: &mut [f32]) {
+/// Backward of max-pool for a chunk: each output gradient goes to the first input of its
+/// window (in `ky`, `kx` order) equal to the output, i.e. the forward pass's winner. Finding
+/// it again here, instead of storing its index, keeps both passes branch-free.
+fn max_pool_backward(l: &Layer, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (size, stride) = pool_params(l);
     let (i, o) = (l.input, l.output);
     let c = i.channels;
     dx.fill(0.0);
-    for ((dy, arg), dx) in dy
-        .chunks(o.len())
-        .zip(arg.chunks(o.len()))
+    let mut left = vec![0f32; c];
+    for (((x, y), dy), dx) in x
+        .chunks(i.len())
+        .zip(y.chunks(o.len()))
+        .zip(dy.chunks(o.len()))
         .zip(dx.chunks_mut(i.len()))
     {
         for oy in 0..o.height {
             for ox in 0..o.width {
                 let out = (oy * o.width + ox) * c;
-                for (j, (&d, &a)) in dy[out..out + c].iter().zip(&arg[out..out + c]).enumerate() {
-                    let (ky, kx) = (a as usize / size, a as usize % size);
-                    dx[((oy * stride + ky) * i.width + ox * stride + kx) * c + j] += d;
+                let y = &y[out..out + c];
+                left.copy_from_slice(&dy[out..out + c]);
+                for ky in 0..size {
+                    for kx in 0..size {
+                        let src = ((oy * stride + ky) * i.width + ox * stride + kx) * c;
+                        let (d, v) = (&mut dx[src..src + c], &x[src..src + c]);
+                        for j in 0..c {
+                            // 1 for the winner, as a number so the loop vectorises.
+                            let win = (v[j] == y[j]) as u32 as f32;
+                            d[j] += win * left[j];
+                            left[j] -= win * left[j];
+                        }
+                    }
                 }
             }
         }
