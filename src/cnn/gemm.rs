@@ -134,12 +134,26 @@ mod tests {
     #[test]
     fn matches_naive_product_with_transposes() {
         let mut rng = crate::rng::Rng::new(1);
-        for &(m, n, k) in &[(1, 1, 1), (5, 7, 3), (33, 17, 65), (64, 10, 128), (3, 40, 1)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (5, 7, 3),
+            (33, 17, 65),
+            (64, 10, 128),
+            (3, 40, 1),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let am = if ta { Mat::transposed(&a, m) } else { Mat::rows(&a, k) };
-                let bm = if tb { Mat::transposed(&b, k) } else { Mat::rows(&b, n) };
+                let am = if ta {
+                    Mat::transposed(&a, m)
+                } else {
+                    Mat::rows(&a, k)
+                };
+                let bm = if tb {
+                    Mat::transposed(&b, k)
+                } else {
+                    Mat::rows(&b, n)
+                };
                 let want = naive(m, n, k, am, bm);
                 let mut c = vec![1f32; m * n];
                 matmul(&mut c, m, n, k, am, bm, true);

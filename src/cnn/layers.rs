@@ -67,10 +67,12 @@ fn default_one() -> usize {
     1
 }
 
-/// One layer of the network, as written in a config file
-/// (`{"type": "conv2d", "out_channels": 32, "kernel": 3, "padding": 1}`).
+/// One layer of the network, as written in a config file:
+/// `{"conv2d": {"out_channels": 32, "kernel": 3, "padding": 1}}`, `"relu"`,
+/// `{"max_pool": {"size": 2, "stride": 2}}`, `{"dense": {"out_features": 10}}`, ...
+/// (serde's external tagging, which the binary model format can store).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum LayerSpec {
     /// Square 2-D convolution (cross-correlation) with bias.
     Conv2d {
@@ -157,7 +159,10 @@ impl Network {
     /// its input (a window larger than the padded input, a zero size, a rate out of range).
     pub fn plan(specs: &[LayerSpec], input: Shape) -> Result<Network> {
         if specs.is_empty() {
-            return Err(Error::param("layers", "the network needs at least one layer"));
+            return Err(Error::param(
+                "layers",
+                "the network needs at least one layer",
+            ));
         }
         let mut layers = Vec::with_capacity(specs.len());
         let (mut shape, mut n_params, mut n_buffers) = (input, 0, 0);
@@ -376,7 +381,11 @@ pub(crate) fn forward_train(
                 resize(&mut cache.mask, y.len());
                 let len = CHUNK * l.input.len();
                 let layer_seed = Rng::stream(seed, i as u64).next_u64();
-                (x.par_chunks(len), y.par_chunks_mut(len), cache.mask.par_chunks_mut(len))
+                (
+                    x.par_chunks(len),
+                    y.par_chunks_mut(len),
+                    cache.mask.par_chunks_mut(len),
+                )
                     .into_par_iter()
                     .enumerate()
                     .for_each(|(c, (x, y, m))| {
@@ -404,7 +413,10 @@ pub(crate) fn forward_train(
                             .for_each(|(x, y, cols)| conv_forward(l, p, x, y, cols));
                     }
                     LayerSpec::MaxPool { .. } => {
-                        (x.par_chunks(CHUNK * in_len), y.par_chunks_mut(CHUNK * out_len))
+                        (
+                            x.par_chunks(CHUNK * in_len),
+                            y.par_chunks_mut(CHUNK * out_len),
+                        )
                             .into_par_iter()
                             .for_each(|(x, y)| max_pool_forward(l, x, y));
                     }
@@ -428,7 +440,10 @@ pub(crate) fn backward(net: &Network, params: &[f32], ws: &mut Workspace, n: usi
         let need_dx = i > 0;
         let p = &params[l.param_offset..l.param_offset + l.n_params];
         let g = &mut ws.grads[l.param_offset..l.param_offset + l.n_params];
-        let (x, y) = (&ws.acts[i][..n * l.input.len()], &ws.acts[i + 1][..n * l.output.len()]);
+        let (x, y) = (
+            &ws.acts[i][..n * l.input.len()],
+            &ws.acts[i + 1][..n * l.output.len()],
+        );
         let dy = &ws.dy[..n * l.output.len()];
         let cache = &mut ws.caches[i];
         let (in_len, out_len) = (l.input.len(), l.output.len());
@@ -509,7 +524,11 @@ pub(crate) fn backward(net: &Network, params: &[f32], ws: &mut Workspace, n: usi
                     LayerSpec::LeakyRelu { slope } => slope,
                     _ => 0.0,
                 };
-                (dy.par_chunks(CHUNK * out_len), y.par_chunks(CHUNK * out_len), dx.par_chunks_mut(CHUNK * in_len))
+                (
+                    dy.par_chunks(CHUNK * out_len),
+                    y.par_chunks(CHUNK * out_len),
+                    dx.par_chunks_mut(CHUNK * in_len),
+                )
                     .into_par_iter()
                     .for_each(|(dy, y, dx)| {
                         if slope == 0.0 {
@@ -536,7 +555,13 @@ pub(crate) fn backward(net: &Network, params: &[f32], ws: &mut Workspace, n: usi
 /// Inference-mode forward pass of `n` samples `x` (any number; processed in chunks of
 /// [`CHUNK`], the last one padded with zeros so every chunk has the same shape and a sample's
 /// logits do not depend on its neighbours). Returns `n` rows of logits.
-pub(crate) fn forward_eval(net: &Network, params: &[f32], buffers: &[f32], x: &[f32], n: usize) -> Vec<f32> {
+pub(crate) fn forward_eval(
+    net: &Network,
+    params: &[f32],
+    buffers: &[f32],
+    x: &[f32],
+    n: usize,
+) -> Vec<f32> {
     let (in_len, out_len) = (net.input.len(), net.output().len());
     let mut logits = vec![0f32; n * out_len];
     logits
@@ -588,7 +613,12 @@ pub(crate) fn softmax_cross_entropy(
         let sum: f32 = z.iter().map(|v| (v - mx).exp()).sum();
         let log_sum = sum.ln() + mx;
         for (j, (d, &v)) in d.iter_mut().zip(z).enumerate() {
-            let q = smoothing / k as f32 + if j == y as usize { 1.0 - smoothing } else { 0.0 };
+            let q = smoothing / k as f32
+                + if j == y as usize {
+                    1.0 - smoothing
+                } else {
+                    0.0
+                };
             loss += (q * (log_sum - v)) as f64;
             *d = (((v - mx).exp() / sum) - q) / n as f32;
         }
@@ -627,7 +657,15 @@ fn stateless_forward(l: &Layer, p: &[f32], buffers: &[f32], x: &[f32], y: &mut [
             for row in y.chunks_mut(out_features) {
                 row.copy_from_slice(b);
             }
-            matmul(y, m, out_features, din, Mat::rows(x, din), Mat::rows(w, out_features), true);
+            matmul(
+                y,
+                m,
+                out_features,
+                din,
+                Mat::rows(x, din),
+                Mat::rows(w, out_features),
+                true,
+            );
         }
         LayerSpec::Relu => {
             for (y, &x) in y.iter_mut().zip(x) {
@@ -771,7 +809,15 @@ fn conv_forward(l: &Layer, p: &[f32], x: &[f32], y: &mut [f32], cols: &mut [f32]
     for row in y.chunks_mut(cout) {
         row.copy_from_slice(b);
     }
-    matmul(y, n * rows, cout, kdim, Mat::rows(cols, kdim), Mat::rows(w, cout), true);
+    matmul(
+        y,
+        n * rows,
+        cout,
+        kdim,
+        Mat::rows(cols, kdim),
+        Mat::rows(w, cout),
+        true,
+    );
 }
 
 /// Backward of one chunk: `part` receives this chunk's `dW` and `db`; `dx` the input
@@ -790,7 +836,15 @@ fn conv_backward(
     let kdim = l.n_weights / cout;
     let m = dy.len() / cout;
     let (gw, gb) = part.split_at_mut(l.n_weights);
-    matmul(gw, kdim, cout, m, Mat::transposed(cols, kdim), Mat::rows(dy, cout), false);
+    matmul(
+        gw,
+        kdim,
+        cout,
+        m,
+        Mat::transposed(cols, kdim),
+        Mat::rows(dy, cout),
+        false,
+    );
     gb.fill(0.0);
     for row in dy.chunks(cout) {
         for (b, d) in gb.iter_mut().zip(row) {
@@ -800,7 +854,15 @@ fn conv_backward(
     if need_dx {
         let w = &p[..l.n_weights];
         let dcols = &mut cols[..m * kdim];
-        matmul(dcols, m, kdim, cout, Mat::rows(dy, cout), Mat::transposed(w, cout), false);
+        matmul(
+            dcols,
+            m,
+            kdim,
+            cout,
+            Mat::rows(dy, cout),
+            Mat::transposed(w, cout),
+            false,
+        );
         for (dc, dx) in dcols.chunks(rows * kdim).zip(dx.chunks_mut(l.input.len())) {
             col2im(l, dc, dx);
         }
@@ -922,18 +984,31 @@ fn batch_norm_train(
     let chunk = CHUNK * l.input.len();
     let (s1, s2) = channel_sums(x, None, c, chunk);
     let mean: Vec<f32> = s1.iter().map(|s| (s / m) as f32).collect();
-    let var: Vec<f64> = (0..c).map(|j| (s2[j] / m - (s1[j] / m).powi(2)).max(0.0)).collect();
-    cache.inv_std = var.iter().map(|v| (1.0 / (v + eps as f64).sqrt()) as f32).collect();
+    let var: Vec<f64> = (0..c)
+        .map(|j| (s2[j] / m - (s1[j] / m).powi(2)).max(0.0))
+        .collect();
+    cache.inv_std = var
+        .iter()
+        .map(|v| (1.0 / (v + eps as f64).sqrt()) as f32)
+        .collect();
     let (running_mean, running_var) = buffers.split_at_mut(c);
     for j in 0..c {
         running_mean[j] = (1.0 - momentum) * running_mean[j] + momentum * mean[j];
-        let unbiased = if m > 1.0 { var[j] * m / (m - 1.0) } else { var[j] };
+        let unbiased = if m > 1.0 {
+            var[j] * m / (m - 1.0)
+        } else {
+            var[j]
+        };
         running_var[j] = (1.0 - momentum) * running_var[j] + momentum * unbiased as f32;
     }
     resize(&mut cache.mask, x.len());
     let (gamma, beta) = p.split_at(c);
     let inv_std = &cache.inv_std;
-    (x.par_chunks(chunk), y.par_chunks_mut(chunk), cache.mask.par_chunks_mut(chunk))
+    (
+        x.par_chunks(chunk),
+        y.par_chunks_mut(chunk),
+        cache.mask.par_chunks_mut(chunk),
+    )
         .into_par_iter()
         .for_each(|(x, y, xhat)| {
             for ((x, y), xh) in x.chunks(c).zip(y.chunks_mut(c)).zip(xhat.chunks_mut(c)) {
@@ -945,7 +1020,14 @@ fn batch_norm_train(
         });
 }
 
-fn batch_norm_backward(l: &Layer, p: &[f32], g: &mut [f32], dy: &[f32], dx: &mut [f32], cache: &Cache) {
+fn batch_norm_backward(
+    l: &Layer,
+    p: &[f32],
+    g: &mut [f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    cache: &Cache,
+) {
     let c = l.input.channels;
     let m = (dy.len() / c) as f32;
     let chunk = CHUNK * l.input.len();
@@ -961,7 +1043,11 @@ fn batch_norm_backward(l: &Layer, p: &[f32], g: &mut [f32], dy: &[f32], dx: &mut
     let (sd, sdx): (Vec<f32>, Vec<f32>) = (0..c)
         .map(|j| (sum_dy[j] as f32, sum_dy_xhat[j] as f32))
         .unzip();
-    (dy.par_chunks(chunk), xhat.par_chunks(chunk), dx.par_chunks_mut(chunk))
+    (
+        dy.par_chunks(chunk),
+        xhat.par_chunks(chunk),
+        dx.par_chunks_mut(chunk),
+    )
         .into_par_iter()
         .for_each(|(dy, xh, dx)| {
             for ((dy, xh), dx) in dy.chunks(c).zip(xh.chunks(c)).zip(dx.chunks_mut(c)) {
@@ -987,7 +1073,9 @@ mod tests {
         for p in params.iter_mut() {
             *p += rng.uniform(-0.1, 0.1);
         }
-        let x: Vec<f32> = (0..n * input.len()).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let x: Vec<f32> = (0..n * input.len())
+            .map(|_| rng.uniform(-1.0, 1.0))
+            .collect();
         let out_len = n * net.output().len();
         let r: Vec<f32> = (0..out_len).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let loss = |params: &[f32], x: &[f32]| -> f64 {
@@ -995,7 +1083,13 @@ mod tests {
             ws.acts[0] = x.to_vec();
             let mut b = buffers.clone();
             forward_train(&net, params, &mut b, &mut ws, n, 7);
-            ws.acts.last().unwrap().iter().zip(&r).map(|(a, b)| (*a as f64) * (*b as f64)).sum()
+            ws.acts
+                .last()
+                .unwrap()
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| (*a as f64) * (*b as f64))
+                .sum()
         };
         // Every layer's input gradient is checked through the parameter gradients of the
         // layers before it (each tested layer comes after a layer with parameters).
@@ -1029,7 +1123,10 @@ mod tests {
             checked += 1;
             worst = worst.max(rel(num, analytic[i] as f64));
         }
-        assert!(checked >= 20.min(params.len()), "{specs:?}: only {checked} entries checked");
+        assert!(
+            checked >= 20.min(params.len()),
+            "{specs:?}: only {checked} entries checked"
+        );
         assert!(worst < 1e-2, "{specs:?}: worst relative error {worst}");
     }
 
@@ -1058,9 +1155,18 @@ mod tests {
 
     #[test]
     fn relu_and_leaky_relu_gradients_match_finite_differences() {
-        grad_check(&[conv(3, 3, 1, 1), LayerSpec::Relu, conv(2, 3, 1, 0)], shape(6, 6, 1), 2, 3);
         grad_check(
-            &[conv(3, 3, 1, 1), LayerSpec::LeakyRelu { slope: 0.1 }, LayerSpec::Dense { out_features: 4 }],
+            &[conv(3, 3, 1, 1), LayerSpec::Relu, conv(2, 3, 1, 0)],
+            shape(6, 6, 1),
+            2,
+            3,
+        );
+        grad_check(
+            &[
+                conv(3, 3, 1, 1),
+                LayerSpec::LeakyRelu { slope: 0.1 },
+                LayerSpec::Dense { out_features: 4 },
+            ],
             shape(5, 4, 2),
             3,
             4,
@@ -1070,14 +1176,22 @@ mod tests {
     #[test]
     fn max_pool_gradients_match_finite_differences() {
         grad_check(
-            &[conv(3, 3, 1, 1), LayerSpec::MaxPool { size: 2, stride: 2 }, conv(2, 3, 1, 1)],
+            &[
+                conv(3, 3, 1, 1),
+                LayerSpec::MaxPool { size: 2, stride: 2 },
+                conv(2, 3, 1, 1),
+            ],
             shape(6, 6, 1),
             2,
             // Seed 5 puts two max-pool candidates within 1e-3 of each other (a kink).
             15,
         );
         grad_check(
-            &[conv(2, 3, 1, 1), LayerSpec::MaxPool { size: 3, stride: 2 }, LayerSpec::Dense { out_features: 3 }],
+            &[
+                conv(2, 3, 1, 1),
+                LayerSpec::MaxPool { size: 3, stride: 2 },
+                LayerSpec::Dense { out_features: 3 },
+            ],
             shape(7, 7, 1),
             2,
             6,
@@ -1087,7 +1201,10 @@ mod tests {
     #[test]
     fn dense_gradients_match_finite_differences() {
         grad_check(
-            &[LayerSpec::Dense { out_features: 5 }, LayerSpec::Dense { out_features: 3 }],
+            &[
+                LayerSpec::Dense { out_features: 5 },
+                LayerSpec::Dense { out_features: 3 },
+            ],
             shape(3, 2, 2),
             11,
             7,
@@ -1098,7 +1215,11 @@ mod tests {
     fn dropout_gradients_match_finite_differences() {
         // The mask is drawn from the step seed, so it is the same in every evaluation.
         grad_check(
-            &[conv(3, 3, 1, 1), LayerSpec::Dropout { rate: 0.3 }, LayerSpec::Dense { out_features: 3 }],
+            &[
+                conv(3, 3, 1, 1),
+                LayerSpec::Dropout { rate: 0.3 },
+                LayerSpec::Dense { out_features: 3 },
+            ],
             shape(4, 4, 1),
             9,
             8,
@@ -1111,9 +1232,18 @@ mod tests {
             momentum: 0.1,
             eps: 1e-5,
         };
-        grad_check(&[conv(3, 3, 1, 1), bn.clone(), conv(2, 3, 1, 1)], shape(5, 5, 1), 3, 9);
         grad_check(
-            &[LayerSpec::Dense { out_features: 6 }, bn, LayerSpec::Dense { out_features: 3 }],
+            &[conv(3, 3, 1, 1), bn.clone(), conv(2, 3, 1, 1)],
+            shape(5, 5, 1),
+            3,
+            9,
+        );
+        grad_check(
+            &[
+                LayerSpec::Dense { out_features: 6 },
+                bn,
+                LayerSpec::Dense { out_features: 3 },
+            ],
             shape(2, 2, 1),
             10,
             10,
@@ -1192,13 +1322,20 @@ mod tests {
 
     #[test]
     fn eval_matches_train_forward_without_stochastic_layers() {
-        let specs = [conv(4, 3, 1, 1), LayerSpec::Relu, LayerSpec::MaxPool { size: 2, stride: 2 }, LayerSpec::Dense { out_features: 3 }];
+        let specs = [
+            conv(4, 3, 1, 1),
+            LayerSpec::Relu,
+            LayerSpec::MaxPool { size: 2, stride: 2 },
+            LayerSpec::Dense { out_features: 3 },
+        ];
         let input = shape(6, 6, 1);
         let net = Network::plan(&specs, input).unwrap();
         let (params, mut buffers) = net.init(1);
         let mut rng = Rng::new(2);
         let n = 11;
-        let x: Vec<f32> = (0..n * input.len()).map(|_| rng.uniform(0.0, 1.0)).collect();
+        let x: Vec<f32> = (0..n * input.len())
+            .map(|_| rng.uniform(0.0, 1.0))
+            .collect();
         let eval = forward_eval(&net, &params, &buffers, &x, n);
         let mut ws = Workspace::new(&net);
         ws.acts[0] = x.clone();
@@ -1224,14 +1361,26 @@ mod tests {
             LayerSpec::Dense { out_features: 0 },
             LayerSpec::Dropout { rate: 1.0 },
             LayerSpec::LeakyRelu { slope: -0.1 },
-            LayerSpec::BatchNorm { momentum: 0.0, eps: 1e-5 },
-            LayerSpec::BatchNorm { momentum: 0.1, eps: 0.0 },
+            LayerSpec::BatchNorm {
+                momentum: 0.0,
+                eps: 1e-5,
+            },
+            LayerSpec::BatchNorm {
+                momentum: 0.1,
+                eps: 0.0,
+            },
         ] {
             assert!(
-                matches!(Network::plan(&[bad.clone()], input), Err(Error::InvalidParam { name: "layers", .. })),
+                matches!(
+                    Network::plan(&[bad.clone()], input),
+                    Err(Error::InvalidParam { name: "layers", .. })
+                ),
                 "{bad:?}"
             );
         }
-        assert!(matches!(Network::plan(&[], input), Err(Error::InvalidParam { name: "layers", .. })));
+        assert!(matches!(
+            Network::plan(&[], input),
+            Err(Error::InvalidParam { name: "layers", .. })
+        ));
     }
 }

@@ -186,7 +186,10 @@ impl CnnParams {
             return Err(Error::param("weight_decay", "must be a finite number >= 0"));
         }
         if !(self.warmup_epochs >= 0.0) || !self.warmup_epochs.is_finite() {
-            return Err(Error::param("warmup_epochs", "must be a finite number >= 0"));
+            return Err(Error::param(
+                "warmup_epochs",
+                "must be a finite number >= 0",
+            ));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err(Error::param("label_smoothing", "must be in [0, 1)"));
@@ -441,7 +444,11 @@ pub fn compare_row(
     let start = Instant::now();
     let predicted = model.transform_batch(test_images)?;
     let infer = start.elapsed().as_secs_f64();
-    let hits = predicted.iter().zip(test_labels).filter(|(p, y)| p == y).count();
+    let hits = predicted
+        .iter()
+        .zip(test_labels)
+        .filter(|(p, y)| p == y)
+        .count();
     let model_bytes = postcard::to_stdvec(&model)
         .map_err(|e| Error::format("", format!("cannot serialise the cnn: {e}")))?
         .len();
@@ -461,7 +468,11 @@ pub fn compare_row(
 fn mean_std(pixels: &[f32]) -> (f32, f32) {
     let n = pixels.len().max(1) as f64;
     let mean = pixels.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = pixels.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = pixels
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     let std = if var > 1e-12 { var.sqrt() } else { 1.0 };
     (mean as f32, std as f32)
 }

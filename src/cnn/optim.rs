@@ -31,7 +31,7 @@ const PARAM_CHUNK: usize = 1 << 14;
 
 /// How the weights move given their gradient.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Optimizer {
     /// Stochastic gradient descent with (optionally Nesterov) momentum.
     Sgd {
@@ -102,7 +102,7 @@ impl Optimizer {
 
 /// How the learning rate changes over training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Schedule {
     /// The base rate throughout.
     Constant,

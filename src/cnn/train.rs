@@ -71,7 +71,10 @@ pub(crate) fn train(
     let mut step = 0;
     for epoch in 0..p.epochs {
         Rng::stream(p.seed, SHUFFLE_STREAM + epoch as u64).shuffle(&mut order);
-        let bar = progress::start(&format!("epoch {}/{}", epoch + 1, p.epochs), steps_per_epoch as u64);
+        let bar = progress::start(
+            &format!("epoch {}/{}", epoch + 1, p.epochs),
+            steps_per_epoch as u64,
+        );
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         let mut lr = p.learning_rate;
         for (b, idx) in order.chunks(p.batch_size).enumerate() {
@@ -86,7 +89,16 @@ pub(crate) fn train(
                     for (j, (dst, &i)) in dst.chunks_mut(in_len).zip(idx).enumerate() {
                         let src = &train.data[i * in_len..(i + 1) * in_len];
                         let mut rng = Rng::stream(aug_seed, (first + c * CHUNK + j) as u64);
-                        augment(&p.augment, src, train.height, train.width, mean, std, &mut rng, dst);
+                        augment(
+                            &p.augment,
+                            src,
+                            train.height,
+                            train.width,
+                            mean,
+                            std,
+                            &mut rng,
+                            dst,
+                        );
                     }
                 });
             batch_labels.clear();
@@ -95,8 +107,13 @@ pub(crate) fn train(
             layers::forward_train(net, &weights, &mut buffers, &mut ws, bs, step_seed);
             ws.dy.resize(bs * k, 0.0);
             let logits = &ws.acts[net.layers.len()][..bs * k];
-            let (loss, ok) =
-                layers::softmax_cross_entropy(logits, &batch_labels, k, p.label_smoothing, &mut ws.dy[..bs * k]);
+            let (loss, ok) = layers::softmax_cross_entropy(
+                logits,
+                &batch_labels,
+                k,
+                p.label_smoothing,
+                &mut ws.dy[..bs * k],
+            );
             if !loss.is_finite() {
                 bar.finish();
                 return Err(Error::NonFinite {
@@ -108,8 +125,19 @@ pub(crate) fn train(
             layers::backward(net, &weights, &mut ws, bs);
             lr = p.learning_rate
                 * p.schedule.factor(step, total, steps_per_epoch)
-                * if step < warmup { (step + 1) as f32 / warmup as f32 } else { 1.0 };
-            opt.step(&p.optimizer, &mut weights, &ws.grads, &decay, lr, p.weight_decay);
+                * if step < warmup {
+                    (step + 1) as f32 / warmup as f32
+                } else {
+                    1.0
+                };
+            opt.step(
+                &p.optimizer,
+                &mut weights,
+                &ws.grads,
+                &decay,
+                lr,
+                p.weight_decay,
+            );
             step += 1;
             bar.inc(1);
             if b % 50 == 0 {
@@ -214,8 +242,9 @@ mod tests {
             augment(&flip, &src, 2, 3, 0.0, 1.0, &mut rng, &mut dst);
             seen.insert(dst.iter().map(|v| *v as i32).collect::<Vec<_>>());
         }
-        let want: std::collections::BTreeSet<_> =
-            [vec![0, 1, 2, 3, 4, 5], vec![2, 1, 0, 5, 4, 3]].into_iter().collect();
+        let want: std::collections::BTreeSet<_> = [vec![0, 1, 2, 3, 4, 5], vec![2, 1, 0, 5, 4, 3]]
+            .into_iter()
+            .collect();
         assert_eq!(seen, want);
         // Shifts keep the pixel multiset up to background fill and stay within max_shift.
         let shift = Augment {

@@ -1,5 +1,6 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod cnn;
 mod conformance;
 mod datasets;
 mod persist;

@@ -318,10 +318,11 @@ fn predict(a: &PredictArgs, g: &Globals) -> Result<()> {
     for (path, row) in a.images.iter().zip(scores.rows()) {
         let mx = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let sum: f32 = row.iter().map(|v| (v - mx).exp()).sum();
-        let (label, _) = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+        let (label, _) =
+            row.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+            );
         let prob = (row[label] - mx).exp() / sum;
         let name = (model.n_classes == datasets::FASHION_MNIST_CLASSES.len())
             .then(|| datasets::FASHION_MNIST_CLASSES[label]);
@@ -332,7 +333,9 @@ fn predict(a: &PredictArgs, g: &Globals) -> Result<()> {
                     "fashion_mnist_class": name })
             );
         } else {
-            let name = name.map(|n| format!(" ({n} if Fashion-MNIST)")).unwrap_or_default();
+            let name = name
+                .map(|n| format!(" ({n} if Fashion-MNIST)"))
+                .unwrap_or_default();
             println!("{}\t{label}{name}\t{prob:.3}", path.display());
         }
     }
