@@ -1372,7 +1372,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    Network::plan(&[bad.clone()], input),
+                    Network::plan(std::slice::from_ref(&bad), input),
                     Err(Error::InvalidParam { name: "layers", .. })
                 ),
                 "{bad:?}"

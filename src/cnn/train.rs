@@ -254,7 +254,7 @@ mod tests {
         for _ in 0..50 {
             augment(&shift, &src, 2, 3, 0.0, 1.0, &mut rng, &mut dst);
             let moved: Vec<_> = dst.iter().filter(|v| **v != 0.0).collect();
-            assert!(moved.len() >= 1 && moved.iter().all(|v| src.contains(v)));
+            assert!(!moved.is_empty() && moved.iter().all(|v| src.contains(v)));
         }
     }
 }
