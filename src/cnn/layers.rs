@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 /// Samples per parallel task. Fixed, so results do not depend on the thread count.
-pub const CHUNK: usize = 8;
+pub const CHUNK: usize = 16;
 /// Rows of a dense weight gradient per parallel task.
 const DENSE_ROWS: usize = 256;
 

@@ -101,7 +101,7 @@ pub struct CnnParams {
     /// The layers, in order; the last one's output size must be at least the number of
     /// classes (its first outputs are the class scores). Default: see the module docs.
     pub layers: Vec<LayerSpec>,
-    /// Passes over the training set. Default 8.
+    /// Passes over the training set. Default 7.
     pub epochs: usize,
     /// Images per gradient step. Default 64.
     pub batch_size: usize,
@@ -129,7 +129,7 @@ impl Default for CnnParams {
     fn default() -> Self {
         CnnParams {
             layers: default_layers(),
-            epochs: 8,
+            epochs: 7,
             batch_size: 64,
             optimizer: Optimizer::adamw(),
             learning_rate: 2e-3,
