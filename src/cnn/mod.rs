@@ -20,7 +20,7 @@
 //!
 //! # Usage
 //! ```
-//! use classic_cv::cnn::{CnnParams, LayerSpec};
+//! use classic_cv::cnn::{Augment, CnnParams, LayerSpec};
 //! use classic_cv::pipeline::{Fit, Transform};
 //! use classic_cv::Image;
 //! // Bright-left versus bright-right 6x6 images.
@@ -36,6 +36,8 @@
 //!     ],
 //!     epochs: 5,
 //!     batch_size: 8,
+//!     // No flips: a mirrored image would belong to the other class.
+//!     augment: Augment { flip: false, max_shift: 0 },
 //!     ..CnnParams::default()
 //! };
 //! let cnn = params.fit(&images, &labels).unwrap();
