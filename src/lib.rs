@@ -24,6 +24,7 @@ pub mod vlad;
 
 // Layer 3: learners.
 pub mod centroid;
+pub mod cnn;
 
 // Layer 4: systems.
 pub mod datasets;

@@ -109,12 +109,23 @@ fn standardize_then_nearest_centroid_conforms() {
 }
 
 #[test]
+fn cnn_conforms() {
+    let (x, y) = super::cnn::shapes(40, 12);
+    let params = classic_cv::cnn::CnnParams {
+        epochs: 2,
+        ..super::cnn::small_params()
+    };
+    check_estimator(&params, &x, &y);
+}
+
+#[test]
 fn default_params_validate() {
     assert!(
         classic_cv::preprocess::StandardizeParams::default()
             .validate()
             .is_ok()
     );
+    assert!(classic_cv::cnn::CnnParams::default().validate().is_ok());
 }
 
 /// Runtime choice of a stage is an enum of params implementing `Fit` by `match`, with an

@@ -1,6 +1,7 @@
 //! The single integration-test binary (one link step for all integration tests).
 
 mod cli;
+mod cnn;
 mod conformance;
 mod datasets;
 mod encode;

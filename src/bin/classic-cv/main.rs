@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cnn;
 mod data;
 mod encode;
 mod sift;
@@ -42,6 +43,8 @@ enum Command {
     Kmeans(encode::KMeansArgs),
     /// Encode one image's descriptors as BoVW or VLAD with a given codebook.
     Encode(encode::EncodeArgs),
+    /// The small CNN: `cnn train`, `cnn eval`, `cnn predict`.
+    Cnn(cnn::CnnArgs),
 }
 
 /// Options every subcommand may read.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
             Command::Dsift(args) => sift::dsift(&args, &globals),
             Command::Kmeans(args) => encode::kmeans(&args, &globals),
             Command::Encode(args) => encode::encode(&args, &globals),
+            Command::Cnn(args) => cnn::run(&args, &globals),
         }
     });
     match result {
