@@ -11,15 +11,24 @@ pub mod pipeline;
 pub mod progress;
 pub mod rng;
 
+// Layer 1: features.
+pub mod pixels;
+
 // Layer 2: encodings and preprocessing.
 pub mod preprocess;
 
 // Layer 3: learners.
 pub mod centroid;
+pub mod knn;
+pub mod softmax;
+pub mod svm;
 
 // Layer 4: systems.
 pub mod datasets;
 pub mod fetch;
+pub mod metrics;
+pub mod model;
+pub mod select;
 
 pub use error::{Error, Result};
 pub use image::{Image, Rect};
