@@ -98,7 +98,7 @@ pub struct PipelineConfig {
     /// Image -> feature vector.
     pub features: FeaturesConfig,
     /// Per-feature standardisation between features and classifier (none when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub standardize: Option<StandardizeParams>,
     /// Feature vector -> label.
     pub classifier: ClassifierConfig,

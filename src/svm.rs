@@ -407,9 +407,23 @@ fn dual_cd(x: &[f32], dim: usize, y: &[f32], p: &LinearSvmParams, rng: &mut Rng)
             pg_min
         };
     }
+    // The running `w` collects rounding errors of millions of f32 updates; the model is
+    // w(alpha) = sum alpha_i y_i x'_i recomputed in f64 (LIBLINEAR keeps w in double).
+    let mut w64 = vec![0f64; dim];
+    let mut wb64 = 0f64;
+    for i in 0..n {
+        if alpha[i] != 0.0 {
+            let a = alpha[i] * y[i] as f64;
+            for (wj, &xj) in w64.iter_mut().zip(row(i)) {
+                *wj += a * xj as f64;
+            }
+            wb64 += a * bias as f64;
+        }
+    }
+    let _ = (w, wb);
     BinarySvm {
-        w,
-        bias: wb * bias,
+        w: w64.iter().map(|&v| v as f32).collect(),
+        bias: (wb64 * bias as f64) as f32,
         n_iter: iter,
         converged,
     }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod classify;
 mod data;
 mod ui;
 
@@ -34,6 +35,14 @@ enum Command {
     FetchData(data::FetchArgs),
     /// The main job: fetch the data and run the end-to-end demonstration.
     Demo(data::DemoArgs),
+    /// Train an image classification pipeline from a JSON config.
+    Train(classify::TrainArgs),
+    /// Evaluate a trained model: accuracy, per-class metrics, confusion matrix.
+    Eval(classify::EvalArgs),
+    /// Predict the class of image files with a trained model.
+    Predict(classify::PredictArgs),
+    /// Grid search with stratified k-fold cross-validation; writes the best config.
+    Select(classify::SelectArgs),
 }
 
 /// Options every subcommand may read.
@@ -56,6 +65,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FetchData(args) => data::fetch(&args, &globals),
             Command::Demo(args) => data::demo(&args, &globals),
+            Command::Train(args) => classify::train(&args, &globals),
+            Command::Eval(args) => classify::eval(&args, &globals),
+            Command::Predict(args) => classify::predict(&args, &globals),
+            Command::Select(args) => classify::select(&args, &globals),
         }
     });
     match result {
