@@ -160,8 +160,7 @@ impl KnnParams {
         if self.k == 0 {
             return Err(Error::param("k", "must be at least 1"));
         }
-        if self.algorithm == Algorithm::KdTree && !matches!(self.metric, Metric::L1 | Metric::L2)
-        {
+        if self.algorithm == Algorithm::KdTree && !matches!(self.metric, Metric::L1 | Metric::L2) {
             return Err(Error::param(
                 "algorithm",
                 "the k-d tree supports the l1 and l2 metrics only",
@@ -441,7 +440,8 @@ impl Knn {
                     let end = (start + TRAIN_BLOCK).min(n);
                     let x = ArrayView2::from_shape((end - start, d), &train[start * d..end * d])
                         .expect("block shape");
-                    let mut gb = g.slice_axis_mut(ndarray::Axis(1), ndarray::Slice::from(0..end - start));
+                    let mut gb =
+                        g.slice_axis_mut(ndarray::Axis(1), ndarray::Slice::from(0..end - start));
                     general_mat_mul(1.0, &q, &x.t(), 0.0, &mut gb);
                     for (qi, row) in gb.rows().into_iter().enumerate() {
                         let top = &mut cands[qi];
@@ -489,9 +489,15 @@ impl Knn {
         let n = self.n_train();
         let m = proj.m;
         let nq = block.len() / d;
-        let pq: Vec<f32> = block.chunks_exact(d).flat_map(|q| proj.project(q)).collect();
+        let pq: Vec<f32> = block
+            .chunks_exact(d)
+            .flat_map(|q| proj.project(q))
+            .collect();
         let pq_norm: Vec<f32> = pq.chunks_exact(m).map(|v| dot(v, v)).collect();
-        let q_norm: Vec<f64> = block.chunks_exact(d).map(|q| dot_f64(q, q).sqrt()).collect();
+        let q_norm: Vec<f64> = block
+            .chunks_exact(d)
+            .map(|q| dot_f64(q, q).sqrt())
+            .collect();
         let u = f32::EPSILON as f64 / 2.0;
         // Bounds (see `Projection`): eps_* bound the error of a projected vector, gemm the
         // error of |Px|^2 - 2 Pq.Px + |Pq|^2 in f32.
@@ -578,11 +584,7 @@ impl Knn {
             }
             Metric::L1 | Metric::Chi2 => worst_kept / (1.0 + (d + 6.0) * u * 1.01) > kth,
         };
-        if proven {
-            exact
-        } else {
-            self.exact_scan(q, k)
-        }
+        if proven { exact } else { self.exact_scan(q, k) }
     }
 
     /// The exact `k` nearest by a direct `f64` scan (the reference, and the fallback).
@@ -796,7 +798,7 @@ impl Projection {
         let shift = (cov.diag().sum() / dim as f32 * 1e-3).max(1e-6);
         cov.diag_mut().iter_mut().for_each(|v| *v += shift);
         // Subspace iteration from a fixed random start, Gram-Schmidt in f64.
-        let mut rng = crate::rng::Rng::new(0x6b6e_6e5f_7063_61);
+        let mut rng = crate::rng::Rng::new(0x006b_6e6e_5f70_6361);
         let mut basis: Vec<Vec<f64>> = (0..m)
             .map(|_| (0..dim).map(|_| rng.normal() as f64).collect())
             .collect();
@@ -874,8 +876,16 @@ struct KdTree {
 
 #[derive(Clone, Debug, PartialEq)]
 enum KdNode {
-    Leaf { start: u32, end: u32 },
-    Split { dim: u32, value: f32, left: u32, right: u32 },
+    Leaf {
+        start: u32,
+        end: u32,
+    },
+    Split {
+        dim: u32,
+        value: f32,
+        left: u32,
+        right: u32,
+    },
 }
 
 impl KdTree {
@@ -1071,8 +1081,7 @@ impl<'de> Deserialize<'de> for Knn {
         if s.labels.iter().any(|&l| l as usize >= s.n_classes) {
             return Err(D::Error::custom("knn label outside 0..n_classes"));
         }
-        if n < s.params.k || s.params.validate().is_err() || !train.iter().all(|v| v.is_finite())
-        {
+        if n < s.params.k || s.params.validate().is_err() || !train.iter().all(|v| v.is_finite()) {
             return Err(D::Error::custom("knn model fails its own checks"));
         }
         Ok(Knn::build(s.params, s.n_classes, s.labels, s.dim, train))
@@ -1152,7 +1161,7 @@ mod tests {
         let basis: Vec<Vec<f32>> = (0..10)
             .map(|_| (0..d).map(|_| r.normal()).collect())
             .collect();
-        let mut point = |r: &mut Rng| -> Vec<f32> {
+        let point = |r: &mut Rng| -> Vec<f32> {
             let c: Vec<f32> = (0..10).map(|_| r.normal()).collect();
             (0..d)
                 .map(|j| (0..10).map(|t| c[t] * basis[t][j]).sum::<f32>() + 0.3 * r.normal())

@@ -163,7 +163,11 @@ pub fn confusion_canvas(confusion: &[Vec<u64>], class_names: &[String]) -> Canva
             canvas.fill_rect(cell, colour);
             canvas.draw_rect(cell, [200, 200, 200], 1);
             let text = count.to_string();
-            let ink = if frac > 0.5 { [255, 255, 255] } else { [0, 0, 0] };
+            let ink = if frac > 0.5 {
+                [255, 255, 255]
+            } else {
+                [0, 0, 0]
+            };
             let tx = x + (CELL - text_width(&text, 1)) / 2;
             canvas.draw_text(tx as i64, (y + CELL / 2 - 3) as i64, &text, ink, 1);
         }
@@ -198,7 +202,10 @@ mod tests {
         // truth:     0 0 0 1 1 2
         // predicted: 0 0 1 1 2 2
         let m = evaluate(&[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], 3).unwrap();
-        assert_eq!(m.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            m.confusion,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let c1 = &m.per_class[1];
         assert_eq!((c1.precision, c1.recall, c1.support), (0.5, 0.5, 2));

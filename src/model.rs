@@ -429,7 +429,12 @@ mod tests {
         let names: Vec<&str> = c.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["k=1 metric=l1", "k=1 metric=l2", "k=3 metric=l1", "k=3 metric=l2"]
+            [
+                "k=1 metric=l1",
+                "k=1 metric=l2",
+                "k=3 metric=l1",
+                "k=3 metric=l2"
+            ]
         );
         let ClassifierConfig::Knn(p) = &c[2].1.classifier else {
             panic!("knn expected")

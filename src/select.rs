@@ -187,9 +187,11 @@ where
     P::Input: Clone + Send,
     P::Fitted: Transform<Output = Label>,
 {
-    Ok(grid_search(std::slice::from_ref(params), inputs, labels, folds)?.scores[0]
-        .fold_scores
-        .clone())
+    Ok(
+        grid_search(std::slice::from_ref(params), inputs, labels, folds)?.scores[0]
+            .fold_scores
+            .clone(),
+    )
 }
 
 /// Scores every candidate on every fold (all pairs in parallel) and picks the best.
@@ -214,7 +216,12 @@ where
     }
     crate::pipeline::check_fit_inputs(inputs, labels)?;
     for fold in folds {
-        if let Some(&i) = fold.train.iter().chain(&fold.test).find(|&&i| i >= labels.len()) {
+        if let Some(&i) = fold
+            .train
+            .iter()
+            .chain(&fold.test)
+            .find(|&&i| i >= labels.len())
+        {
             return Err(Error::param(
                 "folds",
                 format!("index {i} is outside the {} samples", labels.len()),
@@ -234,9 +241,7 @@ where
         .map(|&(c, f)| {
             let fold = &folds[f];
             let pick = |idx: &[usize]| -> (Vec<P::Input>, Vec<Label>) {
-                idx.iter()
-                    .map(|&i| (inputs[i].clone(), labels[i]))
-                    .unzip()
+                idx.iter().map(|&i| (inputs[i].clone(), labels[i])).unzip()
             };
             let (x_train, y_train) = pick(&fold.train);
             let (x_test, y_test) = pick(&fold.test);
@@ -304,10 +309,7 @@ mod tests {
         let y = [1, 1, 0, 0, 0, 1, 0, 2, 2, 1];
         let folds = stratified_k_fold(&y, 3).unwrap();
         let tests: Vec<Vec<usize>> = folds.iter().map(|f| f.test.clone()).collect();
-        assert_eq!(
-            tests,
-            vec![vec![0, 1, 2, 7], vec![3, 4, 5], vec![6, 8, 9]]
-        );
+        assert_eq!(tests, vec![vec![0, 1, 2, 7], vec![3, 4, 5], vec![6, 8, 9]]);
         for f in &folds {
             let mut all: Vec<usize> = f.train.iter().chain(&f.test).copied().collect();
             all.sort_unstable();

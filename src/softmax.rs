@@ -252,11 +252,7 @@ pub fn loss_and_gradient(
     let mut logits = x.dot(&w.t());
     let mut loss = 0f64;
     for (mut row, &yi) in logits.axis_iter_mut(Axis(0)).zip(y) {
-        let z: Vec<f64> = row
-            .iter()
-            .zip(b)
-            .map(|(&v, &bi)| (v + bi) as f64)
-            .collect();
+        let z: Vec<f64> = row.iter().zip(b).map(|(&v, &bi)| (v + bi) as f64).collect();
         let p = softmax(&z);
         loss -= p[yi as usize].max(f64::MIN_POSITIVE).ln();
         for (c, r) in row.iter_mut().enumerate() {

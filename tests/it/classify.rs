@@ -29,11 +29,15 @@ fn fashion(split: Split) -> Dataset {
 }
 
 fn rows(d: &Dataset, n: usize) -> Vec<Vec<f32>> {
-    d.images[..n].iter().map(|i| i.as_slice().to_vec()).collect()
+    d.images[..n]
+        .iter()
+        .map(|i| i.as_slice().to_vec())
+        .collect()
 }
 
 fn golden() -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sklearn_knn_fashion_mnist.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sklearn_knn_fashion_mnist.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -95,8 +99,15 @@ fn knn_grid_search_scores_equal_grid_search_cv() {
         let want = g["fold_scores"][i].as_array().unwrap();
         for (f, (&got, w)) in s.fold_scores.iter().zip(want).enumerate() {
             let w = w.as_f64().unwrap();
-            let tol = if grid[i].metric == Metric::L2 { 0.0 } else { 2.5 / 500.0 };
-            assert!((got - w).abs() <= tol, "candidate {i} fold {f}: {got} vs {w}");
+            let tol = if grid[i].metric == Metric::L2 {
+                0.0
+            } else {
+                2.5 / 500.0
+            };
+            assert!(
+                (got - w).abs() <= tol,
+                "candidate {i} fold {f}: {got} vs {w}"
+            );
         }
     }
     assert_eq!(result.best as u64, g["best_index"].as_u64().unwrap());
@@ -117,9 +128,13 @@ fn svm_objective_is_within_a_thousandth_of_liblinear() {
         .map(|&l| if l == 0 { 1.0 } else { -1.0 })
         .collect();
     let x = ArrayView2::from_shape((n, 784), &flat).unwrap();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/liblinear_svm_reference.json");
-    let reference: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let optimum = reference["tol_1e-06"]["objective_vlfeat_form"].as_f64().unwrap();
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/liblinear_svm_reference.json");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let optimum = reference["tol_1e-06"]["objective_vlfeat_form"]
+        .as_f64()
+        .unwrap();
     let params = LinearSvmParams {
         c: 1.0,
         loss: Loss::Hinge,
@@ -154,7 +169,14 @@ fn example_configs_parse_and_fit_a_small_subset() {
         assert!(acc > 0.6, "{name}: accuracy {acc}");
     }
     let grid = std::fs::read_to_string(dir.join("knn-grid.json")).unwrap();
-    assert_eq!(GridConfig::from_json(&grid, "g").unwrap().candidates("g").unwrap().len(), 10);
+    assert_eq!(
+        GridConfig::from_json(&grid, "g")
+            .unwrap()
+            .candidates("g")
+            .unwrap()
+            .len(),
+        10
+    );
 }
 
 #[test]
@@ -165,7 +187,9 @@ fn knn_model_file_is_one_byte_per_pixel_and_round_trips() {
         "inline",
     )
     .unwrap();
-    let mut model = config.fit(&train.images[..1000], &train.labels[..1000]).unwrap();
+    let mut model = config
+        .fit(&train.images[..1000], &train.labels[..1000])
+        .unwrap();
     model.class_names = train.class_names.clone();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("knn.bin");
@@ -208,7 +232,16 @@ fn a_single_class_is_an_error() {
 fn label_count_mismatch_is_an_error() {
     for c in ALL {
         let r = config(c).fit(&tiny_images(6), &[0, 1, 0, 1, 0]);
-        assert!(matches!(r, Err(Error::LengthMismatch { inputs: 6, labels: 5 })), "{c}");
+        assert!(
+            matches!(
+                r,
+                Err(Error::LengthMismatch {
+                    inputs: 6,
+                    labels: 5
+                })
+            ),
+            "{c}"
+        );
     }
 }
 
@@ -221,9 +254,15 @@ fn nan_features_are_an_error() {
         assert!(matches!(r, Err(Error::NonFinite { .. })), "{c}");
         let x: Vec<Vec<f32>> = (0..6).map(|i| vec![i as f32, f32::NAN]).collect();
         let r = match c {
-            _ if c.contains("knn") => KnnParams::default().fit(&x, &[0, 1, 0, 1, 0, 1]).map(|_| ()),
-            _ if c.contains("svm") => LinearSvmParams::default().fit(&x, &[0, 1, 0, 1, 0, 1]).map(|_| ()),
-            _ => classic_cv::softmax::SoftmaxParams::default().fit(&x, &[0, 1, 0, 1, 0, 1]).map(|_| ()),
+            _ if c.contains("knn") => KnnParams::default()
+                .fit(&x, &[0, 1, 0, 1, 0, 1])
+                .map(|_| ()),
+            _ if c.contains("svm") => LinearSvmParams::default()
+                .fit(&x, &[0, 1, 0, 1, 0, 1])
+                .map(|_| ()),
+            _ => classic_cv::softmax::SoftmaxParams::default()
+                .fit(&x, &[0, 1, 0, 1, 0, 1])
+                .map(|_| ()),
         };
         assert!(matches!(r, Err(Error::NonFinite { .. })), "{c} on vectors");
     }
@@ -234,7 +273,10 @@ fn k_above_the_training_size_is_an_error() {
     let r = config(r#"{"knn": {"k": 7}}"#).fit(&tiny_images(6), &[0, 1, 0, 1, 0, 1]);
     let err = r.unwrap_err();
     assert!(matches!(err, Error::InvalidParam { name: "k", .. }));
-    assert!(err.to_string().contains("exceeds the 6 training samples"), "{err}");
+    assert!(
+        err.to_string().contains("exceeds the 6 training samples"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -247,7 +289,9 @@ fn an_unknown_stage_is_a_clear_error() {
     let msg = err.to_string();
     assert!(matches!(err, Error::Format { .. }));
     assert!(
-        msg.contains("unknown stage") && msg.contains("random_forrest") && msg.contains("linear_svm"),
+        msg.contains("unknown stage")
+            && msg.contains("random_forrest")
+            && msg.contains("linear_svm"),
         "{msg}"
     );
 }

@@ -114,7 +114,9 @@ fn knn_conforms() {
     let (x, y) = blobs();
     for metric in [Metric::L1, Metric::L2, Metric::Chi2, Metric::Cosine] {
         let x: Vec<Vec<f32>> = if metric == Metric::Chi2 {
-            x.iter().map(|r| r.iter().map(|v| v.abs()).collect()).collect()
+            x.iter()
+                .map(|r| r.iter().map(|v| v.abs()).collect())
+                .collect()
         } else {
             x.clone()
         };
@@ -203,8 +205,16 @@ fn pipeline_config_conforms() {
 #[test]
 fn default_params_validate() {
     assert!(classic_cv::knn::KnnParams::default().validate().is_ok());
-    assert!(classic_cv::svm::LinearSvmParams::default().validate().is_ok());
-    assert!(classic_cv::softmax::SoftmaxParams::default().validate().is_ok());
+    assert!(
+        classic_cv::svm::LinearSvmParams::default()
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        classic_cv::softmax::SoftmaxParams::default()
+            .validate()
+            .is_ok()
+    );
     assert!(classic_cv::pixels::Pixels::default().validate().is_ok());
     assert!(
         classic_cv::preprocess::StandardizeParams::default()

@@ -77,7 +77,12 @@ pub struct SelectArgs {
     #[arg(long, value_name = "N")]
     pub train_limit: Option<usize>,
     /// Where to write the best config.
-    #[arg(short, long, value_name = "PIPELINE.json", default_value = "best-config.json")]
+    #[arg(
+        short,
+        long,
+        value_name = "PIPELINE.json",
+        default_value = "best-config.json"
+    )]
     pub output: PathBuf,
 }
 
