@@ -12,6 +12,7 @@ pub mod progress;
 pub mod rng;
 
 // Layer 1: features.
+pub mod pixels;
 pub mod sift;
 
 // Layer 2: encodings and preprocessing.
@@ -25,10 +26,16 @@ pub mod vlad;
 // Layer 3: learners.
 pub mod centroid;
 pub mod cnn;
+pub mod knn;
+pub mod softmax;
+pub mod svm;
 
 // Layer 4: systems.
 pub mod datasets;
 pub mod fetch;
+pub mod metrics;
+pub mod model;
+pub mod select;
 
 pub use error::{Error, Result};
 pub use image::{Image, Rect};

@@ -126,6 +126,18 @@ fn default_params_validate() {
             .is_ok()
     );
     assert!(classic_cv::cnn::CnnParams::default().validate().is_ok());
+    assert!(classic_cv::knn::KnnParams::default().validate().is_ok());
+    assert!(
+        classic_cv::svm::LinearSvmParams::default()
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        classic_cv::softmax::SoftmaxParams::default()
+            .validate()
+            .is_ok()
+    );
+    assert!(classic_cv::pixels::Pixels::default().validate().is_ok());
 }
 
 /// Runtime choice of a stage is an enum of params implementing `Fit` by `match`, with an
@@ -351,4 +363,98 @@ fn fisher_conforms() {
         &x,
         &y,
     );
+}
+
+#[test]
+fn knn_conforms() {
+    use classic_cv::knn::{Algorithm, KnnParams, Metric};
+    let (x, y) = blobs();
+    for metric in [Metric::L1, Metric::L2, Metric::Chi2, Metric::Cosine] {
+        let x: Vec<Vec<f32>> = if metric == Metric::Chi2 {
+            x.iter()
+                .map(|r| r.iter().map(|v| v.abs()).collect())
+                .collect()
+        } else {
+            x.clone()
+        };
+        check_estimator(
+            &KnnParams {
+                k: 3,
+                metric,
+                algorithm: Algorithm::Brute,
+                ..Default::default()
+            },
+            &x,
+            &y,
+        );
+    }
+    check_estimator(&KnnParams::default(), &x, &y);
+}
+
+#[test]
+fn linear_svm_conforms() {
+    use classic_cv::svm::{LinearSvmParams, Loss, Solver};
+    let (x, y) = blobs();
+    for solver in [Solver::DualCd, Solver::Sgd] {
+        for loss in [Loss::Hinge, Loss::SquaredHinge] {
+            check_estimator(
+                &LinearSvmParams {
+                    solver,
+                    loss,
+                    max_iter: 50,
+                    ..Default::default()
+                },
+                &x,
+                &y,
+            );
+        }
+    }
+}
+
+#[test]
+fn softmax_conforms() {
+    use classic_cv::softmax::{Optimizer, SoftmaxParams};
+    let (x, y) = blobs();
+    for optimizer in [
+        Optimizer::Sgd,
+        Optimizer::Momentum,
+        Optimizer::Nesterov,
+        Optimizer::Adam,
+    ] {
+        check_estimator(
+            &SoftmaxParams {
+                optimizer,
+                epochs: 5,
+                batch_size: 8,
+                ..Default::default()
+            },
+            &x,
+            &y,
+        );
+    }
+}
+
+#[test]
+fn pipeline_config_conforms() {
+    use classic_cv::Image;
+    use classic_cv::model::PipelineConfig;
+    let (x, y) = blobs();
+    let images: Vec<Image> = x
+        .iter()
+        .map(|r| Image::new(3, 1, r.clone()).unwrap())
+        .collect();
+    for classifier in [
+        r#"{"knn": {"k": 3}}"#,
+        r#"{"linear_svm": {"c": 0.1}}"#,
+        r#"{"softmax": {"epochs": 3}}"#,
+    ] {
+        let config = PipelineConfig::from_json(
+            &format!(
+                r#"{{"features": {{"pixels": {{}}}}, "standardize": {{}}, "classifier": {classifier}}}"#
+            ),
+            "inline",
+        )
+        .unwrap();
+        check_estimator(&config, &images, &y);
+    }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod classify;
 mod cnn;
 mod data;
 mod encode;
@@ -45,6 +46,14 @@ enum Command {
     Encode(encode::EncodeArgs),
     /// The small CNN: `cnn train`, `cnn eval`, `cnn predict`.
     Cnn(cnn::CnnArgs),
+    /// Train an image classification pipeline from a JSON config.
+    Train(classify::TrainArgs),
+    /// Evaluate a trained model: accuracy, per-class metrics, confusion matrix.
+    Eval(classify::EvalArgs),
+    /// Predict the class of image files with a trained model.
+    Predict(classify::PredictArgs),
+    /// Grid search with stratified k-fold cross-validation; writes the best config.
+    Select(classify::SelectArgs),
 }
 
 /// Options every subcommand may read.
@@ -71,6 +80,10 @@ fn main() -> ExitCode {
             Command::Kmeans(args) => encode::kmeans(&args, &globals),
             Command::Encode(args) => encode::encode(&args, &globals),
             Command::Cnn(args) => cnn::run(&args, &globals),
+            Command::Train(args) => classify::train(&args, &globals),
+            Command::Eval(args) => classify::eval(&args, &globals),
+            Command::Predict(args) => classify::predict(&args, &globals),
+            Command::Select(args) => classify::select(&args, &globals),
         }
     });
     match result {
