@@ -11,14 +11,21 @@ pub mod pipeline;
 pub mod progress;
 pub mod rng;
 
+// Layer 1: features.
+pub mod haar;
+pub mod integral;
+pub mod lbp;
+
 // Layer 2: encodings and preprocessing.
 pub mod preprocess;
 
 // Layer 3: learners.
+pub mod cascade;
 pub mod centroid;
 
 // Layer 4: systems.
 pub mod datasets;
+pub mod detect;
 pub mod fetch;
 
 pub use error::{Error, Result};

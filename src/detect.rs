@@ -1,0 +1,1097 @@
+//! Multi-scale Viola-Jones detection that reproduces OpenCV 4's
+//! `CascadeClassifier::detectMultiScale` bit for bit.
+//!
+//! # Overview
+//! A [`Detector`] wraps a validated [`Cascade`] and scans an 8-bit gray image at every
+//! scale of a pyramid, returning the windows that pass every stage, grouped as OpenCV's
+//! `groupRectangles` does (or by plain IoU non-maximum suppression, or not at all). For the
+//! same image and parameters it returns the same boxes as OpenCV 4.x, in the same order as
+//! single-threaded OpenCV. It is `Send + Sync`: the model is immutable and all buffers live
+//! in a [`Scratch`], created per call or reused across frames of a video stream.
+//!
+//! # Usage
+//! ```
+//! use classic_cv::cascade::Cascade;
+//! use classic_cv::detect::{DetectParams, Detector};
+//! # let xml = r#"<opencv_storage><cascade><stageType>BOOST</stageType>
+//! # <featureType>HAAR</featureType><height>4</height><width>4</width>
+//! # <stages><_><stageThreshold>0.5</stageThreshold><weakClassifiers><_>
+//! # <internalNodes>0 -1 0 0.0</internalNodes><leafValues>0 1</leafValues></_>
+//! # </weakClassifiers></_></stages><features><_><rects><_>0 0 4 4 -1</_>
+//! # <_>0 0 2 4 2</_></rects></_></features></cascade></opencv_storage>"#;
+//! let cascade = Cascade::from_xml(xml, "edge.xml")?; // "left half brighter" on 4x4 windows
+//! let detector = Detector::new(cascade)?;
+//! let (w, h) = (32, 24);
+//! let pixels: Vec<u8> = (0..w * h).map(|i| if i % w < 16 { 200 } else { 20 }).collect();
+//! let params = DetectParams { min_neighbors: 0, ..Default::default() };
+//! let found = detector.detect_u8(&pixels, w, h, &params)?;
+//! assert!(!found.is_empty());
+//! # Ok::<(), classic_cv::Error>(())
+//! ```
+//!
+//! # Algorithm and conventions (each one changes boxes)
+//! 1. Scales: `factor = 1.0` (f64) multiplied by `scale_factor` each step; the window
+//!    `round(w0 * factor) x round(h0 * factor)` stops the loop when larger than `max_size`
+//!    or the image, and skips the step when smaller than `min_size`. The level scale is
+//!    `s = f32(factor)`. Rounding is half to even everywhere (cvRound).
+//! 2. Each level is resampled from the original image to `round(W / s) x round(H / s)`
+//!    (f32 division) with OpenCV's `INTER_LINEAR_EXACT`: 8-bit fixed-point bilinear
+//!    weights `c1 = round(256 (f - floor f))`, a horizontal then a vertical pass, and
+//!    `(v + 2^15) >> 16`; border samples use a single clamped tap.
+//! 3. Integral tables per level: `i32` sums, wrapping 32-bit squared sums, and the
+//!    rotated sum for tilted cascades.
+//! 4. Scan: step 2 below scale 2, else 1; windows fully inside the level; rows top to
+//!    bottom. A window rejected by stage 0 makes the scan skip the next x position.
+//! 5. Haar windows: with `A` the area of the window minus a 1-pixel border, `S` and `Q`
+//!    its sum and sum of squares, `nf = A Q - S²` (f64); the window is rejected when
+//!    `nf <= 0` or `A * f32(1/sqrt(nf)) >= 0.1` (std-dev below 10 gray levels). A feature's
+//!    value is `f32(weighted sum) * inv` in f32; stage sums are accumulated in f64 and a
+//!    stage passes when `sum >= f32(threshold) - 1e-5f`. LBP windows skip the variance
+//!    test.
+//! 6. A hit at `(x, y)` of level `s` maps to `(round(x s), round(y s), round(w0 s),
+//!    round(h0 s))` with f32 products.
+//! 7. Grouping (`Grouping::OpenCv`, `min_neighbors > 0`): eps = 0.2 similarity classes
+//!    (transitive closure, numbered by first member), mean boxes `round(f32(sum) / n)`,
+//!    classes with `n > min_neighbors` kept unless inside a stronger class. Finally every
+//!    box is clipped to the image and empty ones are dropped.
+//!
+//! Scores: a raw window's score is its last stage sum (OpenCV's "level weight"); a group
+//! keeps its best member's score and the member count as `neighbors`.
+//!
+//! # Parallelism
+//! Pyramid levels are resampled and integrated in parallel (one rayon task per level),
+//! then rows are scanned in parallel in stripes of a few rows per task. Hits are
+//! concatenated in (scale, row, column) order, so the output never depends on the thread
+//! count.
+//!
+//! # References
+//! P. Viola, M. Jones, "Robust real-time face detection", IJCV 2004; R. Lienhart, J.
+//! Maydt, ICIP 2002; `../shared/anchors/opencv/CONVENTIONS.md` for the OpenCV details.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cascade::{Cascade, FeatureType, Split};
+use crate::error::{Error, Result};
+use crate::image::{Image, Rect};
+use crate::integral::{check_size, sum_sqsum_into, tilted_into};
+
+/// How raw windows are merged into detections.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Grouping {
+    /// OpenCV's `groupRectangles(eps = 0.2, min_neighbors)`; `min_neighbors = 0` returns
+    /// the raw windows (as OpenCV does).
+    OpenCv,
+    /// Greedy IoU non-maximum suppression by score: a window suppresses every later one
+    /// whose IoU with it exceeds `iou`; kept windows need `neighbors > min_neighbors`.
+    Nms {
+        /// IoU above which a lower-scored window is suppressed, in (0, 1].
+        iou: f32,
+    },
+}
+
+/// Parameters of [`Detector::detect_u8`] (OpenCV's `detectMultiScale` arguments).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetectParams {
+    /// Pyramid scale step, > 1. Default 1.1.
+    pub scale_factor: f64,
+    /// Raw windows a group needs beyond one (`n > min_neighbors`); 0 = raw. Default 3.
+    pub min_neighbors: usize,
+    /// Smallest window `(width, height)` in image pixels. Default (0, 0).
+    pub min_size: (usize, usize),
+    /// Largest window; `None` = the image size. Default `None`.
+    pub max_size: Option<(usize, usize)>,
+    /// Grouping of raw windows. Default [`Grouping::OpenCv`].
+    pub grouping: Grouping,
+}
+
+impl Default for DetectParams {
+    fn default() -> Self {
+        DetectParams {
+            scale_factor: 1.1,
+            min_neighbors: 3,
+            min_size: (0, 0),
+            max_size: None,
+            grouping: Grouping::OpenCv,
+        }
+    }
+}
+
+impl DetectParams {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.scale_factor > 1.0 && self.scale_factor.is_finite()) {
+            return Err(Error::param("scale_factor", "must be a finite number > 1"));
+        }
+        if let Some((w, h)) = self.max_size
+            && (w == 0 || h == 0)
+        {
+            return Err(Error::param("max_size", "must be at least 1x1"));
+        }
+        if let Grouping::Nms { iou } = self.grouping
+            && !(iou > 0.0 && iou <= 1.0)
+        {
+            return Err(Error::param("grouping", "NMS iou must lie in (0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+/// One detection in image pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// The box, clipped to the image.
+    pub rect: Rect,
+    /// Raw windows merged into it (1 for raw windows).
+    pub neighbors: usize,
+    /// Best last-stage sum among its windows (higher is more confident).
+    pub score: f64,
+}
+
+/// A raw window before grouping and clipping.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RawHit {
+    /// `[x, y, w, h]` in image pixels (may extend past the image by rounding).
+    pub rect: [i32; 4],
+    /// Last stage sum.
+    pub score: f64,
+}
+
+/// A thread-safe cascade detector (immutable after construction).
+#[derive(Clone, Debug)]
+pub struct Detector {
+    cascade: Cascade,
+    program: Program,
+}
+
+/// Reusable buffers for one detection at a time (one per thread or per video stream).
+#[derive(Default, Debug)]
+pub struct Scratch {
+    sum: Vec<i32>,
+    sqsum: Vec<u32>,
+    tilted: Vec<i32>,
+    levels: Vec<Vec<u8>>,
+    tilted_tmp: Vec<Vec<i64>>,
+    compiled: Option<Compiled>,
+}
+
+/// A frame-stream detector: one [`Detector`], one [`Scratch`] and a fixed frame size, for
+/// video where every frame reuses the buffers of the previous one.
+pub struct FrameStream<'a> {
+    detector: &'a Detector,
+    scratch: Scratch,
+    width: usize,
+    height: usize,
+    params: DetectParams,
+}
+
+impl<'a> FrameStream<'a> {
+    /// A stream of `width x height` 8-bit frames.
+    pub fn new(
+        detector: &'a Detector,
+        width: usize,
+        height: usize,
+        params: DetectParams,
+    ) -> Result<Self> {
+        params.validate()?;
+        if width == 0 || height == 0 {
+            return Err(Error::ImageTooSmall {
+                width,
+                height,
+                min_width: 1,
+                min_height: 1,
+            });
+        }
+        Ok(FrameStream {
+            detector,
+            scratch: Scratch::default(),
+            width,
+            height,
+            params,
+        })
+    }
+
+    /// Detects in one frame; its length must be `width * height`.
+    pub fn detect(&mut self, frame: &[u8]) -> Result<Vec<Detection>> {
+        if frame.len() != self.width * self.height {
+            return Err(Error::DimensionMismatch {
+                what: "frame byte count (width x height of the stream)",
+                expected: self.width * self.height,
+                found: frame.len(),
+            });
+        }
+        self.detector.detect_u8_with(
+            &mut self.scratch,
+            frame,
+            self.width,
+            self.height,
+            &self.params,
+        )
+    }
+}
+
+impl Detector {
+    /// Validates the cascade and prepares the evaluation program.
+    pub fn new(cascade: Cascade) -> Result<Self> {
+        cascade.validate()?;
+        let program = Program::new(&cascade);
+        Ok(Detector { cascade, program })
+    }
+
+    /// The model.
+    pub fn cascade(&self) -> &Cascade {
+        &self.cascade
+    }
+
+    /// Detects in a gray [`Image`] (converted to 8 bits with `round(255 v)`).
+    pub fn detect(&self, image: &Image, params: &DetectParams) -> Result<Vec<Detection>> {
+        self.detect_u8(&image.to_u8(), image.width(), image.height(), params)
+    }
+
+    /// Detects in a row-major 8-bit gray image.
+    pub fn detect_u8(
+        &self,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<Detection>> {
+        self.detect_u8_with(&mut Scratch::default(), pixels, width, height, params)
+    }
+
+    /// [`Detector::detect_u8`] with caller-owned buffers (reused across calls).
+    pub fn detect_u8_with(
+        &self,
+        scratch: &mut Scratch,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<Detection>> {
+        params.validate()?;
+        let raw = self.raw_hits_with(scratch, pixels, width, height, params)?;
+        Ok(group_and_clip(&raw, params, width, height))
+    }
+
+    /// The raw windows (every window passing all stages), unclipped, in OpenCV's
+    /// single-thread order (scale, row, column).
+    pub fn raw_hits(
+        &self,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<RawHit>> {
+        params.validate()?;
+        self.raw_hits_with(&mut Scratch::default(), pixels, width, height, params)
+    }
+
+    fn raw_hits_with(
+        &self,
+        scratch: &mut Scratch,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<RawHit>> {
+        check_size(pixels, width, height)?;
+        let c = &self.cascade;
+        let (w0, h0) = (c.window_width, c.window_height);
+        let scales = scale_list(width, height, w0, h0, params);
+        if scales.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Level sizes and their rows in the shared tables (one stride for all levels, so
+        // feature offsets are computed once).
+        let levels: Vec<Level> = {
+            let mut row0 = 0;
+            scales
+                .iter()
+                .map(|&s| {
+                    let lw = round_half_even((width as f32 / s) as f64) as usize;
+                    let lh = round_half_even((height as f32 / s) as f64) as usize;
+                    let l = Level {
+                        scale: s,
+                        width: lw,
+                        height: lh,
+                        row0,
+                    };
+                    row0 += lh + 1;
+                    l
+                })
+                .collect()
+        };
+        let stride = levels.iter().map(|l| l.width).max().unwrap_or(0) + 1;
+        let rows: usize = levels.iter().map(|l| l.height + 1).sum();
+        let tilted = c.has_tilted();
+        let n = rows * stride;
+        scratch.sum.resize(n, 0);
+        scratch.sqsum.resize(n, 0);
+        if tilted {
+            scratch.tilted.resize(n, 0);
+        }
+        if scratch.levels.len() < levels.len() {
+            scratch.levels.resize_with(levels.len(), Vec::new);
+            scratch.tilted_tmp.resize_with(levels.len(), Vec::new);
+        }
+        if scratch.compiled.as_ref().is_none_or(|k| k.stride != stride) {
+            scratch.compiled = Some(Compiled::new(c, stride));
+        }
+
+        // Phase 1: one task per level (resample + integrals) into disjoint row ranges.
+        {
+            let mut jobs = Vec::with_capacity(levels.len());
+            let mut s_rest = &mut scratch.sum[..];
+            let mut q_rest = &mut scratch.sqsum[..];
+            let mut t_rest = &mut scratch.tilted[..];
+            let mut px_rest = &mut scratch.levels[..];
+            let mut tt_rest = &mut scratch.tilted_tmp[..];
+            for l in &levels {
+                let len = (l.height + 1) * stride;
+                let (s, sr) = s_rest.split_at_mut(len);
+                let (q, qr) = q_rest.split_at_mut(len);
+                let (t, tr) = if tilted {
+                    t_rest.split_at_mut(len)
+                } else {
+                    t_rest.split_at_mut(0)
+                };
+                let (px, pr) = px_rest.split_at_mut(1);
+                let (tt, ttr) = tt_rest.split_at_mut(1);
+                s_rest = sr;
+                q_rest = qr;
+                t_rest = tr;
+                px_rest = pr;
+                tt_rest = ttr;
+                jobs.push((l, s, q, t, &mut px[0], &mut tt[0]));
+            }
+            jobs.into_par_iter().for_each(|(l, s, q, t, px, tt)| {
+                resize_linear_exact(pixels, width, height, l.width, l.height, px);
+                sum_sqsum_into(px, l.width, l.height, stride, s, q);
+                if tilted {
+                    tilted_into(px, l.width, l.height, stride, t, tt);
+                }
+            });
+        }
+
+        // Phase 2: stripes of rows, in parallel; results concatenated in scan order.
+        let mut tasks = Vec::new();
+        for (li, l) in levels.iter().enumerate() {
+            let step = if l.scale >= 2.0 { 1 } else { 2 };
+            let ny = (l.height + 1).saturating_sub(h0);
+            let stripe = step * 4;
+            let mut y = 0;
+            while y < ny {
+                tasks.push((li, y, (y + stripe).min(ny), step));
+                y += stripe;
+            }
+        }
+        let compiled = scratch.compiled.as_ref().expect("compiled just above");
+        let tables = Tables {
+            sum: &scratch.sum,
+            sqsum: &scratch.sqsum,
+            tilted: &scratch.tilted,
+        };
+        let program = &self.program;
+        let parts: Vec<Vec<RawHit>> = tasks
+            .par_iter()
+            .map(|&(li, y0, y1, step)| {
+                let l = &levels[li];
+                let nx = (l.width + 1).saturating_sub(w0);
+                let s = l.scale;
+                let (ww, wh) = (
+                    round_half_even((w0 as f32 * s) as f64) as i32,
+                    round_half_even((h0 as f32 * s) as f64) as i32,
+                );
+                let mut out = Vec::new();
+                let mut y = y0;
+                while y < y1 {
+                    let mut x = 0;
+                    while x < nx {
+                        let base = (l.row0 + y) * stride + x;
+                        let (result, score) = program.run(compiled, &tables, base);
+                        if result > 0 {
+                            out.push(RawHit {
+                                rect: [
+                                    round_half_even((x as f32 * s) as f64) as i32,
+                                    round_half_even((y as f32 * s) as f64) as i32,
+                                    ww,
+                                    wh,
+                                ],
+                                score,
+                            });
+                        }
+                        if result == 0 {
+                            x += step;
+                        }
+                        x += step;
+                    }
+                    y += step;
+                }
+                out
+            })
+            .collect();
+        Ok(parts.into_iter().flatten().collect())
+    }
+}
+
+/// Groups raw windows as `params.grouping` says and clips the boxes to a `width x height`
+/// image (the last steps of [`Detector::detect_u8`]).
+pub fn group_and_clip(
+    raw: &[RawHit],
+    params: &DetectParams,
+    width: usize,
+    height: usize,
+) -> Vec<Detection> {
+    let dets = match params.grouping {
+        Grouping::OpenCv if params.min_neighbors == 0 => {
+            raw.iter().map(|h| (h.rect, 1, h.score)).collect::<Vec<_>>()
+        }
+        Grouping::OpenCv => group_rectangles(raw, params.min_neighbors, 0.2),
+        Grouping::Nms { iou } => nms(raw, iou, params.min_neighbors),
+    };
+    dets.into_iter()
+        .filter_map(|(r, n, score)| {
+            clip(r, width, height).map(|rect| Detection {
+                rect,
+                neighbors: n,
+                score,
+            })
+        })
+        .collect()
+}
+
+/// OpenCV's scale list (see the module docs, step 1).
+pub fn scale_list(
+    width: usize,
+    height: usize,
+    win_w: usize,
+    win_h: usize,
+    params: &DetectParams,
+) -> Vec<f32> {
+    let (max_w, max_h) = params.max_size.unwrap_or((width, height));
+    let mut out = Vec::new();
+    let mut factor = 1.0f64;
+    loop {
+        let ww = round_half_even(win_w as f64 * factor);
+        let wh = round_half_even(win_h as f64 * factor);
+        if ww > max_w as f64 || wh > max_h as f64 || ww > width as f64 || wh > height as f64 {
+            break;
+        }
+        if !(ww < params.min_size.0 as f64 || wh < params.min_size.1 as f64) {
+            out.push(factor as f32);
+        }
+        factor *= params.scale_factor;
+    }
+    out
+}
+
+/// OpenCV's `groupRectangles(rects, min_neighbors, eps)` on raw windows: returns
+/// `(mean box, member count, best member score)` per kept class, in class order.
+pub fn group_rectangles(
+    raw: &[RawHit],
+    min_neighbors: usize,
+    eps: f64,
+) -> Vec<([i32; 4], usize, f64)> {
+    let n = raw.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut a: usize) -> usize {
+        while p[a] != a {
+            p[a] = p[p[a]];
+            a = p[a];
+        }
+        a
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            if similar(&raw[i].rect, &raw[j].rect, eps) {
+                let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
+                if ri != rj {
+                    parent[rj] = ri;
+                }
+            }
+        }
+    }
+    // Classes numbered by their first member.
+    let mut label_of_root = vec![usize::MAX; n];
+    let mut labels = vec![0; n];
+    let mut nc = 0;
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        if label_of_root[r] == usize::MAX {
+            label_of_root[r] = nc;
+            nc += 1;
+        }
+        labels[i] = label_of_root[r];
+    }
+    let mut sums = vec![[0i64; 4]; nc];
+    let mut counts = vec![0usize; nc];
+    let mut best = vec![f64::NEG_INFINITY; nc];
+    for (h, &l) in raw.iter().zip(&labels) {
+        for k in 0..4 {
+            sums[l][k] += h.rect[k] as i64;
+        }
+        counts[l] += 1;
+        best[l] = best[l].max(h.score);
+    }
+    let means: Vec<[i32; 4]> = sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, &c)| {
+            let inv = 1.0f32 / c as f32;
+            s.map(|v| round_half_even((v as f32 * inv) as f64) as i32)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..nc {
+        let n1 = counts[i];
+        if n1 <= min_neighbors {
+            continue;
+        }
+        let r1 = means[i];
+        let inside = (0..nc).any(|j| {
+            let n2 = counts[j];
+            if j == i || n2 <= min_neighbors {
+                return false;
+            }
+            let r2 = means[j];
+            let dx = round_half_even(r2[2] as f64 * eps) as i32;
+            let dy = round_half_even(r2[3] as f64 * eps) as i32;
+            r1[0] >= r2[0] - dx
+                && r1[1] >= r2[1] - dy
+                && r1[0] + r1[2] <= r2[0] + r2[2] + dx
+                && r1[1] + r1[3] <= r2[1] + r2[3] + dy
+                && (n2 > n1.max(3) || n1 < 3)
+        });
+        if !inside {
+            out.push((r1, n1, best[i]));
+        }
+    }
+    out
+}
+
+/// Greedy IoU non-maximum suppression by descending score (ties keep scan order).
+pub fn nms(raw: &[RawHit], iou: f32, min_neighbors: usize) -> Vec<([i32; 4], usize, f64)> {
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.sort_by(|&a, &b| raw[b].score.total_cmp(&raw[a].score).then(a.cmp(&b)));
+    let mut suppressed = vec![false; raw.len()];
+    let mut out = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        if suppressed[i] {
+            continue;
+        }
+        let mut n = 1;
+        for &j in &order[k + 1..] {
+            if !suppressed[j] && iou_i32(&raw[i].rect, &raw[j].rect) > iou as f64 {
+                suppressed[j] = true;
+                n += 1;
+            }
+        }
+        if n > min_neighbors {
+            out.push((raw[i].rect, n, raw[i].score));
+        }
+    }
+    out
+}
+
+/// OpenCV's `equalizeHist` on 8-bit pixels, in place.
+pub fn equalize_hist(pixels: &mut [u8]) {
+    let mut hist = [0usize; 256];
+    for &p in pixels.iter() {
+        hist[p as usize] += 1;
+    }
+    let Some(first) = hist.iter().position(|&c| c > 0) else {
+        return;
+    };
+    let total = pixels.len();
+    let mut lut = [0u8; 256];
+    if hist[first] == total {
+        lut = [first as u8; 256];
+    } else {
+        let scale = 255.0f32 / (total - hist[first]) as f32;
+        let mut sum = 0usize;
+        for i in first + 1..256 {
+            sum += hist[i];
+            lut[i] = round_half_even((sum as f32 * scale) as f64).clamp(0.0, 255.0) as u8;
+        }
+    }
+    for p in pixels.iter_mut() {
+        *p = lut[*p as usize];
+    }
+}
+
+/// OpenCV's `INTER_LINEAR_EXACT` resize of an 8-bit image (see the module docs, step 2).
+pub fn resize_linear_exact(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    dw: usize,
+    dh: usize,
+    dst: &mut Vec<u8>,
+) {
+    dst.clear();
+    if (dw, dh) == (sw, sh) {
+        dst.extend_from_slice(src);
+        return;
+    }
+    dst.resize(dw * dh, 0);
+    let cx = exact_coeffs(sw, dw);
+    let cy = exact_coeffs(sh, dh);
+    let mut h0 = vec![0u32; dw];
+    let mut h1 = vec![0u32; dw];
+    let hpass = |row: &[u8], out: &mut [u32]| {
+        for (o, &(i0, i1, c0, c1)) in out.iter_mut().zip(&cx) {
+            *o = c0 * row[i0] as u32 + c1 * row[i1] as u32;
+        }
+    };
+    let mut have = (usize::MAX, usize::MAX);
+    for (d, &(r0, r1, b0, b1)) in cy.iter().enumerate() {
+        if have != (r0, r1) {
+            if have.1 == r0 {
+                std::mem::swap(&mut h0, &mut h1);
+            } else {
+                hpass(&src[r0 * sw..(r0 + 1) * sw], &mut h0);
+            }
+            hpass(&src[r1 * sw..(r1 + 1) * sw], &mut h1);
+            have = (r0, r1);
+        }
+        let out = &mut dst[d * dw..(d + 1) * dw];
+        for ((o, &a), &b) in out.iter_mut().zip(&h0).zip(&h1) {
+            let v = b0 * a + b1 * b;
+            *o = ((v + (1 << 15)) >> 16).min(255) as u8;
+        }
+    }
+}
+
+/// Per destination index: (tap 0, tap 1, weight 0, weight 1), weights summing to 256.
+fn exact_coeffs(ssz: usize, dsz: usize) -> Vec<(usize, usize, u32, u32)> {
+    let scale = 1.0 / (dsz as f64 / ssz as f64);
+    (0..dsz)
+        .map(|d| {
+            let f = scale * (d as f64 + 0.5) - 0.5;
+            let i = f.floor();
+            if i >= 0.0 && (i as usize) + 1 < ssz {
+                let c1 = round_half_even((f - i) * 256.0) as u32;
+                (i as usize, i as usize + 1, 256 - c1, c1)
+            } else {
+                let t = (i.max(0.0) as usize).min(ssz - 1);
+                (t, t, 256, 0)
+            }
+        })
+        .collect()
+}
+
+fn round_half_even(v: f64) -> f64 {
+    v.round_ties_even()
+}
+
+fn similar(a: &[i32; 4], b: &[i32; 4], eps: f64) -> bool {
+    let delta = eps * ((a[2].min(b[2]) + a[3].min(b[3])) as f64) * 0.5;
+    ((a[0] - b[0]).abs() as f64) <= delta
+        && ((a[1] - b[1]).abs() as f64) <= delta
+        && ((a[0] + a[2] - b[0] - b[2]).abs() as f64) <= delta
+        && ((a[1] + a[3] - b[1] - b[3]).abs() as f64) <= delta
+}
+
+fn iou_i32(a: &[i32; 4], b: &[i32; 4]) -> f64 {
+    let (ax1, ay1) = (a[0] as i64 + a[2] as i64, a[1] as i64 + a[3] as i64);
+    let (bx1, by1) = (b[0] as i64 + b[2] as i64, b[1] as i64 + b[3] as i64);
+    let iw = (ax1.min(bx1) - (a[0].max(b[0]) as i64)).max(0);
+    let ih = (ay1.min(by1) - (a[1].max(b[1]) as i64)).max(0);
+    let inter = (iw * ih) as f64;
+    let union = (a[2] as i64 * a[3] as i64 + b[2] as i64 * b[3] as i64) as f64 - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// `rect & Rect(0, 0, width, height)`, `None` when empty.
+fn clip(r: [i32; 4], width: usize, height: usize) -> Option<Rect> {
+    let x0 = (r[0] as i64).max(0);
+    let y0 = (r[1] as i64).max(0);
+    let x1 = (r[0] as i64 + r[2] as i64).min(width as i64);
+    let y1 = (r[1] as i64 + r[3] as i64).min(height as i64);
+    (x1 > x0 && y1 > y0).then(|| Rect {
+        x: x0 as u32,
+        y: y0 as u32,
+        width: (x1 - x0) as u32,
+        height: (y1 - y0) as u32,
+    })
+}
+
+struct Level {
+    scale: f32,
+    width: usize,
+    height: usize,
+    row0: usize,
+}
+
+struct Tables<'a> {
+    sum: &'a [i32],
+    sqsum: &'a [u32],
+    tilted: &'a [i32],
+}
+
+/// Stride-independent evaluation program: stages, stumps or trees, thresholds.
+#[derive(Clone, Debug)]
+struct Program {
+    haar: bool,
+    stumps: bool,
+    /// `(first weak, weak count, f32(threshold) - 1e-5f)`.
+    stages: Vec<(usize, usize, f32)>,
+    /// Stumps: feature, threshold, left, right (one per weak classifier when `stumps`).
+    stump: Vec<(u32, f32, f32, f32)>,
+    /// LBP sets, one per node (stumps or trees).
+    subsets: Vec<[u32; 8]>,
+    /// Trees: (first node, first leaf), when not `stumps`.
+    trees: Vec<(usize, usize)>,
+    /// Tree nodes: feature, threshold, left, right.
+    nodes: Vec<(u32, f32, i32, i32)>,
+    leaves: Vec<f32>,
+    /// Normalisation rectangle area (Haar): (w0-2)(h0-2).
+    norm_area: f64,
+}
+
+impl Program {
+    fn new(c: &Cascade) -> Program {
+        let stumps = c.is_stump_based();
+        let mut p = Program {
+            haar: c.feature_type == FeatureType::Haar,
+            stumps,
+            stages: Vec::new(),
+            stump: Vec::new(),
+            subsets: Vec::new(),
+            trees: Vec::new(),
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            norm_area: (c.window_width.saturating_sub(2) * c.window_height.saturating_sub(2))
+                as f64,
+        };
+        let mut first = 0;
+        for st in &c.stages {
+            p.stages
+                .push((first, st.trees.len(), st.threshold - 1e-5f32));
+            first += st.trees.len();
+            for t in &st.trees {
+                if !stumps {
+                    p.trees.push((p.nodes.len(), p.leaves.len()));
+                    p.leaves.extend_from_slice(&t.leaves);
+                }
+                for n in &t.nodes {
+                    let thr = match &n.split {
+                        Split::Threshold(v) => *v,
+                        Split::Subset(m) => {
+                            p.subsets.push(*m);
+                            0.0
+                        }
+                    };
+                    if stumps {
+                        p.stump.push((n.feature, thr, t.leaves[0], t.leaves[1]));
+                    } else {
+                        p.nodes.push((n.feature, thr, n.left, n.right));
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// Runs the cascade on the window whose top-left table entry is `base`: returns
+    /// OpenCV's result code (1 accepted, 0 rejected by stage 0, -1 variance, -k stage k)
+    /// and the last stage sum.
+    #[inline]
+    fn run(&self, c: &Compiled, t: &Tables, base: usize) -> (i32, f64) {
+        if self.haar {
+            let [a, b, cc, d] = c.norm;
+            let s = t.sum[base + a]
+                .wrapping_sub(t.sum[base + b])
+                .wrapping_sub(t.sum[base + cc])
+                .wrapping_add(t.sum[base + d]);
+            let q = t.sqsum[base + a]
+                .wrapping_sub(t.sqsum[base + b])
+                .wrapping_sub(t.sqsum[base + cc])
+                .wrapping_add(t.sqsum[base + d]);
+            let nf = self.norm_area * q as f64 - s as f64 * s as f64;
+            if !(nf > 0.0) {
+                return (-1, 0.0);
+            }
+            let inv = (1.0 / nf.sqrt()) as f32;
+            if !(self.norm_area * (inv as f64) < 0.1) {
+                return (-1, 0.0);
+            }
+            let sum = &t.sum[base..base + c.span];
+            let tilted = if c.any_tilted {
+                &t.tilted[base..base + c.span]
+            } else {
+                sum
+            };
+            if self.stumps {
+                self.haar_stumps(c, sum, tilted, inv)
+            } else {
+                self.trees(|f| c.haar[f as usize].value(sum, tilted) * inv, |_, _| false)
+            }
+        } else {
+            let sum = &t.sum[base..base + c.span];
+            let code = |f: u32| {
+                let o = &c.lbp[f as usize];
+                let p: [i32; 16] = std::array::from_fn(|k| sum[o[k] as usize]);
+                crate::lbp::code_from_corners(&p)
+            };
+            if self.stumps {
+                self.lbp_stumps(code)
+            } else {
+                self.trees(
+                    |f| code(f) as f32,
+                    |node, v| {
+                        let m = &self.subsets[node];
+                        let code = v as u32;
+                        (m[(code >> 5) as usize] >> (code & 31)) & 1 == 1
+                    },
+                )
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn haar_stumps(&self, c: &Compiled, sum: &[i32], tilted: &[i32], inv: f32) -> (i32, f64) {
+        let mut acc = 0.0f64;
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            acc = 0.0;
+            for (k, &(_, t, l, r)) in self.stump[first..first + count].iter().enumerate() {
+                let f = &c.haar[first + k];
+                let v = f.value(sum, tilted) * inv;
+                acc += if v < t { l } else { r } as f64;
+            }
+            if acc < thr as f64 {
+                return (-(si as i32), acc);
+            }
+        }
+        (1, acc)
+    }
+
+    #[inline(always)]
+    fn lbp_stumps(&self, code: impl Fn(u32) -> u32) -> (i32, f64) {
+        let mut acc = 0.0f64;
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            acc = 0.0;
+            for k in first..first + count {
+                let (f, _, l, r) = self.stump[k];
+                let c = code(f);
+                let m = &self.subsets[k];
+                let set = (m[(c >> 5) as usize] >> (c & 31)) & 1 == 1;
+                acc += if set { l } else { r } as f64;
+            }
+            if acc < thr as f64 {
+                return (-(si as i32), acc);
+            }
+        }
+        (1, acc)
+    }
+
+    /// General trees. `value(feature)` gives the node's input; for LBP, `categorical`
+    /// answers "go left?" from (node index, value), for Haar the threshold decides.
+    fn trees(
+        &self,
+        value: impl Fn(u32) -> f32,
+        categorical: impl Fn(usize, f32) -> bool,
+    ) -> (i32, f64) {
+        let mut acc = 0.0f64;
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            acc = 0.0;
+            for &(n0, l0) in &self.trees[first..first + count] {
+                let mut idx = 0i32;
+                loop {
+                    let node = n0 + idx as usize;
+                    let (f, t, l, r) = self.nodes[node];
+                    let v = value(f);
+                    let left = if self.haar { v < t } else { categorical(node, v) };
+                    idx = if left { l } else { r };
+                    if idx <= 0 {
+                        break;
+                    }
+                }
+                acc += self.leaves[l0 + (-idx) as usize] as f64;
+            }
+            if acc < thr as f64 {
+                return (-(si as i32), acc);
+            }
+        }
+        (1, acc)
+    }
+}
+
+/// Feature offsets for one table stride.
+#[derive(Clone, Debug)]
+struct Compiled {
+    stride: usize,
+    /// Per Haar feature, or per stump in weak-classifier order for stump cascades.
+    haar: Vec<HaarC>,
+    lbp: Vec<[u32; 16]>,
+    norm: [usize; 4],
+    /// One past the largest offset (windows are sliced to this length).
+    span: usize,
+    any_tilted: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct HaarC {
+    o: [[u32; 4]; 3],
+    w: [f32; 3],
+    tilted: bool,
+}
+
+impl HaarC {
+    #[inline(always)]
+    fn value(&self, sum: &[i32], tilted: &[i32]) -> f32 {
+        let t = if self.tilted { tilted } else { sum };
+        let r = |o: &[u32; 4]| {
+            t[o[0] as usize]
+                .wrapping_sub(t[o[1] as usize])
+                .wrapping_sub(t[o[2] as usize])
+                .wrapping_add(t[o[3] as usize]) as f32
+        };
+        let mut v = self.w[0] * r(&self.o[0]) + self.w[1] * r(&self.o[1]);
+        if self.w[2] != 0.0 {
+            v += self.w[2] * r(&self.o[2]);
+        }
+        v
+    }
+}
+
+impl Compiled {
+    fn new(c: &Cascade, stride: usize) -> Compiled {
+        let (w0, h0) = (c.window_width, c.window_height);
+        let compile = |f: &crate::haar::HaarFeature| {
+            let offs = f.corner_offsets(stride);
+            let weights: Vec<f32> = f.rects.iter().map(|r| r.weight).filter(|w| *w != 0.0).collect();
+            let mut h = HaarC {
+                o: [[0; 4]; 3],
+                w: [0.0; 3],
+                tilted: f.tilted,
+            };
+            for (k, (o, w)) in offs.iter().zip(&weights).enumerate() {
+                h.o[k] = *o;
+                h.w[k] = *w;
+            }
+            h
+        };
+        let haar: Vec<HaarC> = if c.feature_type == FeatureType::Haar && c.is_stump_based() {
+            c.stages
+                .iter()
+                .flat_map(|s| &s.trees)
+                .map(|t| compile(&c.haar_features[t.nodes[0].feature as usize]))
+                .collect()
+        } else {
+            c.haar_features.iter().map(compile).collect()
+        };
+        let lbp: Vec<[u32; 16]> = c.lbp_features.iter().map(|f| f.corner_offsets(stride)).collect();
+        let at = |x: usize, y: usize| y * stride + x;
+        let (nw, nh) = (w0.saturating_sub(2), h0.saturating_sub(2));
+        let norm = [at(1, 1), at(1 + nw, 1), at(1, 1 + nh), at(1 + nw, 1 + nh)];
+        // Every offset lies within the window's table footprint.
+        let span = at(w0, h0) + 1;
+        Compiled {
+            stride,
+            haar,
+            lbp,
+            norm,
+            span,
+            any_tilted: c.has_tilted(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_resize_halves_by_averaging_four_pixels() {
+        let src: Vec<u8> = (0..16).map(|i| (i * 13 % 256) as u8).collect();
+        let mut dst = Vec::new();
+        resize_linear_exact(&src, 4, 4, 2, 2, &mut dst);
+        for y in 0..2 {
+            for x in 0..2 {
+                let p = |xx: usize, yy: usize| src[(2 * y + yy) * 4 + 2 * x + xx] as u32;
+                let want = (p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) >> 2;
+                assert_eq!(dst[y * 2 + x] as u32, want);
+            }
+        }
+    }
+
+    #[test]
+    fn scale_list_matches_the_conventions() {
+        let p = DetectParams {
+            min_size: (24, 24),
+            ..Default::default()
+        };
+        let s = scale_list(640, 480, 24, 24, &p);
+        assert_eq!(s.len(), 32);
+        assert_eq!(s[0], 1.0);
+        let s = scale_list(640, 480, 20, 20, &p);
+        assert_eq!(s.len(), 32);
+        assert_eq!(s[0], (1.1f64 * 1.1) as f32);
+        assert_eq!(scale_list(640, 480, 45, 45, &p).len(), 25);
+    }
+
+    #[test]
+    fn grouping_keeps_classes_above_min_neighbors() {
+        let h = |x, y, w| RawHit {
+            rect: [x, y, w, w],
+            score: x as f64,
+        };
+        let raw = [h(10, 10, 24), h(11, 10, 24), h(10, 11, 24), h(100, 100, 24)];
+        let g = group_rectangles(&raw, 2, 0.2);
+        // (10+11+10)/3 = 10.33 -> 10; (10+10+11)/3 -> 10.
+        assert_eq!(g, vec![([10, 10, 24, 24], 3, 11.0)]);
+        assert!(group_rectangles(&raw, 3, 0.2).is_empty());
+        let n = nms(&raw, 0.5, 0);
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0], ([100, 100, 24, 24], 1, 100.0));
+        assert_eq!(n[1].1, 3);
+    }
+
+    #[test]
+    fn equalize_matches_hand_computation() {
+        let mut px = vec![10, 10, 20, 30];
+        equalize_hist(&mut px);
+        // hist: 10 x2, 20, 30; scale = 255 / 2; lut[20] = 127.5 -> 128, lut[30] = 255.
+        assert_eq!(px, vec![0, 0, 128, 255]);
+        let mut flat = vec![7u8; 5];
+        equalize_hist(&mut flat);
+        assert_eq!(flat, vec![7; 5]);
+    }
+
+    #[test]
+    fn bad_params_are_rejected() {
+        let bad = |p: DetectParams, name: &str| {
+            assert!(matches!(p.validate(), Err(Error::InvalidParam { name: n, .. }) if n == name));
+        };
+        bad(
+            DetectParams {
+                scale_factor: 1.0,
+                ..Default::default()
+            },
+            "scale_factor",
+        );
+        bad(
+            DetectParams {
+                scale_factor: f64::NAN,
+                ..Default::default()
+            },
+            "scale_factor",
+        );
+        bad(
+            DetectParams {
+                max_size: Some((0, 5)),
+                ..Default::default()
+            },
+            "max_size",
+        );
+        bad(
+            DetectParams {
+                grouping: Grouping::Nms { iou: f32::NAN },
+                ..Default::default()
+            },
+            "grouping",
+        );
+        assert!(DetectParams::default().validate().is_ok());
+    }
+}

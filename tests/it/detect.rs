@@ -1,0 +1,264 @@
+//! Viola-Jones: bit-exact parity with OpenCV 4.14, thread safety, loader robustness.
+
+use std::path::PathBuf;
+
+use classic_cv::cascade::Cascade;
+use classic_cv::detect::{self, DetectParams, Detector, FrameStream, Grouping};
+use classic_cv::{Error, Image, fetch};
+use proptest::prelude::*;
+
+fn cache() -> PathBuf {
+    let dir = fetch::default_cache_dir();
+    if dir.is_absolute() {
+        dir
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir)
+    }
+}
+
+/// `../shared/anchors/opencv` (also found from a worktree one level deeper).
+fn anchors() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for up in ["../shared", "../../shared"] {
+        let p = root.join(up).join("anchors/opencv");
+        if p.join("detections.json").exists() {
+            return p;
+        }
+    }
+    panic!("../shared/anchors/opencv/detections.json not found next to the crate");
+}
+
+fn cascade_path(name: &str) -> PathBuf {
+    let c = cache().join("opencv");
+    match name {
+        "haar_default" => c.join("haarcascades/haarcascade_frontalface_default.xml"),
+        "haar_alt" => c.join("haarcascades/haarcascade_frontalface_alt.xml"),
+        "lbp_improved" => c.join("lbpcascades/lbpcascade_frontalface_improved.xml"),
+        other => c.join(other),
+    }
+}
+
+fn gray_u8(path: &std::path::Path) -> (Vec<u8>, usize, usize) {
+    let img = Image::load(path).unwrap();
+    (img.to_u8(), img.width(), img.height())
+}
+
+#[test]
+fn detections_equal_opencv_on_every_anchor_frame() {
+    let dir = anchors();
+    let text = std::fs::read_to_string(dir.join("detections.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut checked = 0;
+    for cname in ["haar_default", "haar_alt", "lbp_improved"] {
+        let det = Detector::new(Cascade::load(cascade_path(cname)).unwrap()).unwrap();
+        let per_mn = &json["detections"][cname];
+        let frames: Vec<String> = per_mn["minNeighbors=0"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert!(frames.len() >= 8, "{} frames", frames.len());
+        for stem in frames {
+            let (px, w, h) = gray_u8(&dir.join(format!("frames/{stem}_gray.png")));
+            let base = DetectParams {
+                min_size: (24, 24),
+                ..Default::default()
+            };
+            let raw = det.raw_hits(&px, w, h, &base).unwrap();
+            for mn in [0usize, 3, 5] {
+                let p = DetectParams {
+                    min_neighbors: mn,
+                    ..base.clone()
+                };
+                let ours: Vec<[u32; 4]> = detect::group_and_clip(&raw, &p, w, h)
+                    .iter()
+                    .map(|d| [d.rect.x, d.rect.y, d.rect.width, d.rect.height])
+                    .collect();
+                let want: Vec<[u32; 4]> = serde_json::from_value(
+                    per_mn[format!("minNeighbors={mn}")][&stem]["boxes_xywh"].clone(),
+                )
+                .unwrap();
+                let (mut a, mut b) = (ours.clone(), want.clone());
+                a.sort();
+                b.sort();
+                assert_eq!(a, b, "{cname} {stem} minNeighbors={mn}: box sets differ");
+                // Single-threaded OpenCV's order is reproduced too.
+                assert_eq!(ours, want, "{cname} {stem} minNeighbors={mn}: order");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3 * 8 * 3);
+}
+
+#[test]
+fn detect_u8_equals_raw_hits_then_grouping() {
+    let dir = anchors();
+    let (px, w, h) = gray_u8(&dir.join("frames/astronaut_gray.png"));
+    let det = Detector::new(Cascade::load(cascade_path("haar_default")).unwrap()).unwrap();
+    let p = DetectParams {
+        min_size: (24, 24),
+        ..Default::default()
+    };
+    let raw = det.raw_hits(&px, w, h, &p).unwrap();
+    let direct = det.detect_u8(&px, w, h, &p).unwrap();
+    assert_eq!(direct, detect::group_and_clip(&raw, &p, w, h));
+    assert!(!direct.is_empty());
+    // Neighbours are the member counts: they add up to at most the raw count.
+    assert!(direct.iter().map(|d| d.neighbors).sum::<usize>() <= raw.len());
+    // NMS keeps the best-scored raw window first and never two boxes with IoU > 0.3.
+    let nms = DetectParams {
+        grouping: Grouping::Nms { iou: 0.3 },
+        min_neighbors: 0,
+        ..p
+    };
+    let kept = det.detect_u8(&px, w, h, &nms).unwrap();
+    let best = raw.iter().map(|r| r.score).fold(f64::MIN, f64::max);
+    assert_eq!(kept[0].score, best);
+    for (i, a) in kept.iter().enumerate() {
+        for b in &kept[i + 1..] {
+            assert!(a.rect.iou(&b.rect) <= 0.3);
+        }
+    }
+}
+
+#[test]
+fn shared_detector_across_threads_equals_sequential_calls() {
+    let dir = anchors();
+    let det = Detector::new(Cascade::load(cascade_path("lbp_improved")).unwrap()).unwrap();
+    let p = DetectParams {
+        min_size: (24, 24),
+        ..Default::default()
+    };
+    let stems = ["astronaut", "bald_guys", "dogs", "2008_001322"];
+    let images: Vec<_> = stems
+        .iter()
+        .map(|s| gray_u8(&dir.join(format!("frames/{s}_gray.png"))))
+        .collect();
+    let sequential: Vec<_> = images
+        .iter()
+        .map(|(px, w, h)| det.detect_u8(px, *w, *h, &p).unwrap())
+        .collect();
+    let parallel: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = images
+            .iter()
+            .map(|(px, w, h)| s.spawn(|| det.detect_u8(px, *w, *h, &p).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sequential, parallel);
+    // One thread in the rayon pool gives the same output as the default pool.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| det.detect_u8(&images[0].0, images[0].1, images[0].2, &p).unwrap());
+    assert_eq!(one, sequential[0]);
+    // The stream mode reuses its buffers and gives the same boxes frame after frame.
+    let (w, h) = (images[0].1, images[0].2);
+    let mut stream = FrameStream::new(&det, w, h, p.clone()).unwrap();
+    for _ in 0..2 {
+        for (img, want) in images.iter().zip(&sequential) {
+            assert_eq!(&stream.detect(&img.0).unwrap(), want);
+        }
+    }
+    assert!(matches!(
+        stream.detect(&images[0].0[..w * h - 1]),
+        Err(Error::DimensionMismatch { .. })
+    ));
+}
+
+#[test]
+fn old_format_and_tilted_cascades_load() {
+    let plate = Cascade::load(cascade_path("haarcascades/haarcascade_licence_plate_rus_16stages.xml"))
+        .unwrap();
+    assert_eq!((plate.window_width, plate.window_height), (64, 16));
+    assert_eq!(plate.stages.len(), 16);
+    let eyes =
+        Cascade::load(cascade_path("haarcascades/haarcascade_eye_tree_eyeglasses.xml")).unwrap();
+    assert!(eyes.has_tilted() && !eyes.is_stump_based());
+    let n_tilted = eyes.haar_features.iter().filter(|f| f.tilted).count();
+    assert_eq!(n_tilted, 577);
+    // Every cached cascade loads, and the writer round-trips each of them exactly.
+    for sub in ["haarcascades", "lbpcascades"] {
+        for entry in std::fs::read_dir(cache().join("opencv").join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            let c = Cascade::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let back = Cascade::from_xml(&c.to_xml(), "written.xml").unwrap();
+            assert_eq!(back, c, "{}", path.display());
+            Detector::new(c).unwrap();
+        }
+    }
+    // Tilted trees run end to end; a black image has no variance, hence no window.
+    let det = Detector::new(eyes).unwrap();
+    let black = vec![0u8; 80 * 60];
+    assert!(
+        det.raw_hits(&black, 80, 60, &DetectParams::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn broken_cascades_are_clear_errors() {
+    let text = std::fs::read_to_string(cascade_path("haar_default")).unwrap();
+    let expect = |t: &str, needle: &str| {
+        let e = Cascade::from_xml(t, "x.xml").unwrap_err();
+        assert!(matches!(e, Error::Format { .. }), "{e:?}");
+        assert!(e.to_string().contains(needle), "`{e}` lacks `{needle}`");
+    };
+    expect(&text[..text.len() / 3], "malformed XML");
+    expect(
+        &text.replace("<featureType>HAAR", "<featureType>HOG"),
+        "unknown feature type `HOG`",
+    );
+    expect(
+        &text.replacen("\n          6 4 12 9 -1.</_>", "\n          16 4 12 9 -1.</_>", 1),
+        "outside the 24x24 window",
+    );
+    expect(
+        &text.replacen("<stageThreshold>-5.0425500869750977e+00", "<stageThreshold>nan", 1),
+        "stage threshold",
+    );
+    expect(&text.replacen("-3.1511999666690826e-02", "NaN", 1), "node threshold");
+    assert!(matches!(
+        Cascade::load("/nonexistent/cascade.xml"),
+        Err(Error::Io { .. })
+    ));
+}
+
+/// A short fuzz run: mutated and truncated real cascade files never panic the loader.
+mod fuzz {
+    use super::*;
+
+    fn sources() -> Vec<String> {
+        ["haar_alt", "lbp_improved", "haarcascades/haarcascade_licence_plate_rus_16stages.xml"]
+            .iter()
+            .map(|n| std::fs::read_to_string(cascade_path(n)).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn mutated_cascades_never_panic(which in 0usize..3, cut in 0.0f64..1.0,
+                                        edits in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 0..8)) {
+            let src = &sources()[which];
+            let mut bytes = src.as_bytes()[..(src.len() as f64 * cut) as usize + 1].to_vec();
+            // Keep the tail of the file so that truncation is not the only damage.
+            if which == 1 { bytes.extend_from_slice(&src.as_bytes()[src.len() / 2..]); }
+            for (pos, b) in edits {
+                let i = (pos * bytes.len() as f64) as usize % bytes.len();
+                bytes[i] = b"0123456789-.e <>/_x"[b as usize % 19];
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(c) = Cascade::from_xml(&text, "fuzz.xml") {
+                // Whatever loads must also run.
+                let det = Detector::new(c).unwrap();
+                let px: Vec<u8> = (0..64 * 48).map(|i| (i * 7 % 251) as u8).collect();
+                det.detect_u8(&px, 64, 48, &DetectParams::default()).unwrap();
+            }
+        }
+    }
+}
