@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod data;
+mod detect;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -34,6 +35,10 @@ enum Command {
     FetchData(data::FetchArgs),
     /// The main job: fetch the data and run the end-to-end demonstration.
     Demo(data::DemoArgs),
+    /// Detect objects (faces) with an OpenCV cascade, bit-exact with OpenCV 4.
+    Detect(detect::DetectArgs),
+    /// Evaluate a cascade against dlib imglab boxes: TP/FP/FN, precision, recall, AP.
+    EvalDetector(detect::EvalArgs),
 }
 
 /// Options every subcommand may read.
@@ -56,6 +61,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FetchData(args) => data::fetch(&args, &globals),
             Command::Demo(args) => data::demo(&args, &globals),
+            Command::Detect(args) => detect::detect(&args, &globals),
+            Command::EvalDetector(args) => detect::eval(&args, &globals),
         }
     });
     match result {
