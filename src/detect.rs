@@ -325,10 +325,11 @@ impl Detector {
         let rows: usize = levels.iter().map(|l| l.height + 1).sum();
         let tilted = c.has_tilted();
         let n = rows * stride;
-        scratch.sum.resize(n, 0);
+        // Padding lets every window take a FAST-long slice (see `Table`).
+        scratch.sum.resize(n + FAST, 0);
         scratch.sqsum.resize(n, 0);
         if tilted {
-            scratch.tilted.resize(n, 0);
+            scratch.tilted.resize(n + FAST, 0);
         }
         if scratch.levels.len() < levels.len() {
             scratch.levels.resize_with(levels.len(), Vec::new);
@@ -905,54 +906,66 @@ impl Program {
             if !(self.norm_area * (inv as f64) < 0.1) {
                 return (-1, 0.0);
             }
-            let sum = &t.sum[base..base + c.span];
-            let tilted = if c.any_tilted {
-                &t.tilted[base..base + c.span]
+            if c.span <= FAST {
+                let sum: &[i32; FAST] = t.sum[base..base + FAST].try_into().expect("padded tables");
+                let tilted: &[i32; FAST] = if c.any_tilted {
+                    t.tilted[base..base + FAST].try_into().expect("padded tables")
+                } else {
+                    sum
+                };
+                self.eval_haar(c, sum, tilted, inv)
             } else {
-                sum
-            };
-            if self.stumps {
-                self.haar_stumps(c, sum, tilted, inv)
-            } else {
-                self.trees(|f| c.haar[f as usize].value(sum, tilted) * inv, |_, _| false)
+                let sum = &t.sum[base..base + c.span];
+                let tilted = if c.any_tilted { &t.tilted[base..base + c.span] } else { sum };
+                self.eval_haar(c, sum, tilted, inv)
             }
+        } else if c.span <= FAST {
+            let sum: &[i32; FAST] = t.sum[base..base + FAST].try_into().expect("padded tables");
+            self.eval_lbp(c, sum)
         } else {
-            let sum = &t.sum[base..base + c.span];
-            let code = |f: u32| {
-                let o = &c.lbp[f as usize];
-                let p: [i32; 16] = std::array::from_fn(|k| sum[o[k] as usize]);
-                crate::lbp::code_from_corners(&p)
-            };
-            if self.stumps {
-                self.lbp_stumps(code)
-            } else {
-                self.trees(
-                    |f| code(f) as f32,
-                    |node, v| {
-                        let m = &self.subsets[node];
-                        let code = v as u32;
-                        (m[(code >> 5) as usize] >> (code & 31)) & 1 == 1
-                    },
-                )
-            }
+            self.eval_lbp(c, &t.sum[base..base + c.span])
         }
     }
 
     #[inline(always)]
-    fn haar_stumps(&self, c: &Compiled, sum: &[i32], tilted: &[i32], inv: f32) -> (i32, f64) {
-        let mut acc = 0.0f64;
-        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
-            acc = 0.0;
-            for (k, &(_, t, l, r)) in self.stump[first..first + count].iter().enumerate() {
-                let f = &c.haar[first + k];
-                let v = f.value(sum, tilted) * inv;
-                acc += if v < t { l } else { r } as f64;
+    fn eval_haar<T: Table>(&self, c: &Compiled, sum: T, tilted: T, inv: f32) -> (i32, f64) {
+        if self.stumps {
+            let mut acc = 0.0f64;
+            for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+                acc = 0.0;
+                for f in &c.haar[first..first + count] {
+                    let v = f.value(sum, tilted) * inv;
+                    acc += if v < f.thr { f.left } else { f.right } as f64;
+                }
+                if acc < thr as f64 {
+                    return (-(si as i32), acc);
+                }
             }
-            if acc < thr as f64 {
-                return (-(si as i32), acc);
-            }
+            (1, acc)
+        } else {
+            self.trees(|f| c.haar[f as usize].value(sum, tilted) * inv, |_, _| false)
         }
-        (1, acc)
+    }
+
+    #[inline(always)]
+    fn eval_lbp<T: Table>(&self, c: &Compiled, sum: T) -> (i32, f64) {
+        let code = |f: u32| {
+            let o = &c.lbp[f as usize];
+            let p: [i32; 16] = std::array::from_fn(|k| sum.at(o[k]));
+            crate::lbp::code_from_corners(&p)
+        };
+        if self.stumps {
+            self.lbp_stumps(code)
+        } else {
+            self.trees(
+                |f| code(f) as f32,
+                |node, v| {
+                    let m = &self.subsets[node];
+                    let code = v as u32;
+                    (m[(code >> 5) as usize] >> (code & 31)) & 1 == 1
+                },
+            )
+        }
     }
 
     #[inline(always)]
@@ -1019,23 +1032,70 @@ struct Compiled {
     any_tilted: bool,
 }
 
+/// Window offsets of 16 bits: a window slice of this length is indexed without bounds
+/// checks (tables are padded by this much).
+const FAST: usize = 1 << 16;
+
+/// A window's view of an integral table.
+trait Table: Copy {
+    fn at(self, o: u32) -> i32;
+}
+
+impl Table for &[i32; FAST] {
+    #[inline(always)]
+    fn at(self, o: u32) -> i32 {
+        // Offsets are below FAST whenever this table type is used.
+        self[o as u16 as usize]
+    }
+}
+
+impl Table for &[i32] {
+    #[inline(always)]
+    fn at(self, o: u32) -> i32 {
+        self[o as usize]
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct HaarC {
     o: [[u32; 4]; 3],
     w: [f32; 3],
+    /// The weights as integers, when they all are integers and the weighted sum of the
+    /// largest possible rectangle sums stays below 2^24.
+    wi: [i32; 3],
+    int_weights: bool,
+    /// Stump cascades: the node threshold and the two leaves (unused for trees).
+    thr: f32,
+    left: f32,
+    right: f32,
     tilted: bool,
 }
 
 impl HaarC {
     #[inline(always)]
-    fn value(&self, sum: &[i32], tilted: &[i32]) -> f32 {
+    fn value<T: Table>(&self, sum: T, tilted: T) -> f32 {
         let t = if self.tilted { tilted } else { sum };
         let r = |o: &[u32; 4]| {
-            t[o[0] as usize]
-                .wrapping_sub(t[o[1] as usize])
-                .wrapping_sub(t[o[2] as usize])
-                .wrapping_add(t[o[3] as usize]) as f32
+            t.at(o[0])
+                .wrapping_sub(t.at(o[1]))
+                .wrapping_sub(t.at(o[2]))
+                .wrapping_add(t.at(o[3])) as f32
         };
+        if self.int_weights {
+            // Exact: integer weights and |Σ w R| < 2^24, so the f32 sum OpenCV forms is
+            // this integer.
+            let ri = |o: &[u32; 4]| {
+                t.at(o[0])
+                    .wrapping_sub(t.at(o[1]))
+                    .wrapping_sub(t.at(o[2]))
+                    .wrapping_add(t.at(o[3]))
+            };
+            let mut v = self.wi[0] * ri(&self.o[0]) + self.wi[1] * ri(&self.o[1]);
+            if self.wi[2] != 0 {
+                v += self.wi[2] * ri(&self.o[2]);
+            }
+            return v as f32;
+        }
         let mut v = self.w[0] * r(&self.o[0]) + self.w[1] * r(&self.o[1]);
         if self.w[2] != 0.0 {
             v += self.w[2] * r(&self.o[2]);
@@ -1053,19 +1113,40 @@ impl Compiled {
             let mut h = HaarC {
                 o: [[0; 4]; 3],
                 w: [0.0; 3],
+                wi: [0; 3],
+                int_weights: false,
+                thr: 0.0,
+                left: 0.0,
+                right: 0.0,
                 tilted: f.tilted,
             };
             for (k, (o, w)) in offs.iter().zip(&weights).enumerate() {
                 h.o[k] = *o;
                 h.w[k] = *w;
+                h.wi[k] = *w as i32;
             }
+            let bound: f64 = f
+                .rects
+                .iter()
+                .map(|r| r.weight.abs() as f64 * r.width as f64 * r.height as f64 * 510.0)
+                .sum();
+            h.int_weights = weights.iter().all(|w| w.fract() == 0.0 && w.abs() <= 1024.0)
+                && bound < (1u64 << 24) as f64;
             h
         };
         let haar: Vec<HaarC> = if c.feature_type == FeatureType::Haar && c.is_stump_based() {
             c.stages
                 .iter()
                 .flat_map(|s| &s.trees)
-                .map(|t| compile(&c.haar_features[t.nodes[0].feature as usize]))
+                .map(|t| {
+                    let n = &t.nodes[0];
+                    let mut h = compile(&c.haar_features[n.feature as usize]);
+                    if let Split::Threshold(v) = n.split {
+                        h.thr = v;
+                    }
+                    (h.left, h.right) = (t.leaves[0], t.leaves[1]);
+                    h
+                })
                 .collect()
         } else {
             c.haar_features.iter().map(compile).collect()
