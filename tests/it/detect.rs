@@ -262,3 +262,102 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn equalized_and_plain_detections_equal_opencv_on_original_images() {
+    let dir = anchors();
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let per_image = json["accuracy"]["per_image_detections"].as_object().unwrap();
+    let mut checked = 0;
+    for cname in ["haar_default", "haar_alt", "lbp_improved"] {
+        let det = Detector::new(Cascade::load(cascade_path(cname)).unwrap()).unwrap();
+        for stem in ["2007_007763", "2008_002079", "2008_001009", "2008_001322"] {
+            let (mut px, w, h) = gray_u8(&dir.join(format!("frames/orig_gray/{stem}.png")));
+            for pre in ["gray", "gray+equalizeHist"] {
+                if pre != "gray" {
+                    detect::equalize_hist(&mut px);
+                }
+                let base = DetectParams {
+                    min_size: (24, 24),
+                    ..Default::default()
+                };
+                let raw = det.raw_hits(&px, w, h, &base).unwrap();
+                for mn in [3usize, 5] {
+                    let key = format!("training.xml/{cname}/{pre}/mn={mn}/{stem}");
+                    let Some(want) = per_image.get(&key) else {
+                        continue;
+                    };
+                    let mut want: Vec<[u32; 4]> = serde_json::from_value(want.clone()).unwrap();
+                    let p = DetectParams {
+                        min_neighbors: mn,
+                        ..base.clone()
+                    };
+                    let mut ours: Vec<[u32; 4]> = detect::group_and_clip(&raw, &p, w, h)
+                        .iter()
+                        .map(|d| [d.rect.x, d.rect.y, d.rect.width, d.rect.height])
+                        .collect();
+                    ours.sort();
+                    want.sort();
+                    assert_eq!(ours, want, "{key}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 4 * 2 * 2);
+}
+
+/// The CLI's `--raw` stream: boxes equal to OpenCV's per frame, and a truncated stream is
+/// a clear error with exit code 1.
+#[test]
+fn cli_raw_stream_matches_opencv_and_rejects_truncated_frames() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = anchors();
+    let stems = ["astronaut", "dogs"];
+    let mut stream = Vec::new();
+    for s in stems {
+        stream.extend(gray_u8(&dir.join(format!("frames/{s}_gray.png"))).0);
+    }
+    let run = |bytes: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+            .args(["detect", "--cascade"])
+            .arg(cascade_path("haar_default"))
+            .args(["--raw", "640x480"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run(&stream);
+    assert!(ok.status.success());
+    let text = std::fs::read_to_string(dir.join("detections.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(ok.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (k, (line, stem)) in lines.iter().zip(stems).enumerate() {
+        assert_eq!(line["image"], k);
+        let mut ours: Vec<[u32; 4]> = serde_json::from_value(line["boxes"].clone()).unwrap();
+        let mut want: Vec<[u32; 4]> = serde_json::from_value(
+            json["detections"]["haar_default"]["minNeighbors=3"][stem]["boxes_xywh"].clone(),
+        )
+        .unwrap();
+        ours.sort();
+        want.sort();
+        assert_eq!(ours, want, "{stem}");
+    }
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("fps"));
+    let bad = run(&stream[..640 * 480 + 1000]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("raw frame size mismatch"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+}
