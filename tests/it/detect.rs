@@ -361,3 +361,33 @@ fn cli_raw_stream_matches_opencv_and_rejects_truncated_frames() {
     assert!(err.contains("raw frame size mismatch"), "{err}");
     assert!(!err.contains("internal error"), "{err}");
 }
+
+/// Tilted features, deeper trees, the old file format and another LBP cascade, against
+/// OpenCV 4.14's boxes frozen in tests/data/vj_opencv_extra.json.
+#[test]
+fn tilted_tree_and_old_format_cascades_equal_opencv() {
+    let dir = anchors();
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vj_opencv_extra.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
+    let cases = json["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 20);
+    for case in cases {
+        let det = Detector::new(Cascade::load(cascade_path(case["cascade"].as_str().unwrap())).unwrap())
+            .unwrap();
+        let stem = case["frame"].as_str().unwrap();
+        let (px, w, h) = gray_u8(&dir.join(format!("frames/{stem}_gray.png")));
+        let p = DetectParams {
+            min_neighbors: case["min_neighbors"].as_u64().unwrap() as usize,
+            ..Default::default()
+        };
+        let ours: Vec<[u32; 4]> = det
+            .detect_u8(&px, w, h, &p)
+            .unwrap()
+            .iter()
+            .map(|d| [d.rect.x, d.rect.y, d.rect.width, d.rect.height])
+            .collect();
+        let want: Vec<[u32; 4]> = serde_json::from_value(case["boxes"].clone()).unwrap();
+        assert_eq!(ours, want, "{case}");
+    }
+}
