@@ -826,6 +826,9 @@ struct Program {
     stumps: bool,
     /// `(first weak, weak count, f32(threshold) - 1e-5f)`.
     stages: Vec<(usize, usize, f32)>,
+    /// Per stage: every partial f64 sum of its leaves is exact, so the sum may be formed
+    /// in any order (two accumulators) and still equal OpenCV's sequential sum.
+    exact: Vec<bool>,
     /// Stumps: feature, threshold, left, right (one per weak classifier when `stumps`).
     stump: Vec<(u32, f32, f32, f32)>,
     /// LBP sets, one per node (stumps or trees).
@@ -846,6 +849,7 @@ impl Program {
             haar: c.feature_type == FeatureType::Haar,
             stumps,
             stages: Vec::new(),
+            exact: Vec::new(),
             stump: Vec::new(),
             subsets: Vec::new(),
             trees: Vec::new(),
@@ -858,6 +862,7 @@ impl Program {
         for st in &c.stages {
             p.stages
                 .push((first, st.trees.len(), st.threshold - 1e-5f32));
+            p.exact.push(stage_sum_is_exact(st));
             first += st.trees.len();
             for t in &st.trees {
                 if !stumps {
@@ -929,14 +934,54 @@ impl Program {
 
     #[inline(always)]
     fn eval_haar<T: Table>(&self, c: &Compiled, sum: T, tilted: T, inv: f32) -> (i32, f64) {
+        if c.simple {
+            self.haar_stumps::<T, true>(c, sum, tilted, inv)
+        } else {
+            self.haar_stumps::<T, false>(c, sum, tilted, inv)
+        }
+    }
+
+    /// `SIMPLE`: stumps, upright features, integer weights (no per-stump branches).
+    #[inline(always)]
+    fn haar_stumps<T: Table, const SIMPLE: bool>(
+        &self,
+        c: &Compiled,
+        sum: T,
+        tilted: T,
+        inv: f32,
+    ) -> (i32, f64) {
         if self.stumps {
             let mut acc = 0.0f64;
             for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
-                acc = 0.0;
-                for f in &c.haar[first..first + count] {
-                    let v = f.value(sum, tilted) * inv;
-                    acc += if v < f.thr { f.left } else { f.right } as f64;
-                }
+                let leaf = |f: &HaarC| {
+                    let raw = if SIMPLE {
+                        f.value_simple(sum)
+                    } else {
+                        f.value(sum, tilted)
+                    };
+                    let v = raw * inv;
+                    (if v < f.thr { f.left } else { f.right }) as f64
+                };
+                let stumps = &c.haar[first..first + count];
+                acc = if self.exact[si] {
+                    // Two independent chains let consecutive stumps overlap.
+                    let (mut a, mut b) = (0.0f64, 0.0f64);
+                    let mut pairs = stumps.chunks_exact(2);
+                    for pair in &mut pairs {
+                        a += leaf(&pair[0]);
+                        b += leaf(&pair[1]);
+                    }
+                    for f in pairs.remainder() {
+                        a += leaf(f);
+                    }
+                    a + b
+                } else {
+                    let mut a = 0.0f64;
+                    for f in stumps {
+                        a += leaf(f);
+                    }
+                    a
+                };
                 if acc < thr as f64 {
                     return (-(si as i32), acc);
                 }
@@ -972,14 +1017,32 @@ impl Program {
     fn lbp_stumps(&self, code: impl Fn(u32) -> u32) -> (i32, f64) {
         let mut acc = 0.0f64;
         for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
-            acc = 0.0;
-            for k in first..first + count {
+            let leaf = |k: usize| {
                 let (f, _, l, r) = self.stump[k];
                 let c = code(f);
                 let m = &self.subsets[k];
                 let set = (m[(c >> 5) as usize] >> (c & 31)) & 1 == 1;
-                acc += if set { l } else { r } as f64;
-            }
+                (if set { l } else { r }) as f64
+            };
+            acc = if self.exact[si] {
+                let (mut a, mut b) = (0.0f64, 0.0f64);
+                let mut k = first;
+                while k + 1 < first + count {
+                    a += leaf(k);
+                    b += leaf(k + 1);
+                    k += 2;
+                }
+                if k < first + count {
+                    a += leaf(k);
+                }
+                a + b
+            } else {
+                let mut a = 0.0f64;
+                for k in first..first + count {
+                    a += leaf(k);
+                }
+                a
+            };
             if acc < thr as f64 {
                 return (-(si as i32), acc);
             }
@@ -1019,6 +1082,28 @@ impl Program {
     }
 }
 
+/// Whether every partial sum of a stage's leaf values (one leaf per tree) is exact in
+/// f64: all leaves are multiples of the smallest one's ulp, and the largest possible sum
+/// stays below 2^53 such ulps. Then the order of the additions cannot change the result.
+fn stage_sum_is_exact(stage: &crate::cascade::Stage) -> bool {
+    let leaves = stage.trees.iter().flat_map(|t| &t.leaves).filter(|v| **v != 0.0);
+    // Unbiased binary exponent of a normal f32 (subnormals are refused below).
+    let exponent = |v: f32| ((v.to_bits() >> 23) & 0xff) as i32 - 127;
+    let Some(min_exp) = leaves.clone().map(|v| exponent(*v)).min() else {
+        return true;
+    };
+    if leaves.clone().any(|v| v.abs() < f32::MIN_POSITIVE) {
+        return false;
+    }
+    let bound: f64 = stage
+        .trees
+        .iter()
+        .map(|t| t.leaves.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64)))
+        .sum();
+    let ulp = 2f64.powi(min_exp - 23);
+    bound / ulp < 2f64.powi(52)
+}
+
 /// Feature offsets for one table stride.
 #[derive(Clone, Debug)]
 struct Compiled {
@@ -1030,6 +1115,8 @@ struct Compiled {
     /// One past the largest offset (windows are sliced to this length).
     span: usize,
     any_tilted: bool,
+    /// Stump cascade with upright, integer-weight features only (the fast path).
+    simple: bool,
 }
 
 /// Window offsets of 16 bits: a window slice of this length is indexed without bounds
@@ -1072,6 +1159,20 @@ struct HaarC {
 }
 
 impl HaarC {
+    /// Upright rectangles with integer weights: all three terms, branch-free (a missing
+    /// third rectangle has weight 0 and offsets 0).
+    #[inline(always)]
+    fn value_simple<T: Table>(&self, t: T) -> f32 {
+        let ri = |o: &[u32; 4]| {
+            t.at(o[0])
+                .wrapping_sub(t.at(o[1]))
+                .wrapping_sub(t.at(o[2]))
+                .wrapping_add(t.at(o[3]))
+        };
+        (self.wi[0] * ri(&self.o[0]) + self.wi[1] * ri(&self.o[1]) + self.wi[2] * ri(&self.o[2]))
+            as f32
+    }
+
     #[inline(always)]
     fn value<T: Table>(&self, sum: T, tilted: T) -> f32 {
         let t = if self.tilted { tilted } else { sum };
@@ -1151,6 +1252,7 @@ impl Compiled {
         } else {
             c.haar_features.iter().map(compile).collect()
         };
+        let simple = !c.has_tilted() && haar.iter().all(|h| h.int_weights);
         let lbp: Vec<[u32; 16]> = c.lbp_features.iter().map(|f| f.corner_offsets(stride)).collect();
         let at = |x: usize, y: usize| y * stride + x;
         let (nw, nh) = (w0.saturating_sub(2), h0.saturating_sub(2));
@@ -1164,6 +1266,7 @@ impl Compiled {
             norm,
             span,
             any_tilted: c.has_tilted(),
+            simple,
         }
     }
 }
