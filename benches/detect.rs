@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench detect` (set `CLASSIC_CV_SHARED` if `../shared` is elsewhere).
 
+#![allow(missing_docs)]
+
 use std::path::PathBuf;
 
 use classic_cv::cascade::Cascade;
@@ -25,28 +27,43 @@ fn frames() -> Vec<Vec<u8>> {
         .filter(|p| p.to_string_lossy().ends_with("_gray.png"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| Image::load(p).unwrap().to_u8()).collect()
+    paths
+        .iter()
+        .map(|p| Image::load(p).unwrap().to_u8())
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
     let cache = {
         let d = fetch::default_cache_dir();
-        if d.is_absolute() { d } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(d) }
+        if d.is_absolute() {
+            d
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(d)
+        }
     };
-    let cascade = Cascade::load(
-        cache.join("opencv/haarcascades/haarcascade_frontalface_default.xml"),
-    )
-    .unwrap();
+    let cascade =
+        Cascade::load(cache.join("opencv/haarcascades/haarcascade_frontalface_default.xml"))
+            .unwrap();
     let det = Detector::new(cascade).unwrap();
-    let params = DetectParams { min_size: (24, 24), ..Default::default() };
+    let params = DetectParams {
+        min_size: (24, 24),
+        ..Default::default()
+    };
     let frames = frames();
     let mut g = c.benchmark_group("detect");
     g.sample_size(10);
     g.throughput(Throughput::Elements(frames.len() as u64));
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         g.bench_function(
-            BenchmarkId::new("haar_default", format!("640x480-sf1.1-mn3-min24-threads{threads}")),
+            BenchmarkId::new(
+                "haar_default",
+                format!("640x480-sf1.1-mn3-min24-threads{threads}"),
+            ),
             |b| {
                 b.iter(|| {
                     pool.install(|| {
@@ -58,7 +75,10 @@ fn bench(c: &mut Criterion) {
             },
         );
         g.bench_function(
-            BenchmarkId::new("raw_stream", format!("640x480-sf1.1-mn3-min24-threads{threads}")),
+            BenchmarkId::new(
+                "raw_stream",
+                format!("640x480-sf1.1-mn3-min24-threads{threads}"),
+            ),
             |b| {
                 let mut stream = FrameStream::new(&det, 640, 480, params.clone()).unwrap();
                 b.iter(|| {

@@ -140,8 +140,7 @@ impl Cascade {
         let top = elements(root)
             .next()
             .ok_or_else(|| p.err("no cascade inside the root element"))?;
-        let cascade = if child(top, "featureType").is_some() || child(top, "stageType").is_some()
-        {
+        let cascade = if child(top, "featureType").is_some() || child(top, "stageType").is_some() {
             p.new_format(top)?
         } else if child(top, "size").is_some() && child(top, "stages").is_some() {
             p.old_format(top)?
@@ -161,13 +160,21 @@ impl Cascade {
     /// Checks every invariant the detector relies on (see the module docs).
     pub fn validate(&self) -> Result<()> {
         if self.window_width == 0 || self.window_height == 0 {
-            return Err(Error::param("window", "the window size must be at least 1x1"));
+            return Err(Error::param(
+                "window",
+                "the window size must be at least 1x1",
+            ));
         }
         if self.window_width > 4096 || self.window_height > 4096 {
-            return Err(Error::param("window", "window sizes above 4096 are not supported"));
+            return Err(Error::param(
+                "window",
+                "window sizes above 4096 are not supported",
+            ));
         }
         if self.stages.is_empty() {
-            return Err(Error::EmptyInput { what: "cascade stages" });
+            return Err(Error::EmptyInput {
+                what: "cascade stages",
+            });
         }
         let nfeat = match self.feature_type {
             FeatureType::Haar => self.haar_features.len(),
@@ -181,10 +188,15 @@ impl Cascade {
         }
         for (si, stage) in self.stages.iter().enumerate() {
             if !stage.threshold.is_finite() {
-                return Err(Error::NonFinite { what: "stage threshold" });
+                return Err(Error::NonFinite {
+                    what: "stage threshold",
+                });
             }
             if stage.trees.is_empty() {
-                return Err(Error::param("stages", format!("stage {si} has no weak classifier")));
+                return Err(Error::param(
+                    "stages",
+                    format!("stage {si} has no weak classifier"),
+                ));
             }
             for tree in &stage.trees {
                 check_tree(tree, nfeat, self.feature_type)?;
@@ -211,12 +223,26 @@ impl Cascade {
     pub fn to_xml(&self) -> String {
         let mut s = String::new();
         let lbp = self.feature_type == FeatureType::Lbp;
-        let max_weak = self.stages.iter().map(|st| st.trees.len()).max().unwrap_or(0);
-        let max_depth = self.stages.iter().flat_map(|st| &st.trees).map(|t| t.nodes.len()).max();
+        let max_weak = self
+            .stages
+            .iter()
+            .map(|st| st.trees.len())
+            .max()
+            .unwrap_or(0);
+        let max_depth = self
+            .stages
+            .iter()
+            .flat_map(|st| &st.trees)
+            .map(|t| t.nodes.len())
+            .max();
         s.push_str("<?xml version=\"1.0\"?>\n<opencv_storage>\n");
         s.push_str("<cascade type_id=\"opencv-cascade-classifier\">\n");
         s.push_str("  <stageType>BOOST</stageType>\n");
-        let _ = writeln!(s, "  <featureType>{}</featureType>", if lbp { "LBP" } else { "HAAR" });
+        let _ = writeln!(
+            s,
+            "  <featureType>{}</featureType>",
+            if lbp { "LBP" } else { "HAAR" }
+        );
         let _ = writeln!(s, "  <height>{}</height>", self.window_height);
         let _ = writeln!(s, "  <width>{}</width>", self.window_width);
         let _ = writeln!(
@@ -229,9 +255,17 @@ impl Cascade {
             s,
             "  <featureParams>\n    <maxCatCount>{}</maxCatCount>\n    <featSize>1</featSize>{}</featureParams>",
             if lbp { 256 } else { 0 },
-            if self.has_tilted() { "\n    <mode>ALL</mode>" } else { "" }
+            if self.has_tilted() {
+                "\n    <mode>ALL</mode>"
+            } else {
+                ""
+            }
         );
-        let _ = writeln!(s, "  <stageNum>{}</stageNum>\n  <stages>", self.stages.len());
+        let _ = writeln!(
+            s,
+            "  <stageNum>{}</stageNum>\n  <stages>",
+            self.stages.len()
+        );
         for (si, st) in self.stages.iter().enumerate() {
             let _ = writeln!(
                 s,
@@ -283,7 +317,11 @@ impl Cascade {
                         r.x, r.y, r.width, r.height, r.weight as f64
                     );
                 }
-                let _ = writeln!(s, "      </rects>\n      <tilted>{}</tilted></_>", f.tilted as u8);
+                let _ = writeln!(
+                    s,
+                    "      </rects>\n      <tilted>{}</tilted></_>",
+                    f.tilted as u8
+                );
             }
         }
         s.push_str("  </features>\n</cascade>\n</opencv_storage>\n");
@@ -310,13 +348,18 @@ fn check_tree(tree: &Tree, nfeat: usize, ft: FeatureType) -> Result<()> {
         if n.feature as usize >= nfeat {
             return Err(Error::param(
                 "trees",
-                format!("feature index {} out of range ({nfeat} features)", n.feature),
+                format!(
+                    "feature index {} out of range ({nfeat} features)",
+                    n.feature
+                ),
             ));
         }
         match (&n.split, ft) {
             (Split::Threshold(t), FeatureType::Haar) => {
                 if !t.is_finite() {
-                    return Err(Error::NonFinite { what: "node threshold" });
+                    return Err(Error::NonFinite {
+                        what: "node threshold",
+                    });
                 }
             }
             (Split::Subset(_), FeatureType::Lbp) => {}
@@ -338,7 +381,11 @@ fn check_tree(tree: &Tree, nfeat: usize, ft: FeatureType) -> Result<()> {
             } else if c.unsigned_abs() as usize >= tree.leaves.len() {
                 return Err(Error::param(
                     "trees",
-                    format!("leaf {} out of range ({} leaves)", -(c as i64), tree.leaves.len()),
+                    format!(
+                        "leaf {} out of range ({} leaves)",
+                        -(c as i64),
+                        tree.leaves.len()
+                    ),
                 ));
             }
         }
@@ -374,8 +421,13 @@ impl Parser {
         Error::format(&self.path, reason)
     }
 
-    fn req<'a, 'i>(&self, n: roxmltree::Node<'a, 'i>, name: &str) -> Result<roxmltree::Node<'a, 'i>> {
-        child(n, name).ok_or_else(|| self.err(format!("missing <{name}> in <{}>", n.tag_name().name())))
+    fn req<'a, 'i>(
+        &self,
+        n: roxmltree::Node<'a, 'i>,
+        name: &str,
+    ) -> Result<roxmltree::Node<'a, 'i>> {
+        child(n, name)
+            .ok_or_else(|| self.err(format!("missing <{name}> in <{}>", n.tag_name().name())))
     }
 
     fn floats(&self, n: roxmltree::Node, what: &str) -> Result<Vec<f64>> {
@@ -428,7 +480,10 @@ impl Parser {
         if let Some(st) = child(top, "stageType") {
             let t = text_of(st);
             if t.trim() != "BOOST" {
-                return Err(self.err(format!("unknown stage type `{}` (only BOOST exists)", t.trim())));
+                return Err(self.err(format!(
+                    "unknown stage type `{}` (only BOOST exists)",
+                    t.trim()
+                )));
             }
         }
         let ftext = text_of(self.req(top, "featureType")?);
@@ -454,7 +509,9 @@ impl Parser {
             (FeatureType::Haar, 0) => false,
             (FeatureType::Lbp, 256) => true,
             (ft, m) => {
-                return Err(self.err(format!("maxCatCount {m} is not supported for {ft:?} features")));
+                return Err(self.err(format!(
+                    "maxCatCount {m} is not supported for {ft:?} features"
+                )));
             }
         };
         let node_step = if categorical { 11 } else { 4 };
@@ -493,11 +550,13 @@ impl Parser {
                         Split::Threshold(self.f32_of(chunk[3], "node threshold")?)
                     };
                     let small = |v: i64| {
-                        i32::try_from(v).map_err(|_| self.err(format!("node reference {v} out of range")))
+                        i32::try_from(v)
+                            .map_err(|_| self.err(format!("node reference {v} out of range")))
                     };
                     nodes.push(Node {
-                        feature: u32::try_from(feature)
-                            .map_err(|_| self.err(format!("feature index {feature} out of range")))?,
+                        feature: u32::try_from(feature).map_err(|_| {
+                            self.err(format!("feature index {feature} out of range"))
+                        })?,
                         split,
                         left: small(left)?,
                         right: small(right)?,
@@ -703,9 +762,13 @@ mod tests {
             let r = Cascade::from_xml(text, "bad.xml");
             assert!(matches!(r, Err(Error::Format { .. })), "case {i}: {r:?}");
         }
-        let msg = Cascade::from_xml(&cases[0], "bad.xml").unwrap_err().to_string();
+        let msg = Cascade::from_xml(&cases[0], "bad.xml")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("unknown feature type `HOG`"), "{msg}");
-        let msg = Cascade::from_xml(&cases[1], "bad.xml").unwrap_err().to_string();
+        let msg = Cascade::from_xml(&cases[1], "bad.xml")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("outside the 4x4 window"), "{msg}");
     }
 }

@@ -638,10 +638,13 @@ pub fn match_greedy(dets: &[Rect], truth: &[Rect], iou: f32) -> Vec<bool> {
     used_d
 }
 
+/// One image for [`evaluate`]: detections with a confidence each, and the true boxes.
+pub type ScoredImage = (Vec<(Rect, f64)>, Vec<Rect>);
+
 /// Evaluates detections (with a confidence each) against truth boxes over several
 /// images: greedy matching per image at `iou`, then one precision-recall curve over all
 /// detections sorted by decreasing confidence (ties keep input order).
-pub fn evaluate(images: &[(Vec<(Rect, f64)>, Vec<Rect>)], iou: f32) -> EvalReport {
+pub fn evaluate(images: &[ScoredImage], iou: f32) -> EvalReport {
     let mut ranked = Vec::new();
     let mut n_truth = 0;
     for (dets, truth) in images {
@@ -659,7 +662,11 @@ pub fn evaluate(images: &[(Vec<(Rect, f64)>, Vec<Rect>)], iou: f32) -> EvalRepor
         } else {
             fp += 1;
         }
-        let recall = if n_truth == 0 { 1.0 } else { tp as f64 / n_truth as f64 };
+        let recall = if n_truth == 0 {
+            1.0
+        } else {
+            tp as f64 / n_truth as f64
+        };
         curve.push((recall, tp as f64 / (tp + fp) as f64));
     }
     // All-points interpolation: precision made non-increasing from the right.
@@ -676,8 +683,16 @@ pub fn evaluate(images: &[(Vec<(Rect, f64)>, Vec<Rect>)], iou: f32) -> EvalRepor
         tp,
         fp,
         fn_: n_truth - tp,
-        precision: if tp + fp == 0 { 1.0 } else { tp as f64 / (tp + fp) as f64 },
-        recall: if n_truth == 0 { 1.0 } else { tp as f64 / n_truth as f64 },
+        precision: if tp + fp == 0 {
+            1.0
+        } else {
+            tp as f64 / (tp + fp) as f64
+        },
+        recall: if n_truth == 0 {
+            1.0
+        } else {
+            tp as f64 / n_truth as f64
+        },
         average_precision: ap,
         curve,
     }
@@ -914,14 +929,20 @@ impl Program {
             if c.span <= FAST {
                 let sum: &[i32; FAST] = t.sum[base..base + FAST].try_into().expect("padded tables");
                 let tilted: &[i32; FAST] = if c.any_tilted {
-                    t.tilted[base..base + FAST].try_into().expect("padded tables")
+                    t.tilted[base..base + FAST]
+                        .try_into()
+                        .expect("padded tables")
                 } else {
                     sum
                 };
                 self.eval_haar(c, sum, tilted, inv)
             } else {
                 let sum = &t.sum[base..base + c.span];
-                let tilted = if c.any_tilted { &t.tilted[base..base + c.span] } else { sum };
+                let tilted = if c.any_tilted {
+                    &t.tilted[base..base + c.span]
+                } else {
+                    sum
+                };
                 self.eval_haar(c, sum, tilted, inv)
             }
         } else if c.span <= FAST {
@@ -988,7 +1009,10 @@ impl Program {
             }
             (1, acc)
         } else {
-            self.trees(|f| c.haar[f as usize].value(sum, tilted) * inv, |_, _| false)
+            self.trees(
+                |f| c.haar[f as usize].value(sum, tilted) * inv,
+                |_, _| false,
+            )
         }
     }
 
@@ -1066,7 +1090,11 @@ impl Program {
                     let node = n0 + idx as usize;
                     let (f, t, l, r) = self.nodes[node];
                     let v = value(f);
-                    let left = if self.haar { v < t } else { categorical(node, v) };
+                    let left = if self.haar {
+                        v < t
+                    } else {
+                        categorical(node, v)
+                    };
                     idx = if left { l } else { r };
                     if idx <= 0 {
                         break;
@@ -1086,7 +1114,11 @@ impl Program {
 /// f64: all leaves are multiples of the smallest one's ulp, and the largest possible sum
 /// stays below 2^53 such ulps. Then the order of the additions cannot change the result.
 fn stage_sum_is_exact(stage: &crate::cascade::Stage) -> bool {
-    let leaves = stage.trees.iter().flat_map(|t| &t.leaves).filter(|v| **v != 0.0);
+    let leaves = stage
+        .trees
+        .iter()
+        .flat_map(|t| &t.leaves)
+        .filter(|v| **v != 0.0);
     // Unbiased binary exponent of a normal f32 (subnormals are refused below).
     let exponent = |v: f32| ((v.to_bits() >> 23) & 0xff) as i32 - 127;
     let Some(min_exp) = leaves.clone().map(|v| exponent(*v)).min() else {
@@ -1210,7 +1242,12 @@ impl Compiled {
         let (w0, h0) = (c.window_width, c.window_height);
         let compile = |f: &crate::haar::HaarFeature| {
             let offs = f.corner_offsets(stride);
-            let weights: Vec<f32> = f.rects.iter().map(|r| r.weight).filter(|w| *w != 0.0).collect();
+            let weights: Vec<f32> = f
+                .rects
+                .iter()
+                .map(|r| r.weight)
+                .filter(|w| *w != 0.0)
+                .collect();
             let mut h = HaarC {
                 o: [[0; 4]; 3],
                 w: [0.0; 3],
@@ -1231,7 +1268,9 @@ impl Compiled {
                 .iter()
                 .map(|r| r.weight.abs() as f64 * r.width as f64 * r.height as f64 * 510.0)
                 .sum();
-            h.int_weights = weights.iter().all(|w| w.fract() == 0.0 && w.abs() <= 1024.0)
+            h.int_weights = weights
+                .iter()
+                .all(|w| w.fract() == 0.0 && w.abs() <= 1024.0)
                 && bound < (1u64 << 24) as f64;
             h
         };
@@ -1253,7 +1292,11 @@ impl Compiled {
             c.haar_features.iter().map(compile).collect()
         };
         let simple = !c.has_tilted() && haar.iter().all(|h| h.int_weights);
-        let lbp: Vec<[u32; 16]> = c.lbp_features.iter().map(|f| f.corner_offsets(stride)).collect();
+        let lbp: Vec<[u32; 16]> = c
+            .lbp_features
+            .iter()
+            .map(|f| f.corner_offsets(stride))
+            .collect();
         let at = |x: usize, y: usize| y * stride + x;
         let (nw, nh) = (w0.saturating_sub(2), h0.saturating_sub(2));
         let norm = [at(1, 1), at(1 + nw, 1), at(1, 1 + nh), at(1 + nw, 1 + nh)];
@@ -1337,7 +1380,10 @@ mod tests {
         ];
         let e = evaluate(&images, 0.5);
         assert_eq!((e.tp, e.fp, e.fn_), (2, 1, 1));
-        assert_eq!(e.curve, vec![(1.0 / 3.0, 1.0), (1.0 / 3.0, 0.5), (2.0 / 3.0, 2.0 / 3.0)]);
+        assert_eq!(
+            e.curve,
+            vec![(1.0 / 3.0, 1.0), (1.0 / 3.0, 0.5), (2.0 / 3.0, 2.0 / 3.0)]
+        );
         // AP = 1/3 * 1 + 1/3 * 2/3.
         assert!((e.average_precision - (1.0 / 3.0 + 2.0 / 9.0)).abs() < 1e-12);
         assert_eq!(evaluate(&images, 0.7).tp, 1);

@@ -153,7 +153,10 @@ fn shared_detector_across_threads_equals_sequential_calls() {
         .num_threads(1)
         .build()
         .unwrap()
-        .install(|| det.detect_u8(&images[0].0, images[0].1, images[0].2, &p).unwrap());
+        .install(|| {
+            det.detect_u8(&images[0].0, images[0].1, images[0].2, &p)
+                .unwrap()
+        });
     assert_eq!(one, sequential[0]);
     // The stream mode reuses its buffers and gives the same boxes frame after frame.
     let (w, h) = (images[0].1, images[0].2);
@@ -171,12 +174,16 @@ fn shared_detector_across_threads_equals_sequential_calls() {
 
 #[test]
 fn old_format_and_tilted_cascades_load() {
-    let plate = Cascade::load(cascade_path("haarcascades/haarcascade_licence_plate_rus_16stages.xml"))
-        .unwrap();
+    let plate = Cascade::load(cascade_path(
+        "haarcascades/haarcascade_licence_plate_rus_16stages.xml",
+    ))
+    .unwrap();
     assert_eq!((plate.window_width, plate.window_height), (64, 16));
     assert_eq!(plate.stages.len(), 16);
-    let eyes =
-        Cascade::load(cascade_path("haarcascades/haarcascade_eye_tree_eyeglasses.xml")).unwrap();
+    let eyes = Cascade::load(cascade_path(
+        "haarcascades/haarcascade_eye_tree_eyeglasses.xml",
+    ))
+    .unwrap();
     assert!(eyes.has_tilted() && !eyes.is_stump_based());
     let n_tilted = eyes.haar_features.iter().filter(|f| f.tilted).count();
     assert_eq!(n_tilted, 577);
@@ -214,14 +221,25 @@ fn broken_cascades_are_clear_errors() {
         "unknown feature type `HOG`",
     );
     expect(
-        &text.replacen("\n          6 4 12 9 -1.</_>", "\n          16 4 12 9 -1.</_>", 1),
+        &text.replacen(
+            "\n          6 4 12 9 -1.</_>",
+            "\n          16 4 12 9 -1.</_>",
+            1,
+        ),
         "outside the 24x24 window",
     );
     expect(
-        &text.replacen("<stageThreshold>-5.0425500869750977e+00", "<stageThreshold>nan", 1),
+        &text.replacen(
+            "<stageThreshold>-5.0425500869750977e+00",
+            "<stageThreshold>nan",
+            1,
+        ),
         "stage threshold",
     );
-    expect(&text.replacen("-3.1511999666690826e-02", "NaN", 1), "node threshold");
+    expect(
+        &text.replacen("-3.1511999666690826e-02", "NaN", 1),
+        "node threshold",
+    );
     assert!(matches!(
         Cascade::load("/nonexistent/cascade.xml"),
         Err(Error::Io { .. })
@@ -233,10 +251,14 @@ mod fuzz {
     use super::*;
 
     fn sources() -> Vec<String> {
-        ["haar_alt", "lbp_improved", "haarcascades/haarcascade_licence_plate_rus_16stages.xml"]
-            .iter()
-            .map(|n| std::fs::read_to_string(cascade_path(n)).unwrap())
-            .collect()
+        [
+            "haar_alt",
+            "lbp_improved",
+            "haarcascades/haarcascade_licence_plate_rus_16stages.xml",
+        ]
+        .iter()
+        .map(|n| std::fs::read_to_string(cascade_path(n)).unwrap())
+        .collect()
     }
 
     proptest! {
@@ -268,7 +290,9 @@ fn equalized_and_plain_detections_equal_opencv_on_original_images() {
     let dir = anchors();
     let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let per_image = json["accuracy"]["per_image_detections"].as_object().unwrap();
+    let per_image = json["accuracy"]["per_image_detections"]
+        .as_object()
+        .unwrap();
     let mut checked = 0;
     for cname in ["haar_default", "haar_alt", "lbp_improved"] {
         let det = Detector::new(Cascade::load(cascade_path(cname)).unwrap()).unwrap();
@@ -373,8 +397,9 @@ fn tilted_tree_and_old_format_cascades_equal_opencv() {
     let cases = json["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 20);
     for case in cases {
-        let det = Detector::new(Cascade::load(cascade_path(case["cascade"].as_str().unwrap())).unwrap())
-            .unwrap();
+        let det =
+            Detector::new(Cascade::load(cascade_path(case["cascade"].as_str().unwrap())).unwrap())
+                .unwrap();
         let stem = case["frame"].as_str().unwrap();
         let (px, w, h) = gray_u8(&dir.join(format!("frames/{stem}_gray.png")));
         let p = DetectParams {

@@ -165,7 +165,9 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         let name = path.display().to_string();
         writeln!(out, "{}", json_line(serde_json::json!(name), &found))?;
         if let Some(dir) = &args.draw {
-            let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy());
+            let stem = path
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy());
             draw(&img, &found, &dir.join(format!("{stem}.png")))?;
         }
     }
@@ -231,7 +233,10 @@ fn raw_stream(
         }
         n += 1;
         if last_report.elapsed().as_secs_f64() >= 2.0 {
-            eprintln!("{n} frames, {:.1} fps", n as f64 / start.elapsed().as_secs_f64());
+            eprintln!(
+                "{n} frames, {:.1} fps",
+                n as f64 / start.elapsed().as_secs_f64()
+            );
             last_report = Instant::now();
         }
     }
@@ -331,7 +336,12 @@ fn plot_curve(curve: &[(f64, f64)], path: &Path) -> Result<()> {
     let (size, m) = (400i64, 40i64);
     let mut c = Canvas::new(size as usize, size as usize, [255, 255, 255]);
     let span = size - 2 * m;
-    let at = |r: f64, p: f64| (m + (r * span as f64).round() as i64, size - m - (p * span as f64).round() as i64);
+    let at = |r: f64, p: f64| {
+        (
+            m + (r * span as f64).round() as i64,
+            size - m - (p * span as f64).round() as i64,
+        )
+    };
     let axes = Rect {
         x: m as u32,
         y: m as u32,
