@@ -322,6 +322,13 @@ impl Detector {
                 .collect()
         };
         let stride = levels.iter().map(|l| l.width).max().unwrap_or(0) + 1;
+        // Feature offsets are u32 (a window spans `h0 + 1` table rows).
+        if (h0 + 2).saturating_mul(stride) >= u32::MAX as usize {
+            return Err(Error::param(
+                "pixels",
+                format!("a {width}-pixel-wide image is too wide for this cascade's window"),
+            ));
+        }
         let rows: usize = levels.iter().map(|l| l.height + 1).sum();
         let tilted = c.has_tilted();
         let n = rows * stride;
