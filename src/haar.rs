@@ -29,9 +29,9 @@
 //! - The weighted sum is accumulated in `f32` in rectangle order. With integer weights and
 //!   rectangle sums below 2²⁴ every term is exact, so the value is an exact integer, as in
 //!   OpenCV. The detector multiplies it by the window's variance factor (see `detect`).
-//! - A tilted rectangle `(x, y, w, h)` has its top corner at lattice point `(x, y)` and
-//!   extends `w` pixels down-right and `h` down-left; it needs `x >= h`, `x + w <= W` and
-//!   `y + w + h <= H` inside a `W x H` window.
+//! - A tilted rectangle `(x, y, w, h)` has its top pixel at `(x-1, y)` and extends `w`
+//!   pixels down-right and `h` down-left (OpenCV's convention); it needs `x >= h`,
+//!   `x + w <= W` and `y + w + h <= H` inside a `W x H` window.
 //!
 //! # Parallelism
 //! None; evaluation is a few look-ups.

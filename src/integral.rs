@@ -23,8 +23,9 @@
 //! - `tilted(X, Y) = Σ_{y<Y, |x-X+1| <= Y-1-y} I(x, y)` (OpenCV's rotated sum): the
 //!   triangle whose apex is pixel `(X-1, Y-1)` and which widens upwards, clipped to the
 //!   image. It is built from two families of diagonal prefix sums in `O((w + h) h)`.
-//!   A 45-degree rectangle `(x, y, w, h)` (corner `(x, y)`, extending `w` down-right
-//!   and `h` down-left) sums to `T(x, y) - T(x-h, y+h) - T(x+w, y+w) + T(x+w-h, y+w+h)`.
+//!   A 45-degree rectangle `(x, y, w, h)` (top pixel `(x-1, y)`, extending `w` pixels
+//!   down-right and `h` down-left) sums to
+//!   `T(x, y) - T(x-h, y+h) - T(x+w, y+w) + T(x+w-h, y+w+h)`.
 //!
 //! # Parallelism
 //! None inside one table; the detector builds the tables of its pyramid levels in parallel.
@@ -269,16 +270,15 @@ mod tests {
             let mut rng = crate::rng::Rng::new(seed);
             let px: Vec<u8> = (0..w * h).map(|_| (rng.next_u64() % 256) as u8).collect();
             let ii = Integral::new(&px, w, h, true).unwrap();
-            // Pixel (px, py) lies in the rotated rectangle when its centre, in the frame
-            // u = (px+0.5 - x) + (py+0.5 - y), v = (py+0.5 - y) - (px+0.5 - x), satisfies
-            // 0 < u < 2 rw and 0 < v < 2 rh (corners at (x, y) in the integral lattice).
+            // The rectangle's top pixel is (x-1, y); with dx, dy the offsets from it, a
+            // pixel belongs when u = dx + dy lies in [0, 2 rw) and v = dy - dx in [0, 2 rh).
             let mut naive = 0i64;
             for py in 0..h {
                 for pxx in 0..w {
-                    let dx = pxx as f64 + 0.5 - x as f64;
-                    let dy = py as f64 + 0.5 - y as f64;
+                    let dx = pxx as i64 - (x as i64 - 1);
+                    let dy = py as i64 - y as i64;
                     let (u, v) = (dx + dy, dy - dx);
-                    if u > 0.0 && u < 2.0 * rw as f64 && v > 0.0 && v < 2.0 * rh as f64 {
+                    if (0..2 * rw as i64).contains(&u) && (0..2 * rh as i64).contains(&v) {
                         naive += px[py * w + pxx] as i64;
                     }
                 }

@@ -416,3 +416,66 @@ fn tilted_tree_and_old_format_cascades_equal_opencv() {
         assert_eq!(ours, want, "{case}");
     }
 }
+
+/// The evaluation protocol reproduces the anchors' accuracy table (results.json) on the
+/// dlib training faces: greedy IoU matching, TP/FP/FN at IoU 0.5 and 0.3.
+#[test]
+fn evaluation_reproduces_the_anchor_accuracy_counts() {
+    let dir = anchors();
+    let truth =
+        classic_cv::datasets::read_imglab(dir.join("../data/dlibfaces/training.xml")).unwrap();
+    let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let summary = json["accuracy"]["summary"].as_array().unwrap();
+    let mut checked = 0;
+    for cname in ["haar_default", "lbp_improved"] {
+        let det = Detector::new(Cascade::load(cascade_path(cname)).unwrap()).unwrap();
+        for mn in [3usize, 5] {
+            let p = DetectParams {
+                min_neighbors: mn,
+                min_size: (24, 24),
+                ..Default::default()
+            };
+            let mut images = Vec::new();
+            for entry in &truth.images {
+                let stem = std::path::Path::new(&entry.file).file_stem().unwrap();
+                let (px, w, h) =
+                    gray_u8(&dir.join(format!("frames/orig_gray/{}.png", stem.to_string_lossy())));
+                let found = det.detect_u8(&px, w, h, &p).unwrap();
+                let gt: Vec<_> = entry
+                    .boxes
+                    .iter()
+                    .filter(|b| !b.ignore)
+                    .filter_map(|b| b.clipped(w, h))
+                    .collect();
+                images.push((
+                    found.iter().map(|d| (d.rect, d.neighbors as f64)).collect(),
+                    gt,
+                ));
+            }
+            let row = summary
+                .iter()
+                .find(|r| {
+                    r["cascade"] == cname && r["preproc"] == "gray" && r["minNeighbors"] == mn
+                })
+                .unwrap();
+            for (iou, key) in [(0.5f32, "iou>=0.5"), (0.3, "iou>=0.3")] {
+                let e = detect::evaluate(&images, iou);
+                let want = &row[key];
+                assert_eq!(
+                    (e.tp as u64, e.fp as u64, e.fn_ as u64),
+                    (
+                        want["TP"].as_u64().unwrap(),
+                        want["FP"].as_u64().unwrap(),
+                        want["FN"].as_u64().unwrap()
+                    ),
+                    "{cname} mn={mn} {key}"
+                );
+                assert!((e.precision - want["precision"].as_f64().unwrap()).abs() < 1e-12);
+                assert!((e.recall - want["recall"].as_f64().unwrap()).abs() < 1e-12);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 8);
+}
