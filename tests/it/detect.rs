@@ -125,6 +125,8 @@ fn detect_u8_equals_raw_hits_then_grouping() {
 
 #[test]
 fn shared_detector_across_threads_equals_sequential_calls() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Detector>();
     let dir = anchors();
     let det = Detector::new(Cascade::load(cascade_path("lbp_improved")).unwrap()).unwrap();
     let p = DetectParams {
@@ -197,6 +199,11 @@ fn old_format_and_tilted_cascades_load() {
             Detector::new(c).unwrap();
         }
     }
+    // The model also persists through the crate's serde format.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("eyes.json");
+    classic_cv::persist::save(&file, &eyes).unwrap();
+    assert_eq!(classic_cv::persist::load::<Cascade>(&file).unwrap(), eyes);
     // Tilted trees run end to end; a black image has no variance, hence no window.
     let det = Detector::new(eyes).unwrap();
     let black = vec![0u8; 80 * 60];

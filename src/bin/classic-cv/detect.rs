@@ -309,7 +309,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "images": per_image.len(), "iou": args.iou, "tp": rep.tp, "fp": rep.fp,
+                "images": per_image.len(), "iou": (args.iou as f64 * 1e6).round() / 1e6, "tp": rep.tp, "fp": rep.fp,
                 "fn": rep.fn_, "precision": rep.precision, "recall": rep.recall,
                 "average_precision": rep.average_precision, "curve": args.curve,
             })
