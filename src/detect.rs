@@ -162,6 +162,9 @@ pub struct RawHit {
 pub struct Detector {
     cascade: Cascade,
     program: Program,
+    /// Identifies the model in a [`Scratch`]'s cache of compiled offsets (clones share
+    /// it, as they hold the same model).
+    id: u64,
 }
 
 /// Reusable buffers for one detection at a time (one per thread or per video stream).
@@ -234,8 +237,14 @@ impl Detector {
     /// Validates the cascade and prepares the evaluation program.
     pub fn new(cascade: Cascade) -> Result<Self> {
         cascade.validate()?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let program = Program::new(&cascade);
-        Ok(Detector { cascade, program })
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Detector {
+            cascade,
+            program,
+            id,
+        })
     }
 
     /// The model.
@@ -342,8 +351,14 @@ impl Detector {
             scratch.levels.resize_with(levels.len(), Vec::new);
             scratch.tilted_tmp.resize_with(levels.len(), Vec::new);
         }
-        if scratch.compiled.as_ref().is_none_or(|k| k.stride != stride) {
-            scratch.compiled = Some(Compiled::new(c, stride));
+        if scratch
+            .compiled
+            .as_ref()
+            .is_none_or(|k| k.stride != stride || k.detector != self.id)
+        {
+            let mut k = Compiled::new(c, stride);
+            k.detector = self.id;
+            scratch.compiled = Some(k);
         }
 
         // Phase 1: one task per level (resample + integrals) into disjoint row ranges.
@@ -1147,6 +1162,8 @@ fn stage_sum_is_exact(stage: &crate::cascade::Stage) -> bool {
 #[derive(Clone, Debug)]
 struct Compiled {
     stride: usize,
+    /// The [`Detector`] these offsets belong to.
+    detector: u64,
     /// Per Haar feature, or per stump in weak-classifier order for stump cascades.
     haar: Vec<HaarC>,
     lbp: Vec<[u32; 16]>,
@@ -1311,6 +1328,7 @@ impl Compiled {
         let span = at(w0, h0) + 1;
         Compiled {
             stride,
+            detector: 0,
             haar,
             lbp,
             norm,

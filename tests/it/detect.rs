@@ -172,6 +172,16 @@ fn shared_detector_across_threads_equals_sequential_calls() {
         stream.detect(&images[0].0[..w * h - 1]),
         Err(Error::DimensionMismatch { .. })
     ));
+    // One scratch shared by two different detectors keeps their programs apart.
+    let haar = Detector::new(Cascade::load(cascade_path("haar_default")).unwrap()).unwrap();
+    let mut scratch = detect::Scratch::default();
+    for _ in 0..2 {
+        let (px, w, h) = &images[1];
+        let a = det.detect_u8_with(&mut scratch, px, *w, *h, &p).unwrap();
+        let b = haar.detect_u8_with(&mut scratch, px, *w, *h, &p).unwrap();
+        assert_eq!(a, sequential[1]);
+        assert_eq!(b, haar.detect_u8(px, *w, *h, &p).unwrap());
+    }
 }
 
 #[test]
