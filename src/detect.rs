@@ -977,65 +977,56 @@ impl Program {
 
     #[inline(always)]
     fn eval_haar<T: Table>(&self, c: &Compiled, sum: T, tilted: T, inv: f32) -> (i32, f64) {
-        if c.simple {
-            self.haar_stumps::<T, true>(c, sum, tilted, inv)
-        } else {
-            self.haar_stumps::<T, false>(c, sum, tilted, inv)
-        }
-    }
-
-    /// `SIMPLE`: stumps, upright features, integer weights (no per-stump branches).
-    #[inline(always)]
-    fn haar_stumps<T: Table, const SIMPLE: bool>(
-        &self,
-        c: &Compiled,
-        sum: T,
-        tilted: T,
-        inv: f32,
-    ) -> (i32, f64) {
         if self.stumps {
-            let mut acc = 0.0f64;
-            for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
-                let leaf = |f: &HaarC| {
-                    let raw = if SIMPLE {
-                        f.value_simple(sum)
-                    } else {
-                        f.value(sum, tilted)
-                    };
-                    let v = raw * inv;
-                    (if v < f.thr { f.left } else { f.right }) as f64
-                };
-                let stumps = &c.haar[first..first + count];
-                acc = if self.exact[si] {
-                    // Two independent chains let consecutive stumps overlap.
-                    let (mut a, mut b) = (0.0f64, 0.0f64);
-                    let mut pairs = stumps.chunks_exact(2);
-                    for pair in &mut pairs {
-                        a += leaf(&pair[0]);
-                        b += leaf(&pair[1]);
-                    }
-                    for f in pairs.remainder() {
-                        a += leaf(f);
-                    }
-                    a + b
-                } else {
-                    let mut a = 0.0f64;
-                    for f in stumps {
-                        a += leaf(f);
-                    }
-                    a
-                };
-                if acc < thr as f64 {
-                    return (-(si as i32), acc);
-                }
+            if T::FAST && !c.compact.is_empty() {
+                self.haar_stumps(&c.compact, sum, tilted, inv)
+            } else {
+                self.haar_stumps(&c.haar, sum, tilted, inv)
             }
-            (1, acc)
         } else {
             self.trees(
                 |f| c.haar[f as usize].value(sum, tilted) * inv,
                 |_, _| false,
             )
         }
+    }
+
+    /// Stump cascades: the stage sums, each stump giving its leaf.
+    #[inline(always)]
+    fn haar_stumps<T: Table, S: Stump>(
+        &self,
+        all: &[S],
+        sum: T,
+        tilted: T,
+        inv: f32,
+    ) -> (i32, f64) {
+        let mut acc = 0.0f64;
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            let stumps = &all[first..first + count];
+            acc = if self.exact[si] {
+                // Two independent chains let consecutive stumps overlap.
+                let (mut a, mut b) = (0.0f64, 0.0f64);
+                let mut pairs = stumps.chunks_exact(2);
+                for pair in &mut pairs {
+                    a += pair[0].leaf(sum, tilted, inv);
+                    b += pair[1].leaf(sum, tilted, inv);
+                }
+                for f in pairs.remainder() {
+                    a += f.leaf(sum, tilted, inv);
+                }
+                a + b
+            } else {
+                let mut a = 0.0f64;
+                for f in stumps {
+                    a += f.leaf(sum, tilted, inv);
+                }
+                a
+            };
+            if acc < thr as f64 {
+                return (-(si as i32), acc);
+            }
+        }
+        (1, acc)
     }
 
     #[inline(always)]
@@ -1171,8 +1162,8 @@ struct Compiled {
     /// One past the largest offset (windows are sliced to this length).
     span: usize,
     any_tilted: bool,
-    /// Stump cascade with upright, integer-weight features only (the fast path).
-    simple: bool,
+    /// [`CompactStump`]s, when every stump qualifies and offsets fit 16 bits (else empty).
+    compact: Vec<CompactStump>,
 }
 
 /// Window offsets of 16 bits: a window slice of this length is indexed without bounds
@@ -1181,10 +1172,13 @@ const FAST: usize = 1 << 16;
 
 /// A window's view of an integral table.
 trait Table: Copy {
+    /// Whether offsets below `FAST` are all this table needs (no bounds checks).
+    const FAST: bool;
     fn at(self, o: u32) -> i32;
 }
 
 impl Table for &[i32; FAST] {
+    const FAST: bool = true;
     #[inline(always)]
     fn at(self, o: u32) -> i32 {
         // Offsets are below FAST whenever this table type is used.
@@ -1193,9 +1187,50 @@ impl Table for &[i32; FAST] {
 }
 
 impl Table for &[i32] {
+    const FAST: bool = false;
     #[inline(always)]
     fn at(self, o: u32) -> i32 {
         self[o as usize]
+    }
+}
+
+/// A stump that turns a window into its leaf value.
+trait Stump {
+    fn leaf<T: Table>(&self, sum: T, tilted: T, inv: f32) -> f64;
+}
+
+impl Stump for HaarC {
+    #[inline(always)]
+    fn leaf<T: Table>(&self, sum: T, tilted: T, inv: f32) -> f64 {
+        let v = self.value(sum, tilted) * inv;
+        (if v < self.thr { self.left } else { self.right }) as f64
+    }
+}
+
+/// The fast stump: upright rectangles, integer weights, 16-bit offsets (48 bytes). A
+/// missing third rectangle has weight 0 and offsets 0, so all three terms are formed
+/// without branches; the integer sum is exact and equals OpenCV's f32 sum.
+#[derive(Clone, Copy, Debug)]
+struct CompactStump {
+    o: [u16; 12],
+    w: [i32; 3],
+    thr: f32,
+    left: f32,
+    right: f32,
+}
+
+impl Stump for CompactStump {
+    #[inline(always)]
+    fn leaf<T: Table>(&self, sum: T, _tilted: T, inv: f32) -> f64 {
+        let r = |k: usize| {
+            sum.at(self.o[4 * k] as u32)
+                .wrapping_sub(sum.at(self.o[4 * k + 1] as u32))
+                .wrapping_sub(sum.at(self.o[4 * k + 2] as u32))
+                .wrapping_add(sum.at(self.o[4 * k + 3] as u32))
+        };
+        let raw = self.w[0] * r(0) + self.w[1] * r(1) + self.w[2] * r(2);
+        let v = raw as f32 * inv;
+        (if v < self.thr { self.left } else { self.right }) as f64
     }
 }
 
@@ -1215,20 +1250,6 @@ struct HaarC {
 }
 
 impl HaarC {
-    /// Upright rectangles with integer weights: all three terms, branch-free (a missing
-    /// third rectangle has weight 0 and offsets 0).
-    #[inline(always)]
-    fn value_simple<T: Table>(&self, t: T) -> f32 {
-        let ri = |o: &[u32; 4]| {
-            t.at(o[0])
-                .wrapping_sub(t.at(o[1]))
-                .wrapping_sub(t.at(o[2]))
-                .wrapping_add(t.at(o[3]))
-        };
-        (self.wi[0] * ri(&self.o[0]) + self.wi[1] * ri(&self.o[1]) + self.wi[2] * ri(&self.o[2]))
-            as f32
-    }
-
     #[inline(always)]
     fn value<T: Table>(&self, sum: T, tilted: T) -> f32 {
         let t = if self.tilted { tilted } else { sum };
@@ -1315,7 +1336,26 @@ impl Compiled {
         } else {
             c.haar_features.iter().map(compile).collect()
         };
-        let simple = !c.has_tilted() && haar.iter().all(|h| h.int_weights);
+        let at = |x: usize, y: usize| y * stride + x;
+        let span = at(c.window_width, c.window_height) + 1;
+        let compact = if c.feature_type == FeatureType::Haar
+            && c.is_stump_based()
+            && !c.has_tilted()
+            && span <= FAST
+            && haar.iter().all(|h| h.int_weights)
+        {
+            haar.iter()
+                .map(|h| CompactStump {
+                    o: std::array::from_fn(|k| h.o[k / 4][k % 4] as u16),
+                    w: h.wi,
+                    thr: h.thr,
+                    left: h.left,
+                    right: h.right,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let lbp: Vec<[u32; 16]> = c
             .lbp_features
             .iter()
@@ -1334,7 +1374,7 @@ impl Compiled {
             norm,
             span,
             any_tilted: c.has_tilted(),
-            simple,
+            compact,
         }
     }
 }
