@@ -12,6 +12,9 @@ pub mod progress;
 pub mod rng;
 
 // Layer 1: features.
+pub mod haar;
+pub mod integral;
+pub mod lbp;
 pub mod pixels;
 pub mod sift;
 
@@ -24,6 +27,7 @@ pub mod preprocess;
 pub mod vlad;
 
 // Layer 3: learners.
+pub mod cascade;
 pub mod centroid;
 pub mod cnn;
 pub mod knn;
@@ -32,6 +36,7 @@ pub mod svm;
 
 // Layer 4: systems.
 pub mod datasets;
+pub mod detect;
 pub mod fetch;
 pub mod metrics;
 pub mod model;

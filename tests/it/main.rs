@@ -5,6 +5,7 @@ mod cli;
 mod cnn;
 mod conformance;
 mod datasets;
+mod detect;
 mod encode;
 mod fetch;
 mod npy;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod classify;
 mod cnn;
 mod data;
+mod detect;
 mod encode;
 mod sift;
 mod ui;
@@ -54,6 +55,10 @@ enum Command {
     Predict(classify::PredictArgs),
     /// Grid search with stratified k-fold cross-validation; writes the best config.
     Select(classify::SelectArgs),
+    /// Detect objects (faces) with an OpenCV cascade, bit-exact with OpenCV 4.
+    Detect(detect::DetectArgs),
+    /// Evaluate a cascade against dlib imglab boxes: TP/FP/FN, precision, recall, AP.
+    EvalDetector(detect::EvalArgs),
 }
 
 /// Options every subcommand may read.
@@ -84,6 +89,8 @@ fn main() -> ExitCode {
             Command::Eval(args) => classify::eval(&args, &globals),
             Command::Predict(args) => classify::predict(&args, &globals),
             Command::Select(args) => classify::select(&args, &globals),
+            Command::Detect(args) => detect::detect(&args, &globals),
+            Command::EvalDetector(args) => detect::eval(&args, &globals),
         }
     });
     match result {

@@ -1,0 +1,98 @@
+//! Viola-Jones detection speed on the 640x480 anchor frames (default cascade, scale 1.1,
+//! minNeighbors 3, minSize 24), in a 1-thread and a 2-thread pool, plus the frame-stream
+//! mode that `classic-cv detect --raw` uses.
+//!
+//! `cargo bench --bench detect` (set `CLASSIC_CV_SHARED` if `../shared` is elsewhere).
+
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+
+use classic_cv::cascade::Cascade;
+use classic_cv::detect::{DetectParams, Detector, FrameStream};
+use classic_cv::{Image, fetch};
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+
+fn frames() -> Vec<Vec<u8>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var_os("CLASSIC_CV_SHARED")
+        .map(|p| PathBuf::from(p).join("anchors/opencv/frames"))
+        .into_iter()
+        .chain(["../shared", "../../shared"].map(|u| root.join(u).join("anchors/opencv/frames")))
+        .find(|p| p.exists())
+        .expect("../shared/anchors/opencv/frames");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("_gray.png"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| Image::load(p).unwrap().to_u8())
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let cache = {
+        let d = fetch::default_cache_dir();
+        if d.is_absolute() {
+            d
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(d)
+        }
+    };
+    let cascade =
+        Cascade::load(cache.join("opencv/haarcascades/haarcascade_frontalface_default.xml"))
+            .unwrap();
+    let det = Detector::new(cascade).unwrap();
+    let params = DetectParams {
+        min_size: (24, 24),
+        ..Default::default()
+    };
+    let frames = frames();
+    let mut g = c.benchmark_group("detect");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        g.bench_function(
+            BenchmarkId::new(
+                "haar_default",
+                format!("640x480-sf1.1-mn3-min24-threads{threads}"),
+            ),
+            |b| {
+                b.iter(|| {
+                    pool.install(|| {
+                        for f in &frames {
+                            black_box(det.detect_u8(f, 640, 480, &params).unwrap());
+                        }
+                    })
+                })
+            },
+        );
+        g.bench_function(
+            BenchmarkId::new(
+                "raw_stream",
+                format!("640x480-sf1.1-mn3-min24-threads{threads}"),
+            ),
+            |b| {
+                let mut stream = FrameStream::new(&det, 640, 480, params.clone()).unwrap();
+                b.iter(|| {
+                    pool.install(|| {
+                        for f in &frames {
+                            black_box(stream.detect(f).unwrap());
+                        }
+                    })
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

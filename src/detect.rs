@@ -1,0 +1,1506 @@
+//! Multi-scale Viola-Jones detection that reproduces OpenCV 4's
+//! `CascadeClassifier::detectMultiScale` bit for bit.
+//!
+//! # Overview
+//! A [`Detector`] wraps a validated [`Cascade`] and scans an 8-bit gray image at every
+//! scale of a pyramid, returning the windows that pass every stage, grouped as OpenCV's
+//! `groupRectangles` does (or by plain IoU non-maximum suppression, or not at all). For the
+//! same image and parameters it returns the same boxes as OpenCV 4.x, in the same order as
+//! single-threaded OpenCV. It is `Send + Sync`: the model is immutable and all buffers live
+//! in a [`Scratch`], created per call or reused across frames of a video stream.
+//!
+//! # Usage
+//! ```
+//! use classic_cv::cascade::Cascade;
+//! use classic_cv::detect::{DetectParams, Detector};
+//! # let xml = r#"<opencv_storage><cascade><stageType>BOOST</stageType>
+//! # <featureType>HAAR</featureType><height>4</height><width>4</width>
+//! # <stages><_><stageThreshold>0.5</stageThreshold><weakClassifiers><_>
+//! # <internalNodes>0 -1 0 0.0</internalNodes><leafValues>0 1</leafValues></_>
+//! # </weakClassifiers></_></stages><features><_><rects><_>0 0 4 4 -1</_>
+//! # <_>0 0 2 4 2</_></rects></_></features></cascade></opencv_storage>"#;
+//! let cascade = Cascade::from_xml(xml, "edge.xml")?; // "left half brighter" on 4x4 windows
+//! let detector = Detector::new(cascade)?;
+//! let (w, h) = (32, 24);
+//! let pixels: Vec<u8> = (0..w * h).map(|i| if i % w < 16 { 200 } else { 20 }).collect();
+//! let params = DetectParams { min_neighbors: 0, ..Default::default() };
+//! let found = detector.detect_u8(&pixels, w, h, &params)?;
+//! assert!(!found.is_empty());
+//! # Ok::<(), classic_cv::Error>(())
+//! ```
+//!
+//! # Algorithm and conventions (each one changes boxes)
+//! 1. Scales: `factor = 1.0` (f64) multiplied by `scale_factor` each step; the window
+//!    `round(w0 * factor) x round(h0 * factor)` stops the loop when larger than `max_size`
+//!    or the image, and skips the step when smaller than `min_size`. The level scale is
+//!    `s = f32(factor)`. Rounding is half to even everywhere (cvRound).
+//! 2. Each level is resampled from the original image to `round(W / s) x round(H / s)`
+//!    (f32 division) with OpenCV's `INTER_LINEAR_EXACT`: 8-bit fixed-point bilinear
+//!    weights `c1 = round(256 (f - floor f))`, a horizontal then a vertical pass, and
+//!    `(v + 2^15) >> 16`; border samples use a single clamped tap.
+//! 3. Integral tables per level: `i32` sums, wrapping 32-bit squared sums, and the
+//!    rotated sum for tilted cascades.
+//! 4. Scan: step 2 below scale 2, else 1; windows fully inside the level; rows top to
+//!    bottom. A window rejected by stage 0 makes the scan skip the next x position.
+//! 5. Haar windows: with `A` the area of the window minus a 1-pixel border, `S` and `Q`
+//!    its sum and sum of squares, `nf = A Q - S²` (f64); the window is rejected when
+//!    `nf <= 0` or `A * f32(1/sqrt(nf)) >= 0.1` (std-dev below 10 gray levels). A feature's
+//!    value is `f32(weighted sum) * inv` in f32; stage sums are accumulated in f64 and a
+//!    stage passes when `sum >= f32(threshold) - 1e-5f`. LBP windows skip the variance
+//!    test.
+//! 6. A hit at `(x, y)` of level `s` maps to `(round(x s), round(y s), round(w0 s),
+//!    round(h0 s))` with f32 products.
+//! 7. Grouping (`Grouping::OpenCv`, `min_neighbors > 0`): eps = 0.2 similarity classes
+//!    (transitive closure, numbered by first member), mean boxes `round(f32(sum) / n)`,
+//!    classes with `n > min_neighbors` kept unless inside a stronger class. Finally every
+//!    box is clipped to the image and empty ones are dropped.
+//!
+//! Scores: a raw window's score is its last stage sum (OpenCV's "level weight"); a group
+//! keeps its best member's score and the member count as `neighbors`.
+//!
+//! # Parallelism
+//! Pyramid levels are resampled and integrated in parallel (one rayon task per level),
+//! then rows are scanned in parallel in stripes of a few rows per task. Hits are
+//! concatenated in (scale, row, column) order, so the output never depends on the thread
+//! count.
+//!
+//! # References
+//! P. Viola, M. Jones, "Robust real-time face detection", IJCV 2004; R. Lienhart, J.
+//! Maydt, ICIP 2002; `../shared/anchors/opencv/CONVENTIONS.md` for the OpenCV details.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cascade::{Cascade, FeatureType, Split};
+use crate::error::{Error, Result};
+use crate::image::{Image, Rect};
+use crate::integral::{check_size, sum_sqsum_into, tilted_into};
+
+/// How raw windows are merged into detections.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Grouping {
+    /// OpenCV's `groupRectangles(eps = 0.2, min_neighbors)`; `min_neighbors = 0` returns
+    /// the raw windows (as OpenCV does).
+    OpenCv,
+    /// Greedy IoU non-maximum suppression by score: a window suppresses every later one
+    /// whose IoU with it exceeds `iou`; kept windows need `neighbors > min_neighbors`.
+    Nms {
+        /// IoU above which a lower-scored window is suppressed, in (0, 1].
+        iou: f32,
+    },
+}
+
+/// Parameters of [`Detector::detect_u8`] (OpenCV's `detectMultiScale` arguments).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetectParams {
+    /// Pyramid scale step, > 1. Default 1.1.
+    pub scale_factor: f64,
+    /// Raw windows a group needs beyond one (`n > min_neighbors`); 0 = raw. Default 3.
+    pub min_neighbors: usize,
+    /// Smallest window `(width, height)` in image pixels. Default (0, 0).
+    pub min_size: (usize, usize),
+    /// Largest window; `None` = the image size. Default `None`.
+    pub max_size: Option<(usize, usize)>,
+    /// Grouping of raw windows. Default [`Grouping::OpenCv`].
+    pub grouping: Grouping,
+}
+
+impl Default for DetectParams {
+    fn default() -> Self {
+        DetectParams {
+            scale_factor: 1.1,
+            min_neighbors: 3,
+            min_size: (0, 0),
+            max_size: None,
+            grouping: Grouping::OpenCv,
+        }
+    }
+}
+
+impl DetectParams {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.scale_factor > 1.0 && self.scale_factor.is_finite()) {
+            return Err(Error::param("scale_factor", "must be a finite number > 1"));
+        }
+        if let Some((w, h)) = self.max_size
+            && (w == 0 || h == 0)
+        {
+            return Err(Error::param("max_size", "must be at least 1x1"));
+        }
+        if let Grouping::Nms { iou } = self.grouping
+            && !(iou > 0.0 && iou <= 1.0)
+        {
+            return Err(Error::param("grouping", "NMS iou must lie in (0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+/// One detection in image pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// The box, clipped to the image.
+    pub rect: Rect,
+    /// Raw windows merged into it (1 for raw windows).
+    pub neighbors: usize,
+    /// Best last-stage sum among its windows (higher is more confident).
+    pub score: f64,
+}
+
+/// A raw window before grouping and clipping.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RawHit {
+    /// `[x, y, w, h]` in image pixels (may extend past the image by rounding).
+    pub rect: [i32; 4],
+    /// Last stage sum.
+    pub score: f64,
+}
+
+/// A thread-safe cascade detector (immutable after construction).
+#[derive(Clone, Debug)]
+pub struct Detector {
+    cascade: Cascade,
+    program: Program,
+    /// Identifies the model in a [`Scratch`]'s cache of compiled offsets (clones share
+    /// it, as they hold the same model).
+    id: u64,
+}
+
+/// Reusable buffers for one detection at a time (one per thread or per video stream).
+#[derive(Default, Debug)]
+pub struct Scratch {
+    sum: Vec<i32>,
+    sqsum: Vec<u32>,
+    tilted: Vec<i32>,
+    levels: Vec<Vec<u8>>,
+    tilted_tmp: Vec<Vec<i64>>,
+    compiled: Option<Compiled>,
+}
+
+/// A frame-stream detector: one [`Detector`], one [`Scratch`] and a fixed frame size, for
+/// video where every frame reuses the buffers of the previous one.
+pub struct FrameStream<'a> {
+    detector: &'a Detector,
+    scratch: Scratch,
+    width: usize,
+    height: usize,
+    params: DetectParams,
+}
+
+impl<'a> FrameStream<'a> {
+    /// A stream of `width x height` 8-bit frames.
+    pub fn new(
+        detector: &'a Detector,
+        width: usize,
+        height: usize,
+        params: DetectParams,
+    ) -> Result<Self> {
+        params.validate()?;
+        if width == 0 || height == 0 {
+            return Err(Error::ImageTooSmall {
+                width,
+                height,
+                min_width: 1,
+                min_height: 1,
+            });
+        }
+        Ok(FrameStream {
+            detector,
+            scratch: Scratch::default(),
+            width,
+            height,
+            params,
+        })
+    }
+
+    /// Detects in one frame; its length must be `width * height`.
+    pub fn detect(&mut self, frame: &[u8]) -> Result<Vec<Detection>> {
+        if frame.len() != self.width * self.height {
+            return Err(Error::DimensionMismatch {
+                what: "frame byte count (width x height of the stream)",
+                expected: self.width * self.height,
+                found: frame.len(),
+            });
+        }
+        self.detector.detect_u8_with(
+            &mut self.scratch,
+            frame,
+            self.width,
+            self.height,
+            &self.params,
+        )
+    }
+}
+
+impl Detector {
+    /// Validates the cascade and prepares the evaluation program.
+    pub fn new(cascade: Cascade) -> Result<Self> {
+        cascade.validate()?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let program = Program::new(&cascade);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Detector {
+            cascade,
+            program,
+            id,
+        })
+    }
+
+    /// The model.
+    pub fn cascade(&self) -> &Cascade {
+        &self.cascade
+    }
+
+    /// Detects in a gray [`Image`] (converted to 8 bits with `round(255 v)`).
+    pub fn detect(&self, image: &Image, params: &DetectParams) -> Result<Vec<Detection>> {
+        self.detect_u8(&image.to_u8(), image.width(), image.height(), params)
+    }
+
+    /// Detects in a row-major 8-bit gray image.
+    pub fn detect_u8(
+        &self,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<Detection>> {
+        self.detect_u8_with(&mut Scratch::default(), pixels, width, height, params)
+    }
+
+    /// [`Detector::detect_u8`] with caller-owned buffers (reused across calls).
+    pub fn detect_u8_with(
+        &self,
+        scratch: &mut Scratch,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<Detection>> {
+        params.validate()?;
+        let raw = self.raw_hits_with(scratch, pixels, width, height, params)?;
+        Ok(group_and_clip(&raw, params, width, height))
+    }
+
+    /// The raw windows (every window passing all stages), unclipped, in OpenCV's
+    /// single-thread order (scale, row, column).
+    pub fn raw_hits(
+        &self,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<RawHit>> {
+        params.validate()?;
+        self.raw_hits_with(&mut Scratch::default(), pixels, width, height, params)
+    }
+
+    fn raw_hits_with(
+        &self,
+        scratch: &mut Scratch,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        params: &DetectParams,
+    ) -> Result<Vec<RawHit>> {
+        check_size(pixels, width, height)?;
+        let c = &self.cascade;
+        let (w0, h0) = (c.window_width, c.window_height);
+        let scales = scale_list(width, height, w0, h0, params);
+        if scales.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Level sizes and their rows in the shared tables (one stride for all levels, so
+        // feature offsets are computed once).
+        let levels: Vec<Level> = {
+            let mut row0 = 0;
+            scales
+                .iter()
+                .map(|&s| {
+                    let lw = round_half_even((width as f32 / s) as f64) as usize;
+                    let lh = round_half_even((height as f32 / s) as f64) as usize;
+                    let l = Level {
+                        scale: s,
+                        width: lw,
+                        height: lh,
+                        row0,
+                    };
+                    row0 += lh + 1;
+                    l
+                })
+                .collect()
+        };
+        let stride = levels.iter().map(|l| l.width).max().unwrap_or(0) + 1;
+        // Feature offsets are u32 (a window spans `h0 + 1` table rows).
+        if (h0 + 2).saturating_mul(stride) >= u32::MAX as usize {
+            return Err(Error::param(
+                "pixels",
+                format!("a {width}-pixel-wide image is too wide for this cascade's window"),
+            ));
+        }
+        let rows: usize = levels.iter().map(|l| l.height + 1).sum();
+        let tilted = c.has_tilted();
+        let n = rows * stride;
+        // Padding lets every window take a FAST-long slice (see `Table`).
+        scratch.sum.resize(n + FAST, 0);
+        scratch.sqsum.resize(n, 0);
+        if tilted {
+            scratch.tilted.resize(n + FAST, 0);
+        }
+        if scratch.levels.len() < levels.len() {
+            scratch.levels.resize_with(levels.len(), Vec::new);
+            scratch.tilted_tmp.resize_with(levels.len(), Vec::new);
+        }
+        if scratch
+            .compiled
+            .as_ref()
+            .is_none_or(|k| k.stride != stride || k.detector != self.id)
+        {
+            let mut k = Compiled::new(c, stride);
+            k.detector = self.id;
+            scratch.compiled = Some(k);
+        }
+
+        // Phase 1: one task per level (resample + integrals) into disjoint row ranges.
+        {
+            let mut jobs = Vec::with_capacity(levels.len());
+            let mut s_rest = &mut scratch.sum[..];
+            let mut q_rest = &mut scratch.sqsum[..];
+            let mut t_rest = &mut scratch.tilted[..];
+            let mut px_rest = &mut scratch.levels[..];
+            let mut tt_rest = &mut scratch.tilted_tmp[..];
+            for l in &levels {
+                let len = (l.height + 1) * stride;
+                let (s, sr) = s_rest.split_at_mut(len);
+                let (q, qr) = q_rest.split_at_mut(len);
+                let (t, tr) = if tilted {
+                    t_rest.split_at_mut(len)
+                } else {
+                    t_rest.split_at_mut(0)
+                };
+                let (px, pr) = px_rest.split_at_mut(1);
+                let (tt, ttr) = tt_rest.split_at_mut(1);
+                s_rest = sr;
+                q_rest = qr;
+                t_rest = tr;
+                px_rest = pr;
+                tt_rest = ttr;
+                jobs.push((l, s, q, t, &mut px[0], &mut tt[0]));
+            }
+            jobs.into_par_iter().for_each(|(l, s, q, t, px, tt)| {
+                resize_linear_exact(pixels, width, height, l.width, l.height, px);
+                sum_sqsum_into(px, l.width, l.height, stride, s, q);
+                if tilted {
+                    tilted_into(px, l.width, l.height, stride, t, tt);
+                }
+            });
+        }
+
+        // Phase 2: stripes of rows, in parallel; results concatenated in scan order.
+        let mut tasks = Vec::new();
+        for (li, l) in levels.iter().enumerate() {
+            let step = if l.scale >= 2.0 { 1 } else { 2 };
+            let ny = (l.height + 1).saturating_sub(h0);
+            let stripe = step * 4;
+            let mut y = 0;
+            while y < ny {
+                tasks.push((li, y, (y + stripe).min(ny), step));
+                y += stripe;
+            }
+        }
+        let compiled = scratch.compiled.as_ref().expect("compiled just above");
+        let tables = Tables {
+            sum: &scratch.sum,
+            sqsum: &scratch.sqsum,
+            tilted: &scratch.tilted,
+        };
+        let program = &self.program;
+        let parts: Vec<Vec<RawHit>> = tasks
+            .par_iter()
+            .map(|&(li, y0, y1, step)| {
+                let l = &levels[li];
+                let nx = (l.width + 1).saturating_sub(w0);
+                let s = l.scale;
+                let (ww, wh) = (
+                    round_half_even((w0 as f32 * s) as f64) as i32,
+                    round_half_even((h0 as f32 * s) as f64) as i32,
+                );
+                let mut out = Vec::new();
+                let mut y = y0;
+                while y < y1 {
+                    let mut x = 0;
+                    while x < nx {
+                        let base = (l.row0 + y) * stride + x;
+                        let (result, score) = program.run(compiled, &tables, base);
+                        if result > 0 {
+                            out.push(RawHit {
+                                rect: [
+                                    round_half_even((x as f32 * s) as f64) as i32,
+                                    round_half_even((y as f32 * s) as f64) as i32,
+                                    ww,
+                                    wh,
+                                ],
+                                score,
+                            });
+                        }
+                        if result == 0 {
+                            x += step;
+                        }
+                        x += step;
+                    }
+                    y += step;
+                }
+                out
+            })
+            .collect();
+        Ok(parts.into_iter().flatten().collect())
+    }
+}
+
+/// Groups raw windows as `params.grouping` says and clips the boxes to a `width x height`
+/// image (the last steps of [`Detector::detect_u8`]).
+pub fn group_and_clip(
+    raw: &[RawHit],
+    params: &DetectParams,
+    width: usize,
+    height: usize,
+) -> Vec<Detection> {
+    let dets = match params.grouping {
+        Grouping::OpenCv if params.min_neighbors == 0 => {
+            raw.iter().map(|h| (h.rect, 1, h.score)).collect::<Vec<_>>()
+        }
+        Grouping::OpenCv => group_rectangles(raw, params.min_neighbors, 0.2),
+        Grouping::Nms { iou } => nms(raw, iou, params.min_neighbors),
+    };
+    dets.into_iter()
+        .filter_map(|(r, n, score)| {
+            clip(r, width, height).map(|rect| Detection {
+                rect,
+                neighbors: n,
+                score,
+            })
+        })
+        .collect()
+}
+
+/// OpenCV's scale list (see the module docs, step 1).
+pub fn scale_list(
+    width: usize,
+    height: usize,
+    win_w: usize,
+    win_h: usize,
+    params: &DetectParams,
+) -> Vec<f32> {
+    let (max_w, max_h) = params.max_size.unwrap_or((width, height));
+    let mut out = Vec::new();
+    let mut factor = 1.0f64;
+    loop {
+        let ww = round_half_even(win_w as f64 * factor);
+        let wh = round_half_even(win_h as f64 * factor);
+        if ww > max_w as f64 || wh > max_h as f64 || ww > width as f64 || wh > height as f64 {
+            break;
+        }
+        if !(ww < params.min_size.0 as f64 || wh < params.min_size.1 as f64) {
+            out.push(factor as f32);
+        }
+        factor *= params.scale_factor;
+    }
+    out
+}
+
+/// OpenCV's `groupRectangles(rects, min_neighbors, eps)` on raw windows: returns
+/// `(mean box, member count, best member score)` per kept class, in class order.
+pub fn group_rectangles(
+    raw: &[RawHit],
+    min_neighbors: usize,
+    eps: f64,
+) -> Vec<([i32; 4], usize, f64)> {
+    let n = raw.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut a: usize) -> usize {
+        while p[a] != a {
+            p[a] = p[p[a]];
+            a = p[a];
+        }
+        a
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            if similar(&raw[i].rect, &raw[j].rect, eps) {
+                let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
+                if ri != rj {
+                    parent[rj] = ri;
+                }
+            }
+        }
+    }
+    // Classes numbered by their first member.
+    let mut label_of_root = vec![usize::MAX; n];
+    let mut labels = vec![0; n];
+    let mut nc = 0;
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        if label_of_root[r] == usize::MAX {
+            label_of_root[r] = nc;
+            nc += 1;
+        }
+        labels[i] = label_of_root[r];
+    }
+    let mut sums = vec![[0i64; 4]; nc];
+    let mut counts = vec![0usize; nc];
+    let mut best = vec![f64::NEG_INFINITY; nc];
+    for (h, &l) in raw.iter().zip(&labels) {
+        for k in 0..4 {
+            sums[l][k] += h.rect[k] as i64;
+        }
+        counts[l] += 1;
+        best[l] = best[l].max(h.score);
+    }
+    let means: Vec<[i32; 4]> = sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, &c)| {
+            let inv = 1.0f32 / c as f32;
+            s.map(|v| round_half_even((v as f32 * inv) as f64) as i32)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..nc {
+        let n1 = counts[i];
+        if n1 <= min_neighbors {
+            continue;
+        }
+        let r1 = means[i];
+        let inside = (0..nc).any(|j| {
+            let n2 = counts[j];
+            if j == i || n2 <= min_neighbors {
+                return false;
+            }
+            let r2 = means[j];
+            let dx = round_half_even(r2[2] as f64 * eps) as i32;
+            let dy = round_half_even(r2[3] as f64 * eps) as i32;
+            r1[0] >= r2[0] - dx
+                && r1[1] >= r2[1] - dy
+                && r1[0] + r1[2] <= r2[0] + r2[2] + dx
+                && r1[1] + r1[3] <= r2[1] + r2[3] + dy
+                && (n2 > n1.max(3) || n1 < 3)
+        });
+        if !inside {
+            out.push((r1, n1, best[i]));
+        }
+    }
+    out
+}
+
+/// Greedy IoU non-maximum suppression by descending score (ties keep scan order).
+pub fn nms(raw: &[RawHit], iou: f32, min_neighbors: usize) -> Vec<([i32; 4], usize, f64)> {
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.sort_by(|&a, &b| raw[b].score.total_cmp(&raw[a].score).then(a.cmp(&b)));
+    let mut suppressed = vec![false; raw.len()];
+    let mut out = Vec::new();
+    for (k, &i) in order.iter().enumerate() {
+        if suppressed[i] {
+            continue;
+        }
+        let mut n = 1;
+        for &j in &order[k + 1..] {
+            if !suppressed[j] && iou_i32(&raw[i].rect, &raw[j].rect) > iou as f64 {
+                suppressed[j] = true;
+                n += 1;
+            }
+        }
+        if n > min_neighbors {
+            out.push((raw[i].rect, n, raw[i].score));
+        }
+    }
+    out
+}
+
+/// Detection-versus-truth counts and the precision-recall curve of an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Matched detections.
+    pub tp: usize,
+    /// Unmatched detections.
+    pub fp: usize,
+    /// Unmatched truth boxes.
+    pub fn_: usize,
+    /// `tp / (tp + fp)` (1 when there is no detection).
+    pub precision: f64,
+    /// `tp / (tp + fn)` (1 when there is no truth box).
+    pub recall: f64,
+    /// Area under the monotone (all-points interpolated) precision-recall curve.
+    pub average_precision: f64,
+    /// `(recall, precision)` after each detection in decreasing confidence.
+    pub curve: Vec<(f64, f64)>,
+}
+
+/// Greedy matching (the anchors' protocol): all (detection, truth) pairs with
+/// `IoU >= iou` are taken in decreasing IoU order (ties: detection then truth index),
+/// each box at most once. Returns, per detection, whether it was matched.
+pub fn match_greedy(dets: &[Rect], truth: &[Rect], iou: f32) -> Vec<bool> {
+    let mut pairs = Vec::new();
+    for (i, d) in dets.iter().enumerate() {
+        for (j, t) in truth.iter().enumerate() {
+            let v = d.iou(t);
+            if v >= iou {
+                pairs.push((v, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut used_d = vec![false; dets.len()];
+    let mut used_t = vec![false; truth.len()];
+    for (_, i, j) in pairs {
+        if !used_d[i] && !used_t[j] {
+            used_d[i] = true;
+            used_t[j] = true;
+        }
+    }
+    used_d
+}
+
+/// One image for [`evaluate`]: detections with a confidence each, and the true boxes.
+pub type ScoredImage = (Vec<(Rect, f64)>, Vec<Rect>);
+
+/// Evaluates detections (with a confidence each) against truth boxes over several
+/// images: greedy matching per image at `iou`, then one precision-recall curve over all
+/// detections sorted by decreasing confidence (ties keep input order).
+pub fn evaluate(images: &[ScoredImage], iou: f32) -> EvalReport {
+    let mut ranked = Vec::new();
+    let mut n_truth = 0;
+    for (dets, truth) in images {
+        let rects: Vec<Rect> = dets.iter().map(|d| d.0).collect();
+        let hit = match_greedy(&rects, truth, iou);
+        n_truth += truth.len();
+        ranked.extend(dets.iter().zip(hit).map(|(d, h)| (d.1, h)));
+    }
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut curve = Vec::with_capacity(ranked.len());
+    for &(_, h) in &ranked {
+        if h {
+            tp += 1;
+        } else {
+            fp += 1;
+        }
+        let recall = if n_truth == 0 {
+            1.0
+        } else {
+            tp as f64 / n_truth as f64
+        };
+        curve.push((recall, tp as f64 / (tp + fp) as f64));
+    }
+    // All-points interpolation: precision made non-increasing from the right.
+    let mut ap = 0.0;
+    let mut best = 0.0f64;
+    for k in (0..curve.len()).rev() {
+        best = best.max(curve[k].1);
+        let r_before = if k == 0 { 0.0 } else { curve[k - 1].0 };
+        if curve[k].0 > r_before {
+            ap += (curve[k].0 - r_before) * best;
+        }
+    }
+    EvalReport {
+        tp,
+        fp,
+        fn_: n_truth - tp,
+        precision: if tp + fp == 0 {
+            1.0
+        } else {
+            tp as f64 / (tp + fp) as f64
+        },
+        recall: if n_truth == 0 {
+            1.0
+        } else {
+            tp as f64 / n_truth as f64
+        },
+        average_precision: ap,
+        curve,
+    }
+}
+
+/// OpenCV's `equalizeHist` on 8-bit pixels, in place.
+pub fn equalize_hist(pixels: &mut [u8]) {
+    let mut hist = [0usize; 256];
+    for &p in pixels.iter() {
+        hist[p as usize] += 1;
+    }
+    let Some(first) = hist.iter().position(|&c| c > 0) else {
+        return;
+    };
+    let total = pixels.len();
+    let mut lut = [0u8; 256];
+    if hist[first] == total {
+        lut = [first as u8; 256];
+    } else {
+        let scale = 255.0f32 / (total - hist[first]) as f32;
+        let mut sum = 0usize;
+        for i in first + 1..256 {
+            sum += hist[i];
+            lut[i] = round_half_even((sum as f32 * scale) as f64).clamp(0.0, 255.0) as u8;
+        }
+    }
+    for p in pixels.iter_mut() {
+        *p = lut[*p as usize];
+    }
+}
+
+/// OpenCV's `INTER_LINEAR_EXACT` resize of an 8-bit image (see the module docs, step 2).
+pub fn resize_linear_exact(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    dw: usize,
+    dh: usize,
+    dst: &mut Vec<u8>,
+) {
+    dst.clear();
+    if (dw, dh) == (sw, sh) {
+        dst.extend_from_slice(src);
+        return;
+    }
+    dst.resize(dw * dh, 0);
+    let cx = exact_coeffs(sw, dw);
+    let cy = exact_coeffs(sh, dh);
+    let mut h0 = vec![0u32; dw];
+    let mut h1 = vec![0u32; dw];
+    let hpass = |row: &[u8], out: &mut [u32]| {
+        for (o, &(i0, i1, c0, c1)) in out.iter_mut().zip(&cx) {
+            *o = c0 * row[i0] as u32 + c1 * row[i1] as u32;
+        }
+    };
+    let mut have = (usize::MAX, usize::MAX);
+    for (d, &(r0, r1, b0, b1)) in cy.iter().enumerate() {
+        if have != (r0, r1) {
+            if have.1 == r0 {
+                std::mem::swap(&mut h0, &mut h1);
+            } else {
+                hpass(&src[r0 * sw..(r0 + 1) * sw], &mut h0);
+            }
+            hpass(&src[r1 * sw..(r1 + 1) * sw], &mut h1);
+            have = (r0, r1);
+        }
+        let out = &mut dst[d * dw..(d + 1) * dw];
+        for ((o, &a), &b) in out.iter_mut().zip(&h0).zip(&h1) {
+            let v = b0 * a + b1 * b;
+            *o = ((v + (1 << 15)) >> 16).min(255) as u8;
+        }
+    }
+}
+
+/// Per destination index: (tap 0, tap 1, weight 0, weight 1), weights summing to 256.
+fn exact_coeffs(ssz: usize, dsz: usize) -> Vec<(usize, usize, u32, u32)> {
+    let scale = 1.0 / (dsz as f64 / ssz as f64);
+    (0..dsz)
+        .map(|d| {
+            let f = scale * (d as f64 + 0.5) - 0.5;
+            let i = f.floor();
+            if i >= 0.0 && (i as usize) + 1 < ssz {
+                let c1 = round_half_even((f - i) * 256.0) as u32;
+                (i as usize, i as usize + 1, 256 - c1, c1)
+            } else {
+                let t = (i.max(0.0) as usize).min(ssz - 1);
+                (t, t, 256, 0)
+            }
+        })
+        .collect()
+}
+
+fn round_half_even(v: f64) -> f64 {
+    v.round_ties_even()
+}
+
+fn similar(a: &[i32; 4], b: &[i32; 4], eps: f64) -> bool {
+    let delta = eps * ((a[2].min(b[2]) + a[3].min(b[3])) as f64) * 0.5;
+    ((a[0] - b[0]).abs() as f64) <= delta
+        && ((a[1] - b[1]).abs() as f64) <= delta
+        && ((a[0] + a[2] - b[0] - b[2]).abs() as f64) <= delta
+        && ((a[1] + a[3] - b[1] - b[3]).abs() as f64) <= delta
+}
+
+fn iou_i32(a: &[i32; 4], b: &[i32; 4]) -> f64 {
+    let (ax1, ay1) = (a[0] as i64 + a[2] as i64, a[1] as i64 + a[3] as i64);
+    let (bx1, by1) = (b[0] as i64 + b[2] as i64, b[1] as i64 + b[3] as i64);
+    let iw = (ax1.min(bx1) - (a[0].max(b[0]) as i64)).max(0);
+    let ih = (ay1.min(by1) - (a[1].max(b[1]) as i64)).max(0);
+    let inter = (iw * ih) as f64;
+    let union = (a[2] as i64 * a[3] as i64 + b[2] as i64 * b[3] as i64) as f64 - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// `rect & Rect(0, 0, width, height)`, `None` when empty.
+fn clip(r: [i32; 4], width: usize, height: usize) -> Option<Rect> {
+    let x0 = (r[0] as i64).max(0);
+    let y0 = (r[1] as i64).max(0);
+    let x1 = (r[0] as i64 + r[2] as i64).min(width as i64);
+    let y1 = (r[1] as i64 + r[3] as i64).min(height as i64);
+    (x1 > x0 && y1 > y0).then(|| Rect {
+        x: x0 as u32,
+        y: y0 as u32,
+        width: (x1 - x0) as u32,
+        height: (y1 - y0) as u32,
+    })
+}
+
+struct Level {
+    scale: f32,
+    width: usize,
+    height: usize,
+    row0: usize,
+}
+
+struct Tables<'a> {
+    sum: &'a [i32],
+    sqsum: &'a [u32],
+    tilted: &'a [i32],
+}
+
+/// Stride-independent evaluation program: stages, stumps or trees, thresholds.
+#[derive(Clone, Debug)]
+struct Program {
+    haar: bool,
+    stumps: bool,
+    /// `(first weak, weak count, f32(threshold) - 1e-5f)`.
+    stages: Vec<(usize, usize, f32)>,
+    /// Per stage: every partial f64 sum of its leaves is exact, so the sum may be formed
+    /// in any order (two accumulators) and still equal OpenCV's sequential sum.
+    exact: Vec<bool>,
+    /// Stumps: feature, threshold, left, right (one per weak classifier when `stumps`).
+    stump: Vec<(u32, f32, f32, f32)>,
+    /// LBP sets, one per node (stumps or trees).
+    subsets: Vec<[u32; 8]>,
+    /// Trees: (first node, first leaf), when not `stumps`.
+    trees: Vec<(usize, usize)>,
+    /// Tree nodes: feature, threshold, left, right.
+    nodes: Vec<(u32, f32, i32, i32)>,
+    leaves: Vec<f32>,
+    /// Normalisation rectangle area (Haar): (w0-2)(h0-2).
+    norm_area: f64,
+}
+
+impl Program {
+    fn new(c: &Cascade) -> Program {
+        let stumps = c.is_stump_based();
+        let mut p = Program {
+            haar: c.feature_type == FeatureType::Haar,
+            stumps,
+            stages: Vec::new(),
+            exact: Vec::new(),
+            stump: Vec::new(),
+            subsets: Vec::new(),
+            trees: Vec::new(),
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            norm_area: (c.window_width.saturating_sub(2) * c.window_height.saturating_sub(2))
+                as f64,
+        };
+        let mut first = 0;
+        for st in &c.stages {
+            p.stages
+                .push((first, st.trees.len(), st.threshold - 1e-5f32));
+            p.exact.push(stage_sum_is_exact(st));
+            first += st.trees.len();
+            for t in &st.trees {
+                if !stumps {
+                    p.trees.push((p.nodes.len(), p.leaves.len()));
+                    p.leaves.extend_from_slice(&t.leaves);
+                }
+                for n in &t.nodes {
+                    let thr = match &n.split {
+                        Split::Threshold(v) => *v,
+                        Split::Subset(m) => {
+                            p.subsets.push(*m);
+                            0.0
+                        }
+                    };
+                    if stumps {
+                        p.stump.push((n.feature, thr, t.leaves[0], t.leaves[1]));
+                    } else {
+                        p.nodes.push((n.feature, thr, n.left, n.right));
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// Runs the cascade on the window whose top-left table entry is `base`: returns
+    /// OpenCV's result code (1 accepted, 0 rejected by stage 0, -1 variance, -k stage k)
+    /// and the last stage sum.
+    #[inline]
+    fn run(&self, c: &Compiled, t: &Tables, base: usize) -> (i32, f64) {
+        if self.haar {
+            let [a, b, cc, d] = c.norm;
+            let s = t.sum[base + a]
+                .wrapping_sub(t.sum[base + b])
+                .wrapping_sub(t.sum[base + cc])
+                .wrapping_add(t.sum[base + d]);
+            let q = t.sqsum[base + a]
+                .wrapping_sub(t.sqsum[base + b])
+                .wrapping_sub(t.sqsum[base + cc])
+                .wrapping_add(t.sqsum[base + d]);
+            let nf = self.norm_area * q as f64 - s as f64 * s as f64;
+            if !(nf > 0.0) {
+                return (-1, 0.0);
+            }
+            let inv = (1.0 / nf.sqrt()) as f32;
+            if !(self.norm_area * (inv as f64) < 0.1) {
+                return (-1, 0.0);
+            }
+            if c.span <= FAST {
+                let sum: &[i32; FAST] = t.sum[base..base + FAST].try_into().expect("padded tables");
+                let tilted: &[i32; FAST] = if c.any_tilted {
+                    t.tilted[base..base + FAST]
+                        .try_into()
+                        .expect("padded tables")
+                } else {
+                    sum
+                };
+                self.eval_haar(c, sum, tilted, inv)
+            } else {
+                let sum = &t.sum[base..base + c.span];
+                let tilted = if c.any_tilted {
+                    &t.tilted[base..base + c.span]
+                } else {
+                    sum
+                };
+                self.eval_haar(c, sum, tilted, inv)
+            }
+        } else if c.span <= FAST {
+            let sum: &[i32; FAST] = t.sum[base..base + FAST].try_into().expect("padded tables");
+            self.eval_lbp(c, sum)
+        } else {
+            self.eval_lbp(c, &t.sum[base..base + c.span])
+        }
+    }
+
+    #[inline(always)]
+    fn eval_haar<T: Table>(&self, c: &Compiled, sum: T, tilted: T, inv: f32) -> (i32, f64) {
+        if self.stumps {
+            if T::FAST && !c.compact.is_empty() {
+                self.haar_stumps(&c.compact, sum, tilted, inv)
+            } else {
+                self.haar_stumps(&c.haar, sum, tilted, inv)
+            }
+        } else {
+            self.trees(
+                |f| c.haar[f as usize].value(sum, tilted) * inv,
+                |_, _| false,
+            )
+        }
+    }
+
+    /// Stump cascades: the stage sums, each stump giving its leaf.
+    #[inline(always)]
+    fn haar_stumps<T: Table, S: Stump>(
+        &self,
+        all: &[S],
+        sum: T,
+        tilted: T,
+        inv: f32,
+    ) -> (i32, f64) {
+        let mut acc = 0.0f64;
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            let stumps = &all[first..first + count];
+            acc = if self.exact[si] {
+                // Two independent chains let consecutive stumps overlap.
+                let (mut a, mut b) = (0.0f64, 0.0f64);
+                let mut pairs = stumps.chunks_exact(2);
+                for pair in &mut pairs {
+                    a += pair[0].leaf(sum, tilted, inv);
+                    b += pair[1].leaf(sum, tilted, inv);
+                }
+                for f in pairs.remainder() {
+                    a += f.leaf(sum, tilted, inv);
+                }
+                a + b
+            } else {
+                let mut a = 0.0f64;
+                for f in stumps {
+                    a += f.leaf(sum, tilted, inv);
+                }
+                a
+            };
+            if acc < thr as f64 {
+                return (-(si as i32), acc);
+            }
+        }
+        (1, acc)
+    }
+
+    #[inline(always)]
+    fn eval_lbp<T: Table>(&self, c: &Compiled, sum: T) -> (i32, f64) {
+        let code = |f: u32| {
+            let o = &c.lbp[f as usize];
+            let p: [i32; 16] = std::array::from_fn(|k| sum.at(o[k]));
+            crate::lbp::code_from_corners(&p)
+        };
+        if self.stumps {
+            self.lbp_stumps(code)
+        } else {
+            self.trees(
+                |f| code(f) as f32,
+                |node, v| {
+                    let m = &self.subsets[node];
+                    let code = v as u32;
+                    (m[(code >> 5) as usize] >> (code & 31)) & 1 == 1
+                },
+            )
+        }
+    }
+
+    #[inline(always)]
+    fn lbp_stumps(&self, code: impl Fn(u32) -> u32) -> (i32, f64) {
+        let mut acc = 0.0f64;
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            let leaf = |k: usize| {
+                let (f, _, l, r) = self.stump[k];
+                let c = code(f);
+                let m = &self.subsets[k];
+                let set = (m[(c >> 5) as usize] >> (c & 31)) & 1 == 1;
+                (if set { l } else { r }) as f64
+            };
+            acc = if self.exact[si] {
+                let (mut a, mut b) = (0.0f64, 0.0f64);
+                let mut k = first;
+                while k + 1 < first + count {
+                    a += leaf(k);
+                    b += leaf(k + 1);
+                    k += 2;
+                }
+                if k < first + count {
+                    a += leaf(k);
+                }
+                a + b
+            } else {
+                let mut a = 0.0f64;
+                for k in first..first + count {
+                    a += leaf(k);
+                }
+                a
+            };
+            if acc < thr as f64 {
+                return (-(si as i32), acc);
+            }
+        }
+        (1, acc)
+    }
+
+    /// General trees. `value(feature)` gives the node's input; for LBP, `categorical`
+    /// answers "go left?" from (node index, value), for Haar the threshold decides.
+    fn trees(
+        &self,
+        value: impl Fn(u32) -> f32,
+        categorical: impl Fn(usize, f32) -> bool,
+    ) -> (i32, f64) {
+        let mut acc = 0.0f64;
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            acc = 0.0;
+            for &(n0, l0) in &self.trees[first..first + count] {
+                let mut idx = 0i32;
+                loop {
+                    let node = n0 + idx as usize;
+                    let (f, t, l, r) = self.nodes[node];
+                    let v = value(f);
+                    let left = if self.haar {
+                        v < t
+                    } else {
+                        categorical(node, v)
+                    };
+                    idx = if left { l } else { r };
+                    if idx <= 0 {
+                        break;
+                    }
+                }
+                acc += self.leaves[l0 + (-idx) as usize] as f64;
+            }
+            if acc < thr as f64 {
+                return (-(si as i32), acc);
+            }
+        }
+        (1, acc)
+    }
+}
+
+/// Whether every partial sum of a stage's leaf values (one leaf per tree) is exact in
+/// f64: all leaves are multiples of the smallest one's ulp, and the largest possible sum
+/// stays below 2^53 such ulps. Then the order of the additions cannot change the result.
+fn stage_sum_is_exact(stage: &crate::cascade::Stage) -> bool {
+    let leaves = stage
+        .trees
+        .iter()
+        .flat_map(|t| &t.leaves)
+        .filter(|v| **v != 0.0);
+    // Unbiased binary exponent of a normal f32 (subnormals are refused below).
+    let exponent = |v: f32| ((v.to_bits() >> 23) & 0xff) as i32 - 127;
+    let Some(min_exp) = leaves.clone().map(|v| exponent(*v)).min() else {
+        return true;
+    };
+    if leaves.clone().any(|v| v.abs() < f32::MIN_POSITIVE) {
+        return false;
+    }
+    let bound: f64 = stage
+        .trees
+        .iter()
+        .map(|t| t.leaves.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64)))
+        .sum();
+    let ulp = 2f64.powi(min_exp - 23);
+    bound / ulp < 2f64.powi(52)
+}
+
+/// Feature offsets for one table stride.
+#[derive(Clone, Debug)]
+struct Compiled {
+    stride: usize,
+    /// The [`Detector`] these offsets belong to.
+    detector: u64,
+    /// Per Haar feature, or per stump in weak-classifier order for stump cascades.
+    haar: Vec<HaarC>,
+    lbp: Vec<[u32; 16]>,
+    norm: [usize; 4],
+    /// One past the largest offset (windows are sliced to this length).
+    span: usize,
+    any_tilted: bool,
+    /// [`CompactStump`]s, when every stump qualifies and offsets fit 16 bits (else empty).
+    compact: Vec<CompactStump>,
+}
+
+/// Window offsets of 16 bits: a window slice of this length is indexed without bounds
+/// checks (tables are padded by this much).
+const FAST: usize = 1 << 16;
+
+/// A window's view of an integral table.
+trait Table: Copy {
+    /// Whether offsets below `FAST` are all this table needs (no bounds checks).
+    const FAST: bool;
+    fn at(self, o: u32) -> i32;
+}
+
+impl Table for &[i32; FAST] {
+    const FAST: bool = true;
+    #[inline(always)]
+    fn at(self, o: u32) -> i32 {
+        // Offsets are below FAST whenever this table type is used.
+        self[o as u16 as usize]
+    }
+}
+
+impl Table for &[i32] {
+    const FAST: bool = false;
+    #[inline(always)]
+    fn at(self, o: u32) -> i32 {
+        self[o as usize]
+    }
+}
+
+/// A stump that turns a window into its leaf value.
+trait Stump {
+    fn leaf<T: Table>(&self, sum: T, tilted: T, inv: f32) -> f64;
+}
+
+impl Stump for HaarC {
+    #[inline(always)]
+    fn leaf<T: Table>(&self, sum: T, tilted: T, inv: f32) -> f64 {
+        let v = self.value(sum, tilted) * inv;
+        (if v < self.thr { self.left } else { self.right }) as f64
+    }
+}
+
+/// The fast stump: upright rectangles, integer weights, 16-bit offsets (48 bytes). A
+/// missing third rectangle has weight 0 and offsets 0, so all three terms are formed
+/// without branches; the integer sum is exact and equals OpenCV's f32 sum.
+#[derive(Clone, Copy, Debug)]
+struct CompactStump {
+    o: [u16; 12],
+    w: [i32; 3],
+    thr: f32,
+    left: f32,
+    right: f32,
+}
+
+impl Stump for CompactStump {
+    #[inline(always)]
+    fn leaf<T: Table>(&self, sum: T, _tilted: T, inv: f32) -> f64 {
+        let r = |k: usize| {
+            sum.at(self.o[4 * k] as u32)
+                .wrapping_sub(sum.at(self.o[4 * k + 1] as u32))
+                .wrapping_sub(sum.at(self.o[4 * k + 2] as u32))
+                .wrapping_add(sum.at(self.o[4 * k + 3] as u32))
+        };
+        let raw = self.w[0] * r(0) + self.w[1] * r(1) + self.w[2] * r(2);
+        let v = raw as f32 * inv;
+        (if v < self.thr { self.left } else { self.right }) as f64
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct HaarC {
+    o: [[u32; 4]; 3],
+    w: [f32; 3],
+    /// The weights as integers, when they all are integers and the weighted sum of the
+    /// largest possible rectangle sums stays below 2^24.
+    wi: [i32; 3],
+    int_weights: bool,
+    /// Stump cascades: the node threshold and the two leaves (unused for trees).
+    thr: f32,
+    left: f32,
+    right: f32,
+    tilted: bool,
+}
+
+impl HaarC {
+    #[inline(always)]
+    fn value<T: Table>(&self, sum: T, tilted: T) -> f32 {
+        let t = if self.tilted { tilted } else { sum };
+        let r = |o: &[u32; 4]| {
+            t.at(o[0])
+                .wrapping_sub(t.at(o[1]))
+                .wrapping_sub(t.at(o[2]))
+                .wrapping_add(t.at(o[3])) as f32
+        };
+        if self.int_weights {
+            // Exact: integer weights and |Σ w R| < 2^24, so the f32 sum OpenCV forms is
+            // this integer.
+            let ri = |o: &[u32; 4]| {
+                t.at(o[0])
+                    .wrapping_sub(t.at(o[1]))
+                    .wrapping_sub(t.at(o[2]))
+                    .wrapping_add(t.at(o[3]))
+            };
+            let mut v = self.wi[0] * ri(&self.o[0]) + self.wi[1] * ri(&self.o[1]);
+            if self.wi[2] != 0 {
+                v += self.wi[2] * ri(&self.o[2]);
+            }
+            return v as f32;
+        }
+        let mut v = self.w[0] * r(&self.o[0]) + self.w[1] * r(&self.o[1]);
+        if self.w[2] != 0.0 {
+            v += self.w[2] * r(&self.o[2]);
+        }
+        v
+    }
+}
+
+impl Compiled {
+    fn new(c: &Cascade, stride: usize) -> Compiled {
+        let (w0, h0) = (c.window_width, c.window_height);
+        let compile = |f: &crate::haar::HaarFeature| {
+            let offs = f.corner_offsets(stride);
+            let weights: Vec<f32> = f
+                .rects
+                .iter()
+                .map(|r| r.weight)
+                .filter(|w| *w != 0.0)
+                .collect();
+            let mut h = HaarC {
+                o: [[0; 4]; 3],
+                w: [0.0; 3],
+                wi: [0; 3],
+                int_weights: false,
+                thr: 0.0,
+                left: 0.0,
+                right: 0.0,
+                tilted: f.tilted,
+            };
+            for (k, (o, w)) in offs.iter().zip(&weights).enumerate() {
+                h.o[k] = *o;
+                h.w[k] = *w;
+                h.wi[k] = *w as i32;
+            }
+            let bound: f64 = f
+                .rects
+                .iter()
+                .map(|r| r.weight.abs() as f64 * r.width as f64 * r.height as f64 * 510.0)
+                .sum();
+            h.int_weights = weights
+                .iter()
+                .all(|w| w.fract() == 0.0 && w.abs() <= 1024.0)
+                && bound < (1u64 << 24) as f64;
+            h
+        };
+        let haar: Vec<HaarC> = if c.feature_type == FeatureType::Haar && c.is_stump_based() {
+            c.stages
+                .iter()
+                .flat_map(|s| &s.trees)
+                .map(|t| {
+                    let n = &t.nodes[0];
+                    let mut h = compile(&c.haar_features[n.feature as usize]);
+                    if let Split::Threshold(v) = n.split {
+                        h.thr = v;
+                    }
+                    (h.left, h.right) = (t.leaves[0], t.leaves[1]);
+                    h
+                })
+                .collect()
+        } else {
+            c.haar_features.iter().map(compile).collect()
+        };
+        let at = |x: usize, y: usize| y * stride + x;
+        let span = at(c.window_width, c.window_height) + 1;
+        let compact = if c.feature_type == FeatureType::Haar
+            && c.is_stump_based()
+            && !c.has_tilted()
+            && span <= FAST
+            && haar.iter().all(|h| h.int_weights)
+        {
+            haar.iter()
+                .map(|h| CompactStump {
+                    o: std::array::from_fn(|k| h.o[k / 4][k % 4] as u16),
+                    w: h.wi,
+                    thr: h.thr,
+                    left: h.left,
+                    right: h.right,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let lbp: Vec<[u32; 16]> = c
+            .lbp_features
+            .iter()
+            .map(|f| f.corner_offsets(stride))
+            .collect();
+        let at = |x: usize, y: usize| y * stride + x;
+        let (nw, nh) = (w0.saturating_sub(2), h0.saturating_sub(2));
+        let norm = [at(1, 1), at(1 + nw, 1), at(1, 1 + nh), at(1 + nw, 1 + nh)];
+        // Every offset lies within the window's table footprint.
+        let span = at(w0, h0) + 1;
+        Compiled {
+            stride,
+            detector: 0,
+            haar,
+            lbp,
+            norm,
+            span,
+            any_tilted: c.has_tilted(),
+            compact,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_resize_halves_by_averaging_four_pixels() {
+        let src: Vec<u8> = (0..16).map(|i| (i * 13 % 256) as u8).collect();
+        let mut dst = Vec::new();
+        resize_linear_exact(&src, 4, 4, 2, 2, &mut dst);
+        for y in 0..2 {
+            for x in 0..2 {
+                let p = |xx: usize, yy: usize| src[(2 * y + yy) * 4 + 2 * x + xx] as u32;
+                let want = (p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) >> 2;
+                assert_eq!(dst[y * 2 + x] as u32, want);
+            }
+        }
+    }
+
+    #[test]
+    fn scale_list_matches_the_conventions() {
+        let p = DetectParams {
+            min_size: (24, 24),
+            ..Default::default()
+        };
+        let s = scale_list(640, 480, 24, 24, &p);
+        assert_eq!(s.len(), 32);
+        assert_eq!(s[0], 1.0);
+        let s = scale_list(640, 480, 20, 20, &p);
+        assert_eq!(s.len(), 32);
+        assert_eq!(s[0], (1.1f64 * 1.1) as f32);
+        assert_eq!(scale_list(640, 480, 45, 45, &p).len(), 25);
+    }
+
+    #[test]
+    fn grouping_keeps_classes_above_min_neighbors() {
+        let h = |x, y, w| RawHit {
+            rect: [x, y, w, w],
+            score: x as f64,
+        };
+        let raw = [h(10, 10, 24), h(11, 10, 24), h(10, 11, 24), h(100, 100, 24)];
+        let g = group_rectangles(&raw, 2, 0.2);
+        // (10+11+10)/3 = 10.33 -> 10; (10+10+11)/3 -> 10.
+        assert_eq!(g, vec![([10, 10, 24, 24], 3, 11.0)]);
+        assert!(group_rectangles(&raw, 3, 0.2).is_empty());
+        let n = nms(&raw, 0.5, 0);
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0], ([100, 100, 24, 24], 1, 100.0));
+        assert_eq!(n[1].1, 3);
+    }
+
+    #[test]
+    fn evaluation_matches_hand_computation() {
+        let r = |x, y| Rect {
+            x,
+            y,
+            width: 10,
+            height: 10,
+        };
+        // Image 1: a perfect hit (conf 0.9) and a false alarm (0.8); image 2: one miss
+        // and a hit at IoU 81/119 (conf 0.5).
+        let images = vec![
+            (vec![(r(0, 0), 0.9), (r(50, 50), 0.8)], vec![r(0, 0)]),
+            (vec![(r(1, 1), 0.5)], vec![r(0, 0), r(30, 30)]),
+        ];
+        let e = evaluate(&images, 0.5);
+        assert_eq!((e.tp, e.fp, e.fn_), (2, 1, 1));
+        assert_eq!(
+            e.curve,
+            vec![(1.0 / 3.0, 1.0), (1.0 / 3.0, 0.5), (2.0 / 3.0, 2.0 / 3.0)]
+        );
+        // AP = 1/3 * 1 + 1/3 * 2/3.
+        assert!((e.average_precision - (1.0 / 3.0 + 2.0 / 9.0)).abs() < 1e-12);
+        assert_eq!(evaluate(&images, 0.7).tp, 1);
+        // Greedy: the higher-IoU pair wins even when listed second.
+        let m = match_greedy(&[r(2, 0), r(0, 0)], &[r(0, 0)], 0.5);
+        assert_eq!(m, vec![false, true]);
+    }
+
+    #[test]
+    fn equalize_matches_hand_computation() {
+        let mut px = vec![10, 10, 20, 30];
+        equalize_hist(&mut px);
+        // hist: 10 x2, 20, 30; scale = 255 / 2; lut[20] = 127.5 -> 128, lut[30] = 255.
+        assert_eq!(px, vec![0, 0, 128, 255]);
+        let mut flat = vec![7u8; 5];
+        equalize_hist(&mut flat);
+        assert_eq!(flat, vec![7; 5]);
+    }
+
+    #[test]
+    fn bad_params_are_rejected() {
+        let bad = |p: DetectParams, name: &str| {
+            assert!(matches!(p.validate(), Err(Error::InvalidParam { name: n, .. }) if n == name));
+        };
+        bad(
+            DetectParams {
+                scale_factor: 1.0,
+                ..Default::default()
+            },
+            "scale_factor",
+        );
+        bad(
+            DetectParams {
+                scale_factor: f64::NAN,
+                ..Default::default()
+            },
+            "scale_factor",
+        );
+        bad(
+            DetectParams {
+                max_size: Some((0, 5)),
+                ..Default::default()
+            },
+            "max_size",
+        );
+        bad(
+            DetectParams {
+                grouping: Grouping::Nms { iou: f32::NAN },
+                ..Default::default()
+            },
+            "grouping",
+        );
+        assert!(DetectParams::default().validate().is_ok());
+    }
+}
