@@ -8,6 +8,7 @@ pub mod image;
 pub mod npy;
 pub mod persist;
 pub mod pipeline;
+pub mod plot;
 pub mod progress;
 pub mod rng;
 

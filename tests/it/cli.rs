@@ -45,3 +45,77 @@ fn verify_on_an_empty_cache_fails_and_reports_json() {
     );
     assert!(err.contains("missing or corrupted"), "{err}");
 }
+
+/// Two classes of 28x28 images: a bright bar at the top or at the bottom, with noise (not
+/// left/right: the CNN's default horizontal-flip augmentation would swap those classes).
+fn bars_npy(dir: &std::path::Path, n: usize) -> String {
+    use classic_cv::npy::{self, NpyArray, NpyData};
+    let mut rng = classic_cv::rng::Rng::new(3);
+    let mut x = Vec::with_capacity(n * 784);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let class = (i % 2) as u32;
+        for row in 0..28 {
+            for _col in 0..28 {
+                let on = if class == 0 { row < 10 } else { row >= 18 };
+                x.push(if on { 0.7 } else { 0.2 } + 0.2 * rng.next_f32());
+            }
+        }
+        y.push(class);
+    }
+    let xp = dir.join("x.npy");
+    let yp = dir.join("y.npy");
+    npy::write(
+        &xp,
+        &NpyArray {
+            shape: vec![n, 28, 28],
+            data: NpyData::F32(x),
+        },
+    )
+    .unwrap();
+    npy::write_u32(&yp, &y).unwrap();
+    format!("npy:{},{}", xp.display(), yp.display())
+}
+
+#[test]
+fn compare_writes_a_table_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = bars_npy(dir.path(), 400);
+    let out = dir.path().join("cmp");
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/configs/linear-svm.json"
+    );
+    let (code, stdout, err) = classic_cv(&[
+        "--json",
+        "--threads",
+        "2",
+        "compare",
+        "--dataset",
+        &spec,
+        "--config",
+        config,
+        "--cnn-epochs",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["method"], "linear-svm");
+    assert_eq!(rows[1]["method"], "cnn");
+    for r in rows {
+        assert!(r["test_accuracy"].as_f64().unwrap() >= 0.9, "{r}");
+        assert!(r["n_params"].as_u64().unwrap() > 0);
+    }
+    // The SVM stores at least 784 weights and a bias.
+    assert!(rows[0]["n_params"].as_u64().unwrap() >= 785);
+    let table: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("table.json")).unwrap()).unwrap();
+    assert_eq!(table["n_test"], 80, "80/20 stratified split of 400 images");
+    for f in ["table.md", "accuracy_vs_time.png", "learning_curves.png"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+}

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod classify;
 mod cnn;
+mod compare;
 mod data;
 mod detect;
 mod encode;
@@ -47,6 +48,8 @@ enum Command {
     Encode(encode::EncodeArgs),
     /// The small CNN: `cnn train`, `cnn eval`, `cnn predict`.
     Cnn(cnn::CnnArgs),
+    /// Train classical pipelines and the CNN on the same split; write a table and plots.
+    Compare(compare::CompareArgs),
     /// Train an image classification pipeline from a JSON config.
     Train(classify::TrainArgs),
     /// Evaluate a trained model: accuracy, per-class metrics, confusion matrix.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             Command::Kmeans(args) => encode::kmeans(&args, &globals),
             Command::Encode(args) => encode::encode(&args, &globals),
             Command::Cnn(args) => cnn::run(&args, &globals),
+            Command::Compare(args) => compare::compare(&args, &globals),
             Command::Train(args) => classify::train(&args, &globals),
             Command::Eval(args) => classify::eval(&args, &globals),
             Command::Predict(args) => classify::predict(&args, &globals),

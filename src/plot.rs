@@ -1,0 +1,359 @@
+//! Simple charts (lines and labelled points) rendered onto a [`Canvas`].
+//!
+//! # Overview
+//! Reports show learning curves, accuracy against training time and accuracy against a
+//! hyper-parameter. [`Chart`] draws one or more [`Series`] of `(x, y)` points with axes,
+//! tick labels, a title and a legend, on a white RGB canvas, using the built-in bitmap font
+//! of [`crate::draw`]: no plotting or font dependency.
+//!
+//! # Usage
+//! ```
+//! use classic_cv::plot::{Chart, Series};
+//! let chart = Chart {
+//!     title: "loss".into(),
+//!     x_label: "epoch".into(),
+//!     y_label: "loss".into(),
+//!     series: vec![Series::line("train", vec![(1.0, 0.9), (2.0, 0.5), (3.0, 0.4)])],
+//!     ..Chart::default()
+//! };
+//! let canvas = chart.render(480, 320);
+//! assert_eq!((canvas.width(), canvas.height()), (480, 320));
+//! ```
+//!
+//! # Conventions
+//! Axis ranges cover all finite points with 5 % padding (a degenerate range is widened by 1).
+//! With `log_x`, x is drawn on a base-10 log scale and non-positive x values are skipped.
+//! Non-finite points are skipped.
+
+use crate::draw::{Canvas, text_width};
+use crate::image::Rect;
+
+/// Colours given to series in order.
+pub const PALETTE: [[u8; 3]; 8] = [
+    [31, 119, 180],
+    [214, 39, 40],
+    [44, 160, 44],
+    [255, 127, 14],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [23, 190, 207],
+];
+
+/// One named set of points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Legend name.
+    pub name: String,
+    /// The points, in drawing order.
+    pub points: Vec<(f64, f64)>,
+    /// Join consecutive points with lines.
+    pub connect: bool,
+    /// Write the series name next to its last point (for scatter plots of named methods).
+    pub label_points: bool,
+}
+
+impl Series {
+    /// Points joined by lines.
+    pub fn line(name: &str, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name: name.to_string(),
+            points,
+            connect: true,
+            label_points: false,
+        }
+    }
+
+    /// A single labelled point.
+    pub fn point(name: &str, x: f64, y: f64) -> Self {
+        Series {
+            name: name.to_string(),
+            points: vec![(x, y)],
+            connect: false,
+            label_points: true,
+        }
+    }
+}
+
+/// A chart: axes, ticks, title, legend and series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Chart {
+    /// Title drawn above the plot.
+    pub title: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// Label of the y axis.
+    pub y_label: String,
+    /// Base-10 logarithmic x axis.
+    pub log_x: bool,
+    /// The data.
+    pub series: Vec<Series>,
+}
+
+const MARGIN_LEFT: i64 = 70;
+const MARGIN_RIGHT: i64 = 20;
+const MARGIN_TOP: i64 = 40;
+const MARGIN_BOTTOM: i64 = 50;
+
+impl Chart {
+    /// Renders the chart on a `width x height` white canvas.
+    pub fn render(&self, width: usize, height: usize) -> Canvas {
+        let mut c = Canvas::new(width, height, [255, 255, 255]);
+        let (x0, y0) = (MARGIN_LEFT, MARGIN_TOP);
+        let (x1, y1) = (width as i64 - MARGIN_RIGHT, height as i64 - MARGIN_BOTTOM);
+        let black = [0, 0, 0];
+        let grey = [220, 220, 220];
+        let tx = |x: f64| if self.log_x { x.log10() } else { x };
+        let pts = |s: &Series| -> Vec<(f64, f64)> {
+            s.points
+                .iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite() && (!self.log_x || *x > 0.0))
+                .map(|&(x, y)| (tx(x), y))
+                .collect()
+        };
+        let all: Vec<(f64, f64)> = self.series.iter().flat_map(pts).collect();
+        let (xr, yr) = (
+            range(all.iter().map(|p| p.0)),
+            range(all.iter().map(|p| p.1)),
+        );
+        let px = |x: f64| x0 + ((x - xr.0) / (xr.1 - xr.0) * (x1 - x0) as f64).round() as i64;
+        let py = |y: f64| y1 - ((y - yr.0) / (yr.1 - yr.0) * (y1 - y0) as f64).round() as i64;
+
+        // Grid and tick labels.
+        for t in ticks(yr.0, yr.1) {
+            let y = py(t);
+            line(&mut c, x0, y, x1, y, grey);
+            let s = fmt_tick(t);
+            c.draw_text(x0 - 6 - text_width(&s, 1) as i64, y - 3, &s, black, 1);
+        }
+        let xticks = if self.log_x {
+            log_ticks(xr.0, xr.1)
+        } else {
+            ticks(xr.0, xr.1)
+        };
+        for t in xticks {
+            let x = px(t);
+            line(&mut c, x, y0, x, y1, grey);
+            let s = fmt_tick(if self.log_x { 10f64.powf(t) } else { t });
+            c.draw_text(x - text_width(&s, 1) as i64 / 2, y1 + 6, &s, black, 1);
+        }
+        line(&mut c, x0, y1, x1, y1, black);
+        line(&mut c, x0, y0, x0, y1, black);
+
+        // Titles.
+        c.draw_text(
+            (width as i64 - text_width(&self.title, 2) as i64) / 2,
+            10,
+            &self.title,
+            black,
+            2,
+        );
+        let xl = if self.log_x {
+            format!("{} (log scale)", self.x_label)
+        } else {
+            self.x_label.clone()
+        };
+        c.draw_text(
+            (x0 + x1 - text_width(&xl, 1) as i64) / 2,
+            height as i64 - 20,
+            &xl,
+            black,
+            1,
+        );
+        c.draw_text(4, y0 - 14, &self.y_label, black, 1);
+
+        // Data.
+        for (i, s) in self.series.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let p = pts(s);
+            if s.connect {
+                for w in p.windows(2) {
+                    line(
+                        &mut c,
+                        px(w[0].0),
+                        py(w[0].1),
+                        px(w[1].0),
+                        py(w[1].1),
+                        colour,
+                    );
+                }
+            }
+            for &(x, y) in &p {
+                let r = Rect {
+                    x: (px(x) - 2).max(0) as u32,
+                    y: (py(y) - 2).max(0) as u32,
+                    width: 5,
+                    height: 5,
+                };
+                c.fill_rect(r, colour);
+            }
+            if let (true, Some(&(x, y))) = (s.label_points, p.last()) {
+                let w = text_width(&s.name, 1) as i64;
+                let lx = if px(x) + 6 + w > x1 {
+                    px(x) - 6 - w
+                } else {
+                    px(x) + 6
+                };
+                c.draw_text(lx, py(y) - 10, &s.name, colour, 1);
+            }
+        }
+
+        // Legend for connected series.
+        let mut ly = y0 + 4;
+        for (i, s) in self.series.iter().enumerate().filter(|(_, s)| s.connect) {
+            let colour = PALETTE[i % PALETTE.len()];
+            let w = text_width(&s.name, 1) as i64;
+            let lx = x1 - w - 24;
+            line(&mut c, lx, ly + 3, lx + 14, ly + 3, colour);
+            c.draw_text(lx + 18, ly, &s.name, colour, 1);
+            ly += 12;
+        }
+        c
+    }
+}
+
+/// Draws a straight line (Bresenham), clipped to the canvas.
+pub fn line(c: &mut Canvas, x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3]) {
+    let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+    let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+    let (mut x, mut y, mut err) = (x0, y0, dx + dy);
+    loop {
+        c.put(x, y, colour);
+        if x == x1 && y == y1 {
+            break;
+        }
+        let e2 = 2 * err;
+        if e2 >= dy {
+            err += dy;
+            x += sx;
+        }
+        if e2 <= dx {
+            err += dx;
+            y += sy;
+        }
+    }
+}
+
+/// Min and max of the values with 5 % padding; `(0, 1)` when there are none.
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        return (lo - 0.5, hi + 0.5);
+    }
+    let pad = 0.05 * (hi - lo);
+    (lo - pad, hi + pad)
+}
+
+/// About five "nice" tick values (1, 2 or 5 times a power of ten apart) inside `[lo, hi]`.
+pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let raw = (hi - lo) / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    // The nice step whose tick count is closest to five.
+    let step = [0.5, 1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .min_by(|a, b| {
+            let da = ((hi - lo) / a - 5.0).abs();
+            let db = ((hi - lo) / b - 5.0).abs();
+            da.total_cmp(&db)
+        })
+        .unwrap_or(mag);
+    let mut t = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while t <= hi + 1e-9 * step && out.len() < 20 {
+        out.push(if t.abs() < 1e-12 * step { 0.0 } else { t });
+        t += step;
+    }
+    out
+}
+
+/// Tick positions (in log10 units) at 1, 2 and 5 times powers of ten inside `[lo, hi]`.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    for e in lo.floor() as i64..=hi.ceil() as i64 {
+        for m in [1.0f64, 2.0, 5.0] {
+            let t = (m * 10f64.powi(e as i32)).log10();
+            if t >= lo && t <= hi {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+fn fmt_tick(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1000.0 || (a > 0.0 && a < 0.01) {
+        format!("{v:.0e}")
+    } else if a >= 10.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if (v * 10.0).fract().abs() < 1e-9 {
+        format!("{v:.1}")
+    } else if (v * 100.0).fract().abs() < 1e-9 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_ticks() {
+        let close = |a: Vec<f64>, b: &[f64]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9)
+        };
+        assert!(close(ticks(0.0, 1.0), &[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]));
+        assert!(close(
+            ticks(0.83, 0.94),
+            &[0.84, 0.86, 0.88, 0.9, 0.92, 0.94]
+        ));
+        assert!(close(ticks(3.0, 97.0), &[20.0, 40.0, 60.0, 80.0]));
+        assert_eq!(
+            log_ticks(0.0, 1.0),
+            vec![0.0, 2f64.log10(), 5f64.log10(), 1.0]
+        );
+    }
+
+    #[test]
+    fn points_land_where_the_axes_say() {
+        let chart = Chart {
+            series: vec![Series::line("s", vec![(0.0, 0.0), (10.0, 10.0)])],
+            ..Chart::default()
+        };
+        let c = chart.render(300, 200);
+        // With 5 % padding, (0, 0) maps 5 % inside the bottom-left corner of the plot area.
+        let (w, h) = (
+            300 - MARGIN_LEFT - MARGIN_RIGHT,
+            200 - MARGIN_TOP - MARGIN_BOTTOM,
+        );
+        let x = MARGIN_LEFT + (w as f64 * 0.5 / 11.0).round() as i64;
+        let y = 200 - MARGIN_BOTTOM - (h as f64 * 0.5 / 11.0).round() as i64;
+        assert_eq!(c.pixel(x as usize, y as usize), PALETTE[0]);
+        // Lines drawn between the points: the midpoint is coloured too.
+        let xm = MARGIN_LEFT + w / 2;
+        let ym = MARGIN_TOP + h / 2;
+        let near = (-1..=1).any(|d| c.pixel(xm as usize, (ym + d) as usize) == PALETTE[0]);
+        assert!(near);
+    }
+
+    #[test]
+    fn empty_and_non_finite_data_do_not_panic() {
+        let chart = Chart {
+            log_x: true,
+            series: vec![Series::line("s", vec![(f64::NAN, 1.0), (-1.0, 2.0)])],
+            ..Chart::default()
+        };
+        assert_eq!(chart.render(200, 150).width(), 200);
+        assert_eq!(Chart::default().render(120, 100).height(), 100);
+    }
+}
