@@ -58,6 +58,15 @@
 //! Scores: a raw window's score is its last stage sum (OpenCV's "level weight"); a group
 //! keeps its best member's score and the member count as `neighbors`.
 //!
+//! Evaluation order (no effect on results): for compact stump cascades (upright
+//! rectangles, integer weights, such as `haarcascade_frontalface_default.xml`), levels
+//! scanned with step 1 evaluate the variance test and the first stages of 4 adjacent
+//! windows at once in lane arrays the compiler vectorises (f32 rectangle sums are exact
+//! there, and each lane keeps its own sequential f64 stage sum), while at least 3 lanes
+//! survive; the windows the scan actually visits then finish stage by stage as before.
+//! This cuts the CPU time per 640x480 frame by about 12% (see the README); the 2x asked
+//! for the 60 fps stream target is not reached.
+//!
 //! # Parallelism
 //! Pyramid levels are resampled and integrated in parallel (one rayon task per level),
 //! then rows are scanned in parallel in stripes of a few rows per task. Hits are
@@ -1071,8 +1080,14 @@ impl Program {
         let (qa, qb, qc, qd) = (qlanes(na), qlanes(nb), qlanes(nc), qlanes(nd));
         let area = self.norm_area;
         for k in 0..LANES {
-            let s = sa[k].wrapping_sub(sb[k]).wrapping_sub(sc[k]).wrapping_add(sd[k]);
-            let q = qa[k].wrapping_sub(qb[k]).wrapping_sub(qc[k]).wrapping_add(qd[k]);
+            let s = sa[k]
+                .wrapping_sub(sb[k])
+                .wrapping_sub(sc[k])
+                .wrapping_add(sd[k]);
+            let q = qa[k]
+                .wrapping_sub(qb[k])
+                .wrapping_sub(qc[k])
+                .wrapping_add(qd[k]);
             let nf = area * q as f64 - s as f64 * s as f64;
             let inv = (1.0 / nf.sqrt()) as f32;
             b.inv[k] = inv;
@@ -1092,7 +1107,10 @@ impl Program {
             let (a, bb, cc, d) = (ld(o[0]), ld(o[1]), ld(o[2]), ld(o[3]));
             let mut r = [0.0f32; LANES];
             for k in 0..LANES {
-                r[k] = a[k].wrapping_sub(bb[k]).wrapping_sub(cc[k]).wrapping_add(d[k]) as f32;
+                r[k] = a[k]
+                    .wrapping_sub(bb[k])
+                    .wrapping_sub(cc[k])
+                    .wrapping_add(d[k]) as f32;
             }
             r
         };
@@ -1112,8 +1130,7 @@ impl Program {
                     let v = (w[0] * r0[k] + w[1] * r1[k] + w[2] * r2[k]) * b.inv[k];
                     // Branch-free select (vectorises): all-ones where `v < thr`.
                     let m = 0u32.wrapping_sub((v < st.thr) as u32);
-                    leaf[k] =
-                        f32::from_bits((st.left.to_bits() & m) | (st.right.to_bits() & !m));
+                    leaf[k] = f32::from_bits((st.left.to_bits() & m) | (st.right.to_bits() & !m));
                 }
                 for k in 0..LANES {
                     acc[k] += leaf[k] as f64;
