@@ -58,6 +58,15 @@
 //! Scores: a raw window's score is its last stage sum (OpenCV's "level weight"); a group
 //! keeps its best member's score and the member count as `neighbors`.
 //!
+//! Evaluation order (no effect on results): for compact stump cascades (upright
+//! rectangles, integer weights, such as `haarcascade_frontalface_default.xml`), levels
+//! scanned with step 1 evaluate the variance test and the first stages of 4 adjacent
+//! windows at once in lane arrays the compiler vectorises (f32 rectangle sums are exact
+//! there, and each lane keeps its own sequential f64 stage sum), while at least 3 lanes
+//! survive; the windows the scan actually visits then finish stage by stage as before.
+//! This cuts the CPU time per 640x480 frame by about 12% (see the README); the 2x asked
+//! for the 60 fps stream target is not reached.
+//!
 //! # Parallelism
 //! Pyramid levels are resampled and integrated in parallel (one rayon task per level),
 //! then rows are scanned in parallel in stripes of a few rows per task. Hits are
@@ -342,8 +351,8 @@ impl Detector {
         let tilted = c.has_tilted();
         let n = rows * stride;
         // Padding lets every window take a FAST-long slice (see `Table`).
-        scratch.sum.resize(n + FAST, 0);
-        scratch.sqsum.resize(n, 0);
+        scratch.sum.resize(n + FAST + LANES, 0);
+        scratch.sqsum.resize(n + LANES, 0);
         if tilted {
             scratch.tilted.resize(n + FAST, 0);
         }
@@ -426,12 +435,30 @@ impl Detector {
                     round_half_even((h0 as f32 * s) as f64) as i32,
                 );
                 let mut out = Vec::new();
+                // Blocks of adjacent windows pay where every column is scanned (step 1).
+                let blocks = program.haar && !compiled.compact.is_empty() && step == 1;
                 let mut y = y0;
                 while y < y1 {
                     let mut x = 0;
+                    // The block of LANES adjacent windows that holds `x` (starting at `b0`).
+                    let mut b0 = usize::MAX;
+                    let mut blk = Block::default();
                     while x < nx {
                         let base = (l.row0 + y) * stride + x;
-                        let (result, score) = program.run(compiled, &tables, base);
+                        let (result, score) = if blocks {
+                            if !(x >= b0 && x - b0 < LANES) {
+                                b0 = x;
+                                blk = program.block(compiled, &tables, base);
+                            }
+                            let k = x - b0;
+                            if blk.alive[k] {
+                                program.finish(compiled, &tables, base, blk.next, blk.inv[k])
+                            } else {
+                                (blk.code[k], blk.score[k])
+                            }
+                        } else {
+                            program.run(compiled, &tables, base)
+                        };
                         if result > 0 {
                             out.push(RawHit {
                                 rect: [
@@ -979,9 +1006,9 @@ impl Program {
     fn eval_haar<T: Table>(&self, c: &Compiled, sum: T, tilted: T, inv: f32) -> (i32, f64) {
         if self.stumps {
             if T::FAST && !c.compact.is_empty() {
-                self.haar_stumps(&c.compact, sum, tilted, inv)
+                self.haar_stumps(&c.compact, sum, tilted, inv, 0)
             } else {
-                self.haar_stumps(&c.haar, sum, tilted, inv)
+                self.haar_stumps(&c.haar, sum, tilted, inv, 0)
             }
         } else {
             self.trees(
@@ -999,9 +1026,10 @@ impl Program {
         sum: T,
         tilted: T,
         inv: f32,
+        from: usize,
     ) -> (i32, f64) {
         let mut acc = 0.0f64;
-        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate().skip(from) {
             let stumps = &all[first..first + count];
             acc = if self.exact[si] {
                 // Two independent chains let consecutive stumps overlap.
@@ -1027,6 +1055,112 @@ impl Program {
             }
         }
         (1, acc)
+    }
+
+    /// Variance test and the first stages of [`LANES`] adjacent windows (table entries
+    /// `base..base + LANES`) at once, for compact stump cascades. Every lane computes
+    /// exactly what [`Program::run`] computes for its window, so lane `k`'s code and score
+    /// equal those of `run(base + k)` once [`Program::finish`] completes its alive lanes.
+    /// Stages run here while at least [`MIN_ALIVE`] lanes are alive.
+    #[inline(never)]
+    fn block(&self, c: &Compiled, t: &Tables, base: usize) -> Block {
+        let mut b = Block::default();
+        let lanes = |o: usize| -> &[i32; LANES] {
+            t.sum[base + o..base + o + LANES]
+                .try_into()
+                .expect("LANES long")
+        };
+        let qlanes = |o: usize| -> &[u32; LANES] {
+            t.sqsum[base + o..base + o + LANES]
+                .try_into()
+                .expect("LANES long")
+        };
+        let [na, nb, nc, nd] = c.norm;
+        let (sa, sb, sc, sd) = (lanes(na), lanes(nb), lanes(nc), lanes(nd));
+        let (qa, qb, qc, qd) = (qlanes(na), qlanes(nb), qlanes(nc), qlanes(nd));
+        let area = self.norm_area;
+        for k in 0..LANES {
+            let s = sa[k]
+                .wrapping_sub(sb[k])
+                .wrapping_sub(sc[k])
+                .wrapping_add(sd[k]);
+            let q = qa[k]
+                .wrapping_sub(qb[k])
+                .wrapping_sub(qc[k])
+                .wrapping_add(qd[k]);
+            let nf = area * q as f64 - s as f64 * s as f64;
+            let inv = (1.0 / nf.sqrt()) as f32;
+            b.inv[k] = inv;
+            b.alive[k] = nf > 0.0 && area * (inv as f64) < 0.1;
+            b.code[k] = -1;
+        }
+        // Offsets are below FAST (compact stumps), so `o + k` needs no bounds check.
+        let sum: &[i32; FAST + LANES] = t.sum[base..base + FAST + LANES]
+            .try_into()
+            .expect("padded tables");
+        let rect = |o: &[u16]| -> [f32; LANES] {
+            let ld = |o: u16| -> [i32; LANES] {
+                let mut v = [0; LANES];
+                v.copy_from_slice(&sum[o as usize..o as usize + LANES]);
+                v
+            };
+            let (a, bb, cc, d) = (ld(o[0]), ld(o[1]), ld(o[2]), ld(o[3]));
+            let mut r = [0.0f32; LANES];
+            for k in 0..LANES {
+                r[k] = a[k]
+                    .wrapping_sub(bb[k])
+                    .wrapping_sub(cc[k])
+                    .wrapping_add(d[k]) as f32;
+            }
+            r
+        };
+        for (si, &(first, count, thr)) in self.stages.iter().enumerate() {
+            if b.alive.iter().filter(|a| **a).count() < MIN_ALIVE {
+                b.next = si;
+                return b;
+            }
+            let mut acc = [0.0f64; LANES];
+            for st in &c.compact[first..first + count] {
+                let (r0, r1, r2) = (rect(&st.o[0..4]), rect(&st.o[4..8]), rect(&st.o[8..12]));
+                let w = st.w.map(|v| v as f32);
+                let mut leaf = [0.0f32; LANES];
+                for k in 0..LANES {
+                    // Exact: |w R| and every partial sum stay below 2^24 (`int_weights`),
+                    // so this f32 sum is the integer sum of `CompactStump::leaf`.
+                    let v = (w[0] * r0[k] + w[1] * r1[k] + w[2] * r2[k]) * b.inv[k];
+                    // Branch-free select (vectorises): all-ones where `v < thr`.
+                    let m = 0u32.wrapping_sub((v < st.thr) as u32);
+                    leaf[k] = f32::from_bits((st.left.to_bits() & m) | (st.right.to_bits() & !m));
+                }
+                for k in 0..LANES {
+                    acc[k] += leaf[k] as f64;
+                }
+            }
+            for k in 0..LANES {
+                if b.alive[k] {
+                    b.score[k] = acc[k];
+                    if acc[k] < thr as f64 {
+                        b.alive[k] = false;
+                        b.code[k] = -(si as i32);
+                    }
+                }
+            }
+        }
+        for k in 0..LANES {
+            if b.alive[k] {
+                b.alive[k] = false;
+                b.code[k] = 1;
+            }
+        }
+        b.next = self.stages.len();
+        b
+    }
+
+    /// The stages from `from` on for one window that passed the earlier ones in
+    /// [`Program::block`] (its lane's `inv`).
+    fn finish(&self, c: &Compiled, t: &Tables, base: usize, from: usize, inv: f32) -> (i32, f64) {
+        let sum: &[i32; FAST] = t.sum[base..base + FAST].try_into().expect("padded tables");
+        self.haar_stumps(&c.compact, sum, sum, inv, from)
     }
 
     #[inline(always)]
@@ -1147,6 +1281,27 @@ fn stage_sum_is_exact(stage: &crate::cascade::Stage) -> bool {
         .sum();
     let ulp = 2f64.powi(min_exp - 23);
     bound / ulp < 2f64.powi(52)
+}
+
+/// Windows evaluated together by [`Program::block`].
+const LANES: usize = 4;
+
+/// [`Program::block`] evaluates stages while at least this many of its lanes are alive.
+const MIN_ALIVE: usize = 3;
+
+/// Per-lane state after [`Program::block`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Block {
+    /// OpenCV's result code (valid when not `alive`).
+    code: [i32; LANES],
+    /// Last stage sum evaluated.
+    score: [f64; LANES],
+    /// `f32(1 / sqrt(nf))` of the variance normalisation.
+    inv: [f32; LANES],
+    /// Passed the variance test and every stage before `next`.
+    alive: [bool; LANES],
+    /// First stage not evaluated for the alive lanes.
+    next: usize,
 }
 
 /// Feature offsets for one table stride.
