@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cascade_train;
 mod classify;
 mod cnn;
 mod data;
@@ -59,6 +60,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Evaluate a cascade against dlib imglab boxes: TP/FP/FN, precision, recall, AP.
     EvalDetector(detect::EvalArgs),
+    /// Train a Haar cascade (AdaBoost stumps, attentional cascade) and write OpenCV XML.
+    TrainCascade(cascade_train::TrainCascadeArgs),
 }
 
 /// Options every subcommand may read.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             Command::Kmeans(args) => encode::kmeans(&args, &globals),
             Command::Encode(args) => encode::encode(&args, &globals),
             Command::Cnn(args) => cnn::run(&args, &globals),
+            Command::TrainCascade(args) => cascade_train::run(&args, &globals),
             Command::Train(args) => classify::train(&args, &globals),
             Command::Eval(args) => classify::eval(&args, &globals),
             Command::Predict(args) => classify::predict(&args, &globals),
