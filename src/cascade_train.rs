@@ -391,9 +391,13 @@ fn data_hash(positives: &[Vec<u8>], backgrounds: &[Image]) -> u64 {
     h
 }
 
+/// A compiled stump: feature, threshold, left and right leaves.
+type RunStump = (Compiled, f32, f32, f32);
+
 /// The cascade so far, compiled for evaluation on training windows.
 struct Runner {
-    stages: Vec<(f32, Vec<(Compiled, f32, f32, f32)>)>,
+    /// Per stage: `threshold − 1e-5f` and the stumps.
+    stages: Vec<(f32, Vec<RunStump>)>,
 }
 
 impl Runner {
@@ -661,8 +665,8 @@ pub fn train(
         stages: Vec::new(),
         stop_reason: String::new(),
     };
-    if let Some(path) = checkpoint {
-        if path.exists() {
+    if let Some(path) = checkpoint.filter(|p| p.exists()) {
+        {
             let old: TrainState = crate::persist::load(path)?;
             if old.params.seed != p.seed
                 || old.data_hash != hash
