@@ -14,6 +14,7 @@ pub mod rng;
 
 // Layer 1: features.
 pub mod haar;
+pub mod haarpool;
 pub mod integral;
 pub mod lbp;
 pub mod pixels;
@@ -28,7 +29,9 @@ pub mod preprocess;
 pub mod vlad;
 
 // Layer 3: learners.
+pub mod adaboost;
 pub mod cascade;
+pub mod cascade_train;
 pub mod centroid;
 pub mod cnn;
 pub mod knn;

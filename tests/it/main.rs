@@ -1,5 +1,6 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod cascade_train;
 mod classify;
 mod cli;
 mod cnn;

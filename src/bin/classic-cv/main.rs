@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cascade_train;
 mod classify;
 mod cnn;
 mod compare;
@@ -62,6 +63,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Evaluate a cascade against dlib imglab boxes: TP/FP/FN, precision, recall, AP.
     EvalDetector(detect::EvalArgs),
+    /// Train a Haar cascade (AdaBoost stumps, attentional cascade) and write OpenCV XML.
+    TrainCascade(cascade_train::TrainCascadeArgs),
 }
 
 /// Options every subcommand may read.
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
             Command::Encode(args) => encode::encode(&args, &globals),
             Command::Cnn(args) => cnn::run(&args, &globals),
             Command::Compare(args) => compare::compare(&args, &globals),
+            Command::TrainCascade(args) => cascade_train::run(&args, &globals),
             Command::Train(args) => classify::train(&args, &globals),
             Command::Eval(args) => classify::eval(&args, &globals),
             Command::Predict(args) => classify::predict(&args, &globals),

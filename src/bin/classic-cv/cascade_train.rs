@@ -1,0 +1,274 @@
+//! `classic-cv train-cascade`: train a Haar cascade and write it as OpenCV XML.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use classic_cv::adaboost::Boost;
+use classic_cv::cascade_train::{Augment, TrainParams, augment_positives, train};
+use classic_cv::haarpool::PoolMode;
+use classic_cv::image::{Image, Rect, parse_size};
+
+use crate::Globals;
+
+/// Boosting variant.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BoostArg {
+    /// Discrete AdaBoost (SPEC section 5).
+    Discrete,
+    /// Gentle AdaBoost (OpenCV's default).
+    Gentle,
+}
+
+/// Feature types.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModeArg {
+    /// Upright 2- and 3-rectangle and the four-square features.
+    Basic,
+    /// Basic plus 4-rectangle lines and the centre-surround.
+    Core,
+    /// Core plus the tilted features.
+    All,
+}
+
+/// `classic-cv train-cascade`.
+#[derive(Args, Debug)]
+pub struct TrainCascadeArgs {
+    /// Positives: a folder of object crops, a dlib imglab boxes.xml, or `lfw` (the 100 face
+    /// crops of scikit-image's lfw_subset.npy in the data cache).
+    #[arg(long, required = true, num_args = 1..)]
+    positives: Vec<String>,
+    /// Background images or folders of them (must not contain the object).
+    #[arg(long, required = true, num_args = 1..)]
+    negatives: Vec<PathBuf>,
+    /// Detection window WxH.
+    #[arg(long, default_value = "24x24")]
+    window: String,
+    /// Number of stages.
+    #[arg(long, default_value_t = 20)]
+    stages: usize,
+    /// Minimum hit rate per stage.
+    #[arg(long, default_value_t = 0.995)]
+    min_hit_rate: f32,
+    /// Maximum false-alarm rate per stage.
+    #[arg(long, default_value_t = 0.5)]
+    max_false_alarm: f32,
+    /// Boosting variant.
+    #[arg(long, value_enum, default_value_t = BoostArg::Gentle)]
+    boost: BoostArg,
+    /// Feature types.
+    #[arg(long, value_enum, default_value_t = ModeArg::Basic)]
+    mode: ModeArg,
+    /// Positive windows generated (with augmentation) and used per stage.
+    #[arg(long, default_value_t = 2000)]
+    num_pos: usize,
+    /// Negative windows per stage.
+    #[arg(long, default_value_t = 2000)]
+    num_neg: usize,
+    /// Maximum stumps per stage.
+    #[arg(long, default_value_t = 100)]
+    max_weak: usize,
+    /// Random subset of the feature pool (0: all features).
+    #[arg(long, default_value_t = 0)]
+    max_features: usize,
+    /// Memory for feature values, in MiB.
+    #[arg(long, default_value_t = 512)]
+    memory_mb: usize,
+    /// Checkpoint file (default: OUTPUT with `.state` appended); an existing one resumes.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Also save our own model file (persist format) here.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Output cascade (OpenCV XML).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+fn is_image(p: &Path) -> bool {
+    matches!(
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
+        Some("png" | "jpg" | "jpeg" | "pgm" | "ppm")
+    )
+}
+
+/// Image files of a folder (sorted) or the file itself.
+fn image_files(p: &Path) -> Result<Vec<PathBuf>> {
+    if p.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("cannot read {}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_image(p))
+            .collect();
+        v.sort();
+        Ok(v)
+    } else {
+        Ok(vec![p.to_path_buf()])
+    }
+}
+
+/// The 100 faces of scikit-image's LFW subset (shape 200x25x25, faces first).
+pub fn lfw_faces() -> Result<Vec<(Image, Rect)>> {
+    let path = classic_cv::fetch::default_cache_dir().join("skimage/lfw_subset.npy");
+    let arr = classic_cv::npy::read(&path).with_context(|| "run `classic-cv fetch-data` first")?;
+    if arr.shape != [200, 25, 25] {
+        bail!(
+            "{}: expected shape 200x25x25, found {:?}",
+            path.display(),
+            arr.shape
+        );
+    }
+    let data = arr.into_f32();
+    (0..100)
+        .map(|i| {
+            let img = Image::new(25, 25, data[i * 625..(i + 1) * 625].to_vec())?;
+            Ok((
+                img,
+                Rect {
+                    x: 0,
+                    y: 0,
+                    width: 25,
+                    height: 25,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn positive_sources(specs: &[String]) -> Result<Vec<(Image, Rect)>> {
+    let mut out = Vec::new();
+    for s in specs {
+        let p = Path::new(s);
+        if s == "lfw" {
+            out.extend(lfw_faces()?);
+        } else if p.extension().is_some_and(|e| e == "xml") {
+            let data = classic_cv::datasets::read_imglab(p)?;
+            let dir = p.parent().unwrap_or(Path::new("."));
+            for im in &data.images {
+                let img = Image::load(dir.join(&im.file))?;
+                for b in im.boxes.iter().filter(|b| !b.ignore) {
+                    if let Some(r) = b.clipped(img.width(), img.height()) {
+                        out.push((img.clone(), r));
+                    }
+                }
+            }
+        } else {
+            for f in image_files(p)? {
+                let img = Image::load(&f)?;
+                let r = Rect {
+                    x: 0,
+                    y: 0,
+                    width: img.width() as u32,
+                    height: img.height() as u32,
+                };
+                out.push((img, r));
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("no positive examples found in {specs:?}");
+    }
+    Ok(out)
+}
+
+/// `classic-cv train-cascade`.
+pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
+    let (w, h) = parse_size(&a.window)?;
+    let params = TrainParams {
+        window_width: w,
+        window_height: h,
+        stages: a.stages,
+        min_hit_rate: a.min_hit_rate,
+        max_false_alarm: a.max_false_alarm,
+        max_weak_count: a.max_weak,
+        boost: match a.boost {
+            BoostArg::Discrete => Boost::Discrete,
+            BoostArg::Gentle => Boost::Gentle,
+        },
+        mode: match a.mode {
+            ModeArg::Basic => PoolMode::Basic,
+            ModeArg::Core => PoolMode::Core,
+            ModeArg::All => PoolMode::All,
+        },
+        num_pos: a.num_pos,
+        num_neg: a.num_neg,
+        max_features: a.max_features,
+        memory_budget: a.memory_mb.saturating_mul(1 << 20),
+        seed: g.seed,
+        ..Default::default()
+    };
+    params.validate()?;
+    let sources = positive_sources(&a.positives)?;
+    let pos = augment_positives(
+        &sources,
+        a.num_pos.max(sources.len()),
+        w,
+        h,
+        &Augment::default(),
+        g.seed,
+    )?;
+    let mut backgrounds = Vec::new();
+    for n in &a.negatives {
+        for f in image_files(n)? {
+            let img = Image::load(&f)?;
+            if img.width() >= w && img.height() >= h {
+                backgrounds.push(img);
+            }
+        }
+    }
+    if backgrounds.is_empty() {
+        bail!(
+            "no background image of at least {w}x{h} in {:?}",
+            a.negatives
+        );
+    }
+    let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
+        let mut s = a.output.clone().into_os_string();
+        s.push(".state");
+        PathBuf::from(s)
+    });
+    let trained = train(&params, &pos, &backgrounds, Some(&ckpt))?;
+    trained.cascade.save(&a.output)?;
+    if let Some(m) = &a.model {
+        classic_cv::persist::save(m, &trained.cascade)?;
+    }
+    if g.json {
+        let stages: Vec<serde_json::Value> = trained
+            .state
+            .stages
+            .iter()
+            .map(|s| {
+                serde_json::json!({"stumps": s.stumps.len(), "threshold": s.threshold,
+                    "hit_rate": s.hit_rate, "false_alarm": s.false_alarm, "acceptance": s.acceptance})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"output": a.output, "positives": pos.len(), "backgrounds": backgrounds.len(),
+                "stages": stages, "stop_reason": trained.state.stop_reason})
+        );
+    } else {
+        println!("stage  stumps  hit-rate  false-alarm  acceptance");
+        for (i, s) in trained.state.stages.iter().enumerate() {
+            println!(
+                "{i:>5}  {:>6}  {:>8.4}  {:>11.4}  {:>10.2e}",
+                s.stumps.len(),
+                s.hit_rate,
+                s.false_alarm,
+                s.acceptance
+            );
+        }
+        if !trained.state.stop_reason.is_empty() {
+            println!("stopped early: {}", trained.state.stop_reason);
+        }
+        println!(
+            "wrote {} ({} stages)",
+            a.output.display(),
+            trained.state.stages.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! Cascade training: the synthetic-object recipe and determinism across thread counts.
+
+use classic_cv::adaboost::Boost;
+use classic_cv::cascade::Cascade;
+use classic_cv::cascade_train::{Augment, TrainParams, TrainState, augment_positives, train};
+use classic_cv::detect::{DetectParams, Detector, match_greedy};
+use classic_cv::error::Error;
+use classic_cv::image::{Image, Rect};
+use classic_cv::rng::Rng;
+
+/// The object: a bright disk with a dark ring and a dark centre dot on mid gray, drawn at
+/// `size x size` (anti-aliased by 4x4 supersampling).
+fn pattern(size: usize) -> Image {
+    Image::from_fn(size, size, |x, y| {
+        let mut acc = 0.0;
+        for sy in 0..4 {
+            for sx in 0..4 {
+                let u = (x as f32 + (sx as f32 + 0.5) / 4.0) / size as f32 - 0.5;
+                let v = (y as f32 + (sy as f32 + 0.5) / 4.0) / size as f32 - 0.5;
+                let r = (u * u + v * v).sqrt();
+                acc += if r < 0.08 {
+                    30.0
+                } else if r < 0.3 {
+                    220.0
+                } else if r < 0.45 {
+                    40.0
+                } else {
+                    130.0
+                };
+            }
+        }
+        acc / 16.0 / 255.0
+    })
+}
+
+/// A cluttered background: smooth gradients, random rectangles and bars, pixel noise.
+fn background(w: usize, h: usize, rng: &mut Rng) -> Image {
+    let (a, b, c) = (
+        rng.uniform(60.0, 190.0),
+        rng.uniform(-0.6, 0.6),
+        rng.uniform(-0.6, 0.6),
+    );
+    let mut img = Image::from_fn(w, h, |x, y| a + b * x as f32 + c * y as f32);
+    for _ in 0..12 {
+        let (rw, rh) = (4 + rng.below(w / 3), 4 + rng.below(h / 3));
+        let (rx, ry) = (rng.below(w - rw), rng.below(h - rh));
+        let g = rng.uniform(0.0, 255.0);
+        for y in ry..ry + rh {
+            for x in rx..rx + rw {
+                img.as_mut_slice()[y * w + x] = g;
+            }
+        }
+    }
+    for p in img.as_mut_slice() {
+        *p = (*p + rng.normal() * 6.0).clamp(0.0, 255.0) / 255.0;
+    }
+    img
+}
+
+/// A test scene: a background with 1 or 2 pasted objects (side 24..48), and their boxes.
+fn scene(rng: &mut Rng) -> (Image, Vec<Rect>) {
+    let (w, h) = (160, 120);
+    let mut img = background(w, h, rng);
+    let mut boxes: Vec<Rect> = Vec::new();
+    let n = 1 + rng.below(2);
+    while boxes.len() < n {
+        let s = 24 + rng.below(25);
+        let (x, y) = (rng.below(w - s), rng.below(h - s));
+        let r = Rect {
+            x: x as u32,
+            y: y as u32,
+            width: s as u32,
+            height: s as u32,
+        };
+        if boxes.iter().any(|b| b.iou(&r) > 0.0 || overlaps(b, &r)) {
+            continue;
+        }
+        let p = pattern(s);
+        let contrast = rng.uniform(0.8, 1.2);
+        let shift = rng.uniform(-20.0, 20.0);
+        for yy in 0..s {
+            for xx in 0..s {
+                let v =
+                    (p.get(xx, yy) * 255.0 - 128.0) * contrast + 128.0 + shift + rng.normal() * 4.0;
+                img.as_mut_slice()[(y + yy) * w + x + xx] = v.clamp(0.0, 255.0) / 255.0;
+            }
+        }
+        boxes.push(r);
+    }
+    (img, boxes)
+}
+
+fn overlaps(a: &Rect, b: &Rect) -> bool {
+    a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
+}
+
+fn recipe(stages: usize, seed: u64) -> (TrainParams, Vec<Vec<u8>>, Vec<Image>) {
+    let params = TrainParams {
+        window_width: 16,
+        window_height: 16,
+        stages,
+        num_pos: 600,
+        num_neg: 300,
+        max_features: 2000,
+        max_weak_count: 20,
+        max_neg_draws: 1_000_000,
+        min_hit_rate: 0.998,
+        seed,
+        ..Default::default()
+    };
+    let src = pattern(64);
+    let sources = vec![(
+        src,
+        Rect {
+            x: 0,
+            y: 0,
+            width: 64,
+            height: 64,
+        },
+    )];
+    // The detector steps 2 level pixels (1/8 of the window) and 1.1 in scale: the
+    // positives must cover half of that in shift and scale.
+    let aug = Augment {
+        shift: 0.07,
+        scale: 0.07,
+        noise: 4.0,
+        ..Augment::default()
+    };
+    let pos = augment_positives(&sources, 600, 16, 16, &aug, seed).unwrap();
+    let mut rng = Rng::new(seed ^ 0xbac);
+    let backgrounds = (0..64).map(|_| background(160, 120, &mut rng)).collect();
+    (params, pos, backgrounds)
+}
+
+#[test]
+fn synthetic_object_recipe_meets_recall_and_false_positive_targets() {
+    let (params, pos, backgrounds) = recipe(8, 11);
+    let trained = train(&params, &pos, &backgrounds, None).unwrap();
+    let det = Detector::new(trained.cascade.clone()).unwrap();
+    let mut rng = Rng::new(4242); // fresh images, never seen in training
+    let (mut gt, mut tp, mut fp) = (0, 0, 0);
+    let n_images = 30;
+    for _ in 0..n_images {
+        let (img, boxes) = scene(&mut rng);
+        let found = det.detect(&img, &DetectParams::default()).unwrap();
+        let rects: Vec<Rect> = found.iter().map(|d| d.rect).collect();
+        let matched = match_greedy(&rects, &boxes, 0.5);
+        gt += boxes.len();
+        tp += matched.iter().filter(|m| **m).count();
+        fp += matched.iter().filter(|m| !**m).count();
+    }
+    let recall = tp as f64 / gt as f64;
+    let fppi = fp as f64 / n_images as f64;
+    eprintln!(
+        "synthetic recipe: {} stages, recall {recall:.3}, {fppi:.3} FP/image",
+        trained.state.stages.len()
+    );
+    assert!(recall >= 0.95, "recall {recall}");
+    assert!(fppi <= 0.1, "false positives per image {fppi}");
+    // The XML round-trips through the reader.
+    let back = Cascade::from_xml(&trained.cascade.to_xml(), "synthetic.xml").unwrap();
+    assert_eq!(back, trained.cascade);
+}
+
+#[test]
+fn same_seed_same_xml_with_one_and_two_threads_and_resume_matches() {
+    let (params, pos, backgrounds) = recipe(3, 5);
+    let run = |threads: usize, ckpt: Option<&std::path::Path>| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                train(&params, &pos, &backgrounds, ckpt)
+                    .unwrap()
+                    .cascade
+                    .to_xml()
+            })
+    };
+    let one = run(1, None);
+    let two = run(2, None);
+    assert_eq!(one, two);
+    // Interrupted after 2 stages, resumed to 3: the same cascade.
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("state.bin");
+    let short = TrainParams {
+        stages: 2,
+        ..params.clone()
+    };
+    train(&short, &pos, &backgrounds, Some(&ckpt)).unwrap();
+    let state: TrainState = classic_cv::persist::load(&ckpt).unwrap();
+    assert_eq!(state.stages.len(), 2);
+    assert_eq!(run(2, Some(&ckpt)), one);
+    // A checkpoint of another run is refused.
+    let other = TrainParams {
+        seed: 6,
+        ..params.clone()
+    };
+    assert!(matches!(
+        train(&other, &pos, &backgrounds, Some(&ckpt)),
+        Err(Error::InvalidParam {
+            name: "checkpoint",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn invalid_parameters_and_inputs_are_rejected() {
+    let (params, pos, backgrounds) = recipe(1, 1);
+    let bad = |p: TrainParams| train(&p, &pos, &backgrounds, None);
+    let name = |r: Result<_, Error>| match r {
+        Err(Error::InvalidParam { name, .. }) => name,
+        other => panic!(
+            "expected InvalidParam, got {:?}",
+            other.map(|_: classic_cv::cascade_train::Trained| ())
+        ),
+    };
+    assert_eq!(
+        name(bad(TrainParams {
+            stages: 0,
+            ..params.clone()
+        })),
+        "stages"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            min_hit_rate: 0.0,
+            ..params.clone()
+        })),
+        "min_hit_rate"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            min_hit_rate: f32::NAN,
+            ..params.clone()
+        })),
+        "min_hit_rate"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            max_false_alarm: 1.0,
+            ..params.clone()
+        })),
+        "max_false_alarm"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            max_weak_count: 0,
+            ..params.clone()
+        })),
+        "max_weak_count"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            num_neg: 0,
+            ..params.clone()
+        })),
+        "num_pos"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            memory_budget: 0,
+            ..params.clone()
+        })),
+        "memory_budget"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            max_neg_draws: 1,
+            ..params.clone()
+        })),
+        "max_neg_draws"
+    );
+    assert_eq!(
+        name(bad(TrainParams {
+            window_width: 1,
+            ..params.clone()
+        })),
+        "window"
+    );
+    assert!(matches!(
+        train(&params, &[], &backgrounds, None),
+        Err(Error::EmptyInput { .. })
+    ));
+    assert!(matches!(
+        train(&params, &pos, &[], None),
+        Err(Error::EmptyInput { .. })
+    ));
+    assert!(matches!(
+        train(&params, &[vec![0u8; 10]], &backgrounds, None),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    let tiny = Image::from_fn(8, 8, |x, _| x as f32 / 8.0);
+    assert!(matches!(
+        train(&params, &pos, &[tiny], None),
+        Err(Error::ImageTooSmall { .. })
+    ));
+    let flat = vec![vec![9u8; 256]; 3];
+    assert!(matches!(
+        train(&params, &flat, &backgrounds, None),
+        Err(Error::InvalidParam {
+            name: "positives",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn memory_budget_blocks_give_the_same_stage() {
+    // One-feature-per-block evaluation (tiny budget) equals the cached whole-pool path.
+    let (params, pos, backgrounds) = recipe(1, 9);
+    let small = TrainParams {
+        max_features: 300,
+        max_weak_count: 5,
+        ..params
+    };
+    let a = train(&small, &pos, &backgrounds, None).unwrap();
+    let b = train(
+        &TrainParams {
+            memory_budget: 1,
+            ..small
+        },
+        &pos,
+        &backgrounds,
+        None,
+    )
+    .unwrap();
+    assert_eq!(a.cascade, b.cascade);
+    assert_eq!(Boost::Gentle, a.state.params.boost);
+}
