@@ -16,6 +16,8 @@ pub mod preprocess;
 
 // Layer 3: learners.
 pub mod centroid;
+pub mod forest;
+pub mod tree;
 
 // Layer 4: systems.
 pub mod datasets;

@@ -116,3 +116,27 @@ fn default_params_validate() {
             .is_ok()
     );
 }
+
+#[test]
+fn random_forest_conforms() {
+    let (x, y) = blobs();
+    for criterion in [
+        classic_cv::tree::Criterion::Gini,
+        classic_cv::tree::Criterion::Entropy,
+    ] {
+        check_estimator(
+            &classic_cv::forest::RandomForestParams {
+                n_trees: 8,
+                criterion,
+                ..Default::default()
+            },
+            &x,
+            &y,
+        );
+    }
+    assert!(
+        classic_cv::forest::RandomForestParams::default()
+            .validate()
+            .is_ok()
+    );
+}

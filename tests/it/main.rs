@@ -2,4 +2,5 @@
 
 mod conformance;
 mod datasets;
+mod forest;
 mod persist;
