@@ -20,7 +20,11 @@ pub mod forest;
 pub mod tree;
 
 // Layer 4: systems.
+pub mod bodyparts;
+pub mod bodysynth;
 pub mod datasets;
+// Depth frames and depth-comparison features; a feature source of the layer-3 tree learner.
+pub mod depth;
 pub mod fetch;
 
 pub use error::{Error, Result};
