@@ -170,7 +170,10 @@ impl LabelledFrame {
             });
         }
         if labels.iter().any(|&l| l as usize > N_PARTS) {
-            return Err(Error::param("labels", format!("labels must be in 0..={N_PARTS}")));
+            return Err(Error::param(
+                "labels",
+                format!("labels must be in 0..={N_PARTS}"),
+            ));
         }
         if !(focal > 0.0 && focal.is_finite()) {
             return Err(Error::param("focal", "must be positive"));
@@ -248,7 +251,6 @@ pub fn train(params: &BodyPartsParams, frames: &[LabelledFrame]) -> Result<BodyP
     if frames.len() >= u32::MAX as usize {
         return Err(Error::param("frames", "too many frames"));
     }
-    let depths: Vec<DepthImage> = frames.iter().map(|f| f.depth.clone()).collect();
     let progress = crate::progress::start("body-part forest", params.n_trees as u64);
     let trees: Vec<Result<Tree<Offsets>>> = (0..params.n_trees)
         .into_par_iter()
@@ -278,7 +280,12 @@ pub fn train(params: &BodyPartsParams, frames: &[LabelledFrame]) -> Result<BodyP
                 return Err(Error::TooFewClasses { found: distinct });
             }
             let n = pixels.len();
-            let source = DepthSamples::new(&depths, pixels, params.radius, params.unary)?;
+            let source = DepthSamples::new(
+                frames.iter().map(|f| &f.depth),
+                pixels,
+                params.radius,
+                params.unary,
+            )?;
             let gp = GrowParams {
                 n_classes: N_PARTS,
                 max_depth: params.max_depth,
@@ -344,7 +351,12 @@ fn one_hot(f: &LabelledFrame) -> Vec<f32> {
 }
 
 /// Densest mean-shift mode of each part's weighted 3D points (see the module docs).
-fn mean_shift_modes(depth: &DepthImage, probs: &[f32], n_parts: usize, focal: f32) -> Vec<Option<[f32; 3]>> {
+fn mean_shift_modes(
+    depth: &DepthImage,
+    probs: &[f32],
+    n_parts: usize,
+    focal: f32,
+) -> Vec<Option<[f32; 3]>> {
     let (w, h) = (depth.width(), depth.height());
     let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
     let inv2b2 = 1.0 / (2.0 * BANDWIDTH * BANDWIDTH);
@@ -377,7 +389,8 @@ fn mean_shift_modes(depth: &DepthImage, probs: &[f32], n_parts: usize, focal: f3
                     let mut acc = [0f32; 3];
                     let mut tot = 0f32;
                     for (q, wt) in &pts {
-                        let d2 = (q[0] - m[0]).powi(2) + (q[1] - m[1]).powi(2) + (q[2] - m[2]).powi(2);
+                        let d2 =
+                            (q[0] - m[0]).powi(2) + (q[1] - m[1]).powi(2) + (q[2] - m[2]).powi(2);
                         let k = wt * (-d2 * inv2b2).exp();
                         acc[0] += k * q[0];
                         acc[1] += k * q[1];
@@ -389,7 +402,8 @@ fn mean_shift_modes(depth: &DepthImage, probs: &[f32], n_parts: usize, focal: f3
                         break;
                     }
                     let next = [acc[0] / tot, acc[1] / tot, acc[2] / tot];
-                    let moved = (next[0] - m[0]).abs() + (next[1] - m[1]).abs() + (next[2] - m[2]).abs();
+                    let moved =
+                        (next[0] - m[0]).abs() + (next[1] - m[1]).abs() + (next[2] - m[2]).abs();
                     m = next;
                     if moved < 1e-4 {
                         break;
@@ -409,7 +423,10 @@ impl BodyPartForest {
         if self.n_parts != N_PARTS
             || self.depth_offsets.len() != N_PARTS
             || self.trees.is_empty()
-            || self.trees.iter().any(|t| !t.is_well_formed() || t.n_classes as usize != N_PARTS)
+            || self
+                .trees
+                .iter()
+                .any(|t| !t.is_well_formed() || t.n_classes as usize != N_PARTS)
         {
             return Err(Error::format("", "malformed body-part forest"));
         }
@@ -417,7 +434,13 @@ impl BodyPartForest {
     }
 
     #[inline]
-    fn pixel_distribution(&self, img: &DepthImage, x: usize, y: usize, acc: &mut [f32]) -> Result<()> {
+    fn pixel_distribution(
+        &self,
+        img: &DepthImage,
+        x: usize,
+        y: usize,
+        acc: &mut [f32],
+    ) -> Result<()> {
         acc.iter_mut().for_each(|a| *a = 0.0);
         for t in &self.trees {
             let d = t
@@ -476,7 +499,12 @@ impl BodyPartForest {
 
     /// One 3D proposal per part (camera coordinates, metres), `None` where no pixel is
     /// confident enough. `probs` from [`BodyPartForest::probabilities`].
-    pub fn propose_joints(&self, img: &DepthImage, probs: &[f32], focal: f32) -> Result<Vec<Option<[f32; 3]>>> {
+    pub fn propose_joints(
+        &self,
+        img: &DepthImage,
+        probs: &[f32],
+        focal: f32,
+    ) -> Result<Vec<Option<[f32; 3]>>> {
         if probs.len() != img.width() * img.height() * self.n_parts {
             return Err(Error::DimensionMismatch {
                 what: "part probabilities",
@@ -540,7 +568,9 @@ pub fn metrics_from_confusion(m: &[u64]) -> (f64, f64, Vec<f64>, Vec<f64>, f64, 
     let correct: u64 = (1..k).map(|c| m[c * k + c]).sum();
     let mut acc = Vec::new();
     let mut iou = Vec::new();
-    let truth_total: u64 = (1..k).map(|c| (0..k).map(|p| m[c * k + p]).sum::<u64>()).sum();
+    let truth_total: u64 = (1..k)
+        .map(|c| (0..k).map(|p| m[c * k + p]).sum::<u64>())
+        .sum();
     let mut fw = 0.0;
     for c in 1..k {
         let tp = m[c * k + c] as f64;
@@ -562,7 +592,11 @@ pub fn metrics_from_confusion(m: &[u64]) -> (f64, f64, Vec<f64>, Vec<f64>, f64, 
             d.iter().sum::<f64>() / d.len() as f64
         }
     };
-    let pixel = if total > 0 { correct as f64 / total as f64 } else { f64::NAN };
+    let pixel = if total > 0 {
+        correct as f64 / total as f64
+    } else {
+        f64::NAN
+    };
     let mca = mean(&acc);
     let miou = mean(&iou);
     (pixel, mca, acc, iou, miou, fw)
@@ -622,7 +656,9 @@ pub fn evaluate(forest: &BodyPartForest, frames: &[LabelledFrame]) -> Result<Bod
                     one.visible += 1;
                     if let Some(j) = joints[c] {
                         let t = f.part_centres[c];
-                        let e = ((j[0] - t[0]).powi(2) + (j[1] - t[1]).powi(2) + (j[2] - t[2]).powi(2)).sqrt();
+                        let e =
+                            ((j[0] - t[0]).powi(2) + (j[1] - t[1]).powi(2) + (j[2] - t[2]).powi(2))
+                                .sqrt();
                         one.errors.push(e);
                         if e < DETECTION_RADIUS {
                             one.detected += 1;
@@ -654,8 +690,16 @@ pub fn evaluate(forest: &BodyPartForest, frames: &[LabelledFrame]) -> Result<Bod
         per_class_iou: iou,
         miou,
         fw_iou: fw,
-        joint_mean_error: if n_err > 0 { err_sum / n_err as f64 } else { f64::NAN },
-        joint_detection_rate: if visible > 0 { detected as f64 / visible as f64 } else { f64::NAN },
+        joint_mean_error: if n_err > 0 {
+            err_sum / n_err as f64
+        } else {
+            f64::NAN
+        },
+        joint_detection_rate: if visible > 0 {
+            detected as f64 / visible as f64
+        } else {
+            f64::NAN
+        },
         part_names: PART_NAMES.iter().map(|s| s.to_string()).collect(),
     })
 }
@@ -735,7 +779,8 @@ mod tests {
 
     #[test]
     fn class_balanced_sampling() {
-        let f = crate::bodysynth::render_indexed(&crate::bodysynth::SynthParams::default(), 4, 0).unwrap();
+        let f = crate::bodysynth::render_indexed(&crate::bodysynth::SynthParams::default(), 4, 0)
+            .unwrap();
         let lf = LabelledFrame::from_synth(&f).unwrap();
         let s = sample_pixels(&lf, 300, &mut Rng::new(1));
         let mut counts = [0usize; N_PARTS + 1];
@@ -743,7 +788,9 @@ mod tests {
             assert_eq!(f.labels[y as usize * f.width + x as usize], l);
             counts[l as usize] += 1;
         }
-        let present: Vec<usize> = (1..=N_PARTS).filter(|&c| f.labels.contains(&(c as u8))).collect();
+        let present: Vec<usize> = (1..=N_PARTS)
+            .filter(|&c| f.labels.contains(&(c as u8)))
+            .collect();
         let quota = 300usize.div_ceil(present.len());
         for c in present {
             let avail = f.labels.iter().filter(|&&l| l as usize == c).count();

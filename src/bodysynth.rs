@@ -356,7 +356,11 @@ fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<V3>, Vec
         let hflex = u(rng, -20.0, 80.0);
         let ul = limb_dir(side, habd, hflex);
         let knee = add(hip, scale(ul, 0.43 * hs));
-        let ll = bend(ul, [0.0, 0.0, -1.0], u(rng, 0.0, 110.0).min(hflex + 60.0 * deg));
+        let ll = bend(
+            ul,
+            [0.0, 0.0, -1.0],
+            u(rng, 0.0, 110.0).min(hflex + 60.0 * deg),
+        );
         let ankle = add(knee, scale(ll, 0.42 * hs));
         let foot_dir = norm(add(
             bend(ll, [0.0, 0.0, 1.0], 90.0 * deg),
@@ -433,8 +437,18 @@ pub fn render_indexed(params: &SynthParams, seed: u64, index: u64) -> Result<Fra
         // Image bounding box of the capsule's axis-aligned box.
         let (mut c0, mut c1, mut r0, mut r1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
         let mut behind = false;
-        for &ex in &[cap.a[0] - cap.r, cap.a[0] + cap.r, cap.b[0] - cap.r, cap.b[0] + cap.r] {
-            for &ey in &[cap.a[1] - cap.r, cap.a[1] + cap.r, cap.b[1] - cap.r, cap.b[1] + cap.r] {
+        for &ex in &[
+            cap.a[0] - cap.r,
+            cap.a[0] + cap.r,
+            cap.b[0] - cap.r,
+            cap.b[0] + cap.r,
+        ] {
+            for &ey in &[
+                cap.a[1] - cap.r,
+                cap.a[1] + cap.r,
+                cap.b[1] - cap.r,
+                cap.b[1] + cap.r,
+            ] {
                 for &ez in &[cap.a[2] - cap.r, cap.b[2] - cap.r] {
                     if ez < 0.05 {
                         behind = true;
@@ -533,8 +547,8 @@ pub fn write_frame(dir: &Path, stem: &str, frame: &Frame) -> Result<()> {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-    let label_img = ::image::GrayImage::from_raw(w, h, frame.labels.clone())
-        .expect("buffer matches the size");
+    let label_img =
+        ::image::GrayImage::from_raw(w, h, frame.labels.clone()).expect("buffer matches the size");
     let path = dir.join(format!("{stem}_labels.png"));
     label_img
         .save_with_format(&path, ::image::ImageFormat::Png)
@@ -550,8 +564,8 @@ pub fn write_frame(dir: &Path, stem: &str, frame: &Frame) -> Result<()> {
         part_centres: frame.part_centres.clone(),
     };
     let path = dir.join(format!("{stem}_joints.json"));
-    let text = serde_json::to_vec_pretty(&joints)
-        .map_err(|e| Error::format(&path, e.to_string()))?;
+    let text =
+        serde_json::to_vec_pretty(&joints).map_err(|e| Error::format(&path, e.to_string()))?;
     crate::persist::write_atomic(&path, &text)
 }
 
@@ -601,8 +615,8 @@ pub fn read_frame(dir: &Path, stem: &str) -> Result<Frame> {
     let jpath = dir.join(format!("{stem}_joints.json"));
     let (focal, joints, part_centres) = match std::fs::read(&jpath) {
         Ok(bytes) => {
-            let j: JointsFile = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::format(&jpath, e.to_string()))?;
+            let j: JointsFile =
+                serde_json::from_slice(&bytes).map_err(|e| Error::format(&jpath, e.to_string()))?;
             (j.focal, j.joints, j.part_centres)
         }
         Err(_) => (285.0 * w as f32 / 320.0, Vec::new(), Vec::new()),
@@ -707,7 +721,10 @@ mod tests {
                     .collect();
                 cols.iter().sum::<f32>() / cols.len().max(1) as f32
             };
-            assert!(mean_col(10) > mean_col(11), "left upper leg right of right one");
+            assert!(
+                mean_col(10) > mean_col(11),
+                "left upper leg right of right one"
+            );
         }
     }
 
@@ -725,6 +742,9 @@ mod tests {
         // A label image of another size is a clear error.
         let small = ::image::GrayImage::new(10, 10);
         small.save(dir.path().join("00000_labels.png")).unwrap();
-        assert!(matches!(read_frame(dir.path(), "00000"), Err(Error::Format { .. })));
+        assert!(matches!(
+            read_frame(dir.path(), "00000"),
+            Err(Error::Format { .. })
+        ));
     }
 }

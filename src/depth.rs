@@ -78,7 +78,10 @@ impl DepthImage {
             });
         }
         if width > 1 << 15 || height > 1 << 15 {
-            return Err(Error::param("width", "depth frames are limited to 32768 pixels a side"));
+            return Err(Error::param(
+                "width",
+                "depth frames are limited to 32768 pixels a side",
+            ));
         }
         for z in &mut data {
             if !(z.is_finite() && *z > 0.0 && *z < BACKGROUND) {
@@ -139,8 +142,11 @@ fn probe(img: &DepthImage, x: usize, y: usize, d: f32, o: [f32; 2]) -> f32 {
         return d;
     }
     let inv = 1.0 / d;
-    let px = (x as f32 + o[0] * inv + 0.5).floor() as i32;
-    let py = (y as f32 + o[1] * inv + 0.5).floor() as i32;
+    // floor(v + 0.5) without a libm call: shift to positive, truncate, shift back (exact
+    // for |v| < 2^15, and farther probes are off the image anyway).
+    const SHIFT: f32 = 32768.0;
+    let px = (x as f32 + o[0] * inv + (0.5 + SHIFT)).max(0.0) as i32 - SHIFT as i32;
+    let py = (y as f32 + o[1] * inv + (0.5 + SHIFT)).max(0.0) as i32 - SHIFT as i32;
     img.at(px, py)
 }
 
@@ -155,41 +161,89 @@ pub fn feature(img: &DepthImage, x: usize, y: usize, theta: &Offsets) -> f32 {
 /// Quantised code of a response (see the module conventions).
 #[inline]
 pub fn code(f: f32) -> u32 {
-    (((f + RANGE) / STEP).round().clamp(0.0, (N_CODES - 1) as f32)) as u32
+    // round(clamp(..)) without a libm call: the value is clamped to be >= 0 first.
+    ((((f + RANGE) / STEP).clamp(0.0, (N_CODES - 1) as f32)) + 0.5) as u32
 }
 
 /// Sampled pixels of a set of frames, as a feature source for the tree learner.
-pub struct DepthSamples<'a> {
-    frames: &'a [DepthImage],
-    /// (frame, x, y) of each sample.
+///
+/// Each frame is cropped to the bounding box of its body pixels (everything outside reads
+/// [`BACKGROUND`] either way, so responses are unchanged) to keep the random probe reads
+/// within a few megabytes of cache-friendly memory.
+pub struct DepthSamples {
+    crops: Vec<DepthImage>,
+    /// (frame, x, y) of each sample, in crop coordinates.
     pixels: Vec<(u32, u16, u16)>,
+    /// Depth at each sample (saves one random read per evaluation).
+    depth_at: Vec<f32>,
     /// Radius of the offset disc, pixel-metres.
     pub radius: f32,
     /// Probability that the second offset is zero.
     pub unary: f32,
 }
 
-impl<'a> DepthSamples<'a> {
+/// The bounding box `(x0, y0, w, h)` of the body pixels of `img`, `None` without any.
+fn body_box(img: &DepthImage) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for y in 0..img.height {
+        for x in 0..img.width {
+            if img.is_body(x, y) {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    (x0 != usize::MAX).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+}
+
+impl DepthSamples {
     /// Samples at `pixels` (frame index, x, y) of `frames`; every pixel must be on a body and
     /// inside its frame.
-    pub fn new(
-        frames: &'a [DepthImage],
+    pub fn new<'f>(
+        frames: impl IntoIterator<Item = &'f DepthImage>,
         pixels: Vec<(u32, u16, u16)>,
         radius: f32,
         unary: f32,
     ) -> Result<Self> {
+        let mut crops = Vec::new();
+        let mut origins = Vec::new();
+        for img in frames {
+            let (x0, y0, w, h) = body_box(img).unwrap_or((0, 0, 1, 1));
+            let mut data = Vec::with_capacity(w * h);
+            for y in y0..y0 + h {
+                data.extend_from_slice(&img.data[y * img.width + x0..y * img.width + x0 + w]);
+            }
+            crops.push(DepthImage {
+                width: w,
+                height: h,
+                data,
+            });
+            origins.push((x0, y0, img.width, img.height));
+        }
+        let mut local = Vec::with_capacity(pixels.len());
+        let mut depth_at = Vec::with_capacity(pixels.len());
         for &(f, x, y) in &pixels {
-            let img = frames.get(f as usize).ok_or(Error::param(
-                "pixels",
-                "frame index out of range",
-            ))?;
-            if x as usize >= img.width || y as usize >= img.height || !img.is_body(x as usize, y as usize) {
+            let &(x0, y0, w, h) = origins
+                .get(f as usize)
+                .ok_or(Error::param("pixels", "frame index out of range"))?;
+            let (x, y) = (x as usize, y as usize);
+            if x >= w || y >= h || x < x0 || y < y0 {
                 return Err(Error::param("pixels", "sample pixel outside the body"));
             }
+            let crop = &crops[f as usize];
+            let (lx, ly) = (x - x0, y - y0);
+            if lx >= crop.width || ly >= crop.height || !crop.is_body(lx, ly) {
+                return Err(Error::param("pixels", "sample pixel outside the body"));
+            }
+            local.push((f, lx as u16, ly as u16));
+            depth_at.push(crop.at(lx as i32, ly as i32));
         }
         Ok(DepthSamples {
-            frames,
-            pixels,
+            crops,
+            pixels: local,
+            depth_at,
             radius,
             unary,
         })
@@ -208,7 +262,10 @@ impl<'a> DepthSamples<'a> {
     /// Response of sample `s` to `theta`.
     pub fn response(&self, s: usize, theta: &Offsets) -> f32 {
         let (f, x, y) = self.pixels[s];
-        feature(&self.frames[f as usize], x as usize, y as usize, theta)
+        let img = &self.crops[f as usize];
+        let d = self.depth_at[s];
+        probe(img, x as usize, y as usize, d, theta.u)
+            - probe(img, x as usize, y as usize, d, theta.v)
     }
 
     fn disc(&self, rng: &mut Rng) -> [f32; 2] {
@@ -218,7 +275,7 @@ impl<'a> DepthSamples<'a> {
     }
 }
 
-impl FeatureSource for DepthSamples<'_> {
+impl FeatureSource for DepthSamples {
     type Feature = Offsets;
 
     fn draw(&self, rng: &mut Rng, _draw: &mut Draw) -> Option<Offsets> {

@@ -55,7 +55,8 @@
 //!   histograms; O(n + range));
 //! - *sort* scan otherwise (sort `(code, position)` pairs; O(n log n)).
 //!
-//! Both visit exactly the same partitions, so the choice changes speed, never the tree.
+//! Both visit exactly the same partitions and score each from its integer class counts, so
+//! the choice changes speed, never the tree.
 //! A split is scored by the weighted child impurity (Gini `1 - sum p^2` or Shannon entropy
 //! in bits); the best is the lowest, ties keep the first candidate and the lowest
 //! threshold. The threshold between adjacent codes is chosen by the source (the midpoint of
@@ -274,12 +275,10 @@ impl<F> Tree<F> {
     }
 }
 
-/// Class statistics of a set of samples for the incremental split scan.
+/// Class statistics of a set of samples for the split scan.
 struct Side {
     counts: Vec<u64>,
     weight: u64,
-    /// sum_c phi(counts_c): c^2 for Gini, c log2 c for entropy.
-    acc: f64,
 }
 
 #[inline]
@@ -302,45 +301,42 @@ impl Side {
         Side {
             counts: vec![0; n_classes],
             weight: 0,
-            acc: 0.0,
         }
     }
 
-    fn from_counts(criterion: Criterion, counts: &[u64]) -> Self {
+    fn from_counts(counts: &[u64]) -> Self {
         Side {
             counts: counts.to_vec(),
             weight: counts.iter().sum(),
-            acc: counts.iter().map(|&c| phi(criterion, c)).sum(),
         }
     }
 
     #[inline]
-    fn add(&mut self, criterion: Criterion, class: usize, w: u64) {
-        let c = self.counts[class];
-        self.acc += phi(criterion, c + w) - phi(criterion, c);
-        self.counts[class] = c + w;
+    fn add(&mut self, class: usize, w: u64) {
+        self.counts[class] += w;
         self.weight += w;
     }
 
     #[inline]
-    fn remove(&mut self, criterion: Criterion, class: usize, w: u64) {
-        let c = self.counts[class];
-        self.acc += phi(criterion, c - w) - phi(criterion, c);
-        self.counts[class] = c - w;
+    fn remove(&mut self, class: usize, w: u64) {
+        self.counts[class] -= w;
         self.weight -= w;
     }
 
     /// Weighted impurity `weight * impurity`, up to terms common to every split of a node
     /// (lower is better): `-sum c^2 / w` (Gini) or `w log2 w - sum c log2 c` (entropy).
+    /// Computed afresh from the integer counts, so it depends only on the partition, not on
+    /// the order in which samples were moved.
     #[inline]
     fn cost(&self, criterion: Criterion) -> f64 {
         if self.weight == 0 {
             return 0.0;
         }
         let w = self.weight as f64;
+        let acc: f64 = self.counts.iter().map(|&c| phi(criterion, c)).sum();
         match criterion {
-            Criterion::Gini => -self.acc / w,
-            Criterion::Entropy => w * w.log2() - self.acc,
+            Criterion::Gini => -acc / w,
+            Criterion::Entropy => w * w.log2() - acc,
         }
     }
 }
@@ -393,7 +389,7 @@ fn best_split<S: FeatureSource>(
     }
     let range = (hi - lo) as usize + 1;
     let mut left = Side::new(nc);
-    let mut right = Side::from_counts(crit, node.totals);
+    let mut right = Side::from_counts(node.totals);
     let mut best: Option<Found> = None;
     let mut consider = |left: &Side, right: &Side, l: u32, r: u32| {
         let cost = left.cost(crit) + right.cost(crit);
@@ -405,7 +401,9 @@ fn best_split<S: FeatureSource>(
             });
         }
     };
-    if n >= 64 && range <= 2 * n {
+    // The histogram costs about range x classes (clearing and scanning), the sort about
+    // n log n: take the histogram only when it is clearly cheaper.
+    if n >= 64 && range * nc <= 8 * n {
         // Histogram scan: per-code class weights.
         scratch.hist.clear();
         scratch.hist.resize(range * nc, 0);
@@ -425,8 +423,8 @@ fn best_split<S: FeatureSource>(
             }
             for (class, &w) in row.iter().enumerate() {
                 if w > 0 {
-                    left.add(crit, class, w as u64);
-                    right.remove(crit, class, w as u64);
+                    left.add(class, w as u64);
+                    right.remove(class, w as u64);
                 }
             }
             prev = Some(lo + b as u32);
@@ -451,8 +449,8 @@ fn best_split<S: FeatureSource>(
             while i < n && (keys[i] >> 32) as u32 == code {
                 let p = (keys[i] & 0xFFFF_FFFF) as usize;
                 let w = node.weights[p] as u64;
-                left.add(crit, node.classes[p] as usize, w);
-                right.remove(crit, node.classes[p] as usize, w);
+                left.add(node.classes[p] as usize, w);
+                right.remove(node.classes[p] as usize, w);
                 i += 1;
             }
         }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bodyparts;
 mod data;
 mod ui;
 
@@ -34,6 +35,8 @@ enum Command {
     FetchData(data::FetchArgs),
     /// The main job: fetch the data and run the end-to-end demonstration.
     Demo(data::DemoArgs),
+    /// Body-part segmentation from depth: synth, train, eval, segment.
+    Bodyparts(bodyparts::BodyPartsArgs),
 }
 
 /// Options every subcommand may read.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FetchData(args) => data::fetch(&args, &globals),
             Command::Demo(args) => data::demo(&args, &globals),
+            Command::Bodyparts(args) => bodyparts::run(&args, &globals),
         }
     });
     match result {
