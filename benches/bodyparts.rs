@@ -4,6 +4,7 @@
 //! trained in the setup on 150 synthetic frames (about a minute); set
 //! `BODYPARTS_FOREST=path` to bench a forest trained with `classic-cv bodyparts train`.
 //! Threads: `RAYON_NUM_THREADS=2` for the "2 threads" figure.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{Criterion, criterion_group, criterion_main};
 

@@ -419,14 +419,13 @@ fn mean_shift_modes(
 }
 
 impl BodyPartForest {
+    /// Cheap consistency checks; a malformed tree (bad child index) is caught during
+    /// traversal by [`Tree::predict`].
     fn check(&self) -> Result<()> {
         if self.n_parts != N_PARTS
             || self.depth_offsets.len() != N_PARTS
             || self.trees.is_empty()
-            || self
-                .trees
-                .iter()
-                .any(|t| !t.is_well_formed() || t.n_classes as usize != N_PARTS)
+            || self.trees.iter().any(|t| t.n_classes as usize != N_PARTS)
         {
             return Err(Error::format("", "malformed body-part forest"));
         }

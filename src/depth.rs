@@ -41,7 +41,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::pipeline::Label;
 use crate::rng::Rng;
 use crate::tree::{Draw, FeatureSource};
 
@@ -299,17 +298,6 @@ impl FeatureSource for DepthSamples {
     }
 }
 
-/// Labels of samples for [`crate::tree::grow`]: a helper that checks they fit `n_classes`.
-pub fn check_labels(labels: &[Label], n_classes: usize) -> Result<()> {
-    if let Some(&l) = labels.iter().find(|&&l| l as usize >= n_classes) {
-        return Err(Error::param(
-            "labels",
-            format!("label {l} is not below the number of classes {n_classes}"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,7 +318,7 @@ mod tests {
     /// Hand-computed: at 2 m an offset of 4 pixel-metres is 2 pixels; at 1 m it is 4.
     #[test]
     fn offsets_scale_with_inverse_depth() {
-        let mut d = vec![3.0f32; 9 * 1];
+        let mut d = vec![3.0f32; 9];
         d[2] = 2.0;
         d[4] = 2.5;
         let img = DepthImage::from_metres(9, 1, d).unwrap();

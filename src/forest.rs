@@ -193,7 +193,7 @@ impl Ranked {
             }
         }
         const BLOCK: usize = 16;
-        let blocks: Vec<Result<Vec<(Codes, Vec<f32>)>>> = (0..d.div_ceil(BLOCK))
+        let blocks: Vec<Result<Vec<RankedColumn>>> = (0..d.div_ceil(BLOCK))
             .into_par_iter()
             .map(|b| {
                 let cols = b * BLOCK..((b + 1) * BLOCK).min(d);
@@ -218,7 +218,10 @@ impl Ranked {
     }
 }
 
-fn rank_column(col: Vec<f32>) -> Result<(Codes, Vec<f32>)> {
+/// A column's codes and its sorted distinct values.
+type RankedColumn = (Codes, Vec<f32>);
+
+fn rank_column(col: Vec<f32>) -> Result<RankedColumn> {
     crate::error::check_finite(&col, "features")?;
     let mut sorted = col.clone();
     sorted.sort_unstable_by(f32::total_cmp);

@@ -260,7 +260,7 @@ impl<F> Tree<F> {
             || nc == 0
             || self.features.len() != n
             || self.thresholds.len() != n
-            || self.distributions.len() % nc != 0
+            || !self.distributions.len().is_multiple_of(nc)
         {
             return false;
         }
@@ -719,7 +719,7 @@ mod tests {
             })
             .collect();
         let y: Vec<u32> = (0..n)
-            .map(|i| ((cols[0][i] + cols[3][i] / 5000) % 3) as u32)
+            .map(|i| (cols[0][i] + cols[3][i] / 5000) % 3)
             .collect();
         let t = Table { cols };
         let samples: Vec<u32> = (0..n as u32).collect();
