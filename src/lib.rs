@@ -37,10 +37,16 @@ pub mod cnn;
 pub mod knn;
 pub mod softmax;
 pub mod svm;
+pub mod forest;
+pub mod tree;
 
 // Layer 4: systems.
+pub mod bodyparts;
+pub mod bodysynth;
 pub mod datasets;
 pub mod detect;
+// Depth frames and depth-comparison features; a feature source of the layer-3 tree learner.
+pub mod depth;
 pub mod fetch;
 pub mod metrics;
 pub mod model;

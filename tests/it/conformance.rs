@@ -458,3 +458,27 @@ fn pipeline_config_conforms() {
         check_estimator(&config, &images, &y);
     }
 }
+
+#[test]
+fn random_forest_conforms() {
+    let (x, y) = blobs();
+    for criterion in [
+        classic_cv::tree::Criterion::Gini,
+        classic_cv::tree::Criterion::Entropy,
+    ] {
+        check_estimator(
+            &classic_cv::forest::RandomForestParams {
+                n_trees: 8,
+                criterion,
+                ..Default::default()
+            },
+            &x,
+            &y,
+        );
+    }
+    assert!(
+        classic_cv::forest::RandomForestParams::default()
+            .validate()
+            .is_ok()
+    );
+}

@@ -1,5 +1,6 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod bodyparts;
 mod cascade_train;
 mod classify;
 mod cli;
@@ -9,6 +10,7 @@ mod datasets;
 mod detect;
 mod encode;
 mod fetch;
+mod forest;
 mod npy;
 mod persist;
 mod sift;

@@ -11,6 +11,7 @@ mod cascade_train;
 mod classify;
 mod cnn;
 mod compare;
+mod bodyparts;
 mod data;
 mod detect;
 mod encode;
@@ -65,6 +66,8 @@ enum Command {
     EvalDetector(detect::EvalArgs),
     /// Train a Haar cascade (AdaBoost stumps, attentional cascade) and write OpenCV XML.
     TrainCascade(cascade_train::TrainCascadeArgs),
+    /// Body-part segmentation from depth: synth, train, eval, segment.
+    Bodyparts(bodyparts::BodyPartsArgs),
 }
 
 /// Options every subcommand may read.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
             Command::Select(args) => classify::select(&args, &globals),
             Command::Detect(args) => detect::detect(&args, &globals),
             Command::EvalDetector(args) => detect::eval(&args, &globals),
+            Command::Bodyparts(args) => bodyparts::run(&args, &globals),
         }
     });
     match result {
