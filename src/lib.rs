@@ -20,6 +20,7 @@ pub mod sift;
 
 // Layer 2: encodings and preprocessing.
 pub mod bovw;
+pub mod encoder;
 pub mod fisher;
 pub mod homkermap;
 pub mod kmeans;
