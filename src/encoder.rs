@@ -53,6 +53,14 @@
 //!    vectors stay zero).
 //! 6. Optional [`HomKerMap`] of the normalised vector (for BoVW histograms).
 //!
+//! # Caching for model selection
+//! With [`cache::enable`] (off by default; the `select` command turns it on), the fitted
+//! encoder and the encodings of a batch of images are kept in a process-wide cache keyed on
+//! the stage's full params (as JSON) and a fingerprint of the images (sizes and every pixel's
+//! bits), so that candidates differing only in the classifier (a grid over `C`) reuse them
+//! instead of recomputing. A change of any encoder param, or of any pixel, is a different
+//! key: entries are never stale. The cache holds at most a byte budget, evicting the oldest.
+//!
 //! # Parallelism
 //! [`Transform::transform_batch`] encodes images in parallel with rayon, one image per
 //! task; codebook learning is parallel inside k-means / EM. Results do not depend on the
@@ -311,6 +319,22 @@ impl Fit for EncoderParams {
     fn fit(&self, images: &[Image], labels: &[Label]) -> Result<Encoder> {
         self.validate()?;
         check_fit_inputs(images, labels)?;
+        let key = cache::is_enabled().then(|| cache::key(self, images));
+        if let Some(k) = &key
+            && let Some(hit) = cache::get_encoder(k)
+        {
+            return Ok(hit);
+        }
+        let fitted = self.fit_uncached(images)?;
+        if let Some(k) = key {
+            cache::put_encoder(k, &fitted);
+        }
+        Ok(fitted)
+    }
+}
+
+impl EncoderParams {
+    fn fit_uncached(&self, images: &[Image]) -> Result<Encoder> {
         let idx = self.codebook_sample(images.len());
         let sample: Vec<LocalFeatures> = idx
             .par_iter()
@@ -459,13 +483,157 @@ impl Transform for Encoder {
     }
 
     fn transform_batch(&self, images: &[Image]) -> Result<Vec<Vec<f32>>> {
-        images.par_iter().map(|im| self.transform(im)).collect()
+        let key = cache::is_enabled().then(|| cache::key(self, images));
+        if let Some(k) = &key
+            && let Some(hit) = cache::get_encodings(k)
+        {
+            return Ok(hit);
+        }
+        let out: Vec<Vec<f32>> = images
+            .par_iter()
+            .map(|im| self.transform(im))
+            .collect::<Result<_>>()?;
+        if let Some(k) = key {
+            cache::put_encodings(k, &out);
+        }
+        Ok(out)
     }
 }
 
 impl crate::persist::Model for Encoder {
     fn kind() -> String {
         "encoder".into()
+    }
+}
+
+/// The process-wide cache of fitted encoders and encodings (see the module docs).
+pub mod cache {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use serde::Serialize;
+
+    use super::Encoder;
+    use crate::image::Image;
+
+    /// A cache key: the producing stage as JSON, the number of images and their fingerprint.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Key {
+        stage: String,
+        n: usize,
+        fingerprint: u64,
+    }
+
+    enum Value {
+        Encoder(Box<Encoder>),
+        Encodings(Vec<Vec<f32>>),
+    }
+
+    struct State {
+        budget: usize,
+        used: usize,
+        entries: Vec<(Key, usize, Value)>,
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State {
+        budget: 0,
+        used: 0,
+        entries: Vec::new(),
+    });
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    static MISSES: AtomicU64 = AtomicU64::new(0);
+
+    fn state() -> std::sync::MutexGuard<'static, State> {
+        STATE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Turns the cache on with a budget in bytes (0 turns it off and empties it).
+    pub fn enable(max_bytes: usize) {
+        let mut s = state();
+        s.budget = max_bytes;
+        if max_bytes == 0 {
+            s.entries.clear();
+            s.used = 0;
+        }
+    }
+
+    /// Whether the cache is on.
+    pub fn is_enabled() -> bool {
+        state().budget > 0
+    }
+
+    /// `(hits, misses)` since the start of the process.
+    pub fn stats() -> (u64, u64) {
+        (HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed))
+    }
+
+    /// The key of `stage` applied to `images`.
+    pub fn key(stage: &impl Serialize, images: &[Image]) -> Key {
+        let mut h = DefaultHasher::new();
+        for im in images {
+            (im.width(), im.height()).hash(&mut h);
+            for v in im.as_slice() {
+                v.to_bits().hash(&mut h);
+            }
+        }
+        Key {
+            stage: serde_json::to_string(stage).unwrap_or_default(),
+            n: images.len(),
+            fingerprint: h.finish(),
+        }
+    }
+
+    fn get<T>(key: &Key, pick: impl Fn(&Value) -> Option<T>) -> Option<T> {
+        let s = state();
+        let found = s
+            .entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .and_then(|(_, _, v)| pick(v));
+        let counter = if found.is_some() { &HITS } else { &MISSES };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn put(key: Key, bytes: usize, value: Value) {
+        let mut s = state();
+        if bytes > s.budget {
+            return;
+        }
+        while s.used + bytes > s.budget && !s.entries.is_empty() {
+            let (_, b, _) = s.entries.remove(0);
+            s.used -= b;
+        }
+        s.used += bytes;
+        s.entries.push((key, bytes, value));
+    }
+
+    pub(super) fn get_encoder(key: &Key) -> Option<Encoder> {
+        get(key, |v| match v {
+            Value::Encoder(e) => Some((**e).clone()),
+            Value::Encodings(_) => None,
+        })
+    }
+
+    pub(super) fn put_encoder(key: Key, e: &Encoder) {
+        let bytes = match &e.codebook {
+            super::Codebook::KMeans(k) => k.centres.len() * 4,
+            super::Codebook::Gmm(g) => g.means.len() * 8,
+        };
+        put(key, bytes + 1024, Value::Encoder(Box::new(e.clone())));
+    }
+
+    pub(super) fn get_encodings(key: &Key) -> Option<Vec<Vec<f32>>> {
+        get(key, |v| match v {
+            Value::Encodings(x) => Some(x.clone()),
+            Value::Encoder(_) => None,
+        })
+    }
+
+    pub(super) fn put_encodings(key: Key, x: &[Vec<f32>]) {
+        let bytes = x.iter().map(|r| r.len() * 4 + 24).sum::<usize>() + 1024;
+        put(key, bytes, Value::Encodings(x.to_vec()));
     }
 }
 
@@ -587,6 +755,34 @@ mod tests {
         assert_eq!(out.get(0, 0), 0.0);
         assert_eq!(out.get(3, 3), 0.0); // upscaled column 0 is 0 too
         assert!(out.get(12, 5) > 0.0);
+    }
+
+    #[test]
+    fn cache_reuses_encodings_and_is_invalidated_by_param_changes() {
+        let imgs = images(6);
+        let labels = [0, 1, 0, 1, 0, 1];
+        let p = small(Encoding::Vlad);
+        let fresh = p.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        cache::enable(64 << 20);
+        let (h0, _) = cache::stats();
+        let a = p.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        let b = p.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        let (h1, _) = cache::stats();
+        assert!(h1 >= h0 + 2, "second fit and encode must be hits");
+        assert_eq!(a, fresh);
+        assert_eq!(b, fresh);
+        // A changed stage param is a different key: recomputed, and different numbers.
+        let q = EncoderParams { power: 1.0, ..p.clone() };
+        let c = q.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        cache::enable(0);
+        let uncached = q.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        assert_eq!(c, uncached);
+        assert_ne!(c, fresh);
+        // A changed pixel is a different key too.
+        let mut other = imgs.clone();
+        other[0].as_mut_slice()[5] += 0.5;
+        assert_ne!(cache::key(&p, &imgs), cache::key(&p, &other));
+        assert_ne!(cache::key(&p, &imgs), cache::key(&q, &imgs));
     }
 
     #[test]
