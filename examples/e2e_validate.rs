@@ -44,9 +44,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let m = classic_cv::svm::LinearSvmParams { c, ..svm.clone() }.fit(&xtr, &train.labels)?;
         let pred = m.transform_batch(&xva)?;
-        let acc = pred.iter().zip(&val.labels).filter(|(a, b)| a == b).count() as f32
-            / n_val as f32;
-        println!("C={c} val_acc={acc:.4} svm {:.1}s", t.elapsed().as_secs_f32());
+        let acc =
+            pred.iter().zip(&val.labels).filter(|(a, b)| a == b).count() as f32 / n_val as f32;
+        println!(
+            "C={c} val_acc={acc:.4} svm {:.1}s",
+            t.elapsed().as_secs_f32()
+        );
     }
     Ok(())
 }

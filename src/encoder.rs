@@ -389,7 +389,9 @@ impl Encoder {
             });
         }
         let labels = match &self.codebook {
-            Codebook::KMeans(km) if n > 0 => quantize(f.descriptors.view(), km.centres.view())?.labels,
+            Codebook::KMeans(km) if n > 0 => {
+                quantize(f.descriptors.view(), km.centres.view())?.labels
+            }
             _ => Vec::new(),
         };
         let cd = self.cell_dim();
@@ -464,7 +466,11 @@ impl Encoder {
 
 /// Scales `v` to unit L2 norm (a zero vector stays zero).
 fn scale_to_unit(v: &mut [f32]) {
-    let n = v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+    let n = v
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        .sqrt();
     if n > 0.0 {
         let s = (1.0 / n) as f32;
         for x in v.iter_mut() {
@@ -762,20 +768,43 @@ mod tests {
         let imgs = images(6);
         let labels = [0, 1, 0, 1, 0, 1];
         let p = small(Encoding::Vlad);
-        let fresh = p.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        let fresh = p
+            .fit(&imgs, &labels)
+            .unwrap()
+            .transform_batch(&imgs)
+            .unwrap();
         cache::enable(64 << 20);
         let (h0, _) = cache::stats();
-        let a = p.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
-        let b = p.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        let a = p
+            .fit(&imgs, &labels)
+            .unwrap()
+            .transform_batch(&imgs)
+            .unwrap();
+        let b = p
+            .fit(&imgs, &labels)
+            .unwrap()
+            .transform_batch(&imgs)
+            .unwrap();
         let (h1, _) = cache::stats();
         assert!(h1 >= h0 + 2, "second fit and encode must be hits");
         assert_eq!(a, fresh);
         assert_eq!(b, fresh);
         // A changed stage param is a different key: recomputed, and different numbers.
-        let q = EncoderParams { power: 1.0, ..p.clone() };
-        let c = q.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        let q = EncoderParams {
+            power: 1.0,
+            ..p.clone()
+        };
+        let c = q
+            .fit(&imgs, &labels)
+            .unwrap()
+            .transform_batch(&imgs)
+            .unwrap();
         cache::enable(0);
-        let uncached = q.fit(&imgs, &labels).unwrap().transform_batch(&imgs).unwrap();
+        let uncached = q
+            .fit(&imgs, &labels)
+            .unwrap()
+            .transform_batch(&imgs)
+            .unwrap();
         assert_eq!(c, uncached);
         assert_ne!(c, fresh);
         // A changed pixel is a different key too.
@@ -789,13 +818,55 @@ mod tests {
     fn invalid_params_are_rejected() {
         let base = EncoderParams::default();
         for (p, name) in [
-            (EncoderParams { k: 0, ..base.clone() }, "k"),
-            (EncoderParams { upscale: 0, ..base.clone() }, "upscale"),
-            (EncoderParams { pyramid: vec![], ..base.clone() }, "pyramid"),
-            (EncoderParams { power: 0.0, ..base.clone() }, "power"),
-            (EncoderParams { codebook_images: 0, ..base.clone() }, "codebook_images"),
-            (EncoderParams { kmeans_iter: 0, ..base.clone() }, "kmeans_iter"),
-            (EncoderParams { codebook_descriptors: 1, ..base.clone() }, "codebook_descriptors"),
+            (
+                EncoderParams {
+                    k: 0,
+                    ..base.clone()
+                },
+                "k",
+            ),
+            (
+                EncoderParams {
+                    upscale: 0,
+                    ..base.clone()
+                },
+                "upscale",
+            ),
+            (
+                EncoderParams {
+                    pyramid: vec![],
+                    ..base.clone()
+                },
+                "pyramid",
+            ),
+            (
+                EncoderParams {
+                    power: 0.0,
+                    ..base.clone()
+                },
+                "power",
+            ),
+            (
+                EncoderParams {
+                    codebook_images: 0,
+                    ..base.clone()
+                },
+                "codebook_images",
+            ),
+            (
+                EncoderParams {
+                    kmeans_iter: 0,
+                    ..base.clone()
+                },
+                "kmeans_iter",
+            ),
+            (
+                EncoderParams {
+                    codebook_descriptors: 1,
+                    ..base.clone()
+                },
+                "codebook_descriptors",
+            ),
         ] {
             assert!(
                 matches!(p.validate(), Err(Error::InvalidParam { name: n, .. }) if n == name),

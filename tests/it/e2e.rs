@@ -19,7 +19,9 @@ fn synthetic(class: usize, rng: &mut Rng) -> Image {
     let period = 4 + (rng.next_u64() % 4) as usize;
     let phase = (rng.next_u64() % 8) as usize;
     let r = 6.0 + (rng.next_u64() % 5) as f32;
-    let noise: Vec<f32> = (0..w * h).map(|_| (rng.next_u64() % 100) as f32 / 500.0).collect();
+    let noise: Vec<f32> = (0..w * h)
+        .map(|_| (rng.next_u64() % 100) as f32 / 500.0)
+        .collect();
     Image::from_fn(w, h, |x, y| {
         let v = match class {
             0 => (((y + phase) / (period / 2).max(1)) % 2) as f32,
@@ -36,11 +38,16 @@ fn synthetic(class: usize, rng: &mut Rng) -> Image {
 
 fn write_tree(root: &Path, per_class: usize) {
     let mut rng = Rng::new(7);
-    for (c, name) in ["hstripes", "vstripes", "disc", "checker"].iter().enumerate() {
+    for (c, name) in ["hstripes", "vstripes", "disc", "checker"]
+        .iter()
+        .enumerate()
+    {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..per_class {
-            synthetic(c, &mut rng).save_png(dir.join(format!("{i:03}.png"))).unwrap();
+            synthetic(c, &mut rng)
+                .save_png(dir.join(format!("{i:03}.png")))
+                .unwrap();
         }
     }
 }
@@ -56,8 +63,11 @@ fn folder_of_mixed_sizes_trains_reloads_and_predicts_pngs() {
     write_tree(&root, 30);
     let data = image_folder(&root).unwrap();
     assert_eq!(data.len(), 120);
-    let sizes: std::collections::HashSet<_> =
-        data.images.iter().map(|im| (im.width(), im.height())).collect();
+    let sizes: std::collections::HashSet<_> = data
+        .images
+        .iter()
+        .map(|im| (im.width(), im.height()))
+        .collect();
     assert!(sizes.len() > 10, "images must have different sizes");
     // Held-out split: every third image of each class.
     let (train_idx, test_idx): (Vec<usize>, Vec<usize>) = (0..data.len()).partition(|i| i % 3 != 0);
@@ -77,7 +87,11 @@ fn folder_of_mixed_sizes_trains_reloads_and_predicts_pngs() {
     assert_eq!(back.transform_batch(&test.images).unwrap(), pred);
     let file = root.join("disc/000.png");
     let from_png = back.transform(&Image::load(&file).unwrap()).unwrap();
-    let at = data.sources.iter().position(|s| s.ends_with("000.png") && s.contains("disc")).unwrap();
+    let at = data
+        .sources
+        .iter()
+        .position(|s| s.ends_with("000.png") && s.contains("disc"))
+        .unwrap();
     assert_eq!(from_png, model.transform(&data.images[at]).unwrap());
     assert_eq!(data.class_names[from_png as usize], "disc");
     // A corrupted model file is a clear error.
@@ -100,15 +114,38 @@ fn cli_train_eval_predict_and_report() {
     let dataset = format!("folder:{}", root.display());
     let run = |args: &[&str]| {
         let out = Command::new(bin).args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
-    run(&["train", "--config", cfg.to_str().unwrap(), "--dataset", &dataset, "-o", model.to_str().unwrap()]);
-    let eval = run(&["--json", "eval", model.to_str().unwrap(), "--dataset", &dataset]);
+    run(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--dataset",
+        &dataset,
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    let eval = run(&[
+        "--json",
+        "eval",
+        model.to_str().unwrap(),
+        "--dataset",
+        &dataset,
+    ]);
     let v: serde_json::Value = serde_json::from_str(eval.trim()).unwrap();
     assert!(v["accuracy"].as_f64().unwrap() >= 0.9, "{eval}");
     let png = root.join("vstripes/003.png");
-    let pred = run(&["--json", "predict", model.to_str().unwrap(), png.to_str().unwrap()]);
+    let pred = run(&[
+        "--json",
+        "predict",
+        model.to_str().unwrap(),
+        png.to_str().unwrap(),
+    ]);
     let p: serde_json::Value = serde_json::from_str(pred.trim()).unwrap();
     assert_eq!(p["class"], "vstripes");
     // `report`: a chart from a saved grid; one colour per series.
@@ -120,7 +157,13 @@ fn cli_train_eval_predict_and_report() {
     )
     .unwrap();
     let chart = tmp.path().join("chart.png");
-    run(&["report", "--grid", grid.to_str().unwrap(), "-o", chart.to_str().unwrap()]);
+    run(&[
+        "report",
+        "--grid",
+        grid.to_str().unwrap(),
+        "-o",
+        chart.to_str().unwrap(),
+    ]);
     let img = image::open(&chart).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (640, 400));
     let has = |c: [u8; 3]| img.pixels().any(|p| p.0 == c);

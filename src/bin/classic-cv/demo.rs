@@ -143,7 +143,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "GRID.json")]
     pub grid: PathBuf,
     /// Output chart (PNG).
-    #[arg(short, long, value_name = "CHART.png", default_value = "report/accuracy.png")]
+    #[arg(
+        short,
+        long,
+        value_name = "CHART.png",
+        default_value = "report/accuracy.png"
+    )]
     pub output: PathBuf,
 }
 
@@ -162,8 +167,12 @@ pub struct GridRow {
 pub fn report(args: &ReportArgs, g: &Globals) -> Result<()> {
     let text = std::fs::read_to_string(&args.grid)
         .with_context(|| format!("reading {}", args.grid.display()))?;
-    let rows: Vec<GridRow> = serde_json::from_str(&text)
-        .with_context(|| format!("{}: expected a list of {{encoding, k, accuracy}}", args.grid.display()))?;
+    let rows: Vec<GridRow> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: expected a list of {{encoding, k, accuracy}}",
+            args.grid.display()
+        )
+    })?;
     anyhow::ensure!(!rows.is_empty(), "{}: no rows", args.grid.display());
     let chart = accuracy_chart(&rows);
     if let Some(p) = args.output.parent() {
@@ -171,7 +180,10 @@ pub fn report(args: &ReportArgs, g: &Globals) -> Result<()> {
     }
     chart.save_png(&args.output)?;
     if g.json {
-        println!("{}", serde_json::json!({"chart": args.output, "rows": rows.len()}));
+        println!(
+            "{}",
+            serde_json::json!({"chart": args.output, "rows": rows.len()})
+        );
     } else {
         println!("{} rows -> {}", rows.len(), args.output.display());
     }
@@ -186,42 +198,93 @@ pub fn accuracy_chart(rows: &[GridRow]) -> Canvas {
     const B: usize = 40;
     const T: usize = 20;
     const R: usize = 180;
-    const COLOURS: [[u8; 3]; 6] = [
+    const COLOURS: [[u8; 3]; 8] = [
         [220, 40, 40],
         [40, 90, 220],
         [30, 160, 60],
         [200, 120, 0],
         [140, 50, 170],
         [0, 150, 160],
+        [120, 120, 120],
+        [230, 0, 140],
     ];
     let mut c = Canvas::new(W, H, [255, 255, 255]);
     let mut ks: Vec<usize> = rows.iter().map(|r| r.k.max(1)).collect();
     ks.sort_unstable();
     ks.dedup();
-    let lo = rows.iter().map(|r| r.accuracy).fold(f64::INFINITY, f64::min);
-    let hi = rows.iter().map(|r| r.accuracy).fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = ((lo * 100.0).floor() / 100.0, (hi * 100.0).ceil() / 100.0 + 1e-9);
+    let lo = rows
+        .iter()
+        .map(|r| r.accuracy)
+        .fold(f64::INFINITY, f64::min);
+    let hi = rows
+        .iter()
+        .map(|r| r.accuracy)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = (
+        (lo * 100.0).floor() / 100.0,
+        (hi * 100.0).ceil() / 100.0 + 1e-9,
+    );
     let (pw, ph) = ((W - L - R) as f64, (H - T - B) as f64);
     let px = |k: usize| -> i64 {
         let i = ks.iter().position(|&v| v == k.max(1)).unwrap_or(0);
-        let f = if ks.len() > 1 { i as f64 / (ks.len() - 1) as f64 } else { 0.5 };
+        let f = if ks.len() > 1 {
+            i as f64 / (ks.len() - 1) as f64
+        } else {
+            0.5
+        };
         (L as f64 + f * pw) as i64
     };
     let py = |a: f64| -> i64 { (T as f64 + (hi - a) / (hi - lo).max(1e-9) * ph) as i64 };
     let axis = [0, 0, 0];
-    c.fill_rect(Rect { x: L as u32, y: T as u32, width: 1, height: ph as u32 }, axis);
-    c.fill_rect(Rect { x: L as u32, y: (H - B) as u32, width: pw as u32, height: 1 }, axis);
+    c.fill_rect(
+        Rect {
+            x: L as u32,
+            y: T as u32,
+            width: 1,
+            height: ph as u32,
+        },
+        axis,
+    );
+    c.fill_rect(
+        Rect {
+            x: L as u32,
+            y: (H - B) as u32,
+            width: pw as u32,
+            height: 1,
+        },
+        axis,
+    );
     for &k in &ks {
         let s = k.to_string();
-        c.draw_text(px(k) - text_width(&s, 1) as i64 / 2, (H - B + 6) as i64, &s, axis, 1);
+        c.draw_text(
+            px(k) - text_width(&s, 1) as i64 / 2,
+            (H - B + 6) as i64,
+            &s,
+            axis,
+            1,
+        );
     }
-    c.draw_text((L + pw as usize / 2) as i64 - 40, (H - 14) as i64, "CODEBOOK SIZE K", axis, 1);
+    c.draw_text(
+        (L + pw as usize / 2) as i64 - 40,
+        (H - 14) as i64,
+        "CODEBOOK SIZE K",
+        axis,
+        1,
+    );
     let steps = 5;
     for s in 0..=steps {
         let a = lo + (hi - lo) * s as f64 / steps as f64;
         let label = format!("{a:.3}");
         c.draw_text(4, py(a) - 3, &label, axis, 1);
-        c.fill_rect(Rect { x: (L - 4) as u32, y: py(a) as u32, width: 4, height: 1 }, axis);
+        c.fill_rect(
+            Rect {
+                x: (L - 4) as u32,
+                y: py(a) as u32,
+                width: 4,
+                height: 1,
+            },
+            axis,
+        );
     }
     let mut series: Vec<&str> = Vec::new();
     for r in rows {
@@ -241,10 +304,26 @@ pub fn accuracy_chart(rows: &[GridRow]) -> Canvas {
             line(&mut c, w[0], w[1], colour);
         }
         for &(x, y) in &pts {
-            c.fill_rect(Rect { x: (x - 2).max(0) as u32, y: (y - 2).max(0) as u32, width: 5, height: 5 }, colour);
+            c.fill_rect(
+                Rect {
+                    x: (x - 2).max(0) as u32,
+                    y: (y - 2).max(0) as u32,
+                    width: 5,
+                    height: 5,
+                },
+                colour,
+            );
         }
         let ly = (T + 10 + 14 * si) as i64;
-        c.fill_rect(Rect { x: (W - R + 10) as u32, y: ly as u32, width: 10, height: 7 }, colour);
+        c.fill_rect(
+            Rect {
+                x: (W - R + 10) as u32,
+                y: ly as u32,
+                width: 10,
+                height: 7,
+            },
+            colour,
+        );
         c.draw_text((W - R + 26) as i64, ly, &name.to_uppercase(), colour, 1);
     }
     c
