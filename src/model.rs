@@ -61,7 +61,7 @@ pub enum FeaturesConfig {
     /// Raw pixels, flattened.
     Pixels(Pixels),
     /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
-    Encoder(EncoderParams),
+    Encoder(Box<EncoderParams>),
 }
 
 /// A fitted feature stage.
@@ -71,7 +71,7 @@ pub enum Features {
     /// Raw pixels, flattened.
     Pixels(Pixels),
     /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
-    Encoder(Encoder),
+    Encoder(Box<Encoder>),
 }
 
 /// The classifier of a pipeline config.
@@ -135,7 +135,7 @@ impl Fit for FeaturesConfig {
     fn fit(&self, x: &[Image], y: &[Label]) -> Result<Features> {
         Ok(match self {
             FeaturesConfig::Pixels(p) => Features::Pixels(p.fit(x, y)?),
-            FeaturesConfig::Encoder(p) => Features::Encoder(p.fit(x, y)?),
+            FeaturesConfig::Encoder(p) => Features::Encoder(Box::new(p.fit(x, y)?)),
         })
     }
 }
