@@ -22,6 +22,7 @@ pub mod sift;
 
 // Layer 2: encodings and preprocessing.
 pub mod bovw;
+pub mod encoder;
 pub mod fisher;
 pub mod homkermap;
 pub mod kmeans;
@@ -34,10 +35,10 @@ pub mod cascade;
 pub mod cascade_train;
 pub mod centroid;
 pub mod cnn;
+pub mod forest;
 pub mod knn;
 pub mod softmax;
 pub mod svm;
-pub mod forest;
 pub mod tree;
 
 // Layer 4: systems.

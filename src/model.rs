@@ -17,7 +17,9 @@
 //!   "classifier": { "knn": { "k": 5, "metric": "l2" } }
 //! }
 //! ```
-//! - `features`: exactly one of `{"pixels": {}}` ([`Pixels`]: the image flattened).
+//! - `features`: exactly one of `{"pixels": {}}` ([`Pixels`]: the image flattened) or
+//!   `{"encoder": EncoderParams}` ([`crate::encoder`]: dense SIFT, codebook, BoVW / VLAD /
+//!   Fisher per spatial-pyramid cell, power and L2 normalisation, optional kernel map).
 //! - `standardize` (optional): [`StandardizeParams`]; omit it for none.
 //! - `classifier`: exactly one of `{"knn": KnnParams}`, `{"linear_svm": LinearSvmParams}`,
 //!   `{"softmax": SoftmaxParams}`; every field of the params is optional (its default),
@@ -42,6 +44,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::encoder::{Encoder, EncoderParams};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::knn::{Knn, KnnParams};
@@ -57,6 +60,8 @@ use crate::svm::{LinearSvm, LinearSvmParams};
 pub enum FeaturesConfig {
     /// Raw pixels, flattened.
     Pixels(Pixels),
+    /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
+    Encoder(Box<EncoderParams>),
 }
 
 /// A fitted feature stage.
@@ -65,6 +70,8 @@ pub enum FeaturesConfig {
 pub enum Features {
     /// Raw pixels, flattened.
     Pixels(Pixels),
+    /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
+    Encoder(Box<Encoder>),
 }
 
 /// The classifier of a pipeline config.
@@ -128,6 +135,7 @@ impl Fit for FeaturesConfig {
     fn fit(&self, x: &[Image], y: &[Label]) -> Result<Features> {
         Ok(match self {
             FeaturesConfig::Pixels(p) => Features::Pixels(p.fit(x, y)?),
+            FeaturesConfig::Encoder(p) => Features::Encoder(Box::new(p.fit(x, y)?)),
         })
     }
 }
@@ -139,12 +147,14 @@ impl Transform for Features {
     fn transform(&self, x: &Image) -> Result<Vec<f32>> {
         match self {
             Features::Pixels(f) => f.transform(x),
+            Features::Encoder(f) => f.transform(x),
         }
     }
 
     fn transform_batch(&self, x: &[Image]) -> Result<Vec<Vec<f32>>> {
         match self {
             Features::Pixels(f) => f.transform_batch(x),
+            Features::Encoder(f) => f.transform_batch(x),
         }
     }
 }
@@ -199,6 +209,7 @@ impl FeaturesConfig {
     pub fn validate(&self) -> Result<()> {
         match self {
             FeaturesConfig::Pixels(p) => p.validate(),
+            FeaturesConfig::Encoder(p) => p.validate(),
         }
     }
 }

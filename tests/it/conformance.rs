@@ -482,3 +482,23 @@ fn random_forest_conforms() {
             .is_ok()
     );
 }
+
+#[test]
+fn dense_sift_encoder_conforms() {
+    use classic_cv::encoder::{EncoderParams, Encoding};
+    let (x, y) = super::cnn::shapes(12, 20);
+    let params = EncoderParams {
+        sift: classic_cv::sift::DenseSift {
+            step: 4,
+            bin_size: 4,
+            ..Default::default()
+        },
+        encoding: Encoding::Vlad,
+        pad: 4,
+        k: 4,
+        pyramid: vec![1, 2],
+        kmeans_iter: 5,
+        ..Default::default()
+    };
+    check_estimator(&params, &x, &y);
+}

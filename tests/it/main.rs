@@ -8,6 +8,7 @@ mod cnn;
 mod conformance;
 mod datasets;
 mod detect;
+mod e2e;
 mod encode;
 mod fetch;
 mod forest;

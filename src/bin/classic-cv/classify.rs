@@ -276,6 +276,9 @@ pub fn select(args: &SelectArgs, g: &Globals) -> Result<()> {
     let candidates = grid.candidates(&args.grid)?;
     let data = limited(load_dataset(&args.dataset, Split::Train)?, args.train_limit);
     let folds = select::stratified_k_fold(&data.labels, args.folds)?;
+    // Encoder stages (dense SIFT + codebook + encoding) are fitted and applied once per fold
+    // and reused by every candidate that differs only in the classifier.
+    classic_cv::encoder::cache::enable(4 << 30);
     let configs: Vec<PipelineConfig> = candidates.iter().map(|(_, c)| c.clone()).collect();
     let names: Vec<String> = candidates.iter().map(|(n, _)| n.clone()).collect();
     let start = Instant::now();

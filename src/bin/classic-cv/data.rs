@@ -23,6 +23,12 @@ pub struct FetchArgs {
 /// Arguments of `demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
+    /// Where the report (metrics, confusion matrix, misclassified grid, sample PNGs) goes.
+    #[arg(long, value_name = "DIR", default_value = "report")]
+    pub report: PathBuf,
+    /// Training images used by the demo's small configuration.
+    #[arg(long, value_name = "N", default_value_t = 20000)]
+    pub train_limit: usize,
     /// Cache directory (default: `$CLASSIC_CV_DATA`, else `data/cache`).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -129,31 +135,22 @@ pub fn demo(args: &DemoArgs, g: &Globals) -> Result<()> {
     let train = datasets::fashion_mnist(&fm, Split::Train)?;
     let test = datasets::fashion_mnist(&fm, Split::Test)?;
     let (tc, sc) = (train.class_counts(), test.class_counts());
-    if g.json {
+    if !g.json {
         println!(
-            "{}",
-            serde_json::json!({
-                "dataset": "fashion-mnist",
-                "train": train.len(), "test": test.len(),
-                "classes": train.class_names, "train_per_class": tc, "test_per_class": sc,
-            })
+            "Fashion-MNIST: {} training and {} test images, {}x{} gray",
+            train.len(),
+            test.len(),
+            train.images[0].width(),
+            train.images[0].height()
         );
-        return Ok(());
+        println!("{:>3}  {:<12} {:>6} {:>6}", "id", "class", "train", "test");
+        for (i, name) in train.class_names.iter().enumerate() {
+            println!("{i:>3}  {name:<12} {:>6} {:>6}", tc[i], sc[i]);
+        }
     }
-    println!(
-        "Fashion-MNIST: {} training and {} test images, {}x{} gray",
-        train.len(),
-        test.len(),
-        train.images[0].width(),
-        train.images[0].height()
-    );
-    println!("{:>3}  {:<12} {:>6} {:>6}", "id", "class", "train", "test");
-    for (i, name) in train.class_names.iter().enumerate() {
-        println!("{i:>3}  {name:<12} {:>6} {:>6}", tc[i], sc[i]);
+    let summary = crate::demo::run(&train, &test, &args.report, args.train_limit, g)?;
+    if g.json {
+        println!("{summary}");
     }
-    let cascades = std::fs::read_dir(dir.join("opencv/haarcascades"))?.count()
-        + std::fs::read_dir(dir.join("opencv/lbpcascades"))?.count();
-    let samples = std::fs::read_dir(dir.join("skimage"))?.count();
-    println!("OpenCV cascades: {cascades}; scikit-image sample files: {samples}");
     Ok(())
 }

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bodyparts;
 mod cascade_train;
 mod classify;
 mod cnn;
 mod compare;
-mod bodyparts;
 mod data;
+mod demo;
 mod detect;
 mod encode;
 mod sift;
@@ -42,6 +43,8 @@ enum Command {
     FetchData(data::FetchArgs),
     /// The main job: fetch the data and run the end-to-end demonstration.
     Demo(data::DemoArgs),
+    /// Chart of validation accuracy against codebook size per encoding, from a saved grid.
+    Report(demo::ReportArgs),
     /// Dense SIFT descriptors (VLFeat's vl_dsift / vl_phow) of images, as .npy.
     Dsift(sift::DsiftArgs),
     /// Learn a k-means codebook from descriptors.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FetchData(args) => data::fetch(&args, &globals),
             Command::Demo(args) => data::demo(&args, &globals),
+            Command::Report(args) => demo::report(&args, &globals),
             Command::Dsift(args) => sift::dsift(&args, &globals),
             Command::Kmeans(args) => encode::kmeans(&args, &globals),
             Command::Encode(args) => encode::encode(&args, &globals),
