@@ -22,7 +22,7 @@
 //!   Fisher per spatial-pyramid cell, power and L2 normalisation, optional kernel map).
 //! - `standardize` (optional): [`StandardizeParams`]; omit it for none.
 //! - `classifier`: exactly one of `{"knn": KnnParams}`, `{"linear_svm": LinearSvmParams}`,
-//!   `{"softmax": SoftmaxParams}`; every field of the params is optional (its default),
+//!   `{"softmax": SoftmaxParams}` or `{"random_forest": RandomForestParams}`; every field of the params is optional (its default),
 //!   unknown fields and unknown stage names are errors.
 //!
 //! # Usage
@@ -46,6 +46,7 @@ use serde_json::Value;
 
 use crate::encoder::{Encoder, EncoderParams};
 use crate::error::{Error, Result};
+use crate::forest::{RandomForest, RandomForestParams};
 use crate::image::Image;
 use crate::knn::{Knn, KnnParams};
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
@@ -84,6 +85,8 @@ pub enum ClassifierConfig {
     LinearSvm(LinearSvmParams),
     /// Softmax regression.
     Softmax(SoftmaxParams),
+    /// Random forest of CART trees.
+    RandomForest(RandomForestParams),
 }
 
 /// A fitted classifier.
@@ -96,6 +99,8 @@ pub enum Classifier {
     LinearSvm(LinearSvm),
     /// Softmax regression.
     Softmax(Softmax),
+    /// Random forest of CART trees.
+    RandomForest(RandomForest),
 }
 
 /// A whole image classifier as data: features, optional standardisation, classifier.
@@ -168,6 +173,7 @@ impl Fit for ClassifierConfig {
             ClassifierConfig::Knn(p) => Classifier::Knn(p.fit(x, y)?),
             ClassifierConfig::LinearSvm(p) => Classifier::LinearSvm(p.fit(x, y)?),
             ClassifierConfig::Softmax(p) => Classifier::Softmax(p.fit(x, y)?),
+            ClassifierConfig::RandomForest(p) => Classifier::RandomForest(p.fit(x, y)?),
         })
     }
 }
@@ -181,6 +187,7 @@ impl Transform for Classifier {
             Classifier::Knn(m) => m.transform(x),
             Classifier::LinearSvm(m) => m.transform(x),
             Classifier::Softmax(m) => m.transform(x),
+            Classifier::RandomForest(m) => m.transform(x),
         }
     }
 
@@ -189,6 +196,7 @@ impl Transform for Classifier {
             Classifier::Knn(m) => m.transform_batch(x),
             Classifier::LinearSvm(m) => m.transform_batch(x),
             Classifier::Softmax(m) => m.transform_batch(x),
+            Classifier::RandomForest(m) => m.transform_batch(x),
         }
     }
 }
@@ -200,6 +208,7 @@ impl ClassifierConfig {
             ClassifierConfig::Knn(p) => p.validate(),
             ClassifierConfig::LinearSvm(p) => p.validate(),
             ClassifierConfig::Softmax(p) => p.validate(),
+            ClassifierConfig::RandomForest(p) => p.validate(),
         }
     }
 }

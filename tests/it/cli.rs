@@ -119,3 +119,41 @@ fn compare_writes_a_table_and_plots() {
         assert!(out.join(f).is_file(), "{f}");
     }
 }
+
+#[test]
+fn generic_eval_and_predict_accept_a_cnn_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("cnn.bin");
+    let m = model.to_str().unwrap();
+    let (code, _, err) = classic_cv(&[
+        "cnn",
+        "train",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "600",
+        "-o",
+        m,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = classic_cv(&[
+        "--json",
+        "eval",
+        m,
+        "--dataset",
+        "fashion-mnist",
+        "--limit",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["accuracy"].as_f64().unwrap() > 0.3, "{v}");
+    let png = dir.path().join("x.png");
+    classic_cv::Image::from_fn(28, 28, |x, _| x as f32 / 28.0)
+        .save_png(&png)
+        .unwrap();
+    let (code, out, err) = classic_cv(&["--json", "predict", m, png.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["label"].as_u64().unwrap() < 10);
+}

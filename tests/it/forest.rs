@@ -308,3 +308,36 @@ fn binary_model_file_round_trips_and_corruption_is_detected() {
         Err(Error::Format { .. })
     ));
 }
+
+/// The example config runs through the pipeline config enum of the train/eval CLI.
+#[test]
+fn random_forest_config_trains_through_the_pipeline_enum() {
+    use classic_cv::datasets::{Split, fashion_mnist};
+    use classic_cv::model::{ClassifierConfig, PipelineConfig};
+    use classic_cv::pipeline::{Fit, Transform};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/configs/random-forest-100.json"
+    );
+    let mut config =
+        PipelineConfig::from_json(&std::fs::read_to_string(path).unwrap(), path).unwrap();
+    let ClassifierConfig::RandomForest(p) = &mut config.classifier else {
+        panic!("random-forest-100.json is not a random forest config");
+    };
+    p.n_trees = 10;
+    let dir = super::datasets::cache().join("fashion-mnist");
+    let train = fashion_mnist(&dir, Split::Train).unwrap().truncate(2000);
+    let test = fashion_mnist(&dir, Split::Test).unwrap().truncate(500);
+    let model = config.fit(&train.images, &train.labels).unwrap();
+    let predicted = model.transform_batch(&test.images).unwrap();
+    let hits = predicted
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, t)| p == t)
+        .count();
+    assert!(
+        hits as f32 / 500.0 > 0.7,
+        "accuracy {}",
+        hits as f32 / 500.0
+    );
+}

@@ -185,9 +185,45 @@ pub fn train(args: &TrainArgs, g: &Globals) -> Result<()> {
     Ok(())
 }
 
+/// A model file of either kind that maps images to labels: a classical pipeline (`train`)
+/// or a CNN (`cnn train`). `eval` and `predict` accept both.
+enum ImageClassifier {
+    Pipeline(Box<Pipeline>),
+    Cnn(Box<classic_cv::cnn::Cnn>),
+}
+
+impl ImageClassifier {
+    fn load(path: &Path) -> Result<Self> {
+        match persist::load::<Pipeline>(path) {
+            Ok(m) => Ok(ImageClassifier::Pipeline(Box::new(m))),
+            Err(classic_cv::Error::WrongModelKind { found, .. })
+                if found == <classic_cv::cnn::Cnn as persist::Model>::kind() =>
+            {
+                Ok(ImageClassifier::Cnn(Box::new(persist::load(path)?)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn transform_batch(&self, images: &[Image]) -> classic_cv::Result<Vec<u32>> {
+        match self {
+            ImageClassifier::Pipeline(m) => m.transform_batch(images),
+            ImageClassifier::Cnn(m) => m.transform_batch(images),
+        }
+    }
+
+    /// Class names stored with the model (a CNN stores none; the dataset's are used).
+    fn class_names(&self) -> &[String] {
+        match self {
+            ImageClassifier::Pipeline(m) => &m.class_names,
+            ImageClassifier::Cnn(_) => &[],
+        }
+    }
+}
+
 /// `classic-cv eval`.
 pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
-    let model: Pipeline = persist::load(&args.model)?;
+    let model = ImageClassifier::load(&args.model)?;
     let data = limited(load_dataset(&args.dataset, Split::Test)?, args.limit);
     let start = Instant::now();
     let predicted = model
@@ -195,15 +231,15 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         .context("predicting the test set")?;
     let predict_seconds = start.elapsed().as_secs_f64();
     let n_classes = model
-        .class_names
+        .class_names()
         .len()
         .max(data.class_names.len())
         .max(predicted.iter().map(|&l| l as usize + 1).max().unwrap_or(0));
     let m = metrics::evaluate(&data.labels, &predicted, n_classes)?;
-    let names = if model.class_names.is_empty() {
+    let names = if model.class_names().is_empty() {
         data.class_names.clone()
     } else {
-        model.class_names.clone()
+        model.class_names().to_vec()
     };
     let mut json = serde_json::to_value(&m)?;
     json["predict_seconds"] = serde_json::json!(predict_seconds);
@@ -247,7 +283,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
 
 /// `classic-cv predict`.
 pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
-    let model: Pipeline = persist::load(&args.model)?;
+    let model = ImageClassifier::load(&args.model)?;
     let images = args
         .inputs
         .iter()
@@ -255,7 +291,10 @@ pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
         .collect::<classic_cv::Result<Vec<_>>>()?;
     let labels = model.transform_batch(&images)?;
     for (path, &l) in args.inputs.iter().zip(&labels) {
-        let name = model.class_names.get(l as usize).map_or("", String::as_str);
+        let name = model
+            .class_names()
+            .get(l as usize)
+            .map_or("", String::as_str);
         if g.json {
             println!(
                 "{}",
