@@ -171,20 +171,8 @@ impl Fit for LinearSvmParams {
         self.validate()?;
         check_fit_inputs(inputs, labels)?;
         let n_classes = count_classes(labels)?;
-        let dim = inputs[0].len();
-        let mut flat = Vec::with_capacity(inputs.len() * dim);
-        for row in inputs {
-            if row.len() != dim {
-                return Err(Error::DimensionMismatch {
-                    what: "feature vector length",
-                    expected: dim,
-                    found: row.len(),
-                });
-            }
-            flat.extend_from_slice(row);
-        }
-        check_finite(&flat, "training features")?;
-        let x = ArrayView2::from_shape((inputs.len(), dim), &flat).expect("shape");
+        let stacked = crate::pipeline::stack_rows(inputs)?;
+        let x = stacked.view();
         let positives: Vec<Label> = if n_classes == 2 {
             vec![1]
         } else {

@@ -29,6 +29,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "knn k=5 L2 (pixels)",
         include_str!("../../../examples/configs/knn-k5-l2.json"),
     ),
+    (
+        "random forest 100 (pixels)",
+        include_str!("../../../examples/configs/random-forest-100.json"),
+    ),
+    (
+        "dense SIFT + VLAD + SVM",
+        include_str!("../../../examples/configs/fashion-best.json"),
+    ),
 ];
 
 /// Arguments of `compare`.
