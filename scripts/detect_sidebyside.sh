@@ -5,6 +5,7 @@
 # Prints ms/frame for both, the ratios ours/OpenCV, the --raw stream rate, and checks that
 # both give identical boxes on every frame.
 #   scripts/detect_sidebyside.sh [REPS]        (default 5 interleaved repetitions)
+# The cascade is read from $CLASSIC_CV_DATA (default data/cache).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -15,7 +16,7 @@ if [ ! -x /tmp/anchors/venv/bin/python ]; then
   cp -r "$SHARED/anchors" /tmp/anchors && /tmp/anchors/setup.sh
 fi
 PY=/tmp/anchors/venv/bin/python
-CASCADE="$ROOT/data/cache/opencv/haarcascades/haarcascade_frontalface_default.xml"
+CASCADE="${CLASSIC_CV_DATA:-$ROOT/data/cache}/opencv/haarcascades/haarcascade_frontalface_default.xml"
 FRAMES="$SHARED/anchors/opencv/frames"
 cargo build --release --quiet
 BIN="$ROOT/target/release/classic-cv"

@@ -93,6 +93,42 @@ fn detections_equal_opencv_on_every_anchor_frame() {
 }
 
 #[test]
+fn portable_and_dispatched_lane_code_give_identical_raw_windows() {
+    let dir = anchors().join("frames");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("_gray.png"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 8);
+    let det = Detector::new(Cascade::load(cascade_path("haar_default")).unwrap()).unwrap();
+    let portable = det.clone().with_portable_simd(true);
+    // Scales 1.1 (step-2 and step-1 levels) and 1.3 from the smallest window.
+    let params = [
+        DetectParams {
+            min_size: (24, 24),
+            ..Default::default()
+        },
+        DetectParams {
+            scale_factor: 1.3,
+            ..Default::default()
+        },
+    ];
+    let mut hits = 0;
+    for path in &paths {
+        let (px, w, h) = gray_u8(path);
+        for p in &params {
+            let a = det.raw_hits(&px, w, h, p).unwrap();
+            let b = portable.raw_hits(&px, w, h, p).unwrap();
+            assert_eq!(a, b, "{}", path.display());
+            hits += a.len();
+        }
+    }
+    assert!(hits > 100, "{hits} raw windows");
+}
+
+#[test]
 fn detect_u8_equals_raw_hits_then_grouping() {
     let dir = anchors();
     let (px, w, h) = gray_u8(&dir.join("frames/astronaut_gray.png"));
