@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use classic_cv::bodyparts::{BodyPartForest, LabelledFrame};
 use classic_cv::bodysynth::{SynthParams, render_indexed};
+use classic_cv::depth::feature;
 use classic_cv::persist;
 
 /// CPU seconds (user + system) of this process so far (Linux).
@@ -44,6 +45,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (cpu, wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
     assert_eq!(labelled, body);
+    // Reference: the same forest walked tree by tree with `Tree::predict` and `feature`
+    // (the learner's layout), on the same pool and frames, to show the layout's gain.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let (c1, t1) = (cpu_seconds(), Instant::now());
+    let m = frames.len().min(20);
+    for f in &frames[..m] {
+        let img = &f.depth;
+        let w = img.width();
+        let rows: Vec<usize> = pool.install(|| {
+            use rayon::prelude::*;
+            (0..img.height())
+                .into_par_iter()
+                .map(|y| {
+                    (0..w)
+                        .filter(|&x| img.is_body(x, y))
+                        .map(|x| {
+                            let mut acc = [0f32; 15];
+                            for t in &forest.trees {
+                                let d = t.predict(|th| feature(img, x, y, th)).unwrap();
+                                acc.iter_mut().zip(d).for_each(|(a, p)| *a += p);
+                            }
+                            (acc[0] >= 0.0) as usize
+                        })
+                        .sum()
+                })
+                .collect()
+        });
+        assert_eq!(
+            rows.iter().sum::<usize>(),
+            img.as_slice().iter().filter(|&&z| z < 10.0).count()
+        );
+    }
+    let (rcpu, rwall) = (cpu_seconds() - c1, t1.elapsed().as_secs_f64());
+    println!(
+        "{{\"reference_tree_walk\":{{\"frames\":{m},\"wall_ms_per_frame\":{:.2},\"cpu_ms_per_frame\":{:.2}}}}}",
+        1000.0 * rwall / m as f64,
+        1000.0 * rcpu / m as f64
+    );
     println!(
         "{{\"frames\":{n},\"threads\":{threads},\"body_pixels_per_frame\":{:.0},\"wall_ms_per_frame\":{:.2},\"cpu_ms_per_frame\":{:.2},\"cpu_ms_per_frame_per_thread\":{:.2}}}",
         body as f64 / n as f64,

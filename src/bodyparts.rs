@@ -33,10 +33,16 @@
 //! - Per node: `candidates` offset pairs drawn uniformly in a disc of `radius` pixel-metres
 //!   (the second offset is zero with probability `unary`); every threshold on the 1 cm grid
 //!   of [`crate::depth`] is scored; the split maximises the information gain (Shannon
-//!   entropy of the part labels). Depth at most `max_depth`; nodes with fewer than
-//!   `min_samples_split` samples are leaves; leaves store the part distribution.
+//!   entropy of the part labels). A node with more than `split_samples` samples scores its
+//!   candidates on an even subset of that many (every `k`-th of its samples, which are in
+//!   frame order) and partitions all of them with the best split: the top levels, where
+//!   every node holds hundreds of thousands of pixels, then cost little, and the budget goes
+//!   to more frames. Depth at most `max_depth`; nodes with fewer than `min_samples_split`
+//!   samples are leaves; leaves store the part distribution.
 //! - Inference: the mean of the trees' leaf distributions at each body pixel; the label is
-//!   its argmax (ties: the lower part).
+//!   its argmax (ties: the lower part). The trees are flattened once into 24-byte nodes
+//!   (offsets, threshold, child) and `1 / D(p)` is computed once per pixel; the result is
+//!   bit-identical to walking each [`Tree`] with [`crate::depth::feature`].
 //! - Joints: for each part, the body pixels with probability at least
 //!   [`JOINT_PROB_THRESHOLD`] are back-projected to 3D and weighted by `p * z^2` (the
 //!   paper's weight: it compensates the pixel area falling as `1/z^2`); mean shift with a
@@ -46,8 +52,9 @@
 //!   part centres (centre of each capsule axis), one per part.
 //!
 //! # Parallelism and determinism
-//! Trees grow in parallel; within a tree, nodes with more than 200k sample-candidates
-//! evaluate their candidates in parallel (reduced in draw order). Tree `t` draws its pixels
+//! Trees grow in parallel; within a tree, nodes with more than 50k sample-candidates
+//! evaluate their candidates in parallel (reduced in draw order), so the last tree still
+//! uses both cores of a 2-core machine. Tree `t` draws its pixels
 //! and features from `Rng::stream(seed, ...)` streams indexed by tree and frame, so the
 //! forest does not depend on the thread count. Inference runs in parallel over rows.
 //!
@@ -59,13 +66,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bodysynth::{Frame, N_PARTS, PART_NAMES};
-use crate::depth::{BACKGROUND, DepthImage, DepthSamples, Offsets, feature};
+use crate::depth::{BACKGROUND, DepthImage, DepthSamples, Offsets};
 use crate::draw::Canvas;
 use crate::error::{Error, Result};
 use crate::image::Rect;
 use crate::pipeline::Label;
 use crate::rng::Rng;
-use crate::tree::{Criterion, GrowParams, Tree, grow};
+use crate::tree::{Criterion, GrowParams, LEAF, Tree, grow};
 
 /// Pixels whose part probability is below this do not vote for that part's joint.
 pub const JOINT_PROB_THRESHOLD: f32 = 0.3;
@@ -93,6 +100,9 @@ pub struct BodyPartsParams {
     pub unary: f32,
     /// Nodes with fewer samples become leaves.
     pub min_samples_split: usize,
+    /// Nodes with more samples score their candidates on an even subset of this many
+    /// ([`GrowParams::max_split_samples`]).
+    pub split_samples: usize,
     /// Seed of the pixel and feature draws.
     pub seed: u64,
 }
@@ -107,6 +117,7 @@ impl Default for BodyPartsParams {
             radius: 100.0,
             unary: 0.25,
             min_samples_split: 10,
+            split_samples: 20_000,
             seed: 0,
         }
     }
@@ -135,6 +146,9 @@ impl BodyPartsParams {
         }
         if self.min_samples_split < 2 {
             return Err(Error::param("min_samples_split", "must be at least 2"));
+        }
+        if self.split_samples < 100 {
+            return Err(Error::param("split_samples", "must be at least 100"));
         }
         Ok(())
     }
@@ -208,6 +222,88 @@ pub struct BodyPartForest {
     pub trees: Vec<Tree<Offsets>>,
     /// Learned z offset of each part's joint behind its surface mode (metres).
     pub depth_offsets: Vec<f32>,
+    /// The trees in the compact inference layout, built on first use (not stored).
+    #[serde(skip)]
+    flat: FlatCache,
+}
+
+/// One node of the inference layout: offsets, threshold and child in 24 bytes (one cache
+/// line holds 2.7 nodes, where the learner's three arrays cost three lines per visit).
+#[derive(Clone, Copy, Debug)]
+struct FlatNode {
+    u: [f32; 2],
+    v: [f32; 2],
+    threshold: f32,
+    /// Left child (global index; the right child follows it) or `LEAF | global leaf`.
+    child: u32,
+}
+
+/// All trees back to back in [`FlatNode`]s, leaf distributions back to back.
+#[derive(Debug)]
+struct Flat {
+    nodes: Vec<FlatNode>,
+    roots: Vec<u32>,
+    distributions: Vec<f32>,
+}
+
+/// Lazily built [`Flat`]; a cache, so it never takes part in comparisons or copies.
+#[derive(Debug, Default)]
+struct FlatCache(std::sync::OnceLock<std::result::Result<Flat, String>>);
+
+impl Clone for FlatCache {
+    fn clone(&self) -> Self {
+        FlatCache::default()
+    }
+}
+
+impl PartialEq for FlatCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Flat {
+    /// Flattens the trees; fails on a malformed tree (child indices out of range or not
+    /// increasing, wrong class count, too many nodes).
+    fn build(trees: &[Tree<Offsets>], n_parts: usize) -> std::result::Result<Flat, String> {
+        let total: usize = trees.iter().map(|t| t.n_nodes()).sum();
+        if total >= LEAF as usize {
+            return Err("too many nodes".into());
+        }
+        let mut flat = Flat {
+            nodes: Vec::with_capacity(total),
+            roots: Vec::new(),
+            distributions: Vec::new(),
+        };
+        for t in trees {
+            if !t.is_well_formed() || t.n_classes as usize != n_parts {
+                return Err("malformed tree".into());
+            }
+            let base = flat.nodes.len() as u32;
+            let leaf_base = (flat.distributions.len() / n_parts) as u32;
+            flat.roots.push(base);
+            for i in 0..t.n_nodes() {
+                let c = t.children[i];
+                let child = if c & LEAF != 0 {
+                    LEAF | (leaf_base + (c & !LEAF))
+                } else {
+                    base + c
+                };
+                let f = t.features[i];
+                flat.nodes.push(FlatNode {
+                    u: f.u,
+                    v: f.v,
+                    threshold: t.thresholds[i],
+                    child,
+                });
+            }
+            flat.distributions.extend_from_slice(&t.distributions);
+        }
+        if flat.distributions.len() / n_parts >= LEAF as usize {
+            return Err("too many leaves".into());
+        }
+        Ok(flat)
+    }
 }
 
 impl crate::persist::Model for BodyPartForest {
@@ -292,7 +388,8 @@ pub fn train(params: &BodyPartsParams, frames: &[LabelledFrame]) -> Result<BodyP
                 min_samples_split: params.min_samples_split,
                 max_features: params.candidates,
                 criterion: Criterion::Entropy,
-                parallel_work: 200_000,
+                parallel_work: 50_000,
+                max_split_samples: params.split_samples,
             };
             let samples: Vec<u32> = (0..n as u32).collect();
             let mut rng = Rng::stream(params.seed ^ 0x5EED_F0E5, t as u64);
@@ -309,6 +406,7 @@ pub fn train(params: &BodyPartsParams, frames: &[LabelledFrame]) -> Result<BodyP
         n_parts: N_PARTS,
         trees,
         depth_offsets,
+        flat: FlatCache::default(),
     })
 }
 
@@ -419,69 +517,91 @@ fn mean_shift_modes(
 }
 
 impl BodyPartForest {
-    /// Cheap consistency checks; a malformed tree (bad child index) is caught during
-    /// traversal by [`Tree::predict`].
-    fn check(&self) -> Result<()> {
-        if self.n_parts != N_PARTS
-            || self.depth_offsets.len() != N_PARTS
-            || self.trees.is_empty()
-            || self.trees.iter().any(|t| t.n_classes as usize != N_PARTS)
-        {
+    /// Consistency checks and the compact layout (built once; a malformed tree is an
+    /// error here, before any traversal).
+    fn flat(&self) -> Result<&Flat> {
+        if self.n_parts != N_PARTS || self.depth_offsets.len() != N_PARTS || self.trees.is_empty() {
             return Err(Error::format("", "malformed body-part forest"));
         }
-        Ok(())
+        self.flat
+            .0
+            .get_or_init(|| Flat::build(&self.trees, self.n_parts))
+            .as_ref()
+            .map_err(|e| Error::format("", format!("malformed body-part forest: {e}")))
     }
 
+    /// Sum over the trees of the leaf distributions reached by body pixel `(x, y)`, written
+    /// to `acc`. The probes use the arithmetic of [`crate::depth::feature`] with `1 / D(p)` computed once
+    /// per pixel, so the result equals the per-tree [`Tree::predict`] with [`crate::depth::feature`].
     #[inline]
-    fn pixel_distribution(
-        &self,
-        img: &DepthImage,
-        x: usize,
-        y: usize,
-        acc: &mut [f32],
-    ) -> Result<()> {
+    fn pixel_sum(flat: &Flat, img: &DepthImage, x: usize, y: usize, acc: &mut [f32]) {
+        let np = acc.len();
+        let d = img.as_slice()[y * img.width() + x];
+        let inv = 1.0 / d;
+        let (xf, yf) = (x as f32, y as f32);
+        const SHIFT: f32 = 32768.0;
+        let probe = |o: [f32; 2]| -> f32 {
+            if o == [0.0, 0.0] {
+                return d;
+            }
+            let px = (xf + o[0] * inv + (0.5 + SHIFT)).max(0.0) as i32 - SHIFT as i32;
+            let py = (yf + o[1] * inv + (0.5 + SHIFT)).max(0.0) as i32 - SHIFT as i32;
+            img.at(px, py)
+        };
         acc.iter_mut().for_each(|a| *a = 0.0);
-        for t in &self.trees {
-            let d = t
-                .predict(|theta| feature(img, x, y, theta))
-                .ok_or_else(|| Error::format("", "malformed body-part forest"))?;
-            for (a, p) in acc.iter_mut().zip(d) {
+        for &root in &flat.roots {
+            let mut i = root as usize;
+            // Well-formed trees (checked in `Flat::build`) have increasing child indices,
+            // so the walk ends at a leaf.
+            let leaf = loop {
+                let n = &flat.nodes[i];
+                if n.child & LEAF != 0 {
+                    break (n.child & !LEAF) as usize;
+                }
+                let f = probe(n.u) - probe(n.v);
+                i = n.child as usize + usize::from(!(f <= n.threshold));
+            };
+            for (a, p) in acc
+                .iter_mut()
+                .zip(&flat.distributions[leaf * np..(leaf + 1) * np])
+            {
                 *a += p;
             }
         }
-        let k = 1.0 / self.trees.len() as f32;
-        acc.iter_mut().for_each(|a| *a *= k);
-        Ok(())
     }
 
     /// Per-pixel part distributions, `width * height * n_parts` values (zero on background).
     pub fn probabilities(&self, img: &DepthImage) -> Result<Vec<f32>> {
-        self.check()?;
+        let flat = self.flat()?;
         let (w, np) = (img.width(), self.n_parts);
+        let k = 1.0 / self.trees.len() as f32;
         let mut out = vec![0f32; w * img.height() * np];
-        out.par_chunks_mut(w * np)
-            .enumerate()
-            .try_for_each(|(y, row)| {
-                for x in 0..w {
-                    if img.is_body(x, y) {
-                        self.pixel_distribution(img, x, y, &mut row[x * np..(x + 1) * np])?;
-                    }
+        out.par_chunks_mut(w * np).enumerate().for_each(|(y, row)| {
+            for x in 0..w {
+                if img.is_body(x, y) {
+                    let acc = &mut row[x * np..(x + 1) * np];
+                    Self::pixel_sum(flat, img, x, y, acc);
+                    acc.iter_mut().for_each(|a| *a *= k);
                 }
-                Ok(())
-            })?;
+            }
+        });
         Ok(out)
     }
 
-    /// Part label of every pixel: 0 on background (no valid depth), else `1..=n_parts`.
+    /// Part label of every pixel: 0 on background (no valid depth), else `1..=n_parts`
+    /// (the argmax of the mean distribution, exactly as from [`Self::probabilities`];
+    /// ties: the lower part).
     pub fn segment(&self, img: &DepthImage) -> Result<Vec<u8>> {
-        self.check()?;
+        let flat = self.flat()?;
         let w = img.width();
+        let k = 1.0 / self.trees.len() as f32;
         let mut out = vec![0u8; w * img.height()];
-        out.par_chunks_mut(w).enumerate().try_for_each(|(y, row)| {
-            let mut acc = vec![0f32; self.n_parts];
+        out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            let mut acc = [0f32; N_PARTS];
             for x in 0..w {
                 if img.is_body(x, y) {
-                    self.pixel_distribution(img, x, y, &mut acc)?;
+                    Self::pixel_sum(flat, img, x, y, &mut acc);
+                    acc.iter_mut().for_each(|a| *a *= k);
                     let mut best = 0;
                     for c in 1..acc.len() {
                         if acc[c] > acc[best] {
@@ -491,8 +611,7 @@ impl BodyPartForest {
                     row[x] = best as u8 + 1;
                 }
             }
-            Ok::<(), Error>(())
-        })?;
+        });
         Ok(out)
     }
 
@@ -774,6 +893,60 @@ mod tests {
         assert!(iou[2].is_nan());
         assert!((miou - (0.5 + 1.0 / 3.0) / 2.0).abs() < 1e-12);
         assert!((fw - (0.5 * 0.5 + 0.5 / 3.0)).abs() < 1e-12);
+    }
+
+    /// The compact inference layout gives exactly the mean of the per-tree
+    /// [`Tree::predict`] with [`crate::depth::feature`] (the naive reference), and a corrupted tree is an
+    /// error, not a panic or an endless walk.
+    #[test]
+    fn flat_inference_matches_tree_predict() {
+        use crate::bodysynth::{SynthParams, render_indexed};
+        use crate::depth::feature;
+        let sp = SynthParams::default();
+        let frames: Vec<LabelledFrame> = (0..4)
+            .map(|i| LabelledFrame::from_synth(&render_indexed(&sp, 8, i).unwrap()).unwrap())
+            .collect();
+        let params = BodyPartsParams {
+            n_trees: 2,
+            max_depth: 10,
+            pixels_per_image: 500,
+            candidates: 20,
+            ..BodyPartsParams::default()
+        };
+        let forest = train(&params, &frames).unwrap();
+        let img = LabelledFrame::from_synth(&render_indexed(&sp, 9, 0).unwrap())
+            .unwrap()
+            .depth;
+        let probs = forest.probabilities(&img).unwrap();
+        let seg = forest.segment(&img).unwrap();
+        let (w, np) = (img.width(), N_PARTS);
+        let mut body = 0;
+        for y in 0..img.height() {
+            for x in 0..w {
+                let i = y * w + x;
+                let got = &probs[i * np..(i + 1) * np];
+                if !img.is_body(x, y) {
+                    assert!(got.iter().all(|&p| p == 0.0));
+                    assert_eq!(seg[i], 0);
+                    continue;
+                }
+                body += 1;
+                let mut want = [0f32; N_PARTS];
+                for t in &forest.trees {
+                    let d = t.predict(|th| feature(&img, x, y, th)).unwrap();
+                    want.iter_mut().zip(d).for_each(|(a, p)| *a += p);
+                }
+                want.iter_mut().for_each(|a| *a *= 0.5);
+                assert_eq!(got, &want[..], "pixel ({x}, {y})");
+                let best = (1..np).fold(0, |b, c| if want[c] > want[b] { c } else { b });
+                assert_eq!(seg[i] as usize, best + 1);
+            }
+        }
+        assert!(body > 1000);
+        let mut bad = forest.clone();
+        bad.trees[1].children[0] = 0;
+        assert!(matches!(bad.segment(&img), Err(Error::Format { .. })));
+        assert!(matches!(bad.probabilities(&img), Err(Error::Format { .. })));
     }
 
     #[test]

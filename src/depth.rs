@@ -167,18 +167,58 @@ pub fn code(f: f32) -> u32 {
 /// Sampled pixels of a set of frames, as a feature source for the tree learner.
 ///
 /// Each frame is cropped to the bounding box of its body pixels (everything outside reads
-/// [`BACKGROUND`] either way, so responses are unchanged) to keep the random probe reads
-/// within a few megabytes of cache-friendly memory.
+/// [`BACKGROUND`] either way, so responses are unchanged) and the crops are stored back to
+/// back in one array. Each sample keeps its crop's place and size, its pixel and its depth
+/// and inverse depth, so evaluating a candidate on a node reads the samples sequentially
+/// and makes two random reads per sample, both within the sample's own crop: with the
+/// samples of a node kept in frame order (the learner's partition is stable), consecutive
+/// samples probe the same few kilobytes.
 pub struct DepthSamples {
-    crops: Vec<DepthImage>,
-    /// (frame, x, y) of each sample, in crop coordinates.
-    pixels: Vec<(u32, u16, u16)>,
-    /// Depth at each sample (saves one random read per evaluation).
-    depth_at: Vec<f32>,
+    /// All crops, row-major, back to back.
+    data: Vec<f32>,
+    samples: Vec<Sample>,
     /// Radius of the offset disc, pixel-metres.
     pub radius: f32,
     /// Probability that the second offset is zero.
     pub unary: f32,
+}
+
+/// One training pixel: where its crop starts in [`DepthSamples::data`], the crop's origin
+/// and size in its frame, the pixel in frame coordinates, its depth and inverse depth.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    base: u32,
+    x0: u16,
+    y0: u16,
+    w: u16,
+    h: u16,
+    x: u16,
+    y: u16,
+    d: f32,
+    inv: f32,
+}
+
+impl Sample {
+    /// Depth at the probe `p + o / D(p)` ([`BACKGROUND`] off the crop): the same
+    /// arithmetic as [`feature`] on the whole frame, so the responses are bit-identical.
+    #[inline(always)]
+    fn probe(&self, data: &[f32], o: [f32; 2]) -> f32 {
+        if o == [0.0, 0.0] {
+            return self.d;
+        }
+        const SHIFT: f32 = 32768.0;
+        let px = (self.x as f32 + o[0] * self.inv + (0.5 + SHIFT)).max(0.0) as i32
+            - SHIFT as i32
+            - self.x0 as i32;
+        let py = (self.y as f32 + o[1] * self.inv + (0.5 + SHIFT)).max(0.0) as i32
+            - SHIFT as i32
+            - self.y0 as i32;
+        if (px as u32) < self.w as u32 && (py as u32) < self.h as u32 {
+            data[self.base as usize + py as usize * self.w as usize + px as usize]
+        } else {
+            BACKGROUND
+        }
+    }
 }
 
 /// The bounding box `(x0, y0, w, h)` of the body pixels of `img`, `None` without any.
@@ -206,43 +246,48 @@ impl DepthSamples {
         radius: f32,
         unary: f32,
     ) -> Result<Self> {
+        let mut data = Vec::new();
+        // (base, crop x0, y0, w, h) of each frame.
         let mut crops = Vec::new();
-        let mut origins = Vec::new();
         for img in frames {
             let (x0, y0, w, h) = body_box(img).unwrap_or((0, 0, 1, 1));
-            let mut data = Vec::with_capacity(w * h);
+            let base = u32::try_from(data.len())
+                .map_err(|_| Error::param("frames", "too many body pixels in all"))?;
             for y in y0..y0 + h {
                 data.extend_from_slice(&img.data[y * img.width + x0..y * img.width + x0 + w]);
             }
-            crops.push(DepthImage {
-                width: w,
-                height: h,
-                data,
-            });
-            origins.push((x0, y0, img.width, img.height));
+            crops.push((base, x0, y0, w, h));
         }
-        let mut local = Vec::with_capacity(pixels.len());
-        let mut depth_at = Vec::with_capacity(pixels.len());
+        let mut samples = Vec::with_capacity(pixels.len());
         for &(f, x, y) in &pixels {
-            let &(x0, y0, w, h) = origins
+            let &(base, x0, y0, w, h) = crops
                 .get(f as usize)
                 .ok_or(Error::param("pixels", "frame index out of range"))?;
             let (x, y) = (x as usize, y as usize);
-            if x >= w || y >= h || x < x0 || y < y0 {
+            if x < x0 || y < y0 || x - x0 >= w || y - y0 >= h {
                 return Err(Error::param("pixels", "sample pixel outside the body"));
             }
-            let crop = &crops[f as usize];
             let (lx, ly) = (x - x0, y - y0);
-            if lx >= crop.width || ly >= crop.height || !crop.is_body(lx, ly) {
+            let d = data[base as usize + ly * w + lx];
+            if d >= BACKGROUND {
                 return Err(Error::param("pixels", "sample pixel outside the body"));
             }
-            local.push((f, lx as u16, ly as u16));
-            depth_at.push(crop.at(lx as i32, ly as i32));
+            // Crops lie within frames of at most 2^15 pixels a side.
+            samples.push(Sample {
+                base,
+                x0: x0 as u16,
+                y0: y0 as u16,
+                w: w as u16,
+                h: h as u16,
+                x: x as u16,
+                y: y as u16,
+                d,
+                inv: 1.0 / d,
+            });
         }
         Ok(DepthSamples {
-            crops,
-            pixels: local,
-            depth_at,
+            data,
+            samples,
             radius,
             unary,
         })
@@ -250,21 +295,18 @@ impl DepthSamples {
 
     /// Number of samples.
     pub fn len(&self) -> usize {
-        self.pixels.len()
+        self.samples.len()
     }
 
     /// True when there is no sample.
     pub fn is_empty(&self) -> bool {
-        self.pixels.is_empty()
+        self.samples.is_empty()
     }
 
-    /// Response of sample `s` to `theta`.
+    /// Response of sample `s` to `theta` (equal to [`feature`] at its pixel of its frame).
     pub fn response(&self, s: usize, theta: &Offsets) -> f32 {
-        let (f, x, y) = self.pixels[s];
-        let img = &self.crops[f as usize];
-        let d = self.depth_at[s];
-        probe(img, x as usize, y as usize, d, theta.u)
-            - probe(img, x as usize, y as usize, d, theta.v)
+        let p = &self.samples[s];
+        p.probe(&self.data, theta.u) - p.probe(&self.data, theta.v)
     }
 
     fn disc(&self, rng: &mut Rng) -> [f32; 2] {
@@ -288,8 +330,10 @@ impl FeatureSource for DepthSamples {
     }
 
     fn codes(&self, theta: &Offsets, samples: &[u32], out: &mut [u32]) {
+        let data = &self.data[..];
         for (o, &s) in out.iter_mut().zip(samples) {
-            *o = code(self.response(s as usize, theta));
+            let p = &self.samples[s as usize];
+            *o = code(p.probe(data, theta.u) - p.probe(data, theta.v));
         }
     }
 
@@ -334,6 +378,34 @@ mod tests {
         };
         // p = 4 (D = 2.5): probes at 4 +- 1.6 -> 6 and 2 (rounded): 3.0 - 2.0.
         assert_eq!(feature(&img, 4, 0, &t2), 1.0);
+    }
+
+    /// The learner's responses equal [`feature`] on the whole frame, bit for bit (crops,
+    /// cached inverse depth), on a synthetic body with offsets reaching off the image.
+    #[test]
+    fn sample_responses_match_feature() {
+        let f = crate::bodysynth::render_indexed(&crate::bodysynth::SynthParams::default(), 5, 3)
+            .unwrap();
+        let img = DepthImage::from_metres(f.width, f.height, f.depth.clone()).unwrap();
+        let pixels: Vec<(u32, u16, u16)> = (0..img.width * img.height)
+            .filter(|&i| img.data[i] < BACKGROUND)
+            .step_by(7)
+            .map(|i| (0, (i % img.width) as u16, (i / img.width) as u16))
+            .collect();
+        assert!(pixels.len() > 200);
+        let s = DepthSamples::new([&img], pixels.clone(), 300.0, 0.3).unwrap();
+        let mut rng = Rng::new(9);
+        let mut draw = Draw::default();
+        let mut off_body = 0;
+        for _ in 0..50 {
+            let theta = s.draw(&mut rng, &mut draw).unwrap();
+            for (k, &(_, x, y)) in pixels.iter().enumerate() {
+                let want = feature(&img, x as usize, y as usize, &theta);
+                assert_eq!(s.response(k, &theta).to_bits(), want.to_bits());
+                off_body += (want.abs() > 5.0) as usize;
+            }
+        }
+        assert!(off_body > 0, "some probes must leave the body");
     }
 
     #[test]

@@ -298,6 +298,7 @@ impl Fit for RandomForestParams {
             max_features: self.max_features.resolve(d),
             criterion: self.criterion,
             parallel_work: usize::MAX,
+            max_split_samples: usize::MAX,
         };
         let samples: Vec<u32> = (0..n as u32).collect();
         let progress = crate::progress::start("random forest", self.n_trees as u64);

@@ -34,12 +34,15 @@ fn train_in_pool(p: &BodyPartsParams, f: &[LabelledFrame], threads: usize) -> Bo
         .install(|| bodyparts::train(p, f).unwrap())
 }
 
-/// Same seed, same forest with 1 and 2 threads (the root nodes, 10k samples x 30
-/// candidates, take the parallel candidate path), and the binary model round-trips.
+/// Same seed, same forest with 1 and 2 threads (the root nodes, 10k samples, score their
+/// 30 candidates on 3000-sample subsets and in parallel), and the binary model round-trips.
 #[test]
 fn training_is_deterministic_across_thread_counts() {
     let f = frames(11, 10, &SynthParams::default());
-    let p = small_params();
+    let p = BodyPartsParams {
+        split_samples: 3000,
+        ..small_params()
+    };
     let one = train_in_pool(&p, &f, 1);
     let two = train_in_pool(&p, &f, 2);
     assert!(one == two, "forest depends on the thread count");
@@ -220,6 +223,13 @@ fn each_validation_rule_is_checked() {
                 ..d.clone()
             },
             "min_samples_split",
+        ),
+        (
+            BodyPartsParams {
+                split_samples: 99,
+                ..d.clone()
+            },
+            "split_samples",
         ),
     ];
     let f = frames(51, 1, &SynthParams::default());

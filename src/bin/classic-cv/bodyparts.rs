@@ -52,17 +52,23 @@ struct TrainArgs {
     /// Directory of frames written by `bodyparts synth`.
     dir: PathBuf,
     /// Number of trees.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = BodyPartsParams::default().n_trees)]
     trees: usize,
     /// Maximum tree depth.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = BodyPartsParams::default().max_depth)]
     depth: usize,
     /// Class-balanced training pixels per frame.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = BodyPartsParams::default().pixels_per_image)]
     pixels: usize,
     /// Candidate offset pairs per node.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = BodyPartsParams::default().candidates)]
     candidates: usize,
+    /// Radius of the offset disc, pixel-metres.
+    #[arg(long, default_value_t = BodyPartsParams::default().radius)]
+    radius: f32,
+    /// Nodes with more samples score candidates on an even subset of this many.
+    #[arg(long, default_value_t = BodyPartsParams::default().split_samples)]
+    split_samples: usize,
     /// Use only the first N frames of the directory.
     #[arg(long)]
     limit: Option<usize>,
@@ -143,6 +149,8 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 max_depth: a.depth,
                 pixels_per_image: a.pixels,
                 candidates: a.candidates,
+                radius: a.radius,
+                split_samples: a.split_samples,
                 seed: g.seed,
                 ..BodyPartsParams::default()
             };
