@@ -204,7 +204,8 @@ fn bilinear(img: &Image, x: f32, y: f32) -> f32 {
     let (w, h) = (img.width(), img.height());
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    // Non-negative after the clamp, so the cast is the floor.
+    let (x0, y0) = (x as usize, y as usize);
     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
     let top = img.get(x0, y0) * (1.0 - fx) + img.get(x1, y0) * fx;
@@ -228,10 +229,23 @@ fn warp(
         for u in 0..w {
             let (x, y) = map(u as f32 + 0.5, v as f32 + 0.5);
             let p = bilinear(img, x - 0.5, y - 0.5) * 255.0 * a + b;
-            out.push(p.round().clamp(0.0, 255.0) as u8);
+            out.push(round_u8(p));
         }
     }
     out
+}
+
+/// `p.round().clamp(0.0, 255.0) as u8` (rounding half away from zero) without the libm
+/// calls.
+fn round_u8(p: f32) -> u8 {
+    if !(p > 0.0) {
+        0
+    } else if p >= 255.0 {
+        255
+    } else {
+        let i = p as u32;
+        (i + u32::from(p - i as f32 >= 0.5)) as u8
+    }
 }
 
 /// `count` positive windows of `w x h` from `(image, box)` sources (gray in `[0, 1]`, the
@@ -296,14 +310,88 @@ pub fn augment_positives(
             });
             if !plain && aug.noise > 0.0 {
                 for v in &mut px {
-                    *v = (*v as f32 + rng.normal() * aug.noise)
-                        .round()
-                        .clamp(0.0, 255.0) as u8;
+                    *v = round_u8(*v as f32 + rng.normal() * aug.noise);
                 }
             }
             px
         })
         .collect())
+}
+
+/// Disjoint rectangles of a `width x height` image that keep clear of every box in `boxes`
+/// grown by `margin` times its side on each side, each at least `min_side` pixels wide
+/// and high: background regions for negatives taken from photos of the object.
+///
+/// The image is cut into square cells of `max(1, min_side / 4)` pixels (the partial cells
+/// of the right and bottom edges are left out); a cell touching a grown box is occupied.
+/// The largest free rectangle of cells whose sides reach `min_side` is taken (the first in
+/// row-major order of its bottom-left cell on ties), its cells marked occupied, and so on
+/// until none is left.
+pub fn background_regions(
+    width: usize,
+    height: usize,
+    boxes: &[Rect],
+    margin: f32,
+    min_side: usize,
+) -> Vec<Rect> {
+    let cell = (min_side / 4).max(1);
+    let (cols, rows) = (width / cell, height / cell);
+    let need = min_side.div_ceil(cell).max(1);
+    let mut busy = vec![false; cols * rows];
+    for b in boxes {
+        let (mx, my) = (margin * b.width as f32, margin * b.height as f32);
+        let x0 = b.x as f32 - mx;
+        let y0 = b.y as f32 - my;
+        let x1 = (b.x + b.width) as f32 + mx;
+        let y1 = (b.y + b.height) as f32 + my;
+        for r in 0..rows {
+            for c in 0..cols {
+                let (cx0, cy0) = ((c * cell) as f32, (r * cell) as f32);
+                let (cx1, cy1) = (cx0 + cell as f32, cy0 + cell as f32);
+                if cx0 < x1 && x0 < cx1 && cy0 < y1 && y0 < cy1 {
+                    busy[r * cols + c] = true;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    loop {
+        // Free run lengths upwards ending at each row, then every (bottom row, left, right).
+        let mut up = vec![0usize; cols];
+        let mut best: Option<(usize, usize, usize, usize)> = None; // area, bottom, left, right
+        for r in 0..rows {
+            for c in 0..cols {
+                up[c] = if busy[r * cols + c] { 0 } else { up[c] + 1 };
+            }
+            for c0 in 0..cols {
+                let mut h = usize::MAX;
+                for c1 in c0..cols {
+                    h = h.min(up[c1]);
+                    if h < need {
+                        break;
+                    }
+                    let wc = c1 - c0 + 1;
+                    if wc >= need && best.is_none_or(|b| h * wc > b.0) {
+                        best = Some((h * wc, r, c0, c1));
+                    }
+                }
+            }
+        }
+        let Some((area, r, c0, c1)) = best else { break };
+        let h = area / (c1 - c0 + 1);
+        for rr in r + 1 - h..=r {
+            for c in c0..=c1 {
+                busy[rr * cols + c] = true;
+            }
+        }
+        out.push(Rect {
+            x: (c0 * cell) as u32,
+            y: ((r + 1 - h) * cell) as u32,
+            width: ((c1 - c0 + 1) * cell) as u32,
+            height: (h * cell) as u32,
+        });
+    }
+    out
 }
 
 /// One trained stump.
@@ -478,6 +566,7 @@ fn mine_negatives(
     backgrounds: &[Image],
 ) -> (Vec<Sample>, usize) {
     let (w, h) = (p.window_width, p.window_height);
+    let tilted = p.mode == PoolMode::All;
     const BATCH: usize = 4096;
     let mut found = Vec::new();
     let mut drawn = 0usize;
@@ -496,7 +585,7 @@ fn mine_negatives(
                 let x0 = rng.next_f32() * (iw - sw).max(0.0);
                 let y0 = rng.next_f32() * (ih - sh).max(0.0);
                 let px = warp(img, w, h, 1.0, 0.0, |u, v| (x0 + u * s, y0 + v * s));
-                let sample = Sample::new(&px, w, h).ok().flatten()?;
+                let sample = Sample::with_tilted(&px, w, h, tilted).ok().flatten()?;
                 runner.accepts(&sample).then_some(sample)
             })
             .collect();
@@ -696,7 +785,7 @@ pub fn train(
     }
     let pos_all: Vec<Sample> = positives
         .par_iter()
-        .map(|px| Sample::new(px, w, h))
+        .map(|px| Sample::with_tilted(px, w, h, p.mode == PoolMode::All))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()

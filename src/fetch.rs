@@ -11,6 +11,7 @@
 //! | `dataset-fashion-mnist` | Debian (`apt-get download`, unpacked with `dpkg-deb -x`; no root) | `fashion-mnist/*.gz` |
 //! | `opencv-data` | Debian | `opencv/haarcascades/*.xml`, `opencv/lbpcascades/*.xml` |
 //! | `scikit-image==0.26.0` wheel | PyPI (`pip download`, unpacked with Python's `zipfile`) | `skimage/*.png,*.jpg,lfw_subset.npy` |
+//! | `face_recognition==1.3.0` source archive | PyPI (`pip download --no-binary :all:`, unpacked with Python's `tarfile`) | `faces/*.jpg` (4 portrait photos of its tests, used only to evaluate face detectors) |
 //!
 //! It is idempotent: files present with the right checksum are left alone, and a package is
 //! downloaded only when one of its files is missing or corrupted (a corrupted file is
@@ -138,6 +139,22 @@ pub const MANIFEST: &[(&str, &str)] = &[
         "ed9b294b8d7cce1c7114e99c15e1496908ab7e8f5f1f4141f393a70e31998fd9",
     ),
     (
+        "faces/biden.jpg",
+        "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c",
+    ),
+    (
+        "faces/obama.jpg",
+        "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6",
+    ),
+    (
+        "faces/obama2.jpg",
+        "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6",
+    ),
+    (
+        "faces/obama3.jpg",
+        "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3",
+    ),
+    (
         "skimage/astronaut.png",
         "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
     ),
@@ -260,6 +277,16 @@ pub enum Source {
         /// Cache sub-directory (the prefix of the manifest paths).
         prefix: &'static str,
     },
+    /// A PyPI source archive (`.tar.gz`): requirement, directory inside the archive,
+    /// cache sub-directory.
+    Sdist {
+        /// Requirement given to pip (`name==version`).
+        requirement: &'static str,
+        /// Directory inside the archive.
+        inner: &'static str,
+        /// Cache sub-directory.
+        prefix: &'static str,
+    },
     /// A PyPI wheel: requirement, directory inside the wheel, cache sub-directory.
     Wheel {
         /// Requirement given to pip (`name==version`).
@@ -293,18 +320,27 @@ pub const SOURCES: &[Source] = &[
         inner: "skimage/data",
         prefix: "skimage",
     },
+    Source::Sdist {
+        requirement: "face_recognition==1.3.0",
+        inner: "face_recognition-1.3.0/tests/test_images",
+        prefix: "faces",
+    },
 ];
 
 impl Source {
     fn inner(&self) -> &'static str {
         match self {
-            Source::Debian { inner, .. } | Source::Wheel { inner, .. } => inner,
+            Source::Debian { inner, .. }
+            | Source::Sdist { inner, .. }
+            | Source::Wheel { inner, .. } => inner,
         }
     }
 
     fn prefix(&self) -> &'static str {
         match self {
-            Source::Debian { prefix, .. } | Source::Wheel { prefix, .. } => prefix,
+            Source::Debian { prefix, .. }
+            | Source::Sdist { prefix, .. }
+            | Source::Wheel { prefix, .. } => prefix,
         }
     }
 
@@ -312,7 +348,7 @@ impl Source {
     pub fn name(&self) -> &'static str {
         match self {
             Source::Debian { package, .. } => package,
-            Source::Wheel { requirement, .. } => requirement,
+            Source::Sdist { requirement, .. } | Source::Wheel { requirement, .. } => requirement,
         }
     }
 
@@ -501,6 +537,39 @@ fn download(source: &Source, work: &Path) -> Result<()> {
                 "install it with `apt-get install dpkg` (Debian/Ubuntu ship it)",
             )?;
             Ok(())
+        }
+        Source::Sdist { requirement, .. } => {
+            let python = python()?;
+            run(
+                Command::new(&python)
+                    .args([
+                        "-m",
+                        "pip",
+                        "download",
+                        "--quiet",
+                        "--no-deps",
+                        "--no-binary=:all:",
+                        "-d",
+                    ])
+                    .arg(work)
+                    .arg(requirement),
+                "pip",
+                "install pip with `apt-get install python3-pip` (or `python3 -m ensurepip`)",
+            )?;
+            let archive =
+                find_file(work, |n| n.ends_with(".tar.gz"))?.ok_or_else(|| Error::Tool {
+                    tool: "pip".into(),
+                    reason: format!("`pip download {requirement}` produced no .tar.gz"),
+                })?;
+            let root = work.join("root");
+            run(
+                Command::new(&python)
+                    .args(["-m", "tarfile", "-e"])
+                    .arg(&archive)
+                    .arg(&root),
+                "python3 -m tarfile",
+                "install Python 3 with `apt-get install python3`",
+            )
         }
         Source::Wheel { requirement, .. } => {
             let python = python()?;

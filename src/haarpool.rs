@@ -311,6 +311,17 @@ impl Sample {
     /// Prepares a `width x height` window; `None` when the detector would reject it for
     /// its low variance (then it can never be detected, nor be a false alarm).
     pub fn new(pixels: &[u8], width: usize, height: usize) -> Result<Option<Sample>> {
+        Sample::with_tilted(pixels, width, height, true)
+    }
+
+    /// As [`Sample::new`]; without `tilted` the tilted table is left empty (cheaper), so
+    /// the sample must then only meet upright features.
+    pub(crate) fn with_tilted(
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        tilted: bool,
+    ) -> Result<Option<Sample>> {
         if width < 3 || height < 3 {
             return Err(Error::ImageTooSmall {
                 width,
@@ -319,7 +330,7 @@ impl Sample {
                 min_height: 3,
             });
         }
-        let ii = Integral::new(pixels, width, height, true)?;
+        let ii = Integral::new(pixels, width, height, tilted)?;
         let (nw, nh) = (width - 2, height - 2);
         let area = (nw * nh) as f64;
         let s = ii.rect_sum(1, 1, nw, nh);
@@ -332,10 +343,9 @@ impl Sample {
         if !(area * (inv as f64) < 0.1) {
             return Ok(None);
         }
-        let tilted = ii.tilted.clone().unwrap_or_default();
         Ok(Some(Sample {
+            tilted: ii.tilted.unwrap_or_default(),
             sum: ii.sum,
-            tilted,
             inv,
         }))
     }

@@ -1,8 +1,11 @@
-//! Cascade training: the synthetic-object recipe and determinism across thread counts.
+//! Cascade training: the synthetic-object recipe, determinism across thread counts, the
+//! background regions of labelled photos and the committed face cascade on held-out faces.
 
 use classic_cv::adaboost::Boost;
 use classic_cv::cascade::Cascade;
-use classic_cv::cascade_train::{Augment, TrainParams, TrainState, augment_positives, train};
+use classic_cv::cascade_train::{
+    Augment, TrainParams, TrainState, augment_positives, background_regions, train,
+};
 use classic_cv::detect::{DetectParams, Detector, match_greedy};
 use classic_cv::error::Error;
 use classic_cv::image::{Image, Rect};
@@ -328,4 +331,149 @@ fn memory_budget_blocks_give_the_same_stage() {
     .unwrap();
     assert_eq!(a.cascade, b.cascade);
     assert_eq!(Boost::Gentle, a.state.params.boost);
+}
+
+#[test]
+fn background_regions_of_one_box_are_the_four_bands_around_it() {
+    // 100x100, box (40, 40, 20, 20) grown by half its side: (30, 30)-(70, 70) is taken.
+    // Cells of 5 px; the top band comes first, then the full-width bottom band, then the
+    // left and right remainders.
+    let b = Rect {
+        x: 40,
+        y: 40,
+        width: 20,
+        height: 20,
+    };
+    let got = background_regions(100, 100, &[b], 0.5, 20);
+    let r = |x, y, width, height| Rect {
+        x,
+        y,
+        width,
+        height,
+    };
+    assert_eq!(
+        got,
+        vec![
+            r(0, 0, 100, 30),
+            r(0, 70, 100, 30),
+            r(0, 30, 30, 40),
+            r(70, 30, 30, 40)
+        ]
+    );
+    // Nothing fits when the grown box covers the image.
+    assert!(background_regions(100, 100, &[r(10, 10, 80, 80)], 0.5, 20).is_empty());
+}
+
+#[test]
+fn background_regions_are_disjoint_large_enough_and_clear_of_every_box() {
+    let mut rng = Rng::new(77);
+    for _ in 0..40 {
+        let (w, h) = (60 + rng.below(300), 60 + rng.below(300));
+        let boxes: Vec<Rect> = (0..rng.below(6))
+            .map(|_| {
+                let s = 8 + rng.below(40) as u32;
+                Rect {
+                    x: rng.below(w) as u32,
+                    y: rng.below(h) as u32,
+                    width: s,
+                    height: s,
+                }
+            })
+            .collect();
+        let min_side = 16 + rng.below(32);
+        let regions = background_regions(w, h, &boxes, 0.5, min_side);
+        if boxes.is_empty() {
+            assert!(!regions.is_empty());
+        }
+        for (i, a) in regions.iter().enumerate() {
+            assert!(a.width as usize >= min_side && a.height as usize >= min_side);
+            assert!((a.x + a.width) as usize <= w && (a.y + a.height) as usize <= h);
+            for b in &boxes {
+                let m = b.width as f32 / 2.0;
+                let clear = (a.x + a.width) as f32 <= b.x as f32 - m
+                    || a.x as f32 >= (b.x + b.width) as f32 + m
+                    || (a.y + a.height) as f32 <= b.y as f32 - m
+                    || a.y as f32 >= (b.y + b.height) as f32 + m;
+                assert!(clear, "{a:?} too close to {b:?}");
+            }
+            for c in &regions[i + 1..] {
+                assert!(!overlaps(a, c), "{a:?} and {c:?} overlap");
+            }
+        }
+    }
+}
+
+/// The held-out truth `data/faces-eval.xml` with its `cache/...` paths resolved in the
+/// data cache.
+fn held_out_faces() -> Vec<(std::path::PathBuf, Vec<Rect>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let truth = classic_cv::datasets::read_imglab(root.join("data/faces-eval.xml")).unwrap();
+    let cache = super::datasets::cache();
+    truth
+        .images
+        .iter()
+        .map(|im| {
+            let rel = im
+                .file
+                .strip_prefix("cache/")
+                .expect("paths start with cache/");
+            let boxes = im.boxes.iter().filter_map(|b| b.clipped(100_000, 100_000));
+            (cache.join(rel), boxes.collect())
+        })
+        .collect()
+}
+
+/// Recall and false positives per image at IoU >= 0.3 with the CLI's default detection
+/// parameters (scale factor 1.1, minNeighbors 3, min size 24).
+fn face_scores(cascade: &std::path::Path) -> (f64, f64) {
+    let det = Detector::new(Cascade::load(cascade).unwrap()).unwrap();
+    let params = DetectParams {
+        min_size: (24, 24),
+        ..DetectParams::default()
+    };
+    let faces = held_out_faces();
+    let (mut gt, mut tp, mut fp) = (0, 0, 0);
+    for (path, boxes) in &faces {
+        let img = Image::load(path).unwrap();
+        let found = det
+            .detect_u8(&img.to_u8(), img.width(), img.height(), &params)
+            .unwrap();
+        let rects: Vec<Rect> = found.iter().map(|d| d.rect).collect();
+        let matched = match_greedy(&rects, boxes, 0.3);
+        gt += boxes.len();
+        tp += matched.iter().filter(|m| **m).count();
+        fp += matched.iter().filter(|m| !**m).count();
+    }
+    (tp as f64 / gt as f64, fp as f64 / faces.len() as f64)
+}
+
+fn committed_and_reference_scores() -> ((f64, f64), (f64, f64)) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ours = face_scores(&root.join("data/models/face-cascade.xml"));
+    let opencv = face_scores(
+        &super::datasets::cache().join("opencv/haarcascades/haarcascade_frontalface_default.xml"),
+    );
+    eprintln!(
+        "held-out faces, IoU 0.3: ours recall {:.2}, {:.2} FP/image; OpenCV default recall {:.2}, {:.2} FP/image",
+        ours.0, ours.1, opencv.0, opencv.1
+    );
+    (ours, opencv)
+}
+
+#[test]
+fn committed_face_cascade_finds_the_held_out_faces() {
+    let (ours, opencv) = committed_and_reference_scores();
+    // The reference detector finds every labelled face, so the boxes are where faces are.
+    assert_eq!(opencv.0, 1.0);
+    assert!(ours.0 >= 0.8, "recall {}", ours.0);
+}
+
+/// The false-positive target. Not met yet by the committed cascade (see the
+/// README, "Training cascades"): run it with `--ignored`.
+#[test]
+#[ignore = "target not met yet: the committed cascade has too many false positives"]
+fn committed_face_cascade_has_at_most_one_false_positive_per_image() {
+    let (ours, _) = committed_and_reference_scores();
+    assert!(ours.0 >= 0.8, "recall {}", ours.0);
+    assert!(ours.1 <= 1.0, "false positives per image {}", ours.1);
 }

@@ -66,3 +66,30 @@ fn corrupted_file_is_detected_and_refetched_then_nothing_to_do() {
         "work files are cleaned up"
     );
 }
+
+#[test]
+fn source_archive_files_are_refetched_from_pypi_when_corrupted() {
+    // The held-out face photos come from face_recognition's source archive (`.tar.gz`).
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&cache(), dir.path());
+    let victim = dir.path().join("faces/obama2.jpg");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[1000] ^= 0x40;
+    std::fs::write(&victim, &bytes).unwrap();
+    let mut events = Vec::new();
+    let written = fetch::fetch_all(dir.path(), &mut |e| events.push(e)).unwrap();
+    assert_eq!(written, 1);
+    assert!(events.contains(&FetchEvent::Corrupted {
+        path: victim.clone()
+    }));
+    assert!(events.contains(&FetchEvent::Installed {
+        source: "face_recognition==1.3.0",
+        files: 1
+    }));
+    assert!(
+        fetch::verify(dir.path())
+            .unwrap()
+            .iter()
+            .all(|(_, s)| *s == FileState::Ok)
+    );
+}

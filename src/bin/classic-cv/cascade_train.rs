@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use classic_cv::adaboost::Boost;
-use classic_cv::cascade_train::{Augment, TrainParams, augment_positives, train};
+use classic_cv::cascade_train::{
+    Augment, TrainParams, augment_positives, background_regions, train,
+};
 use classic_cv::haarpool::PoolMode;
 use classic_cv::image::{Image, Rect, parse_size};
 
@@ -38,9 +40,15 @@ pub struct TrainCascadeArgs {
     /// crops of scikit-image's lfw_subset.npy in the data cache).
     #[arg(long, required = true, num_args = 1..)]
     positives: Vec<String>,
-    /// Background images or folders of them (must not contain the object).
+    /// Backgrounds: images or folders of them (must not contain the object), `lfw` (the
+    /// 100 non-face crops of lfw_subset.npy), or a dlib imglab boxes.xml whose photos are
+    /// used away from their boxes (see `--negative-margin`).
     #[arg(long, required = true, num_args = 1..)]
     negatives: Vec<PathBuf>,
+    /// For a boxes.xml given to `--negatives`: the regions kept clear around each box, as
+    /// a fraction of its side.
+    #[arg(long, default_value_t = 0.5)]
+    negative_margin: f32,
     /// Detection window WxH.
     #[arg(long, default_value = "24x24")]
     window: String,
@@ -71,6 +79,10 @@ pub struct TrainCascadeArgs {
     /// Random subset of the feature pool (0: all features).
     #[arg(long, default_value_t = 0)]
     max_features: usize,
+    /// Most background windows drawn per stage when mining hard negatives (training stops
+    /// when fewer than a tenth of `--num-neg` are found in them).
+    #[arg(long, default_value_t = 2_000_000)]
+    max_neg_draws: usize,
     /// Memory for feature values, in MiB.
     #[arg(long, default_value_t = 512)]
     memory_mb: usize,
@@ -112,6 +124,12 @@ fn image_files(p: &Path) -> Result<Vec<PathBuf>> {
 
 /// The 100 faces of scikit-image's LFW subset (shape 200x25x25, faces first).
 pub fn lfw_faces() -> Result<Vec<(Image, Rect)>> {
+    lfw_crops(0..100)
+}
+
+/// Crops `range` of scikit-image's LFW subset (shape 200x25x25: 100 faces, then 100
+/// non-faces), each with its whole frame as the box.
+fn lfw_crops(range: std::ops::Range<usize>) -> Result<Vec<(Image, Rect)>> {
     let path = classic_cv::fetch::default_cache_dir().join("skimage/lfw_subset.npy");
     let arr = classic_cv::npy::read(&path).with_context(|| "run `classic-cv fetch-data` first")?;
     if arr.shape != [200, 25, 25] {
@@ -122,7 +140,7 @@ pub fn lfw_faces() -> Result<Vec<(Image, Rect)>> {
         );
     }
     let data = arr.into_f32();
-    (0..100)
+    range
         .map(|i| {
             let img = Image::new(25, 25, data[i * 625..(i + 1) * 625].to_vec())?;
             Ok((
@@ -174,6 +192,52 @@ fn positive_sources(specs: &[String]) -> Result<Vec<(Image, Rect)>> {
     Ok(out)
 }
 
+/// Crop of `img` (gray in `[0, 1]`) to `r` (inside the image).
+fn crop(img: &Image, r: &Rect) -> Image {
+    let (x0, y0) = (r.x as usize, r.y as usize);
+    Image::from_fn(r.width as usize, r.height as usize, |x, y| {
+        img.get(x0 + x, y0 + y)
+    })
+}
+
+/// Background images of at least `w x h` from the `--negatives` specs.
+fn background_images(specs: &[PathBuf], margin: f32, w: usize, h: usize) -> Result<Vec<Image>> {
+    if !(margin >= 0.0 && margin.is_finite()) {
+        bail!("--negative-margin must be a finite number >= 0, not {margin}");
+    }
+    let mut out = Vec::new();
+    for n in specs {
+        if !n.exists() && n.as_os_str() == "lfw" {
+            out.extend(lfw_crops(100..200)?.into_iter().map(|(img, _)| img));
+        } else if n.extension().is_some_and(|e| e == "xml") {
+            let data = classic_cv::datasets::read_imglab(n)?;
+            let dir = n.parent().unwrap_or(Path::new("."));
+            for im in &data.images {
+                let img = Image::load(dir.join(&im.file))?;
+                let boxes: Vec<Rect> = im
+                    .boxes
+                    .iter()
+                    .filter_map(|b| b.clipped(img.width(), img.height()))
+                    .collect();
+                // Regions at least twice the window, so negatives come at several scales.
+                for r in background_regions(img.width(), img.height(), &boxes, margin, 2 * w.max(h))
+                {
+                    out.push(crop(&img, &r));
+                }
+            }
+        } else {
+            for f in image_files(n)? {
+                out.push(Image::load(&f)?);
+            }
+        }
+    }
+    out.retain(|img| img.width() >= w && img.height() >= h);
+    if out.is_empty() {
+        bail!("no background image of at least {w}x{h} in {specs:?}");
+    }
+    Ok(out)
+}
+
 /// `classic-cv train-cascade`.
 pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
     let (w, h) = parse_size(&a.window)?;
@@ -197,8 +261,8 @@ pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
         num_neg: a.num_neg,
         max_features: a.max_features,
         memory_budget: a.memory_mb.saturating_mul(1 << 20),
+        max_neg_draws: a.max_neg_draws,
         seed: g.seed,
-        ..Default::default()
     };
     params.validate()?;
     let sources = positive_sources(&a.positives)?;
@@ -210,21 +274,7 @@ pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
         &Augment::default(),
         g.seed,
     )?;
-    let mut backgrounds = Vec::new();
-    for n in &a.negatives {
-        for f in image_files(n)? {
-            let img = Image::load(&f)?;
-            if img.width() >= w && img.height() >= h {
-                backgrounds.push(img);
-            }
-        }
-    }
-    if backgrounds.is_empty() {
-        bail!(
-            "no background image of at least {w}x{h} in {:?}",
-            a.negatives
-        );
-    }
+    let backgrounds = background_images(&a.negatives, a.negative_margin, w, h)?;
     let ckpt = a.checkpoint.clone().unwrap_or_else(|| {
         let mut s = a.output.clone().into_os_string();
         s.push(".state");
