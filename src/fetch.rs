@@ -539,72 +539,53 @@ fn download(source: &Source, work: &Path) -> Result<()> {
             Ok(())
         }
         Source::Sdist { requirement, .. } => {
-            let python = python()?;
-            run(
-                Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "download",
-                        "--quiet",
-                        "--no-deps",
-                        "--no-binary=:all:",
-                        "-d",
-                    ])
-                    .arg(work)
-                    .arg(requirement),
-                "pip",
-                "install pip with `apt-get install python3-pip` (or `python3 -m ensurepip`)",
-            )?;
-            let archive =
-                find_file(work, |n| n.ends_with(".tar.gz"))?.ok_or_else(|| Error::Tool {
-                    tool: "pip".into(),
-                    reason: format!("`pip download {requirement}` produced no .tar.gz"),
-                })?;
-            let root = work.join("root");
-            run(
-                Command::new(&python)
-                    .args(["-m", "tarfile", "-e"])
-                    .arg(&archive)
-                    .arg(&root),
-                "python3 -m tarfile",
-                "install Python 3 with `apt-get install python3`",
-            )
+            pip_download_unpack(work, requirement, "--no-binary=:all:", ".tar.gz", "tarfile")
         }
         Source::Wheel { requirement, .. } => {
-            let python = python()?;
-            run(
-                Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "download",
-                        "--quiet",
-                        "--no-deps",
-                        "--only-binary=:all:",
-                        "-d",
-                    ])
-                    .arg(work)
-                    .arg(requirement),
-                "pip",
-                "install pip with `apt-get install python3-pip` (or `python3 -m ensurepip`)",
-            )?;
-            let wheel = find_file(work, |n| n.ends_with(".whl"))?.ok_or_else(|| Error::Tool {
-                tool: "pip".into(),
-                reason: format!("`pip download {requirement}` produced no wheel"),
-            })?;
-            let root = work.join("root");
-            run(
-                Command::new(&python)
-                    .args(["-m", "zipfile", "-e"])
-                    .arg(&wheel)
-                    .arg(&root),
-                "python3 -m zipfile",
-                "install Python 3 with `apt-get install python3`",
-            )
-            .map(|_| ())
+            pip_download_unpack(work, requirement, "--only-binary=:all:", ".whl", "zipfile")
         }
     }
+}
+
+/// `pip download --no-deps BINARY_FLAG REQUIREMENT` in `work`, then the one archive ending
+/// in `ext` unpacked into `work/root` with Python's `-m MODULE -e` (`zipfile` for wheels,
+/// `tarfile` for source archives).
+fn pip_download_unpack(
+    work: &Path,
+    requirement: &str,
+    binary_flag: &str,
+    ext: &str,
+    module: &str,
+) -> Result<()> {
+    let python = python()?;
+    run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                binary_flag,
+                "-d",
+            ])
+            .arg(work)
+            .arg(requirement),
+        "pip",
+        "install pip with `apt-get install python3-pip` (or `python3 -m ensurepip`)",
+    )?;
+    let archive = find_file(work, |n| n.ends_with(ext))?.ok_or_else(|| Error::Tool {
+        tool: "pip".into(),
+        reason: format!("`pip download {requirement}` produced no {ext} file"),
+    })?;
+    run(
+        Command::new(&python)
+            .args(["-m", module, "-e"])
+            .arg(&archive)
+            .arg(work.join("root")),
+        &format!("python3 -m {module}"),
+        "install Python 3 with `apt-get install python3`",
+    )
 }
 
 /// `apt-get download PACKAGE` in `work`. When the package lists are missing (a fresh
