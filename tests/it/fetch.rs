@@ -33,22 +33,7 @@ fn corrupted_file_is_detected_and_refetched_then_nothing_to_do() {
     assert_eq!(bad[0].0, victim);
     assert!(matches!(bad[0].1, FileState::Corrupted(_)));
 
-    let mut events = Vec::new();
-    let written = fetch::fetch_all(dir.path(), &mut |e| events.push(e)).unwrap();
-    assert_eq!(written, 1);
-    assert!(events.contains(&FetchEvent::Corrupted {
-        path: victim.clone()
-    }));
-    assert!(events.contains(&FetchEvent::Installed {
-        source: "opencv-data",
-        files: 1
-    }));
-    assert!(
-        fetch::verify(dir.path())
-            .unwrap()
-            .iter()
-            .all(|(_, s)| *s == FileState::Ok)
-    );
+    refetches_exactly(dir.path(), &victim, "opencv-data");
 
     // A second run downloads nothing.
     let mut events = Vec::new();
@@ -76,18 +61,21 @@ fn source_archive_files_are_refetched_from_pypi_when_corrupted() {
     let mut bytes = std::fs::read(&victim).unwrap();
     bytes[1000] ^= 0x40;
     std::fs::write(&victim, &bytes).unwrap();
+    refetches_exactly(dir.path(), &victim, "face_recognition==1.3.0");
+}
+
+/// One `fetch_all` run on `dir` reports `victim` as corrupted, reinstalls exactly that one
+/// file from `source`, and leaves every file verified.
+fn refetches_exactly(dir: &std::path::Path, victim: &std::path::Path, source: &'static str) {
     let mut events = Vec::new();
-    let written = fetch::fetch_all(dir.path(), &mut |e| events.push(e)).unwrap();
+    let written = fetch::fetch_all(dir, &mut |e| events.push(e)).unwrap();
     assert_eq!(written, 1);
     assert!(events.contains(&FetchEvent::Corrupted {
-        path: victim.clone()
+        path: victim.to_path_buf()
     }));
-    assert!(events.contains(&FetchEvent::Installed {
-        source: "face_recognition==1.3.0",
-        files: 1
-    }));
+    assert!(events.contains(&FetchEvent::Installed { source, files: 1 }));
     assert!(
-        fetch::verify(dir.path())
+        fetch::verify(dir)
             .unwrap()
             .iter()
             .all(|(_, s)| *s == FileState::Ok)
