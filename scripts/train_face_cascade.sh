@@ -32,9 +32,9 @@ mkdir -p "$(dirname "$OUT")"
 rm -f "$OUT.state"
 /usr/bin/time -f 'training: %U s user, %S s sys, %e s wall, %M KB' \
   "$BIN" --seed 2026 train-cascade --positives lfw "$DLIB/training.xml" \
-    --negatives "$NEG" lfw "$DLIB/training.xml" \
-    --window 24x24 --stages "${STAGES:-13}" --num-pos 1500 --num-neg 1000 \
-    --max-features 10000 --max-neg-draws 50000000 -o "$OUT"
+    --negatives "$NEG" "$CACHE/wallpapers/lomiri-16.04" "$CACHE/wallpapers/lomiri-20.04" "$CACHE/wallpapers/ukui" lfw "$DLIB/training.xml" \
+    --window 24x24 --stages "${STAGES:-22}" --num-pos 1500 --num-neg 1000 \
+    --max-features 10000 -o "$OUT"
 rm -f "$OUT.state"
 EVAL="$(mktemp -d)"
 trap 'rm -rf "$NEG" "$EVAL"' EXIT

@@ -68,6 +68,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::adaboost::{Boost, StumpFit, fit_stump, reweight};
 use crate::cascade::{Cascade, FeatureType, Node, Split, Stage, Tree};
+use crate::detect::{
+    DetectParams, Detector, resize_linear_exact_rows, round_half_even, scale_list,
+};
 use crate::error::{Error, Result};
 use crate::haar::HaarFeature;
 use crate::haarpool::{Compiled, FeatureBlock, HaarPool, PoolMode, Sample, block_len};
@@ -101,11 +104,35 @@ pub struct TrainParams {
     pub max_features: usize,
     /// Bytes for feature values (see the module docs).
     pub memory_budget: usize,
-    /// Maximum background windows drawn per stage.
+    /// Maximum background windows drawn (or scanned) per stage.
     pub max_neg_draws: usize,
+    /// How hard negatives are found.
+    #[serde(default)]
+    pub mining: Mining,
     /// Seed.
     pub seed: u64,
 }
+
+/// How the hard negatives of a stage are found (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mining {
+    /// Random windows only: a random size, position and image, resampled to the window.
+    Random,
+    /// Random windows while a stage expects to need at most [`RANDOM_DRAWS_BEFORE_SCAN`]
+    /// draws, then windows of the backgrounds' detection pyramids, scanned by the
+    /// detector.
+    #[default]
+    Scan,
+}
+
+/// Expected draws per stage up to which [`Mining::Scan`] still draws random windows.
+pub const RANDOM_DRAWS_BEFORE_SCAN: f64 = 200_000.0;
+
+/// Scale factor of the mining pyramids of [`Mining::Scan`].
+pub const MINE_SCALE_FACTOR: f64 = 1.1;
+
+/// Pyramid rows per scan unit of [`Mining::Scan`] (even).
+const MINE_BAND: usize = 32;
 
 impl Default for TrainParams {
     fn default() -> Self {
@@ -123,6 +150,7 @@ impl Default for TrainParams {
             max_features: 0,
             memory_budget: 512 << 20,
             max_neg_draws: 2_000_000,
+            mining: Mining::Scan,
             seed: 0,
         }
     }
@@ -604,6 +632,234 @@ fn mine_negatives(
     (found, drawn)
 }
 
+/// One scan unit of [`Mining::Scan`]: the window rows `band·MINE_BAND ..` of pyramid level
+/// `level` of background `image`, mirrored or not, at the four phases of the detector's
+/// 2-pixel step.
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    image: u32,
+    level: u32,
+    band: u32,
+    mirror: bool,
+    /// Window positions (at step 1) the unit covers.
+    windows: u64,
+}
+
+/// The mining pyramids of the backgrounds ([`Mining::Scan`]).
+struct Universe {
+    w: usize,
+    h: usize,
+    /// 8-bit backgrounds and their sizes.
+    pixels: Vec<(Vec<u8>, usize, usize)>,
+    /// Level sizes per background.
+    levels: Vec<Vec<(usize, usize)>>,
+    units: Vec<Unit>,
+    total: u64,
+}
+
+impl Universe {
+    fn new(backgrounds: &[Image], w: usize, h: usize) -> Universe {
+        let dp = DetectParams {
+            scale_factor: MINE_SCALE_FACTOR,
+            min_neighbors: 0,
+            ..Default::default()
+        };
+        let mut levels = Vec::new();
+        let mut units = Vec::new();
+        let mut total = 0u64;
+        for (i, img) in backgrounds.iter().enumerate() {
+            let (iw, ih) = (img.width(), img.height());
+            let sizes: Vec<(usize, usize)> = scale_list(iw, ih, w, h, &dp)
+                .iter()
+                .map(|&s| {
+                    (
+                        round_half_even((iw as f32 / s) as f64) as usize,
+                        round_half_even((ih as f32 / s) as f64) as usize,
+                    )
+                })
+                .filter(|&(lw, lh)| lw >= w && lh >= h)
+                .collect();
+            for (li, &(lw, lh)) in sizes.iter().enumerate() {
+                let ny = lh + 1 - h;
+                for band in 0..ny.div_ceil(MINE_BAND) {
+                    let rows = MINE_BAND.min(ny - band * MINE_BAND);
+                    let windows = (rows * (lw + 1 - w)) as u64;
+                    for mirror in [false, true] {
+                        units.push(Unit {
+                            image: i as u32,
+                            level: li as u32,
+                            band: band as u32,
+                            mirror,
+                            windows,
+                        });
+                        total += windows;
+                    }
+                }
+            }
+            levels.push(sizes);
+        }
+        Universe {
+            w,
+            h,
+            pixels: backgrounds
+                .par_iter()
+                .map(|b| (b.to_u8(), b.width(), b.height()))
+                .collect(),
+            levels,
+            units,
+            total,
+        }
+    }
+
+    /// The level rows of unit `u` from its first window row to the last row its windows
+    /// reach (mirrored for a mirrored unit), their width, and the first and last window
+    /// rows.
+    fn band_rows(&self, u: &Unit) -> (Vec<u8>, usize, usize, usize) {
+        let (px, iw, ih) = &self.pixels[u.image as usize];
+        let (lw, lh) = self.levels[u.image as usize][u.level as usize];
+        let y0 = u.band as usize * MINE_BAND;
+        let top_max = (y0 + MINE_BAND - 1).min(lh - self.h);
+        let mut rows = Vec::new();
+        resize_linear_exact_rows(px, *iw, *ih, lw, lh, y0..top_max + self.h, &mut rows);
+        if u.mirror {
+            rows.chunks_mut(lw).for_each(|r| r.reverse());
+        }
+        (rows, lw, y0, top_max)
+    }
+
+    /// Windows of unit `u` the detector accepts, as `(x, y)` in its level.
+    fn scan(&self, u: &Unit, det: &Detector) -> Result<Vec<(u32, u32)>> {
+        let (w, h) = (self.w, self.h);
+        let (rows, lw, y0, top_max) = self.band_rows(u);
+        let one_scale = DetectParams {
+            min_neighbors: 0,
+            max_size: Some((w, h)),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let mut crop = Vec::new();
+        for dy in 0..2 {
+            for dx in 0..2 {
+                if y0 + dy > top_max || dx + w > lw {
+                    continue;
+                }
+                let (cw, ch) = (lw - dx, top_max + h - (y0 + dy));
+                crop.clear();
+                for r in rows.chunks(lw).skip(dy).take(ch) {
+                    crop.extend_from_slice(&r[dx..]);
+                }
+                for hit in det.raw_hits(&crop, cw, ch, &one_scale)? {
+                    out.push((
+                        (hit.rect[0] as usize + dx) as u32,
+                        (hit.rect[1] as usize + y0 + dy) as u32,
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Key of window `(x, y)` of a unit with key `unit_key`.
+fn window_key(unit_key: u64, x: u32, y: u32) -> u64 {
+    Rng::stream(unit_key, ((x as u64) << 32) | y as u64).next_u64()
+}
+
+/// `[0, 1)` position of a key.
+fn key_frac(k: u64) -> f64 {
+    (k >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Hard negatives of stage `k` from the mining pyramids (see the module docs); returns
+/// them, the windows scanned and the windows accepted.
+fn scan_negatives(
+    p: &TrainParams,
+    k: usize,
+    stages: &[TrainedStage],
+    runner: &Runner,
+    uni: &Universe,
+    est: f64,
+) -> Result<(Vec<Sample>, usize, usize)> {
+    let (w, h) = (p.window_width, p.window_height);
+    let det = Detector::new(to_cascade(w, h, stages)?)?;
+    let salt = p.seed ^ 0x6D69_6E65_7363_616E;
+    let ukeys: Vec<u64> = (0..uni.units.len())
+        .map(|i| Rng::stream(salt, ((k as u64 + 1) << 40) + i as u64).next_u64())
+        .collect();
+    let need = p.num_neg;
+    let mut q = if est > 0.0 {
+        (3.0 * need as f64 / (uni.total as f64 * est)).min(1.0)
+    } else {
+        1.0
+    };
+    let mut lo = 0.0f64;
+    let mut found: Vec<(u64, u32, u32, u32)> = Vec::new();
+    let mut drawn = 0u64;
+    loop {
+        let sel: Vec<usize> = (0..uni.units.len())
+            .filter(|&i| (lo..q).contains(&key_frac(ukeys[i])))
+            .collect();
+        let parts: Vec<Result<Vec<(u32, u32)>>> = sel
+            .par_iter()
+            .map(|&i| uni.scan(&uni.units[i], &det))
+            .collect();
+        for (&i, part) in sel.iter().zip(parts) {
+            for (x, y) in part? {
+                found.push((window_key(ukeys[i], x, y), i as u32, x, y));
+            }
+            drawn += uni.units[i].windows;
+        }
+        if found.len() >= need || q >= 1.0 || drawn >= p.max_neg_draws as u64 {
+            break;
+        }
+        let grow = if found.is_empty() {
+            16.0
+        } else {
+            (1.5 * need as f64 / found.len() as f64).clamp(1.5, 16.0)
+        };
+        lo = q;
+        q = (q * grow).min(1.0);
+    }
+    let accepted = found.len();
+    found.sort_unstable();
+    found.truncate(need);
+    // Materialise unit by unit, then back in key order.
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|&j| found[j].1);
+    let groups: Vec<&[usize]> = order.chunk_by(|&a, &b| found[a].1 == found[b].1).collect();
+    let tilted = p.mode == PoolMode::All;
+    let made: Vec<Vec<(usize, Option<Sample>)>> = groups
+        .par_iter()
+        .map(|g| {
+            let u = &uni.units[found[g[0]].1 as usize];
+            let (rows, lw, y0, _) = uni.band_rows(u);
+            g.iter()
+                .map(|&j| {
+                    let (_, _, x, y) = found[j];
+                    let (x, y) = (x as usize, y as usize - y0);
+                    let mut patch = Vec::with_capacity(w * h);
+                    for r in rows.chunks(lw).skip(y).take(h) {
+                        patch.extend_from_slice(&r[x..x + w]);
+                    }
+                    let s = Sample::with_tilted(&patch, w, h, tilted).ok().flatten();
+                    (j, s.filter(|s| runner.accepts(s)))
+                })
+                .collect()
+        })
+        .collect();
+    let mut slots: Vec<Option<Sample>> = vec![None; found.len()];
+    for (j, s) in made.into_iter().flatten() {
+        slots[j] = s;
+    }
+    let out: Vec<Sample> = slots.into_iter().flatten().collect();
+    debug_assert_eq!(
+        out.len(),
+        found.len(),
+        "the detector and the trainer disagree"
+    );
+    Ok((out, drawn as usize, accepted))
+}
+
 /// Largest `f32` threshold `t` with `f64(t − 1e-5f) <= score`.
 fn threshold_at(score: f64) -> f32 {
     let mut t = score as f32;
@@ -796,6 +1052,7 @@ pub fn train(
             "every positive window is too flat for the detector (std-dev < 10)",
         ));
     }
+    let universe = (p.mining == Mining::Scan).then(|| Universe::new(backgrounds, w, h));
     let bar = crate::progress::start("train-cascade", p.stages as u64);
     bar.inc(state.stages.len().min(p.stages) as u64);
     while state.stages.len() < p.stages && state.stop_reason.is_empty() {
@@ -811,18 +1068,32 @@ pub fn train(
             state.stop_reason = format!("stage {k}: no positive passes the cascade");
             break;
         }
-        let (neg, drawn) = mine_negatives(p, k, &runner, backgrounds);
+        // Expected acceptance of the cascade so far on background windows.
+        let est = state
+            .stages
+            .last()
+            .map_or(1.0, |s| s.acceptance * s.false_alarm);
+        let (neg, drawn, accepted) = match &universe {
+            Some(uni) if k > 0 && p.num_neg as f64 > RANDOM_DRAWS_BEFORE_SCAN * est => {
+                scan_negatives(p, k, &state.stages, &runner, uni, est)?
+            }
+            _ => {
+                let (neg, drawn) = mine_negatives(p, k, &runner, backgrounds);
+                let n = neg.len();
+                (neg, drawn, n)
+            }
+        };
         if neg.len() < p.num_neg.div_ceil(10) {
             state.stop_reason = format!(
                 "stage {k}: only {} of {} negatives in {drawn} background windows (false-alarm rate {:.2e})",
                 neg.len(),
                 p.num_neg,
-                neg.len() as f64 / drawn.max(1) as f64
+                accepted as f64 / drawn.max(1) as f64
             );
             break;
         }
         let mut stage = train_stage(p, &feats, &pos, &neg)?;
-        stage.acceptance = neg.len() as f64 / drawn.max(1) as f64;
+        stage.acceptance = accepted as f64 / drawn.max(1) as f64;
         let hit: f64 = state.stages.iter().map(|s| s.hit_rate).product::<f64>() * stage.hit_rate;
         let fa = stage.acceptance * stage.false_alarm;
         bar.message(&format!(
@@ -840,4 +1111,158 @@ pub fn train(
     bar.finish();
     let cascade = to_cascade(w, h, &state.stages)?;
     Ok(Trained { cascade, state })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::resize_linear_exact;
+
+    /// A noisy background with bright and dark bars.
+    fn background(w: usize, h: usize, seed: u64) -> Image {
+        let mut rng = Rng::new(seed);
+        let bars: Vec<(usize, usize, f32)> = (0..10)
+            .map(|_| (rng.below(w), rng.below(h), rng.uniform(0.0, 1.0)))
+            .collect();
+        Image::from_fn(w, h, |x, y| {
+            let mut v = 0.5 + 0.2 * ((x as f32 * 0.3).sin() * (y as f32 * 0.17).cos());
+            for &(bx, by, g) in &bars {
+                if x.abs_diff(bx) < 6 || y.abs_diff(by) < 3 {
+                    v = 0.5 * v + 0.5 * g;
+                }
+            }
+            (v + 0.1 * (rng.next_f32() - 0.5)).clamp(0.0, 1.0)
+        })
+    }
+
+    /// Two one-stump stages on features of the pool, thresholds at the median of the
+    /// values on windows of `bg`.
+    fn stages(bg: &Image) -> Vec<TrainedStage> {
+        let pool = HaarPool::new(24, 24, PoolMode::Basic).unwrap();
+        let feats: Vec<HaarFeature> = pool.iter().step_by(977).take(2).collect();
+        let px = bg.to_u8();
+        let samples: Vec<Sample> = (0..40)
+            .filter_map(|i| {
+                let (x0, y0) = (i * 7 % (bg.width() - 24), i * 5 % (bg.height() - 24));
+                let patch: Vec<u8> = (0..24)
+                    .flat_map(|y| px[(y0 + y) * bg.width() + x0..][..24].to_vec())
+                    .collect();
+                Sample::with_tilted(&patch, 24, 24, false).unwrap()
+            })
+            .collect();
+        feats
+            .into_iter()
+            .map(|f| {
+                let c = Compiled::new(&f, 24);
+                let mut v: Vec<f32> = samples.iter().map(|s| c.value(s)).collect();
+                v.sort_by(f32::total_cmp);
+                TrainedStage {
+                    threshold: 0.0,
+                    stumps: vec![TrainedStump {
+                        feature: f,
+                        threshold: v[v.len() / 2],
+                        left: -1.0,
+                        right: 1.0,
+                    }],
+                    positives: 0,
+                    negatives: 0,
+                    hit_rate: 1.0,
+                    false_alarm: 0.5,
+                    acceptance: 1.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scan_units_find_the_detector_windows_of_every_level() {
+        let bg = background(130, 95, 7);
+        let st = stages(&bg);
+        let det = Detector::new(to_cascade(24, 24, &st).unwrap()).unwrap();
+        let runner = Runner::new(&st, 24);
+        let uni = Universe::new(std::slice::from_ref(&bg), 24, 24);
+        let px = bg.to_u8();
+        let one_scale = DetectParams {
+            min_neighbors: 0,
+            max_size: Some((24, 24)),
+            ..Default::default()
+        };
+        let mut total_hits = 0;
+        for (li, &(lw, lh)) in uni.levels[0].iter().enumerate() {
+            let mut level = Vec::new();
+            resize_linear_exact(&px, 130, 95, lw, lh, &mut level);
+            let mut mirrored = level.clone();
+            mirrored.chunks_mut(lw).for_each(|r| r.reverse());
+            for (mirror, img) in [(false, &level), (true, &mirrored)] {
+                // Phase (0, 0) of the units is the detector's own scan of the level.
+                let mut want: Vec<(u32, u32)> = det
+                    .raw_hits(img, lw, lh, &one_scale)
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r.rect[0] as u32, r.rect[1] as u32))
+                    .collect();
+                want.sort_unstable();
+                let mut got = Vec::new();
+                for u in uni
+                    .units
+                    .iter()
+                    .filter(|u| u.level as usize == li && u.mirror == mirror)
+                {
+                    for (x, y) in uni.scan(u, &det).unwrap() {
+                        // Every hit, at every phase, is a window the trainer accepts.
+                        let patch: Vec<u8> = (0..24)
+                            .flat_map(|r| img[(y as usize + r) * lw + x as usize..][..24].to_vec())
+                            .collect();
+                        let s = Sample::with_tilted(&patch, 24, 24, false).unwrap().unwrap();
+                        assert!(runner.accepts(&s), "level {li} ({x}, {y})");
+                        total_hits += 1;
+                        if x % 2 == 0 && y % 2 == 0 {
+                            got.push((x, y));
+                        }
+                    }
+                }
+                got.sort_unstable();
+                assert_eq!(got, want, "level {li} mirror {mirror}");
+            }
+        }
+        assert!(
+            total_hits > 100,
+            "{total_hits} hits: the test cascade accepts too little"
+        );
+        let covered: u64 = uni.units.iter().map(|u| u.windows).sum();
+        assert_eq!(covered, uni.total);
+    }
+
+    #[test]
+    fn scan_mining_is_independent_of_the_thread_count() {
+        let bgs: Vec<Image> = (0..3)
+            .map(|i| background(120 + 10 * i, 90, i as u64))
+            .collect();
+        let st = stages(&bgs[0]);
+        let runner = Runner::new(&st, 24);
+        let uni = Universe::new(&bgs, 24, 24);
+        let p = TrainParams {
+            num_neg: 300,
+            max_neg_draws: 1 << 40,
+            seed: 5,
+            ..Default::default()
+        };
+        let run = |threads: usize, est: f64| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| scan_negatives(&p, 3, &st, &runner, &uni, est).unwrap())
+        };
+        // A low estimate scans few units first and grows; a high one scans them all.
+        let (a, drawn_a, acc_a) = run(1, 0.01);
+        let (b, drawn_b, acc_b) = run(2, 0.01);
+        assert_eq!((drawn_a, acc_a), (drawn_b, acc_b));
+        assert_eq!(a.len(), 300);
+        assert!(a.iter().zip(&b).all(|(x, y)| x == y));
+        assert!(a.iter().all(|s| runner.accepts(s)));
+        let (_, drawn_all, acc_all) = run(2, 0.0);
+        assert_eq!(drawn_all as u64, uni.total);
+        assert!(acc_all >= acc_a && drawn_all >= drawn_a);
+    }
 }

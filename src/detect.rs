@@ -1037,12 +1037,27 @@ pub fn resize_linear_exact(
     dh: usize,
     dst: &mut Vec<u8>,
 ) {
+    resize_linear_exact_rows(src, sw, sh, dw, dh, 0..dh, dst);
+}
+
+/// Rows `rows` (clamped to `0..dh`) of [`resize_linear_exact`]'s `dw x dh` result, into
+/// `dst` (`dw x rows.len()`): the same values as the full resize, computed only there.
+pub fn resize_linear_exact_rows(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    dw: usize,
+    dh: usize,
+    rows: std::ops::Range<usize>,
+    dst: &mut Vec<u8>,
+) {
     dst.clear();
+    let rows = rows.start.min(dh)..rows.end.min(dh);
     if (dw, dh) == (sw, sh) {
-        dst.extend_from_slice(src);
+        dst.extend_from_slice(&src[rows.start * sw..rows.end * sw]);
         return;
     }
-    dst.resize(dw * dh, 0);
+    dst.resize(dw * rows.len(), 0);
     let cx = exact_coeffs(sw, dw);
     let cy = exact_coeffs(sh, dh);
     let mut h0 = vec![0u32; dw];
@@ -1053,7 +1068,7 @@ pub fn resize_linear_exact(
         }
     };
     let mut have = (usize::MAX, usize::MAX);
-    for (d, &(r0, r1, b0, b1)) in cy.iter().enumerate() {
+    for (d, &(r0, r1, b0, b1)) in cy[rows.clone()].iter().enumerate() {
         if have != (r0, r1) {
             if have.1 == r0 {
                 std::mem::swap(&mut h0, &mut h1);
@@ -1089,7 +1104,7 @@ fn exact_coeffs(ssz: usize, dsz: usize) -> Vec<(usize, usize, u32, u32)> {
         .collect()
 }
 
-fn round_half_even(v: f64) -> f64 {
+pub(crate) fn round_half_even(v: f64) -> f64 {
     v.round_ties_even()
 }
 
@@ -1827,6 +1842,22 @@ mod tests {
                 let p = |xx: usize, yy: usize| src[(2 * y + yy) * 4 + 2 * x + xx] as u32;
                 let want = (p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) >> 2;
                 assert_eq!(dst[y * 2 + x] as u32, want);
+            }
+        }
+    }
+
+    #[test]
+    fn row_ranges_of_the_exact_resize_equal_the_full_resize() {
+        let (sw, sh) = (37, 29);
+        let src: Vec<u8> = (0..sw * sh).map(|i| (i * 97 % 251) as u8).collect();
+        for (dw, dh) in [(30, 23), (37, 29), (12, 9), (50, 41)] {
+            let mut full = Vec::new();
+            resize_linear_exact(&src, sw, sh, dw, dh, &mut full);
+            for (a, b) in [(0, dh), (0, 1), (3, 8), (dh - 1, dh), (5, dh + 7)] {
+                let mut part = Vec::new();
+                resize_linear_exact_rows(&src, sw, sh, dw, dh, a..b, &mut part);
+                let b = b.min(dh);
+                assert_eq!(part, full[a * dw..b * dw], "{dw}x{dh} rows {a}..{b}");
             }
         }
     }

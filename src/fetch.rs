@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `dataset-fashion-mnist` | Debian (`apt-get download`, unpacked with `dpkg-deb -x`; no root) | `fashion-mnist/*.gz` |
 //! | `opencv-data` | Debian | `opencv/haarcascades/*.xml`, `opencv/lbpcascades/*.xml` |
+//! | `lomiri-wallpapers-16.04`, `lomiri-wallpapers-20.04`, `ukui-wallpapers` | Debian | `wallpapers/*/*.jpg,*.png` (31 desktop photos and illustrations without faces: background images for training face cascades) |
 //! | `scikit-image==0.26.0` wheel | PyPI (`pip download`, unpacked with Python's `zipfile`) | `skimage/*.png,*.jpg,lfw_subset.npy` |
 //! | `face_recognition==1.3.0` source archive | PyPI (`pip download --no-binary :all:`, unpacked with Python's `tarfile`) | `faces/*.jpg` (4 portrait photos of its tests, used only to evaluate face detectors) |
 //!
@@ -153,6 +154,130 @@ pub const MANIFEST: &[(&str, &str)] = &[
     (
         "faces/obama3.jpg",
         "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3",
+    ),
+    (
+        "wallpapers/lomiri-16.04/Bridge_by_Sander_Klootwijk.jpg",
+        "bd86b081f9975e2b83527f71e49b9271a8ab40885428395969d9f7d834d7f050",
+    ),
+    (
+        "wallpapers/lomiri-16.04/Dragonfly_by_Bolly.jpg",
+        "af5af17841009732def24b09bb1e669a1b09d2b4bdeee7812c371101c30d2bb3",
+    ),
+    (
+        "wallpapers/lomiri-16.04/Picture_0B_by_freespace.jpg",
+        "c8c0ab18e48d9e0419fe42881112137f3afafc27dfddc29ec3a6d54c56d225ad",
+    ),
+    (
+        "wallpapers/lomiri-16.04/Picture_1A_by_freespace.jpg",
+        "89e86af38d04daaef975665dc2127e9fa76f0fd68f4eea105a2d0ae3390b010b",
+    ),
+    (
+        "wallpapers/lomiri-16.04/Wine_by_Jakkub_Mede.jpg",
+        "d2e96e6d4da40dd804b3d0ce295e94de04a2d7d9b6785d42cd9d92ba58bced74",
+    ),
+    (
+        "wallpapers/lomiri-16.04/aitzgorri_by_Aitzol_Berasategi.jpg",
+        "66268e7b48f8854d36a28765fac6e23ec1aee251daa6da1f64715f201020ad36",
+    ),
+    (
+        "wallpapers/lomiri-16.04/analogpattern_by_Peter_Nerlich.jpg",
+        "15372488a192b2be2eafc67bd3ed31cbfca19abe3929e925607fcbc9cb4d4202",
+    ),
+    (
+        "wallpapers/lomiri-16.04/free_by_Peter_Nerlich.jpg",
+        "85a5453c2fed514c75973016f3d862aca62eb7ca087618822469274ac1092373",
+    ),
+    (
+        "wallpapers/lomiri-16.04/friends_by_Aitzol_Berasategi.jpg",
+        "cc40e313c74e421edffe3403def413c16878ce14661cce7ec5915baeab35538d",
+    ),
+    (
+        "wallpapers/lomiri-16.04/greentock_by_Peter_Nerlich.jpg",
+        "e7b20e2db9dcd6e2b278ca55873c2110b35d89cd38b04d0b18728726888e6889",
+    ),
+    (
+        "wallpapers/lomiri-16.04/life_by_Aitzol_Berasategi.jpg",
+        "4c119350ead80201fe256850c3d316309ddfb4bdf10b235ce982dcde0c667c05",
+    ),
+    (
+        "wallpapers/lomiri-16.04/picosdeeuropa_by_Aitzol_Berasategi.jpg",
+        "414d0072b2f6f2c555deafeaef6e45c4fed6fa9ad26eba6560ca8803959cf97a",
+    ),
+    (
+        "wallpapers/lomiri-16.04/seeding_by_Clements_Engelhardt.jpg",
+        "a5634d1ab5e41a3568e92d4a894a500c92b891f9ff734e50bd224d6e185a605f",
+    ),
+    (
+        "wallpapers/lomiri-16.04/sunset_by_Aitzol_Berasategi.jpg",
+        "474dab6a4b9f94dc76c29dfe30e9f5db4af0fd2e33fe5d695f8152b371efca18",
+    ),
+    (
+        "wallpapers/lomiri-16.04/umang_by_Abhishek_Mudgal.jpg",
+        "bfb425545e77e9f0eb1b037b607fc9ed4a446f3b0f04aa2879be3556073c57ef",
+    ),
+    (
+        "wallpapers/lomiri-20.04/Fossa_by_Jasper_Roks.jpg",
+        "4e1f6bfd73f374ac28adbf37d5f9f7ce847dccba71e860f0ff50509316be1f82",
+    ),
+    (
+        "wallpapers/lomiri-20.04/Infinite-Sea_by_Aury88.jpg",
+        "9319dfb3651833881339a8d9b769b99efaf474969e6cd58e427eb2524aca8e8a",
+    ),
+    (
+        "wallpapers/lomiri-20.04/Kleiber_by_Lukas_Baubkus.jpg",
+        "6572410c09f4492c74ccadde133565a14c0161617d5917d4c820c66d65a44ba7",
+    ),
+    (
+        "wallpapers/lomiri-20.04/Painting-Colors_by__herobrine7gamer.jpg",
+        "dc688df829e177f23d5e2761a198d2e44e477e4b3b3c750661052c89f7abc46c",
+    ),
+    (
+        "wallpapers/ukui/2004default.jpg",
+        "3a9ce649f4cc97bec5f53eba56b73d4186efa86de0708bf1d85236eeeb875ca8",
+    ),
+    (
+        "wallpapers/ukui/calla.png",
+        "26fc5b5461f37132d913c9b03a48392e59a58f66e665cc5dfc2d997bda4190d4",
+    ),
+    (
+        "wallpapers/ukui/city.png",
+        "7d7d048f935a7ca9de2808bc0523507a2fe36eda7e9b2fdfc1e3ebd7f4f2169d",
+    ),
+    (
+        "wallpapers/ukui/desert.png",
+        "e4247a65a08bdf23b42b318583ca9d2c796728466d30a2afdcf3a135c6a14a34",
+    ),
+    (
+        "wallpapers/ukui/firstgeneration.jpg",
+        "177f1f8cf97dce50abd06c60f274547114b71519f3484e744beecaffa4fd6faa",
+    ),
+    (
+        "wallpapers/ukui/fluent-color.png",
+        "d8c185c623cdacf36133a3030ac86d73ef2b54e9aad1c8fab1ccb4d91f297511",
+    ),
+    (
+        "wallpapers/ukui/focal-ubuntukylin.png",
+        "3590397864dfceb16f14fc7646c5465a691082fd33a5fc8702c31d954fd9ef0a",
+    ),
+    (
+        "wallpapers/ukui/goldfish.png",
+        "a01ef5d91bfe63fd77e91107ebb83fe203b39ad09cfb40488c56d21f50dffe0f",
+    ),
+    (
+        "wallpapers/ukui/rhythm.jpg",
+        "7ed93d313b3a699b0f97af153aa3af6dcfdedb8dd35b4fba090f16fb82087de0",
+    ),
+    (
+        "wallpapers/ukui/rollpaper.png",
+        "6928e4ae7483a4df1fa5d3cdd89ef94fa236fe560f97c99f399f0163120e9669",
+    ),
+    (
+        "wallpapers/ukui/string.jpg",
+        "73fd26471a45955d256e9318fb24e7ec3a6a922fdc12ec3080c75d2a8da8ab3d",
+    ),
+    (
+        "wallpapers/ukui/the-mouse.jpg",
+        "e4717d5cb7dd3ed12cf0883567b7f2ca38dd83a073a12fc666e8c3b87c3abf79",
     ),
     (
         "skimage/astronaut.png",
@@ -314,6 +439,21 @@ pub const SOURCES: &[Source] = &[
         package: "opencv-data",
         inner: "usr/share/opencv4/lbpcascades",
         prefix: "opencv/lbpcascades",
+    },
+    Source::Debian {
+        package: "lomiri-wallpapers-16.04",
+        inner: "usr/share/backgrounds",
+        prefix: "wallpapers/lomiri-16.04",
+    },
+    Source::Debian {
+        package: "lomiri-wallpapers-20.04",
+        inner: "usr/share/backgrounds",
+        prefix: "wallpapers/lomiri-20.04",
+    },
+    Source::Debian {
+        package: "ukui-wallpapers",
+        inner: "usr/share/backgrounds",
+        prefix: "wallpapers/ukui",
     },
     Source::Wheel {
         requirement: "scikit-image==0.26.0",

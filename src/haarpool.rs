@@ -298,7 +298,7 @@ impl Iterator for PoolIter {
 
 /// One training window prepared for fast feature evaluation: its integral tables and the
 /// detector's inverse standard-deviation factor.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     sum: Vec<i32>,
     tilted: Vec<i32>,

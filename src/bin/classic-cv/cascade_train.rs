@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use classic_cv::adaboost::Boost;
 use classic_cv::cascade_train::{
-    Augment, TrainParams, augment_positives, background_regions, train,
+    Augment, Mining, TrainParams, augment_positives, background_regions, train,
 };
 use classic_cv::haarpool::PoolMode;
 use classic_cv::image::{Image, Rect, parse_size};
@@ -20,6 +20,15 @@ pub enum BoostArg {
     Discrete,
     /// Gentle AdaBoost (OpenCV's default).
     Gentle,
+}
+
+/// How hard negatives are found.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MiningArg {
+    /// Random windows of the backgrounds only.
+    Random,
+    /// Random windows while cheap, then the backgrounds' detection pyramids, scanned.
+    Scan,
 }
 
 /// Feature types.
@@ -79,10 +88,14 @@ pub struct TrainCascadeArgs {
     /// Random subset of the feature pool (0: all features).
     #[arg(long, default_value_t = 0)]
     max_features: usize,
-    /// Most background windows drawn per stage when mining hard negatives (training stops
-    /// when fewer than a tenth of `--num-neg` are found in them).
-    #[arg(long, default_value_t = 2_000_000)]
+    /// Most background windows drawn (or scanned) per stage when mining hard negatives
+    /// (training stops when fewer than a tenth of `--num-neg` are found in them).
+    #[arg(long, default_value_t = 2_000_000_000)]
     max_neg_draws: usize,
+    /// How hard negatives are found: random windows, or random windows while cheap and
+    /// then scans of the backgrounds' pyramids with the cascade so far.
+    #[arg(long, value_enum, default_value_t = MiningArg::Scan)]
+    mining: MiningArg,
     /// Memory for feature values, in MiB.
     #[arg(long, default_value_t = 512)]
     memory_mb: usize,
@@ -262,6 +275,10 @@ pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
         max_features: a.max_features,
         memory_budget: a.memory_mb.saturating_mul(1 << 20),
         max_neg_draws: a.max_neg_draws,
+        mining: match a.mining {
+            MiningArg::Random => Mining::Random,
+            MiningArg::Scan => Mining::Scan,
+        },
         seed: g.seed,
     };
     params.validate()?;
