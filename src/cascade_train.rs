@@ -37,12 +37,25 @@
 //!   (ascending), lowered until `f32(t) − 1e-5f` does not exceed it; the stage ends when the
 //!   negatives' pass rate is at most `max_false_alarm` (or after `max_weak_count` stumps).
 //! - Positives of a stage: those of the pool that the cascade so far accepts (at most
-//!   `num_pos`). Negatives: windows drawn at a random size (log-uniform between the window
-//!   size and the image's), position and background image, resampled bilinearly to the
-//!   window, kept when the cascade so far accepts them, until `num_neg` are found.
+//!   `num_pos`). Random negatives: windows drawn at a random size (log-uniform between the
+//!   window size and the image's), position and background image, resampled bilinearly to
+//!   the window, kept when the cascade so far accepts them, until `num_neg` are found.
 //!   A stage trains on fewer when `max_neg_draws` draws do not find them all; training
 //!   stops when fewer than a tenth of `num_neg` are found (the cascade's false-alarm rate
 //!   on the backgrounds is then below `num_neg / (10 max_neg_draws)`).
+//! - [`Mining::Scan`] (the default) draws random negatives while the stage expects to need
+//!   at most [`RANDOM_DRAWS_BEFORE_SCAN`] draws (expected acceptance: the previous stage's
+//!   acceptance times its false-alarm rate), then scans. The scan universe is every window
+//!   of the backgrounds' detection pyramids (scale factor [`MINE_SCALE_FACTOR`], levels by
+//!   the exact resize of `detect`), at all four phases of the detector's 2-pixel step,
+//!   plain and mirrored, cut into units of 32 window rows. Unit `i` has key
+//!   `Rng::stream(seed ^ 0x6D69_6E65_7363_616E, (k+1)·2^40 + i)`; units whose key fraction
+//!   lies below `q = 3·num_neg / (windows · acceptance)` are scanned by a `Detector` of the
+//!   cascade so far (raising `q` by up to 16x while too few are found, up to all units or
+//!   `max_neg_draws` windows); of the accepted windows the `num_neg` with the smallest
+//!   per-window keys are kept, so the choice is uniform and independent of thread count.
+//!   The windows are the detector's own 8-bit level pixels, so they are exactly what the
+//!   detector would see.
 //! - Randomness: draw `j` of stage `k` uses `Rng::stream(seed, (k+1)·2^40 + j)`; positive
 //!   `i` uses `Rng::stream(seed, 2^62 + i)`; the feature subset (when `max_features > 0`)
 //!   `Rng::stream(seed, 2^63)`.

@@ -1040,8 +1040,10 @@ pub fn resize_linear_exact(
     resize_linear_exact_rows(src, sw, sh, dw, dh, 0..dh, dst);
 }
 
-/// Rows `rows` (clamped to `0..dh`) of [`resize_linear_exact`]'s `dw x dh` result, into
-/// `dst` (`dw x rows.len()`): the same values as the full resize, computed only there.
+/// Rows `rows` (clamped to `0..dh`; an empty or reversed range gives no rows) of
+/// [`resize_linear_exact`]'s `dw x dh` result, into `dst` (`dw x rows.len()`): the same
+/// values as the full resize, computed only there. As for the full resize, `src` must hold
+/// `sw x sh` pixels with `sw, sh >= 1`.
 pub fn resize_linear_exact_rows(
     src: &[u8],
     sw: usize,
@@ -1052,7 +1054,8 @@ pub fn resize_linear_exact_rows(
     dst: &mut Vec<u8>,
 ) {
     dst.clear();
-    let rows = rows.start.min(dh)..rows.end.min(dh);
+    let start = rows.start.min(dh);
+    let rows = start..rows.end.clamp(start, dh);
     if (dw, dh) == (sw, sh) {
         dst.extend_from_slice(&src[rows.start * sw..rows.end * sw]);
         return;
@@ -1853,10 +1856,10 @@ mod tests {
         for (dw, dh) in [(30, 23), (37, 29), (12, 9), (50, 41)] {
             let mut full = Vec::new();
             resize_linear_exact(&src, sw, sh, dw, dh, &mut full);
-            for (a, b) in [(0, dh), (0, 1), (3, 8), (dh - 1, dh), (5, dh + 7)] {
+            for (a, b) in [(0, dh), (0, 1), (3, 8), (dh - 1, dh), (5, dh + 7), (6, 2)] {
                 let mut part = Vec::new();
                 resize_linear_exact_rows(&src, sw, sh, dw, dh, a..b, &mut part);
-                let b = b.min(dh);
+                let b = b.clamp(a, dh);
                 assert_eq!(part, full[a * dw..b * dw], "{dw}x{dh} rows {a}..{b}");
             }
         }
