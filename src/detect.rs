@@ -59,32 +59,47 @@
 //! keeps its best member's score and the member count as `neighbors`.
 //!
 //! Evaluation order (no effect on results): for compact stump cascades (upright
-//! rectangles, integer weights, such as `haarcascade_frontalface_default.xml`), every
-//! level is scanned in blocks of 8 windows (lanes): the variance test and stage 0 run on
-//! all 8 lanes at once, then OpenCV's skip rule (step 4) is applied
-//! sequentially to the lane results to find which windows the scan visits; the others
-//! are dropped. The later stages run on the lanes while at least 2 are alive, then each
-//! surviving window finishes alone, stage by stage. A lane computes exactly what the
-//! one-window code computes: the rectangle sums are integers, their weighted f32 sum is
-//! exact (below 2^24), and each lane keeps its own sequential f64 stage sum. The 8 lanes
-//! must be adjacent table entries: step-1 levels use the usual tables; step-2 levels
-//! (scale < 2, the largest ones) store their tables column-de-interleaved, each row as
-//! its even columns followed by its odd ones, so that windows at x, x + 2, ..., x + 14
-//! read 8 consecutive entries (feature offsets are compiled for that layout too). The
-//! lane sums use AVX2 (8 x i32, 8 x f32, 2 x 4 x f64) where the CPU has it, through
-//! `pulp`'s safe run-time dispatch (no `unsafe` here); the portable code (plain lane
-//! arrays, compiled for the x86-64 baseline) gives identical results
-//! ([`Detector::with_portable_simd`]; tested). Other cascades (trees, tilted features,
-//! LBP) are evaluated one window at a time. On the 640x480 anchor frames (default cascade,
-//! minSize 24) this halves the CPU time per frame against the earlier 4-lane blocks on
-//! step-1 levels only (see the README); the 60 fps `--raw` stream target of issue 7, about
-//! 30 ms of CPU per frame on the development machine, is still not reached.
+//! rectangles, integer weights, such as `haarcascade_frontalface_default.xml`), a stripe
+//! of rows of a level is evaluated stage by stage over blocks of 8 adjacent windows
+//! (lanes), one stump at a time over all the blocks, so that a stump's offsets, weights
+//! and leaves are loaded once per stripe rather than once per window. The variance test
+//! and stage 0 run on every window of the rows; OpenCV's skip rule (step 4) is then
+//! applied row by row to the stage-0 results, which gives the windows the scan visits.
+//! Each later stage runs on blocks re-formed to cover the live windows with as few blocks
+//! as possible (a block may start at any window). A lane computes exactly what the
+//! one-window code computes:
+//! - the feature value is the integer `w0 R0 + w1 R1 + w2 R2` in wrapping i32 arithmetic
+//!   (its true value is below 2^24, so this is the f32 sum OpenCV forms), converted to
+//!   f32 and multiplied by `inv` in f32;
+//! - the last stage, whose sum is the score, is summed per lane in f64 in stump order,
+//!   as OpenCV does;
+//! - the other stages are summed in fixed point: each leaf rounded to a multiple of
+//!   `2^-q` (the largest possible sum fits in 2^30 units), summed exactly in i32. With
+//!   the error bound of [`FixedStage`], a sum at or above `pass` means OpenCV's f64 sum
+//!   surely reaches the threshold, at or below `reject` that it surely does not; a window
+//!   in between (a band of about `n 2^-q` around the threshold) gets its exact f64 sum.
+//!
+//! The 8 lanes must be adjacent table entries: step-1 levels use the usual tables;
+//! step-2 levels (scale < 2, the largest ones) store their tables column-de-interleaved,
+//! each row as its even columns followed by its odd ones, so that windows at x, x + 2,
+//! ..., x + 14 read 8 consecutive entries (feature offsets are compiled for that layout
+//! too). The lane code uses AVX2 (8 x i32, 8 x f32, 2 x 4 x f64) where the CPU has it,
+//! through `pulp`'s safe run-time dispatch (no `unsafe` here); the portable code (plain
+//! lane arrays, compiled for the x86-64 baseline) gives identical results
+//! ([`Detector::with_portable_simd`]). Both are tested against the one-window code on
+//! random cascades whose stage thresholds are reachable sums, so that the exact band is
+//! exercised. Other cascades (trees, tilted features, LBP) are evaluated one window at a
+//! time. On the 640x480 anchor frames (default cascade, minSize 24) this takes about 42 ms
+//! of CPU per frame on the development machine, against 60 ms for the earlier design
+//! (8-lane blocks stump by stump, survivors finished one window at a time); see the
+//! README for the `--raw` stream rate.
 //!
 //! # Parallelism
 //! Pyramid levels are resampled and integrated in parallel (one rayon task per level),
-//! then rows are scanned in parallel in stripes of a few rows per task. Hits are
-//! concatenated in (scale, row, column) order, so the output never depends on the thread
-//! count.
+//! then rows are scanned in parallel in stripes of 16 rows per task.
+//! [`FrameStream::detect_batch`] also detects in several frames at once (one task each).
+//! Hits are concatenated in (scale, row, column) order, so the output never depends on
+//! the thread count.
 //!
 //! # References
 //! P. Viola, M. Jones, "Robust real-time face detection", IJCV 2004; R. Lienhart, J.
@@ -196,6 +211,9 @@ pub struct Detector {
     id: u64,
     /// Lane code compiled for the x86-64 baseline only (no run-time AVX2 dispatch).
     portable: bool,
+    /// Every cascade evaluated one window at a time (the reference the lane code is
+    /// tested against).
+    window_by_window: bool,
 }
 
 /// Reusable buffers for one detection at a time (one per thread or per video stream).
@@ -211,11 +229,15 @@ pub struct Scratch {
     compiled_d: Option<Compiled>,
 }
 
-/// A frame-stream detector: one [`Detector`], one [`Scratch`] and a fixed frame size, for
-/// video where every frame reuses the buffers of the previous one.
+/// A frame-stream detector: one [`Detector`], reusable [`Scratch`] buffers and a fixed
+/// frame size, for video where every frame reuses the buffers of an earlier one.
+/// [`FrameStream::detect_batch`] detects in several frames at once (one per thread), which
+/// keeps every core busy between frames; each frame's boxes are those of
+/// [`Detector::detect_u8`].
 pub struct FrameStream<'a> {
     detector: &'a Detector,
-    scratch: Scratch,
+    /// One per frame of the largest batch so far.
+    scratch: Vec<Scratch>,
     width: usize,
     height: usize,
     params: DetectParams,
@@ -240,7 +262,7 @@ impl<'a> FrameStream<'a> {
         }
         Ok(FrameStream {
             detector,
-            scratch: Scratch::default(),
+            scratch: vec![Scratch::default()],
             width,
             height,
             params,
@@ -249,6 +271,35 @@ impl<'a> FrameStream<'a> {
 
     /// Detects in one frame; its length must be `width * height`.
     pub fn detect(&mut self, frame: &[u8]) -> Result<Vec<Detection>> {
+        self.check(frame)?;
+        self.detector.detect_u8_with(
+            &mut self.scratch[0],
+            frame,
+            self.width,
+            self.height,
+            &self.params,
+        )
+    }
+
+    /// Detects in consecutive frames in parallel (one task per frame, each parallel
+    /// inside as [`FrameStream::detect`] is): the boxes of every frame, in order. All
+    /// frames are checked before any is processed.
+    pub fn detect_batch(&mut self, frames: &[&[u8]]) -> Result<Vec<Vec<Detection>>> {
+        for f in frames {
+            self.check(f)?;
+        }
+        if self.scratch.len() < frames.len() {
+            self.scratch.resize_with(frames.len(), Scratch::default);
+        }
+        let (det, (w, h), params) = (self.detector, (self.width, self.height), &self.params);
+        frames
+            .par_iter()
+            .zip(self.scratch.par_iter_mut())
+            .map(|(f, s)| det.detect_u8_with(s, f, w, h, params))
+            .collect()
+    }
+
+    fn check(&self, frame: &[u8]) -> Result<()> {
         if frame.len() != self.width * self.height {
             return Err(Error::DimensionMismatch {
                 what: "frame byte count (width x height of the stream)",
@@ -256,13 +307,7 @@ impl<'a> FrameStream<'a> {
                 found: frame.len(),
             });
         }
-        self.detector.detect_u8_with(
-            &mut self.scratch,
-            frame,
-            self.width,
-            self.height,
-            &self.params,
-        )
+        Ok(())
     }
 }
 
@@ -278,6 +323,7 @@ impl Detector {
             program,
             id,
             portable: false,
+            window_by_window: false,
         })
     }
 
@@ -412,7 +458,7 @@ impl Detector {
         }
         let compiled = scratch.compiled.as_ref().expect("compiled just above");
         let compiled_d = scratch.compiled_d.as_ref().expect("compiled just above");
-        let lanes_std = self.program.haar && !compiled.compact.is_empty();
+        let lanes_std = self.program.haar && !compiled.compact.is_empty() && !self.window_by_window;
         let lanes_dual = lanes_std && !compiled_d.compact.is_empty();
         for l in &mut levels {
             l.dual = lanes_dual && l.step == 2;
@@ -461,7 +507,7 @@ impl Detector {
         let mut tasks = Vec::new();
         for (li, l) in levels.iter().enumerate() {
             let ny = (l.height + 1).saturating_sub(h0);
-            let stripe = l.step * 4;
+            let stripe = l.step * 16;
             let mut y = 0;
             while y < ny {
                 tasks.push((li, y, (y + stripe).min(ny)));
@@ -480,7 +526,7 @@ impl Detector {
         let simd: Option<V3> = None;
         let parts: Vec<Vec<RawHit>> = tasks
             .par_iter()
-            .map(|&(li, y0, y1)| {
+            .map_init(StripeWork::default, |work, &(li, y0, y1)| {
                 let l = &levels[li];
                 let nx = (l.width + 1).saturating_sub(w0);
                 let s = l.scale;
@@ -497,8 +543,11 @@ impl Detector {
                     ]
                 };
                 let mut out = Vec::new();
-                if lanes_std {
-                    let scan = LaneScan {
+                // Lanes need adjacent windows in adjacent entries: step 1, or step 2 on
+                // de-interleaved tables.
+                if lanes_std && (l.step == 1 || l.dual) {
+                    let mut hits = Vec::new();
+                    let scan = StripeScan {
                         simd,
                         program,
                         k: if l.dual { compiled_d } else { compiled },
@@ -506,8 +555,8 @@ impl Detector {
                         level: l,
                         rows: (y0, y1),
                         nx,
-                        rect: &rect,
-                        out: &mut out,
+                        work,
+                        out: &mut hits,
                     };
                     match simd {
                         // Everything `scan` inlines is compiled with AVX2+FMA enabled.
@@ -515,6 +564,10 @@ impl Detector {
                         Some(v3) => pulp::Simd::vectorize(v3, scan),
                         _ => scan.run(),
                     }
+                    out.extend(hits.into_iter().map(|(y, x, score)| RawHit {
+                        rect: rect(x, y),
+                        score,
+                    }));
                     return out;
                 }
                 let step = l.step;
@@ -559,120 +612,255 @@ fn deinterleave_rows<T: Copy + Default>(buf: &mut [T], stride: usize) {
     }
 }
 
-/// The stage sums of [`LANES`] windows (table entries `j` of `sum` onwards, lane `j`)
-/// over a stage's `stumps`: per lane, the sequential f64 sum of the leaves that
-/// [`CompactStump::leaf`] gives (exact stages give the same value in any order; the
-/// others are summed in this order by `Program::haar_stumps` too). Portable code.
-#[inline(always)]
-fn lane_sums(
-    stumps: &[CompactStump],
-    sum: &[i32; FAST + LANES],
-    inv: &[f32; LANES],
-) -> [f64; LANES] {
-    // Offsets are below FAST (compact stumps), so `o + j` needs no bounds check.
-    let rect = |o: &[u16]| -> [f32; LANES] {
-        let ld = |o: u16| -> [i32; LANES] {
-            let mut v = [0; LANES];
-            v.copy_from_slice(&sum[o as usize..o as usize + LANES]);
-            v
-        };
-        let (a, bb, cc, d) = (ld(o[0]), ld(o[1]), ld(o[2]), ld(o[3]));
-        let mut r = [0.0f32; LANES];
-        for j in 0..LANES {
-            r[j] = a[j]
-                .wrapping_sub(bb[j])
-                .wrapping_sub(cc[j])
-                .wrapping_add(d[j]) as f32;
-        }
-        r
-    };
-    let mut acc = [0.0f64; LANES];
-    for st in stumps {
-        let (r0, r1, r2) = (rect(&st.o[0..4]), rect(&st.o[4..8]), rect(&st.o[8..12]));
-        let w = st.wf;
-        let mut leaf = [0.0f32; LANES];
-        for j in 0..LANES {
-            // Exact: |w R| and every partial sum stay below 2^24 (`int_weights`), so
-            // this f32 sum is the integer sum of `CompactStump::leaf`.
-            let v = (w[0] * r0[j] + w[1] * r1[j] + w[2] * r2[j]) * inv[j];
-            // Branch-free select (vectorises): all-ones where `v < thr`.
-            let m = 0u32.wrapping_sub((v < st.thr) as u32);
-            leaf[j] = f32::from_bits((st.left.to_bits() & m) | (st.right.to_bits() & !m));
-        }
-        for j in 0..LANES {
-            acc[j] += leaf[j] as f64;
-        }
-    }
-    acc
+/// Blocks of [`LANES`] adjacent windows (structure of arrays, in window order): the
+/// tables from the lane-0 window on, `f32(1 / sqrt(nf))` per lane, the live lanes (bit
+/// j = lane j), the lane-0 window id, and f64 stage sums.
+#[derive(Default)]
+struct Blocks<'t> {
+    sum: Vec<&'t [i32; FAST + LANES]>,
+    inv: Vec<[f32; LANES]>,
+    mask: Vec<u8>,
+    first: Vec<u32>,
+    acc: Vec<[f64; LANES]>,
 }
 
-/// [`lane_sums`] with AVX2 vectors (same operations, same order, same results): one
-/// 8-lane integer vector per rectangle corner, f32 feature values, two f64 accumulators.
+impl<'t> Blocks<'t> {
+    fn clear(&mut self) {
+        self.sum.clear();
+        self.inv.clear();
+        self.mask.clear();
+        self.first.clear();
+    }
+
+    fn push(&mut self, sum: &'t [i32; FAST + LANES], inv: [f32; LANES], mask: u8, first: u32) {
+        self.sum.push(sum);
+        self.inv.push(inv);
+        self.mask.push(mask);
+        self.first.push(first);
+    }
+}
+
+/// Buffers of one stripe scan (reused across the stripes a thread scans; their contents
+/// never affect results).
+#[derive(Default)]
+struct StripeWork<'t> {
+    blocks: Blocks<'t>,
+    /// Per window id: `f32(1 / sqrt(nf))`.
+    window_inv: Vec<f32>,
+    /// Ids of the windows alive after the last stage evaluated, ascending.
+    alive_windows: Vec<u32>,
+    /// Per block: the lanes passing the current stage.
+    pass: Vec<u8>,
+    /// Fixed-point stage sums of the blocks.
+    acc_fixed: Vec<[i32; LANES]>,
+    /// Per stage-0 block slot: the lanes rejected by stage 0 (OpenCV code 0), and the
+    /// lanes the scan visits.
+    rejected0: Vec<u8>,
+    visited: Vec<u8>,
+}
+
+/// Lane `j` of a block reads the tables at entry `o + j`: the window `j` places to the
+/// right in the level's layout. Offsets are below `FAST`, so no bounds checks.
+#[inline(always)]
+fn lanes_at(t: &[i32; FAST + LANES], o: usize) -> &[i32; LANES] {
+    t[o..o + LANES].try_into().expect("o < FAST")
+}
+
+/// The feature value of every lane in f32, `f32(w0 R0 + w1 R1 + w2 R2)` with each `R` a
+/// rectangle sum `a - b - c + d`, all in wrapping i32 arithmetic: the true sum is below
+/// 2^24 in magnitude for compact stumps, so this is exactly the f32 sum OpenCV forms.
+/// `THREE`: a third rectangle; `NEG`: `w0 = -1` (most Haar features), one product less.
+#[inline(always)]
+fn lane_feature<const THREE: bool, const NEG: bool>(
+    t: &[i32; FAST + LANES],
+    o: &[usize; 12],
+    w: &[i32; 3],
+) -> [f32; LANES] {
+    let rect = |k: usize| -> [i32; LANES] {
+        let (a, b, c, d) = (
+            lanes_at(t, o[k]),
+            lanes_at(t, o[k + 1]),
+            lanes_at(t, o[k + 2]),
+            lanes_at(t, o[k + 3]),
+        );
+        std::array::from_fn(|j| {
+            a[j].wrapping_sub(b[j])
+                .wrapping_sub(c[j])
+                .wrapping_add(d[j])
+        })
+    };
+    let (r0, r1) = (rect(0), rect(4));
+    let r2 = if THREE { rect(8) } else { [0; LANES] };
+    std::array::from_fn(|j| {
+        let mut v = w[1].wrapping_mul(r1[j]);
+        if THREE {
+            v = v.wrapping_add(w[2].wrapping_mul(r2[j]));
+        }
+        v = if NEG {
+            v.wrapping_sub(r0[j])
+        } else {
+            v.wrapping_add(w[0].wrapping_mul(r0[j]))
+        };
+        v as f32
+    })
+}
+
+/// [`lane_feature`] with AVX2 vectors (same operations).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lane_sums_v3(
+fn lane_feature_v3<const THREE: bool, const NEG: bool>(
     simd: V3,
-    stumps: &[CompactStump],
-    sum: &[i32; FAST + LANES],
-    inv: &[f32; LANES],
-) -> [f64; LANES] {
-    use pulp::{f32x4, f32x8, f64x4, i32x8};
-    let ld = |o: u16| -> i32x8 {
-        let v: [i32; LANES] = sum[o as usize..o as usize + LANES]
-            .try_into()
-            .expect("LANES long");
-        pulp::cast(v)
+    t: &[i32; FAST + LANES],
+    o: &[usize; 12],
+    w: &[pulp::i32x8; 3],
+) -> pulp::f32x8 {
+    let ld = |k: usize| -> pulp::i32x8 { pulp::cast(*lanes_at(t, o[k])) };
+    let rect = |k: usize| {
+        simd.wrapping_add_i32x8(
+            simd.wrapping_sub_i32x8(simd.wrapping_sub_i32x8(ld(k), ld(k + 1)), ld(k + 2)),
+            ld(k + 3),
+        )
     };
-    let rect = |o: &[u16]| -> f32x8 {
-        let r = simd.wrapping_add_i32x8(
-            simd.wrapping_sub_i32x8(simd.wrapping_sub_i32x8(ld(o[0]), ld(o[1])), ld(o[2])),
-            ld(o[3]),
-        );
-        simd.convert_i32x8_to_f32x8(r)
-    };
-    let inv: f32x8 = pulp::cast(*inv);
-    let (mut lo, mut hi) = (simd.splat_f64x4(0.0), simd.splat_f64x4(0.0));
-    for st in stumps {
-        let w = st.wf.map(|v| simd.splat_f32x8(v));
-        let mut v = simd.add_f32x8(
-            simd.mul_f32x8(w[0], rect(&st.o[0..4])),
-            simd.mul_f32x8(w[1], rect(&st.o[4..8])),
-        );
-        // A missing third rectangle (weight 0) adds exactly 0.
-        if st.w[2] != 0 {
-            v = simd.add_f32x8(v, simd.mul_f32x8(w[2], rect(&st.o[8..12])));
-        }
-        let v = simd.mul_f32x8(v, inv);
-        let leaf = simd.select_f32x8(
-            simd.cmp_lt_f32x8(v, simd.splat_f32x8(st.thr)),
-            simd.splat_f32x8(st.left),
-            simd.splat_f32x8(st.right),
-        );
-        let [l0, l1]: [f32x4; 2] = pulp::cast(leaf);
-        lo = simd.add_f64x4(lo, simd.convert_f32x4_to_f64x4(l0));
-        hi = simd.add_f64x4(hi, simd.convert_f32x4_to_f64x4(l1));
+    let mut v = simd.wrapping_mul_i32x8(w[1], rect(4));
+    if THREE {
+        v = simd.wrapping_add_i32x8(v, simd.wrapping_mul_i32x8(w[2], rect(8)));
     }
-    pulp::cast::<[f64x4; 2], [f64; LANES]>([lo, hi])
+    v = if NEG {
+        simd.wrapping_sub_i32x8(v, rect(0))
+    } else {
+        simd.wrapping_add_i32x8(v, simd.wrapping_mul_i32x8(w[0], rect(0)))
+    };
+    simd.convert_i32x8_to_f32x8(v)
 }
 
-/// One stripe of rows of one level scanned in blocks of [`LANES`] windows
-/// ([`Program::block_start`], [`Program::block_stages`], [`Program::finish`]); run
-/// through `pulp::Simd::vectorize` with AVX2+FMA, or plainly (portable).
-struct LaneScan<'a, R: Fn(usize, usize) -> [i32; 4]> {
+/// Which [`lane_feature`] variant a stump takes: (three rectangles, `w0 = -1`).
+#[inline(always)]
+fn stump_kind(st: &CompactStump) -> (bool, bool) {
+    (st.w[2] != 0, st.w[0] == -1)
+}
+
+/// Adds one stump's leaf to every lane of every block: the value `F * inv` in f32 (`F`
+/// from [`lane_feature`]), `left` below the threshold, else `right`, added to the lane's
+/// f64 stage sum. Stump after stump, each lane's sum is OpenCV's sequential sum.
+#[inline(always)]
+fn stump_pass<const THREE: bool, const NEG: bool>(
+    st: &CompactStump,
+    sum: &[&[i32; FAST + LANES]],
+    inv: &[[f32; LANES]],
+    acc: &mut [[f64; LANES]],
+) {
+    let o: [usize; 12] = st.o.map(usize::from);
+    for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
+        let f = lane_feature::<THREE, NEG>(t, &o, &st.w);
+        for j in 0..LANES {
+            let v = f[j] * inv[j];
+            acc[j] += if v < st.thr { st.left } else { st.right } as f64;
+        }
+    }
+}
+
+/// [`stump_pass`] with AVX2 vectors (same operations, same order, same results).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn stump_pass_v3<const THREE: bool, const NEG: bool>(
+    simd: V3,
+    st: &CompactStump,
+    sum: &[&[i32; FAST + LANES]],
+    inv: &[[f32; LANES]],
+    acc: &mut [[f64; LANES]],
+) {
+    use pulp::{f32x4, f32x8, f64x4};
+    let o: [usize; 12] = st.o.map(usize::from);
+    let w = st.w.map(|v| simd.splat_i32x8(v));
+    let (thr, left, right) = (
+        simd.splat_f32x8(st.thr),
+        simd.splat_f32x8(st.left),
+        simd.splat_f32x8(st.right),
+    );
+    for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
+        let f = lane_feature_v3::<THREE, NEG>(simd, t, &o, &w);
+        let v = simd.mul_f32x8(f, pulp::cast::<[f32; LANES], f32x8>(*inv));
+        let leaf = simd.select_f32x8(simd.cmp_lt_f32x8(v, thr), left, right);
+        let [l0, l1]: [f32x4; 2] = pulp::cast(leaf);
+        let [a0, a1]: [f64x4; 2] = pulp::cast(*acc);
+        *acc = pulp::cast([
+            simd.add_f64x4(a0, simd.convert_f32x4_to_f64x4(l0)),
+            simd.add_f64x4(a1, simd.convert_f32x4_to_f64x4(l1)),
+        ]);
+    }
+}
+
+/// [`stump_pass`] for a fixed-point stage: the leaf chosen as there, added to the lane's
+/// i32 sum in units of the stage (`leaves`: left, right).
+#[inline(always)]
+fn stump_pass_fixed<const THREE: bool, const NEG: bool>(
+    st: &CompactStump,
+    leaves: (i32, i32),
+    sum: &[&[i32; FAST + LANES]],
+    inv: &[[f32; LANES]],
+    acc: &mut [[i32; LANES]],
+) {
+    let o: [usize; 12] = st.o.map(usize::from);
+    for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
+        let f = lane_feature::<THREE, NEG>(t, &o, &st.w);
+        for j in 0..LANES {
+            let v = f[j] * inv[j];
+            acc[j] = acc[j].wrapping_add(if v < st.thr { leaves.0 } else { leaves.1 });
+        }
+    }
+}
+
+/// [`stump_pass_fixed`] with AVX2 vectors (same results).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool>(
+    simd: V3,
+    st: &CompactStump,
+    leaves: (i32, i32),
+    sum: &[&[i32; FAST + LANES]],
+    inv: &[[f32; LANES]],
+    acc: &mut [[i32; LANES]],
+) {
+    let o: [usize; 12] = st.o.map(usize::from);
+    let w = st.w.map(|v| simd.splat_i32x8(v));
+    let thr = simd.splat_f32x8(st.thr);
+    let (left, right) = (simd.splat_i32x8(leaves.0), simd.splat_i32x8(leaves.1));
+    for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
+        let f = lane_feature_v3::<THREE, NEG>(simd, t, &o, &w);
+        let v = simd.mul_f32x8(f, pulp::cast::<[f32; LANES], pulp::f32x8>(*inv));
+        let leaf = simd.select_i32x8(simd.cmp_lt_f32x8(v, thr), left, right);
+        *acc = pulp::cast(simd.wrapping_add_i32x8(pulp::cast(*acc), leaf));
+    }
+}
+
+/// OpenCV's f64 sum of stage `(first, count)` for the window whose tables start at `t`
+/// (one window, stumps in order): the exact answer where a fixed-point sum is too close
+/// to the threshold to decide.
+fn exact_stage_sum(stumps: &[CompactStump], t: &[i32], inv: f32) -> f64 {
+    let t: &[i32; FAST] = t[..FAST].try_into().expect("padded tables");
+    stumps.iter().fold(0.0f64, |a, st| a + st.leaf(t, t, inv))
+}
+
+/// One stripe of rows of one level (compact stump cascades), evaluated stage by stage
+/// over blocks of [`LANES`] adjacent windows: the variance test and stage 0 on every
+/// block, OpenCV's skip rule on the stage-0 results row by row, then each later stage
+/// on the blocks that still have a live window, one stump at a time over all of them.
+/// Pushes `(row, column, score)` of the accepted windows in scan order.
+struct StripeScan<'a, 't> {
     /// `Some` on CPUs with AVX2+FMA unless the detector is portable.
     simd: Option<V3>,
     program: &'a Program,
     /// Offsets for the level's table layout (de-interleaved when `level.dual`).
     k: &'a Compiled,
-    t: &'a Tables<'a>,
+    t: &'a Tables<'t>,
     level: &'a Level,
     rows: (usize, usize),
     nx: usize,
-    rect: &'a R,
-    out: &'a mut Vec<RawHit>,
+    work: &'a mut StripeWork<'t>,
+    out: &'a mut Vec<(usize, usize, f64)>,
 }
 
-impl<R: Fn(usize, usize) -> [i32; 4]> pulp::WithSimd for LaneScan<'_, R> {
+impl pulp::WithSimd for StripeScan<'_, '_> {
     type Output = ();
 
     #[inline(always)]
@@ -681,10 +869,10 @@ impl<R: Fn(usize, usize) -> [i32; 4]> pulp::WithSimd for LaneScan<'_, R> {
     }
 }
 
-impl<R: Fn(usize, usize) -> [i32; 4]> LaneScan<'_, R> {
+impl<'t> StripeScan<'_, 't> {
     #[inline(always)]
     fn run(self) {
-        let LaneScan {
+        let StripeScan {
             simd,
             program: p,
             k,
@@ -692,49 +880,212 @@ impl<R: Fn(usize, usize) -> [i32; 4]> LaneScan<'_, R> {
             level: l,
             rows: (y0, y1),
             nx,
-            rect,
+            work: w,
             out,
         } = self;
         let step = l.step;
-        let mut y = y0;
-        while y < y1 {
-            let row = (l.row0 + y) * k.stride;
-            let mut x = 0;
-            while x < nx {
-                // Lane j holds the window at column x + j * step: entry base + j of the
-                // table (de-interleaved tables make step-2 windows adjacent).
-                let base = row + if l.dual { x / 2 } else { x };
-                let mut b = p.block_start(simd, k, t, base);
-                // OpenCV's scan order: a window rejected by stage 0 skips the next one.
-                let mut visited = [false; LANES];
-                let mut j = 0;
-                while j < LANES && x + j * step < nx {
-                    visited[j] = true;
-                    j += if b.code[j] == 0 { 2 } else { 1 };
+        // Windows of a row are x = i * step, i < nk; window i is table entry row + i.
+        // Window ids are `row * row_len + i`; a block may start at any window of a row.
+        let nk = nx.div_ceil(step);
+        let nb = nk.div_ceil(LANES);
+        let row_len = (nb + 1) * LANES;
+        let ys: Vec<usize> = (y0..y1).step_by(step).collect();
+        let row_base: Vec<usize> = ys.iter().map(|y| (l.row0 + y) * k.stride).collect();
+        w.blocks.clear();
+        w.window_inv.clear();
+        w.window_inv.resize(ys.len() * row_len, 0.0);
+        w.alive_windows.clear();
+        let [na, nbb, nc, nd] = k.norm.map(|o| o as u16 as usize);
+        let area = p.norm_area;
+        // The variance test on blocks at multiples of LANES (every window of the rows).
+        for (ri, &row) in row_base.iter().enumerate() {
+            for b in 0..nb {
+                let base = row + b * LANES;
+                let s: &'t [i32; FAST + LANES] = t.sum[base..base + FAST + LANES]
+                    .try_into()
+                    .expect("padded tables");
+                let q: &[u32; FAST + LANES] = t.sqsum[base..base + FAST + LANES]
+                    .try_into()
+                    .expect("padded tables");
+                let id = ri * row_len + b * LANES;
+                let inv: &mut [f32; LANES] = (&mut w.window_inv[id..id + LANES])
+                    .try_into()
+                    .expect("LANES long");
+                let mut ok = 0u8;
+                for j in 0..LANES {
+                    let ss = s[na + j]
+                        .wrapping_sub(s[nbb + j])
+                        .wrapping_sub(s[nc + j])
+                        .wrapping_add(s[nd + j]);
+                    let qq = q[na + j]
+                        .wrapping_sub(q[nbb + j])
+                        .wrapping_sub(q[nc + j])
+                        .wrapping_add(q[nd + j]);
+                    let nf = area * qq as f64 - ss as f64 * ss as f64;
+                    inv[j] = (1.0 / nf.sqrt()) as f32;
+                    ok |= ((nf > 0.0 && area * (inv[j] as f64) < 0.1) as u8) << j;
                 }
-                for (a, v) in b.alive.iter_mut().zip(visited) {
-                    *a &= v;
+                if ok != 0 {
+                    w.blocks.push(s, *inv, ok, id as u32);
                 }
-                p.block_stages(simd, k, t, base, &mut b);
-                for i in 0..LANES {
-                    if !visited[i] {
-                        continue;
-                    }
-                    let (code, score) = if b.alive[i] {
-                        p.finish(k, t, base + i, b.next, b.inv[i])
-                    } else {
-                        (b.code[i], b.score[i])
-                    };
-                    if code > 0 {
-                        out.push(RawHit {
-                            rect: rect(x + i * step, y),
-                            score,
-                        });
-                    }
-                }
-                x += j * step;
             }
-            y += step;
+        }
+        for (si, &(first, count, thr)) in p.stages.iter().enumerate() {
+            if si > 0 {
+                // Cover the live windows with as few blocks as possible: each block starts
+                // at the first live window it does not already cover.
+                w.blocks.clear();
+                for &id in &w.alive_windows {
+                    let id = id as usize;
+                    let (ri, i) = (id / row_len, id % row_len);
+                    if let Some(&f) = w.blocks.first.last() {
+                        let f = f as usize;
+                        if f / row_len == ri && i < f % row_len + LANES {
+                            let m = w.blocks.mask.last_mut().expect("a block");
+                            *m |= 1 << (i - f % row_len);
+                            continue;
+                        }
+                    }
+                    let base = row_base[ri] + i;
+                    let s: &'t [i32; FAST + LANES] = t.sum[base..base + FAST + LANES]
+                        .try_into()
+                        .expect("padded tables");
+                    let inv: [f32; LANES] =
+                        w.window_inv[id..id + LANES].try_into().expect("LANES long");
+                    w.blocks.push(s, inv, 1, id as u32);
+                }
+            }
+            let bl = &mut w.blocks;
+            let stumps = &k.compact[first..first + count];
+            // Per block: the lanes that pass the stage.
+            let pass = &mut w.pass;
+            pass.clear();
+            if let Some(fx) = p.fixed[si] {
+                let acc = &mut w.acc_fixed;
+                acc.clear();
+                acc.resize(bl.mask.len(), [0; LANES]);
+                let leaves = &p.fixed_leaves[first..first + count];
+                for (st, &lv) in stumps.iter().zip(leaves) {
+                    let (sum, inv) = (&bl.sum[..], &bl.inv[..]);
+                    match (simd, stump_kind(st)) {
+                        #[cfg(target_arch = "x86_64")]
+                        (Some(v3), kind) => match kind {
+                            (false, true) => {
+                                stump_pass_fixed_v3::<false, true>(v3, st, lv, sum, inv, acc)
+                            }
+                            (true, true) => {
+                                stump_pass_fixed_v3::<true, true>(v3, st, lv, sum, inv, acc)
+                            }
+                            (false, false) => {
+                                stump_pass_fixed_v3::<false, false>(v3, st, lv, sum, inv, acc)
+                            }
+                            (true, false) => {
+                                stump_pass_fixed_v3::<true, false>(v3, st, lv, sum, inv, acc)
+                            }
+                        },
+                        (_, (false, true)) => {
+                            stump_pass_fixed::<false, true>(st, lv, sum, inv, acc)
+                        }
+                        (_, (true, true)) => stump_pass_fixed::<true, true>(st, lv, sum, inv, acc),
+                        (_, (false, false)) => {
+                            stump_pass_fixed::<false, false>(st, lv, sum, inv, acc)
+                        }
+                        (_, (true, false)) => {
+                            stump_pass_fixed::<true, false>(st, lv, sum, inv, acc)
+                        }
+                    }
+                }
+                let lanes = bl.sum.iter().zip(&bl.inv).zip(&bl.mask);
+                for (a, ((t, inv), &mask)) in acc.iter().zip(lanes) {
+                    let mut m = 0u8;
+                    for j in 0..LANES {
+                        let ok = if a[j] >= fx.pass {
+                            true
+                        } else if a[j] <= fx.reject || mask >> j & 1 == 0 {
+                            false
+                        } else {
+                            exact_stage_sum(stumps, &t[j..], inv[j]) >= thr as f64
+                        };
+                        m |= (ok as u8) << j;
+                    }
+                    pass.push(m & mask);
+                }
+            } else {
+                let acc = &mut bl.acc;
+                acc.clear();
+                acc.resize(bl.mask.len(), [0.0; LANES]);
+                for st in stumps {
+                    let (sum, inv) = (&bl.sum[..], &bl.inv[..]);
+                    match (simd, stump_kind(st)) {
+                        #[cfg(target_arch = "x86_64")]
+                        (Some(v3), kind) => match kind {
+                            (false, true) => stump_pass_v3::<false, true>(v3, st, sum, inv, acc),
+                            (true, true) => stump_pass_v3::<true, true>(v3, st, sum, inv, acc),
+                            (false, false) => stump_pass_v3::<false, false>(v3, st, sum, inv, acc),
+                            (true, false) => stump_pass_v3::<true, false>(v3, st, sum, inv, acc),
+                        },
+                        (_, (false, true)) => stump_pass::<false, true>(st, sum, inv, acc),
+                        (_, (true, true)) => stump_pass::<true, true>(st, sum, inv, acc),
+                        (_, (false, false)) => stump_pass::<false, false>(st, sum, inv, acc),
+                        (_, (true, false)) => stump_pass::<true, false>(st, sum, inv, acc),
+                    }
+                }
+                for (a, &mask) in acc.iter().zip(&bl.mask) {
+                    let mut m = 0u8;
+                    for (j, v) in a.iter().enumerate() {
+                        m |= ((*v >= thr as f64) as u8) << j;
+                    }
+                    pass.push(m & mask);
+                }
+            }
+            if si == 0 {
+                // OpenCV's scan order: a window rejected by stage 0 skips the next one.
+                // Stage-0 blocks are the variance blocks: block b of row ri holds windows
+                // ri * row_len + 8 b onwards (slot (ri * row_len + 8 b) / 8).
+                let slots = ys.len() * (nb + 1);
+                w.rejected0.clear();
+                w.rejected0.resize(slots, 0);
+                w.visited.clear();
+                w.visited.resize(slots, 0);
+                for ((&f, &mask), &ps) in bl.first.iter().zip(&bl.mask).zip(pass.iter()) {
+                    w.rejected0[f as usize / LANES] = mask & !ps;
+                }
+                for ri in 0..ys.len() {
+                    let mut i = 0;
+                    while i < nk {
+                        let (b, j) = (ri * (nb + 1) + i / LANES, i % LANES);
+                        w.visited[b] |= 1 << j;
+                        i += if w.rejected0[b] >> j & 1 == 1 { 2 } else { 1 };
+                    }
+                }
+                for (ps, &f) in pass.iter_mut().zip(&bl.first) {
+                    *ps &= w.visited[f as usize / LANES];
+                }
+            }
+            if si + 1 == p.stages.len() {
+                // Accepted windows, with the last stage's f64 sums as scores (the last
+                // stage never uses fixed point).
+                for ((&f, acc), &ps) in bl.first.iter().zip(&bl.acc).zip(pass.iter()) {
+                    let (ri, i) = (f as usize / row_len, f as usize % row_len);
+                    for (j, &score) in acc.iter().enumerate() {
+                        if ps >> j & 1 == 1 {
+                            out.push((ys[ri], (i + j) * step, score));
+                        }
+                    }
+                }
+                return;
+            }
+            w.alive_windows.clear();
+            for (&f, &ps) in bl.first.iter().zip(pass.iter()) {
+                let mut m = ps;
+                while m != 0 {
+                    w.alive_windows.push(f + m.trailing_zeros());
+                    m &= m - 1;
+                }
+            }
+            if w.alive_windows.is_empty() {
+                return;
+            }
         }
     }
 }
@@ -1170,6 +1521,11 @@ struct Program {
     /// Per stage: every partial f64 sum of its leaves is exact, so the sum may be formed
     /// in any order (two accumulators) and still equal OpenCV's sequential sum.
     exact: Vec<bool>,
+    /// Per stage of a stump cascade: integer thresholds for fixed-point stage sums
+    /// (`None`: f64 sums; always for the last stage, whose sum is the score).
+    fixed: Vec<Option<FixedStage>>,
+    /// Per stump: its leaves in the fixed-point units of its stage (0 where `None`).
+    fixed_leaves: Vec<(i32, i32)>,
     /// Stumps: feature, threshold, left, right (one per weak classifier when `stumps`).
     stump: Vec<(u32, f32, f32, f32)>,
     /// LBP sets, one per node (stumps or trees).
@@ -1191,6 +1547,8 @@ impl Program {
             stumps,
             stages: Vec::new(),
             exact: Vec::new(),
+            fixed: Vec::new(),
+            fixed_leaves: Vec::new(),
             stump: Vec::new(),
             subsets: Vec::new(),
             trees: Vec::new(),
@@ -1204,6 +1562,18 @@ impl Program {
             p.stages
                 .push((first, st.trees.len(), st.threshold - 1e-5f32));
             p.exact.push(stage_sum_is_exact(st));
+            let last = p.stages.len() == c.stages.len();
+            match fixed_stage(st, st.threshold - 1e-5f32).filter(|_| stumps && !last) {
+                Some((f, leaves)) => {
+                    p.fixed.push(Some(f));
+                    p.fixed_leaves.extend(leaves);
+                }
+                None => {
+                    p.fixed.push(None);
+                    p.fixed_leaves
+                        .extend(std::iter::repeat_n((0, 0), st.trees.len()));
+                }
+            }
             first += st.trees.len();
             for t in &st.trees {
                 if !stumps {
@@ -1334,104 +1704,6 @@ impl Program {
         (1, acc)
     }
 
-    /// Variance test and stage 0 of [`LANES`] windows whose top-left table entries are
-    /// `base..base + LANES` (compact stump cascades). Every lane computes exactly what
-    /// [`Program::run`] computes for its window, so lane `j`'s code and score equal those
-    /// of `run(base + j)` once [`Program::block_stages`] and [`Program::finish`] complete
-    /// its alive lanes. Lanes past the level's last window read padding or the next
-    /// rows: their results are never used.
-    #[inline(always)]
-    fn block_start(&self, simd: Option<V3>, c: &Compiled, t: &Tables, base: usize) -> Block {
-        let mut b = Block::default();
-        let q: &[u32; FAST + LANES] = t.sqsum[base..base + FAST + LANES]
-            .try_into()
-            .expect("padded tables");
-        let sum: &[i32; FAST + LANES] = t.sum[base..base + FAST + LANES]
-            .try_into()
-            .expect("padded tables");
-        let [na, nb, nc, nd] = c.norm.map(|o| o as u16 as usize);
-        let area = self.norm_area;
-        for j in 0..LANES {
-            let s = sum[na + j]
-                .wrapping_sub(sum[nb + j])
-                .wrapping_sub(sum[nc + j])
-                .wrapping_add(sum[nd + j]);
-            let qq = q[na + j]
-                .wrapping_sub(q[nb + j])
-                .wrapping_sub(q[nc + j])
-                .wrapping_add(q[nd + j]);
-            let nf = area * qq as f64 - s as f64 * s as f64;
-            let inv = (1.0 / nf.sqrt()) as f32;
-            b.inv[j] = inv;
-            b.alive[j] = nf > 0.0 && area * (inv as f64) < 0.1;
-            b.code[j] = -1;
-        }
-        self.lane_stage(simd, c, sum, 0, &mut b);
-        b.next = 1;
-        if b.next == self.stages.len() {
-            self.block_stages(simd, c, t, base, &mut b);
-        }
-        b
-    }
-
-    /// Evaluates stage `si` on every lane and updates the alive lanes.
-    #[inline(always)]
-    fn lane_stage(
-        &self,
-        simd: Option<V3>,
-        c: &Compiled,
-        sum: &[i32; FAST + LANES],
-        si: usize,
-        b: &mut Block,
-    ) {
-        let (first, count, thr) = self.stages[si];
-        let acc = match simd {
-            #[cfg(target_arch = "x86_64")]
-            Some(v3) => lane_sums_v3(v3, &c.compact[first..first + count], sum, &b.inv),
-            _ => lane_sums(&c.compact[first..first + count], sum, &b.inv),
-        };
-        for j in 0..LANES {
-            if b.alive[j] {
-                b.score[j] = acc[j];
-                if acc[j] < thr as f64 {
-                    b.alive[j] = false;
-                    b.code[j] = -(si as i32);
-                }
-            }
-        }
-    }
-
-    /// Stages `b.next..` on the lanes at once while at least [`MIN_ALIVE`] are alive;
-    /// lanes alive after the last stage are accepted (code 1).
-    #[inline(always)]
-    fn block_stages(&self, simd: Option<V3>, c: &Compiled, t: &Tables, base: usize, b: &mut Block) {
-        let sum: &[i32; FAST + LANES] = t.sum[base..base + FAST + LANES]
-            .try_into()
-            .expect("padded tables");
-        for si in b.next..self.stages.len() {
-            if b.alive.iter().filter(|a| **a).count() < MIN_ALIVE {
-                b.next = si;
-                return;
-            }
-            self.lane_stage(simd, c, sum, si, b);
-        }
-        for j in 0..LANES {
-            if b.alive[j] {
-                b.alive[j] = false;
-                b.code[j] = 1;
-            }
-        }
-        b.next = self.stages.len();
-    }
-
-    /// The stages from `from` on for one window that passed the earlier ones in a block
-    /// (its lane's `inv`).
-    #[inline(always)]
-    fn finish(&self, c: &Compiled, t: &Tables, base: usize, from: usize, inv: f32) -> (i32, f64) {
-        let sum: &[i32; FAST] = t.sum[base..base + FAST].try_into().expect("padded tables");
-        self.haar_stumps(&c.compact, sum, sum, inv, from)
-    }
-
     #[inline(always)]
     fn eval_lbp<T: Table>(&self, c: &Compiled, sum: T) -> (i32, f64) {
         let code = |f: u32| {
@@ -1526,6 +1798,62 @@ impl Program {
     }
 }
 
+/// Decision thresholds of a fixed-point stage sum `A` (an exact i32 sum of the leaves
+/// rounded to units of `2^-q`): `A >= pass` means OpenCV's f64 sum surely reaches the
+/// stage threshold, `A <= reject` that it surely does not; in between (a band a few
+/// units wide) the window's f64 sum is formed exactly as OpenCV does, so decisions never
+/// differ from OpenCV's.
+#[derive(Clone, Copy, Debug)]
+struct FixedStage {
+    pass: i32,
+    reject: i32,
+}
+
+/// The fixed-point form of a stump stage with threshold `thr`, and its leaves in units
+/// of `2^-q`, where `q` makes the sum of the largest leaves at most `2^30`.
+///
+/// Bounds: each rounded leaf is within `2^-(q+1)` of its value, so `A 2^-q` is within
+/// `n 2^-(q+1)` of the exact sum `S` of the chosen leaves; OpenCV's sequential f64 sum is
+/// within `n B 2^-52` of `S` (`B` the sum of the largest leaves, bounding every partial
+/// sum). With `E` the sum of both, `A 2^-q >= thr + E` implies OpenCV's sum `>= thr`, and
+/// `A 2^-q < thr - E` that it is `< thr`; one unit of margin on each side covers the f64
+/// rounding of the bounds themselves. `None` for trees or non-finite leaves.
+fn fixed_stage(stage: &crate::cascade::Stage, thr: f32) -> Option<(FixedStage, Vec<(i32, i32)>)> {
+    if stage.trees.iter().any(|t| t.leaves.len() != 2) || !thr.is_finite() {
+        return None;
+    }
+    let n = stage.trees.len() as f64;
+    let bound: f64 = stage
+        .trees
+        .iter()
+        .map(|t| (t.leaves[0].abs() as f64).max(t.leaves[1].abs() as f64))
+        .sum();
+    if !bound.is_finite() {
+        return None;
+    }
+    // The largest q with bound 2^q <= 2^30 (any q when all leaves are 0).
+    let q = if bound > 0.0 {
+        (30.0 - bound.log2()).floor().clamp(-60.0, 60.0) as i32
+    } else {
+        0
+    };
+    let unit = 2f64.powi(q);
+    let leaves: Vec<(i32, i32)> = stage
+        .trees
+        .iter()
+        .map(|t| {
+            let f = |v: f32| (v as f64 * unit).round() as i32;
+            (f(t.leaves[0]), f(t.leaves[1]))
+        })
+        .collect();
+    let err = n * 0.5 / unit + n * bound * 2f64.powi(-52);
+    let thr = thr as f64;
+    let clamp = |v: f64| v.clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+    let pass = clamp(((thr + err) * unit).ceil() + 1.0);
+    let reject = clamp(((thr - err) * unit).floor() - 1.0);
+    Some((FixedStage { pass, reject }, leaves))
+}
+
 /// Whether every partial sum of a stage's leaf values (one leaf per tree) is exact in
 /// f64: all leaves are multiples of the smallest one's ulp, and the largest possible sum
 /// stays below 2^53 such ulps. Then the order of the additions cannot change the result.
@@ -1552,27 +1880,8 @@ fn stage_sum_is_exact(stage: &crate::cascade::Stage) -> bool {
     bound / ulp < 2f64.powi(52)
 }
 
-/// Windows evaluated together by [`Program::block_start`].
+/// Windows evaluated together by [`StripeScan`].
 const LANES: usize = 8;
-
-/// [`Program::block_stages`] evaluates stages while at least this many lanes are alive.
-/// (2 measured best, against 1, 3 and 4, on the 640x480 anchor frames.)
-const MIN_ALIVE: usize = 2;
-
-/// Per-lane state of a block of windows.
-#[derive(Clone, Copy, Debug, Default)]
-struct Block {
-    /// OpenCV's result code (valid when not `alive`).
-    code: [i32; LANES],
-    /// Last stage sum evaluated.
-    score: [f64; LANES],
-    /// `f32(1 / sqrt(nf))` of the variance normalisation.
-    inv: [f32; LANES],
-    /// Passed the variance test and every stage before `next`.
-    alive: [bool; LANES],
-    /// First stage not evaluated for the alive lanes.
-    next: usize,
-}
 
 /// Feature offsets for one table stride.
 #[derive(Clone, Debug)]
@@ -1639,8 +1948,6 @@ impl Stump for HaarC {
 struct CompactStump {
     o: [u16; 12],
     w: [i32; 3],
-    /// `w` as f32 (exact: |w| <= 1024).
-    wf: [f32; 3],
     thr: f32,
     left: f32,
     right: f32,
@@ -1797,7 +2104,6 @@ impl Compiled {
                 .map(|h| CompactStump {
                     o: std::array::from_fn(|k| h.o[k / 4][k % 4] as u16),
                     w: h.wi,
-                    wf: h.wi.map(|v| v as f32),
                     thr: h.thr,
                     left: h.left,
                     right: h.right,
@@ -1834,6 +2140,199 @@ impl Compiled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deterministic generator for the randomised tests (xorshift64*).
+    struct TestRng(u64);
+
+    impl TestRng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    #[test]
+    fn fixed_point_decisions_agree_with_the_sequential_f64_sum() {
+        let mut rng = TestRng(0x5eed);
+        let mut decided = 0;
+        for case in 0..300 {
+            let n = 1 + rng.below(if case % 3 == 0 { 200 } else { 12 }) as usize;
+            // Leaves of mixed magnitudes (as trained cascades have), some shared.
+            let scale = [1e-3, 0.1, 1.0, 30.0][case % 4];
+            let leaf = |rng: &mut TestRng| ((rng.unit() * 2.0 - 1.0) * scale) as f32;
+            let trees: Vec<crate::cascade::Tree> = (0..n)
+                .map(|_| crate::cascade::Tree {
+                    nodes: Vec::new(),
+                    leaves: vec![leaf(&mut rng), leaf(&mut rng)],
+                })
+                .collect();
+            let stage = crate::cascade::Stage {
+                threshold: 0.0,
+                trees,
+            };
+            for _ in 0..40 {
+                let picks: Vec<usize> = (0..n).map(|_| rng.below(2) as usize).collect();
+                let f64_sum = picks
+                    .iter()
+                    .zip(&stage.trees)
+                    .fold(0.0f64, |a, (&k, t)| a + t.leaves[k] as f64);
+                // Thresholds right at the sum, a few ulps off, and far away.
+                let offsets = [0.0, 1e-7, -1e-7, 1e-3, -1e-3, 10.0, -10.0];
+                for off in offsets {
+                    let thr = (f64_sum + off * scale) as f32;
+                    let (fx, leaves) = fixed_stage(&stage, thr).expect("stumps");
+                    let a: i64 = picks
+                        .iter()
+                        .zip(&leaves)
+                        .map(|(&k, l)| if k == 0 { l.0 as i64 } else { l.1 as i64 })
+                        .sum();
+                    assert!(a.abs() < i32::MAX as i64);
+                    let passes = f64_sum >= thr as f64;
+                    if a >= fx.pass as i64 {
+                        assert!(passes, "case {case}: fixed point says pass");
+                        decided += 1;
+                    }
+                    if a <= fx.reject as i64 {
+                        assert!(!passes, "case {case}: fixed point says reject");
+                        decided += 1;
+                    }
+                    let clamped =
+                        fx.pass == fx.reject && (fx.pass == i32::MIN || fx.pass == i32::MAX);
+                    assert!(fx.reject < fx.pass || clamped);
+                }
+            }
+        }
+        // The band is narrow: thresholds 1e-3 scale away are decided.
+        assert!(decided > 300 * 40 * 4, "{decided}");
+    }
+
+    /// A random stump cascade on 10x8 windows: upright rectangles with integer weights
+    /// (the compact form the lane code evaluates), leaves on a coarse grid and stage
+    /// thresholds equal to reachable sums, so that fixed-point sums land in the band
+    /// where the exact f64 sum decides.
+    fn random_compact_cascade(rng: &mut TestRng) -> Cascade {
+        let (ww, wh) = (10usize, 8usize);
+        let mut features = String::new();
+        let mut stages = String::new();
+        let mut f = 0;
+        let n_stages = 2 + rng.below(3) as usize;
+        for s in 0..n_stages {
+            let n = 1 + rng.below(6) as usize;
+            let mut weak = String::new();
+            let mut leaves = Vec::new();
+            for _ in 0..n {
+                let (x, y) = (
+                    rng.below(ww as u64 - 3) as usize,
+                    rng.below(wh as u64 - 3) as usize,
+                );
+                let w = 2 + rng.below((ww - x - 1) as u64) as usize;
+                let h = 2 + rng.below((wh - y - 1) as u64) as usize;
+                let (w, h) = (w.min(ww - x), h.min(wh - y));
+                let rects = match rng.below(3) {
+                    0 => format!("<_>{x} {y} {w} {h} -1.</_><_>{x} {y} {} {h} 2.</_>", w / 2),
+                    1 => format!(
+                        "<_>{x} {y} {w} {h} -1.</_><_>{x} {y} {w} {} 3.</_>",
+                        (h / 3).max(1)
+                    ),
+                    _ => format!(
+                        "<_>{x} {y} {w} {h} 2.</_><_>{x} {y} {} {} -3.</_><_>{} {y} 1 {h} 1.</_>",
+                        (w / 2).max(1),
+                        h,
+                        x + w - 1
+                    ),
+                };
+                features.push_str(&format!("<_><rects>{rects}</rects></_>"));
+                let thr = (rng.unit() - 0.5) * 0.6;
+                let (l, r) = (
+                    (rng.below(9) as f32 - 4.0) * 0.25,
+                    (rng.below(9) as f32 - 4.0) * 0.25,
+                );
+                leaves.push((l, r));
+                weak.push_str(&format!(
+                    "<_><internalNodes>0 -1 {f} {thr}</internalNodes><leafValues>{l} {r}</leafValues></_>"
+                ));
+                f += 1;
+            }
+            // A reachable sum as the effective threshold f32(T) - 1e-5f.
+            let target: f32 = leaves
+                .iter()
+                .map(|&(l, r)| if rng.below(2) == 0 { l } else { r })
+                .sum();
+            let mut t = target + 1e-5f32;
+            for _ in 0..64 {
+                let eff = t - 1e-5f32;
+                if eff == target {
+                    break;
+                }
+                t = if eff < target {
+                    t.next_up()
+                } else {
+                    t.next_down()
+                };
+            }
+            let _ = s;
+            stages.push_str(&format!(
+                "<_><stageThreshold>{t:e}</stageThreshold><weakClassifiers>{weak}</weakClassifiers></_>"
+            ));
+        }
+        let xml = format!(
+            "<opencv_storage><cascade><stageType>BOOST</stageType><featureType>HAAR</featureType>\
+             <height>{wh}</height><width>{ww}</width><stages>{stages}</stages>\
+             <features>{features}</features></cascade></opencv_storage>"
+        );
+        Cascade::from_xml(&xml, "random.xml").expect("valid random cascade")
+    }
+
+    #[test]
+    fn lane_scan_equals_window_by_window_evaluation() {
+        let mut rng = TestRng(0xcafe);
+        let mut hits = 0;
+        for case in 0..24 {
+            let cascade = random_compact_cascade(&mut rng);
+            let det = Detector::new(cascade).unwrap();
+            assert!(
+                !det.program.fixed.iter().all(|f| f.is_none()) || det.program.stages.len() == 1
+            );
+            let reference = Detector {
+                window_by_window: true,
+                ..det.clone()
+            };
+            let portable = det.clone().with_portable_simd(true);
+            let (w, h) = (37 + case, 29 + case / 2);
+            // Noise on a gradient: most windows pass the variance test.
+            let px: Vec<u8> = (0..w * h)
+                .map(|i| ((i % w) * 3 + (i / w) * 2 + rng.below(90) as usize) as u8)
+                .collect();
+            let p = DetectParams {
+                scale_factor: 1.25,
+                min_neighbors: 0,
+                min_size: (10, 8),
+                ..Default::default()
+            };
+            let want = reference.raw_hits(&px, w, h, &p).unwrap();
+            assert_eq!(det.raw_hits(&px, w, h, &p).unwrap(), want, "case {case}");
+            assert_eq!(
+                portable.raw_hits(&px, w, h, &p).unwrap(),
+                want,
+                "case {case}"
+            );
+            hits += want.len();
+        }
+        assert!(
+            hits > 100,
+            "the random cascades accept some windows ({hits})"
+        );
+    }
 
     #[test]
     fn exact_resize_halves_by_averaging_four_pixels() {

@@ -205,33 +205,65 @@ fn raw_stream(
 ) -> Result<()> {
     let mut stream = FrameStream::new(det, w, h, params)?;
     let mut stdin = std::io::stdin().lock();
-    let mut frame = vec![0u8; w * h];
+    // One frame per thread at a time: frames are detected in parallel (each one in
+    // parallel inside too) and written in order.
+    let batch = rayon::current_num_threads().max(1);
+    let mut frames = vec![vec![0u8; w * h]; batch];
     let start = Instant::now();
     let mut last_report = Instant::now();
     let mut n = 0usize;
     loop {
-        let got = read_full(&mut stdin, &mut frame)?;
-        if got == 0 {
+        let mut full = 0;
+        let mut short = None;
+        for f in frames.iter_mut() {
+            let got = read_full(&mut stdin, f)?;
+            if got == f.len() {
+                full += 1;
+                continue;
+            }
+            if got > 0 {
+                short = Some(got);
+            }
             break;
         }
-        if got < frame.len() {
+        // Drawings show the frames as read; detection sees them equalised if asked.
+        let equalized: Vec<Vec<u8>> = if args.opts.equalize {
+            frames[..full]
+                .iter()
+                .map(|f| {
+                    let mut e = f.clone();
+                    detect::equalize_hist(&mut e);
+                    e
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let views: Vec<&[u8]> = if args.opts.equalize {
+            equalized.iter().map(|f| &f[..]).collect()
+        } else {
+            frames[..full].iter().map(|f| &f[..]).collect()
+        };
+        let found = stream.detect_batch(&views)?;
+        for (k, found) in found.iter().enumerate() {
+            writeln!(out, "{}", json_line(serde_json::json!(n + k), found))?;
+            if let Some(dir) = &args.draw {
+                let img = Image::from_u8(w, h, &frames[k])?;
+                draw(&img, found, &dir.join(format!("{:06}.png", n + k)))?;
+            }
+        }
+        out.flush()?;
+        n += full;
+        if let Some(got) = short {
             bail!(
                 "raw frame size mismatch: stdin ended after {got} bytes of frame {n}, but a \
                  {w}x{h} gray frame has {} bytes (check --raw WxH and -pix_fmt gray)",
-                frame.len()
+                w * h
             );
         }
-        let mut px = std::borrow::Cow::Borrowed(&frame[..]);
-        if args.opts.equalize {
-            detect::equalize_hist(px.to_mut());
+        if full < batch {
+            break;
         }
-        let found = stream.detect(&px)?;
-        writeln!(out, "{}", json_line(serde_json::json!(n), &found))?;
-        if let Some(dir) = &args.draw {
-            let img = Image::from_u8(w, h, &frame)?;
-            draw(&img, &found, &dir.join(format!("{n:06}.png")))?;
-        }
-        n += 1;
         if last_report.elapsed().as_secs_f64() >= 2.0 {
             eprintln!(
                 "{n} frames, {:.1} fps",
