@@ -75,7 +75,7 @@
 //!   as OpenCV does;
 //! - the other stages are summed in fixed point: each leaf rounded to a multiple of
 //!   `2^-q` (the largest possible sum fits in 2^30 units), summed exactly in i32. With
-//!   the error bound of [`FixedStage`], a sum at or above `pass` means OpenCV's f64 sum
+//!   the error bound of `FixedStage`, a sum at or above `pass` means OpenCV's f64 sum
 //!   surely reaches the threshold, at or below `reject` that it surely does not; a window
 //!   in between (a band of about `n 2^-q` around the threshold) gets its exact f64 sum.
 //!
