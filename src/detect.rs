@@ -111,7 +111,7 @@ use serde::{Deserialize, Serialize};
 use crate::cascade::{Cascade, FeatureType, Split};
 use crate::error::{Error, Result};
 use crate::image::{Image, Rect};
-use crate::integral::{check_size, sum_sqsum_into, tilted_into};
+use crate::integral::{check_size, sum_sqsum_rows, tilted_into};
 
 /// The AVX2+FMA instruction-set token (x86-64 only; elsewhere a type without values).
 #[cfg(target_arch = "x86_64")]
@@ -492,11 +492,7 @@ impl Detector {
             }
             jobs.into_par_iter().for_each(|(l, s, q, t, px, tt)| {
                 resize_linear_exact(pixels, width, height, l.width, l.height, px);
-                sum_sqsum_into(px, l.width, l.height, stride, s, q);
-                if l.dual {
-                    deinterleave_rows(s, stride);
-                    deinterleave_rows(q, stride);
-                }
+                sum_sqsum_rows(px, l.width, l.height, stride, s, q, l.dual);
                 if tilted {
                     tilted_into(px, l.width, l.height, stride, t, tt);
                 }
@@ -599,6 +595,7 @@ impl Detector {
 
 /// Rewrites every `stride`-long row of `buf` (`stride` even) as its even columns followed
 /// by its odd ones, so that windows 2 columns apart read adjacent entries.
+#[cfg(test)]
 fn deinterleave_rows<T: Copy + Default>(buf: &mut [T], stride: usize) {
     let hs = stride / 2;
     let mut tmp = vec![T::default(); stride];
@@ -2332,6 +2329,45 @@ mod tests {
             hits > 100,
             "the random cascades accept some windows ({hits})"
         );
+    }
+
+    #[test]
+    fn deinterleaved_integrals_equal_the_integrals_deinterleaved() {
+        let mut rng = TestRng(7);
+        for (w, h) in [(1, 1), (2, 3), (7, 5), (16, 9), (33, 20)] {
+            let stride = (w + 2 + rng.below(3) as usize * 2) & !1;
+            let px: Vec<u8> = (0..w * h).map(|_| rng.below(256) as u8).collect();
+            let n = (h + 1) * stride;
+            let (mut s, mut q) = (vec![0i32; n], vec![0u32; n]);
+            crate::integral::sum_sqsum_into(&px, w, h, stride, &mut s, &mut q);
+            deinterleave_rows(&mut s, stride);
+            deinterleave_rows(&mut q, stride);
+            // Stale values in the entries the fused version leaves unspecified.
+            let (mut s2, mut q2) = (vec![-7i32; n], vec![99u32; n]);
+            crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s2, &mut q2, true);
+            for y in 0..=h {
+                for x in 0..=w {
+                    let i = y * stride + (x % 2) * (stride / 2) + x / 2;
+                    assert_eq!((s2[i], q2[i]), (s[i], q[i]), "{w}x{h} at ({x}, {y})");
+                }
+            }
+            let (mut s3, mut q3) = (vec![5i32; n], vec![3u32; n]);
+            crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s3, &mut q3, false);
+            let (mut s4, mut q4) = (vec![0i32; n], vec![0u32; n]);
+            crate::integral::sum_sqsum_into(&px, w, h, stride, &mut s4, &mut q4);
+            for y in 0..=h {
+                for x in 0..=w {
+                    let i = y * stride + x;
+                    assert_eq!((s3[i], q3[i]), (s4[i], q4[i]));
+                    // Hand check: the sum of the pixels above and left of (x, y).
+                    let want: i32 = (0..y)
+                        .flat_map(|yy| (0..x).map(move |xx| (yy, xx)))
+                        .map(|(yy, xx)| px[yy * w + xx] as i32)
+                        .sum();
+                    assert_eq!(s3[i], want);
+                }
+            }
+        }
     }
 
     #[test]

@@ -155,22 +155,93 @@ pub(crate) fn sum_sqsum_into(
     sum: &mut [i32],
     sqsum: &mut [u32],
 ) {
-    sum[..=width].fill(0);
-    sqsum[..=width].fill(0);
+    sum_sqsum_rows(pixels, width, height, stride, sum, sqsum, false);
+}
+
+/// [`sum_sqsum_into`], optionally with every row stored column-de-interleaved
+/// (`deinterleave`, `stride` even): entry `x` of a row at `(x % 2) * stride / 2 + x / 2`,
+/// its even columns then its odd ones. Entries not written (past `width`, and in
+/// de-interleaved rows those of columns past `width`) hold unspecified values.
+///
+/// Each row is first written as its own prefix sums (one running sum per table), then
+/// the row above is added entry by entry (which vectorises, in either layout).
+pub(crate) fn sum_sqsum_rows(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    sum: &mut [i32],
+    sqsum: &mut [u32],
+    deinterleave: bool,
+) {
+    let half = stride / 2;
+    let zero_row = |row: &mut [i32], qrow: &mut [u32]| {
+        if deinterleave {
+            row[..=width / 2].fill(0);
+            row[half..half + width.div_ceil(2)].fill(0);
+            qrow[..=width / 2].fill(0);
+            qrow[half..half + width.div_ceil(2)].fill(0);
+        } else {
+            row[..=width].fill(0);
+            qrow[..=width].fill(0);
+        }
+    };
+    zero_row(&mut sum[..stride], &mut sqsum[..stride]);
+    // Entries of a row that hold table values: 0..=width, or both de-interleaved halves.
+    let used = if deinterleave { stride } else { width + 1 };
     for y in 0..height {
         let src = &pixels[y * width..(y + 1) * width];
         let (prev_s, cur_s) = sum[y * stride..(y + 2) * stride].split_at_mut(stride);
         let (prev_q, cur_q) = sqsum[y * stride..(y + 2) * stride].split_at_mut(stride);
-        cur_s[0] = 0;
-        cur_q[0] = 0;
-        let mut rs = 0i32;
-        let mut rq = 0u32;
-        for x in 0..width {
-            let v = src[x] as i32;
-            rs += v;
-            rq = rq.wrapping_add((v * v) as u32);
-            cur_s[x + 1] = prev_s[x + 1].wrapping_add(rs);
-            cur_q[x + 1] = prev_q[x + 1].wrapping_add(rq);
+        let (mut rs, mut rq) = (0i32, 0u32);
+        if deinterleave {
+            // P(2k) to the even half, P(2k + 1) to the odd half.
+            let (even_s, odd_s) = cur_s.split_at_mut(half);
+            let (even_q, odd_q) = cur_q.split_at_mut(half);
+            let mut pairs = src.chunks_exact(2);
+            let mut k = 0;
+            for pair in &mut pairs {
+                even_s[k] = rs;
+                even_q[k] = rq;
+                let v = pair[0] as i32;
+                rs += v;
+                rq = rq.wrapping_add((v * v) as u32);
+                odd_s[k] = rs;
+                odd_q[k] = rq;
+                let v = pair[1] as i32;
+                rs += v;
+                rq = rq.wrapping_add((v * v) as u32);
+                k += 1;
+            }
+            even_s[k] = rs;
+            even_q[k] = rq;
+            if let [v] = pairs.remainder() {
+                let v = *v as i32;
+                rs += v;
+                rq = rq.wrapping_add((v * v) as u32);
+                odd_s[k] = rs;
+                odd_q[k] = rq;
+            }
+        } else {
+            cur_s[0] = 0;
+            cur_q[0] = 0;
+            for ((s, q), &v) in cur_s[1..=width]
+                .iter_mut()
+                .zip(&mut cur_q[1..=width])
+                .zip(src)
+            {
+                let v = v as i32;
+                rs += v;
+                rq = rq.wrapping_add((v * v) as u32);
+                *s = rs;
+                *q = rq;
+            }
+        }
+        for (c, p) in cur_s[..used].iter_mut().zip(&prev_s[..used]) {
+            *c = c.wrapping_add(*p);
+        }
+        for (c, p) in cur_q[..used].iter_mut().zip(&prev_q[..used]) {
+            *c = c.wrapping_add(*p);
         }
     }
 }
