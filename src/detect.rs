@@ -7,7 +7,8 @@
 //! `groupRectangles` does (or by plain IoU non-maximum suppression, or not at all). For the
 //! same image and parameters it returns the same boxes as OpenCV 4.x, in the same order as
 //! single-threaded OpenCV. It is `Send + Sync`: the model is immutable and all buffers live
-//! in a [`Scratch`], created per call or reused across frames of a video stream.
+//! in a [`Scratch`]: the caller's, reused across frames of a video stream, or one the
+//! detector keeps in a small pool for its next calls.
 //!
 //! # Usage
 //! ```
@@ -201,7 +202,8 @@ pub struct RawHit {
     pub score: f64,
 }
 
-/// A thread-safe cascade detector (immutable after construction).
+/// A thread-safe cascade detector: an immutable model, and a small pool of buffers that
+/// calls without their own [`Scratch`] borrow and give back.
 #[derive(Clone, Debug)]
 pub struct Detector {
     cascade: Cascade,
@@ -214,7 +216,14 @@ pub struct Detector {
     /// Every cascade evaluated one window at a time (the reference the lane code is
     /// tested against).
     window_by_window: bool,
+    /// Buffers of finished calls, reused by later [`Detector::detect_u8`] calls (their
+    /// contents never affect results; clones share them).
+    pool: std::sync::Arc<std::sync::Mutex<Vec<Scratch>>>,
 }
+
+/// Buffers a [`Detector`] keeps for reuse by later calls (one per concurrent call; a
+/// 640x480 frame's take about 30 MB).
+const POOLED_SCRATCH: usize = 4;
 
 /// Reusable buffers for one detection at a time (one per thread or per video stream).
 #[derive(Default, Debug)]
@@ -324,6 +333,7 @@ impl Detector {
             id,
             portable: false,
             window_by_window: false,
+            pool: Default::default(),
         })
     }
 
@@ -353,7 +363,25 @@ impl Detector {
         height: usize,
         params: &DetectParams,
     ) -> Result<Vec<Detection>> {
-        self.detect_u8_with(&mut Scratch::default(), pixels, width, height, params)
+        self.with_pooled_scratch(|s| self.detect_u8_with(s, pixels, width, height, params))
+    }
+
+    /// Runs `f` with a [`Scratch`] from the pool (or a new one) and returns it to the pool,
+    /// which keeps at most [`POOLED_SCRATCH`] of them.
+    fn with_pooled_scratch<T>(&self, f: impl FnOnce(&mut Scratch) -> T) -> T {
+        let mut scratch = self
+            .pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        let out = f(&mut scratch);
+        if let Ok(mut p) = self.pool.lock()
+            && p.len() < POOLED_SCRATCH
+        {
+            p.push(scratch);
+        }
+        out
     }
 
     /// [`Detector::detect_u8`] with caller-owned buffers (reused across calls).
@@ -380,7 +408,7 @@ impl Detector {
         params: &DetectParams,
     ) -> Result<Vec<RawHit>> {
         params.validate()?;
-        self.raw_hits_with(&mut Scratch::default(), pixels, width, height, params)
+        self.with_pooled_scratch(|s| self.raw_hits_with(s, pixels, width, height, params))
     }
 
     fn raw_hits_with(
