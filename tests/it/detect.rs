@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use classic_cv::cascade::Cascade;
-use classic_cv::detect::{self, DetectParams, Detector, FrameStream, Grouping};
+use classic_cv::detect::{self, DetectParams, Detection, Detector, FrameStream, Grouping};
 use classic_cv::{Error, Image, fetch};
 use proptest::prelude::*;
 
@@ -206,6 +206,31 @@ fn shared_detector_across_threads_equals_sequential_calls() {
     }
     assert!(matches!(
         stream.detect(&images[0].0[..w * h - 1]),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    // Batches (one frame per thread, as `--raw` runs) give each frame's own boxes, in
+    // order, in a 2-thread pool and for batches of 1 to 3 frames.
+    let same_size: Vec<(&[u8], &Vec<Detection>)> = images
+        .iter()
+        .zip(&sequential)
+        .filter(|(img, _)| (img.1, img.2) == (w, h))
+        .map(|(img, want)| (&img.0[..], want))
+        .collect();
+    assert!(same_size.len() >= 2);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for n in 1..=3 {
+        let frames: Vec<&[u8]> = (0..n).map(|k| same_size[k % same_size.len()].0).collect();
+        let got = pool.install(|| stream.detect_batch(&frames)).unwrap();
+        let want: Vec<Vec<Detection>> = (0..n)
+            .map(|k| same_size[k % same_size.len()].1.clone())
+            .collect();
+        assert_eq!(got, want, "batch of {n}");
+    }
+    assert!(matches!(
+        stream.detect_batch(&[same_size[0].0, &images[0].0[..w * h - 1]]),
         Err(Error::DimensionMismatch { .. })
     ));
     // One scratch shared by two different detectors keeps their programs apart.
@@ -437,6 +462,10 @@ fn cli_raw_stream_matches_opencv_and_rejects_truncated_frames() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("raw frame size mismatch"), "{err}");
     assert!(!err.contains("internal error"), "{err}");
+    // The complete frame before the truncated one is still written.
+    let out = String::from_utf8(bad.stdout).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with("{\"image\":0,"), "{out}");
 }
 
 /// Tilted features, deeper trees, the old file format and another LBP cascade, against
