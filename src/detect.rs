@@ -730,6 +730,18 @@ fn lane_feature<const THREE: bool, const NEG: bool>(
     })
 }
 
+/// One rectangle sum `a - b - c + d` per lane, AVX2 (corner offsets `o[0..4]`). A plain
+/// function, not a closure: closures are not always inlined into the AVX2 context.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lane_rect_v3(simd: V3, t: &[i32; FAST + LANES], o: &[usize]) -> pulp::i32x8 {
+    let a: pulp::i32x8 = pulp::cast(*lanes_at(t, o[0]));
+    let b: pulp::i32x8 = pulp::cast(*lanes_at(t, o[1]));
+    let c: pulp::i32x8 = pulp::cast(*lanes_at(t, o[2]));
+    let d: pulp::i32x8 = pulp::cast(*lanes_at(t, o[3]));
+    simd.wrapping_add_i32x8(simd.wrapping_sub_i32x8(simd.wrapping_sub_i32x8(a, b), c), d)
+}
+
 /// [`lane_feature`] with AVX2 vectors (same operations).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -739,21 +751,16 @@ fn lane_feature_v3<const THREE: bool, const NEG: bool>(
     o: &[usize; 12],
     w: &[pulp::i32x8; 3],
 ) -> pulp::f32x8 {
-    let ld = |k: usize| -> pulp::i32x8 { pulp::cast(*lanes_at(t, o[k])) };
-    let rect = |k: usize| {
-        simd.wrapping_add_i32x8(
-            simd.wrapping_sub_i32x8(simd.wrapping_sub_i32x8(ld(k), ld(k + 1)), ld(k + 2)),
-            ld(k + 3),
-        )
-    };
-    let mut v = simd.wrapping_mul_i32x8(w[1], rect(4));
+    let mut v = simd.wrapping_mul_i32x8(w[1], lane_rect_v3(simd, t, &o[4..8]));
     if THREE {
-        v = simd.wrapping_add_i32x8(v, simd.wrapping_mul_i32x8(w[2], rect(8)));
+        let r2 = lane_rect_v3(simd, t, &o[8..12]);
+        v = simd.wrapping_add_i32x8(v, simd.wrapping_mul_i32x8(w[2], r2));
     }
+    let r0 = lane_rect_v3(simd, t, &o[0..4]);
     v = if NEG {
-        simd.wrapping_sub_i32x8(v, rect(0))
+        simd.wrapping_sub_i32x8(v, r0)
     } else {
-        simd.wrapping_add_i32x8(v, simd.wrapping_mul_i32x8(w[0], rect(0)))
+        simd.wrapping_add_i32x8(v, simd.wrapping_mul_i32x8(w[0], r0))
     };
     simd.convert_i32x8_to_f32x8(v)
 }
