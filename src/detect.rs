@@ -771,23 +771,41 @@ fn stump_kind(st: &CompactStump) -> (bool, bool) {
     (st.w[2] != 0, st.w[0] == -1)
 }
 
-/// Adds one stump's leaf to every lane of every block: the value `F * inv` in f32 (`F`
-/// from [`lane_feature`]), `left` below the threshold, else `right`, added to the lane's
-/// f64 stage sum. Stump after stump, each lane's sum is OpenCV's sequential sum.
+/// Adds one stump's leaf to every lane of every block: with the value `F * inv` in f32
+/// (`F` from [`lane_feature`]), `add(sum, F * inv < threshold)` adds the left leaf when
+/// true, else the right one, to the lane's stage sum (f64, in stump order: OpenCV's
+/// sequential sum; or i32 in fixed point). Portable code.
 #[inline(always)]
-fn stump_pass<const THREE: bool, const NEG: bool>(
+fn stump_pass<A, const THREE: bool, const NEG: bool>(
     st: &CompactStump,
     sum: &[&[i32; FAST + LANES]],
     inv: &[[f32; LANES]],
-    acc: &mut [[f64; LANES]],
+    acc: &mut [[A; LANES]],
+    add: impl Fn(&mut A, bool),
 ) {
     let o: [usize; 12] = st.o.map(usize::from);
     for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
         let f = lane_feature::<THREE, NEG>(t, &o, &st.w);
         for j in 0..LANES {
-            let v = f[j] * inv[j];
-            acc[j] += if v < st.thr { st.left } else { st.right } as f64;
+            add(&mut acc[j], f[j] * inv[j] < st.thr);
         }
+    }
+}
+
+/// [`stump_pass`] for the stump's kind (rectangle count, `w0 = -1`).
+#[inline(always)]
+fn stump_pass_any<A>(
+    st: &CompactStump,
+    sum: &[&[i32; FAST + LANES]],
+    inv: &[[f32; LANES]],
+    acc: &mut [[A; LANES]],
+    add: impl Fn(&mut A, bool),
+) {
+    match stump_kind(st) {
+        (false, true) => stump_pass::<A, false, true>(st, sum, inv, acc, add),
+        (true, true) => stump_pass::<A, true, true>(st, sum, inv, acc, add),
+        (false, false) => stump_pass::<A, false, false>(st, sum, inv, acc, add),
+        (true, false) => stump_pass::<A, true, false>(st, sum, inv, acc, add),
     }
 }
 
@@ -822,27 +840,8 @@ fn stump_pass_v3<const THREE: bool, const NEG: bool>(
     }
 }
 
-/// [`stump_pass`] for a fixed-point stage: the leaf chosen as there, added to the lane's
-/// i32 sum in units of the stage (`leaves`: left, right).
-#[inline(always)]
-fn stump_pass_fixed<const THREE: bool, const NEG: bool>(
-    st: &CompactStump,
-    leaves: (i32, i32),
-    sum: &[&[i32; FAST + LANES]],
-    inv: &[[f32; LANES]],
-    acc: &mut [[i32; LANES]],
-) {
-    let o: [usize; 12] = st.o.map(usize::from);
-    for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
-        let f = lane_feature::<THREE, NEG>(t, &o, &st.w);
-        for j in 0..LANES {
-            let v = f[j] * inv[j];
-            acc[j] = acc[j].wrapping_add(if v < st.thr { leaves.0 } else { leaves.1 });
-        }
-    }
-}
-
-/// [`stump_pass_fixed`] with AVX2 vectors (same results).
+/// [`stump_pass`] for a fixed-point stage with AVX2 vectors: the leaf chosen as there,
+/// in the stage's units (`leaves`: left, right), added to the lane's i32 sum.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool>(
@@ -1015,16 +1014,9 @@ impl<'t> StripeScan<'_, 't> {
                                 stump_pass_fixed_v3::<true, false>(v3, st, lv, sum, inv, acc)
                             }
                         },
-                        (_, (false, true)) => {
-                            stump_pass_fixed::<false, true>(st, lv, sum, inv, acc)
-                        }
-                        (_, (true, true)) => stump_pass_fixed::<true, true>(st, lv, sum, inv, acc),
-                        (_, (false, false)) => {
-                            stump_pass_fixed::<false, false>(st, lv, sum, inv, acc)
-                        }
-                        (_, (true, false)) => {
-                            stump_pass_fixed::<true, false>(st, lv, sum, inv, acc)
-                        }
+                        _ => stump_pass_any(st, sum, inv, acc, |a: &mut i32, below| {
+                            *a = a.wrapping_add(if below { lv.0 } else { lv.1 })
+                        }),
                     }
                 }
                 let lanes = bl.sum.iter().zip(&bl.inv).zip(&bl.mask);
@@ -1056,10 +1048,9 @@ impl<'t> StripeScan<'_, 't> {
                             (false, false) => stump_pass_v3::<false, false>(v3, st, sum, inv, acc),
                             (true, false) => stump_pass_v3::<true, false>(v3, st, sum, inv, acc),
                         },
-                        (_, (false, true)) => stump_pass::<false, true>(st, sum, inv, acc),
-                        (_, (true, true)) => stump_pass::<true, true>(st, sum, inv, acc),
-                        (_, (false, false)) => stump_pass::<false, false>(st, sum, inv, acc),
-                        (_, (true, false)) => stump_pass::<true, false>(st, sum, inv, acc),
+                        _ => stump_pass_any(st, sum, inv, acc, |a: &mut f64, below| {
+                            *a += if below { st.left } else { st.right } as f64
+                        }),
                     }
                 }
                 for (a, &mask) in acc.iter().zip(&bl.mask) {
@@ -2381,7 +2372,7 @@ mod tests {
             let px: Vec<u8> = (0..w * h).map(|_| rng.below(256) as u8).collect();
             let n = (h + 1) * stride;
             let (mut s, mut q) = (vec![0i32; n], vec![0u32; n]);
-            crate::integral::sum_sqsum_into(&px, w, h, stride, &mut s, &mut q);
+            crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s, &mut q, false);
             deinterleave_rows(&mut s, stride);
             deinterleave_rows(&mut q, stride);
             // Stale values in the entries the fused version leaves unspecified.
@@ -2393,20 +2384,18 @@ mod tests {
                     assert_eq!((s2[i], q2[i]), (s[i], q[i]), "{w}x{h} at ({x}, {y})");
                 }
             }
+            // Stale values again; the plain layout against hand sums of the pixels above
+            // and left of (x, y) and of their squares.
             let (mut s3, mut q3) = (vec![5i32; n], vec![3u32; n]);
             crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s3, &mut q3, false);
-            let (mut s4, mut q4) = (vec![0i32; n], vec![0u32; n]);
-            crate::integral::sum_sqsum_into(&px, w, h, stride, &mut s4, &mut q4);
             for y in 0..=h {
                 for x in 0..=w {
                     let i = y * stride + x;
-                    assert_eq!((s3[i], q3[i]), (s4[i], q4[i]));
-                    // Hand check: the sum of the pixels above and left of (x, y).
-                    let want: i32 = (0..y)
+                    let (want_s, want_q) = (0..y)
                         .flat_map(|yy| (0..x).map(move |xx| (yy, xx)))
-                        .map(|(yy, xx)| px[yy * w + xx] as i32)
-                        .sum();
-                    assert_eq!(s3[i], want);
+                        .map(|(yy, xx)| px[yy * w + xx] as u32)
+                        .fold((0u32, 0u32), |(a, b), v| (a + v, b + v * v));
+                    assert_eq!((s3[i] as u32, q3[i]), (want_s, want_q));
                 }
             }
         }

@@ -58,7 +58,15 @@ impl Integral {
         let n = (width + 1) * (height + 1);
         let mut sum = vec![0i32; n];
         let mut sqsum = vec![0u32; n];
-        sum_sqsum_into(pixels, width, height, width + 1, &mut sum, &mut sqsum);
+        sum_sqsum_rows(
+            pixels,
+            width,
+            height,
+            width + 1,
+            &mut sum,
+            &mut sqsum,
+            false,
+        );
         let tilted = if tilted {
             let mut t = vec![0i32; n];
             tilted_into(pixels, width, height, width + 1, &mut t, &mut Vec::new());
@@ -145,23 +153,11 @@ pub(crate) fn check_size(pixels: &[u8], width: usize, height: usize) -> Result<(
 }
 
 /// Writes the sum and squared-sum tables of `pixels` (`width x height`, tight rows) into
-/// `sum` and `sqsum`, whose rows are `stride >= width + 1` apart. Row 0 and column 0 are
-/// zeroed; columns past `width` are left untouched.
-pub(crate) fn sum_sqsum_into(
-    pixels: &[u8],
-    width: usize,
-    height: usize,
-    stride: usize,
-    sum: &mut [i32],
-    sqsum: &mut [u32],
-) {
-    sum_sqsum_rows(pixels, width, height, stride, sum, sqsum, false);
-}
-
-/// [`sum_sqsum_into`], optionally with every row stored column-de-interleaved
-/// (`deinterleave`, `stride` even): entry `x` of a row at `(x % 2) * stride / 2 + x / 2`,
-/// its even columns then its odd ones. Entries not written (past `width`, and in
-/// de-interleaved rows those of columns past `width`) hold unspecified values.
+/// `sum` and `sqsum`, whose rows are `stride >= width + 1` apart; row 0 and column 0 are
+/// zero. With `deinterleave` (`stride` even) every row is stored column-de-interleaved:
+/// entry `x` of a row at `(x % 2) * stride / 2 + x / 2`, its even columns then its odd
+/// ones. Entries not written (past `width`, and in de-interleaved rows those of columns
+/// past `width`) hold unspecified values.
 ///
 /// Each row is first written as its own prefix sums (one running sum per table), then
 /// the row above is added entry by entry (which vectorises, in either layout).
