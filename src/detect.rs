@@ -114,12 +114,7 @@ use crate::error::{Error, Result};
 use crate::image::{Image, Rect};
 use crate::integral::{check_size, sum_sqsum_rows, tilted_into};
 
-/// The AVX2+FMA instruction-set token (x86-64 only; elsewhere a type without values).
-#[cfg(target_arch = "x86_64")]
-use pulp::x86::V3;
-#[cfg(not(target_arch = "x86_64"))]
-#[derive(Clone, Copy, Debug)]
-enum V3 {}
+use crate::simd::V3;
 
 /// How raw windows are merged into detections.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -492,6 +487,7 @@ impl Detector {
             l.dual = lanes_dual && l.step == 2;
         }
 
+        let simd = crate::simd::v3(self.portable);
         // Phase 1: one task per level (resample + integrals) into disjoint row ranges.
         {
             let mut jobs = Vec::with_capacity(levels.len());
@@ -520,7 +516,7 @@ impl Detector {
             }
             jobs.into_par_iter().for_each(|(l, s, q, t, px, tt)| {
                 resize_linear_exact(pixels, width, height, l.width, l.height, px);
-                sum_sqsum_rows(px, l.width, l.height, stride, s, q, l.dual);
+                sum_sqsum_rows(px, l.width, l.height, stride, s, q, l.dual, simd);
                 if tilted {
                     tilted_into(px, l.width, l.height, stride, t, tt);
                 }
@@ -544,10 +540,6 @@ impl Detector {
             tilted: &scratch.tilted,
         };
         let program = &self.program;
-        #[cfg(target_arch = "x86_64")]
-        let simd = if self.portable { None } else { V3::try_new() };
-        #[cfg(not(target_arch = "x86_64"))]
-        let simd: Option<V3> = None;
         let parts: Vec<Vec<RawHit>> = tasks
             .par_iter()
             .map_init(StripeWork::default, |work, &(li, y0, y1)| {
@@ -2365,37 +2357,56 @@ mod tests {
     }
 
     #[test]
-    fn deinterleaved_integrals_equal_the_integrals_deinterleaved() {
+    fn integral_rows_equal_hand_sums_in_both_layouts_with_and_without_simd() {
         let mut rng = TestRng(7);
-        for (w, h) in [(1, 1), (2, 3), (7, 5), (16, 9), (33, 20)] {
-            let stride = (w + 2 + rng.below(3) as usize * 2) & !1;
-            let px: Vec<u8> = (0..w * h).map(|_| rng.below(256) as u8).collect();
-            let n = (h + 1) * stride;
-            let (mut s, mut q) = (vec![0i32; n], vec![0u32; n]);
-            crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s, &mut q, false);
-            deinterleave_rows(&mut s, stride);
-            deinterleave_rows(&mut q, stride);
-            // Stale values in the entries the fused version leaves unspecified.
-            let (mut s2, mut q2) = (vec![-7i32; n], vec![99u32; n]);
-            crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s2, &mut q2, true);
-            for y in 0..=h {
-                for x in 0..=w {
-                    let i = y * stride + (x % 2) * (stride / 2) + x / 2;
-                    assert_eq!((s2[i], q2[i]), (s[i], q[i]), "{w}x{h} at ({x}, {y})");
+        let sizes = [
+            (1, 1),
+            (2, 3),
+            (7, 5),
+            (8, 2),
+            (16, 9),
+            (17, 3),
+            (33, 20),
+            (64, 3),
+        ];
+        for simd in [None, crate::simd::v3(false)] {
+            for (w, h) in sizes {
+                let stride = (w + 2 + rng.below(3) as usize * 2) & !1;
+                // Random pixels, or all 255 (the largest squares).
+                let bright = rng.below(4) == 0;
+                let px: Vec<u8> = (0..w * h)
+                    .map(|_| if bright { 255 } else { rng.below(256) as u8 })
+                    .collect();
+                let n = (h + 1) * stride;
+                // Stale values in the entries the function leaves unspecified; the plain
+                // layout against hand sums of the pixels above and left of (x, y) and of
+                // their squares.
+                let (mut s, mut q) = (vec![5i32; n], vec![3u32; n]);
+                crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s, &mut q, false, simd);
+                for y in 0..=h {
+                    for x in 0..=w {
+                        let i = y * stride + x;
+                        let (want_s, want_q) = (0..y)
+                            .flat_map(|yy| (0..x).map(move |xx| (yy, xx)))
+                            .map(|(yy, xx)| px[yy * w + xx] as u32)
+                            .fold((0u32, 0u32), |(a, b), v| (a + v, b + v * v));
+                        assert_eq!(
+                            (s[i] as u32, q[i]),
+                            (want_s, want_q),
+                            "{w}x{h} at ({x}, {y})"
+                        );
+                    }
                 }
-            }
-            // Stale values again; the plain layout against hand sums of the pixels above
-            // and left of (x, y) and of their squares.
-            let (mut s3, mut q3) = (vec![5i32; n], vec![3u32; n]);
-            crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s3, &mut q3, false);
-            for y in 0..=h {
-                for x in 0..=w {
-                    let i = y * stride + x;
-                    let (want_s, want_q) = (0..y)
-                        .flat_map(|yy| (0..x).map(move |xx| (yy, xx)))
-                        .map(|(yy, xx)| px[yy * w + xx] as u32)
-                        .fold((0u32, 0u32), |(a, b), v| (a + v, b + v * v));
-                    assert_eq!((s3[i] as u32, q3[i]), (want_s, want_q));
+                // The de-interleaved layout holds the same entries, moved.
+                deinterleave_rows(&mut s, stride);
+                deinterleave_rows(&mut q, stride);
+                let (mut s2, mut q2) = (vec![-7i32; n], vec![99u32; n]);
+                crate::integral::sum_sqsum_rows(&px, w, h, stride, &mut s2, &mut q2, true, simd);
+                for y in 0..=h {
+                    for x in 0..=w {
+                        let i = y * stride + (x % 2) * (stride / 2) + x / 2;
+                        assert_eq!((s2[i], q2[i]), (s[i], q[i]), "{w}x{h} at ({x}, {y})");
+                    }
                 }
             }
         }

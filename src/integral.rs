@@ -36,6 +36,7 @@
 //! for rapid object detection", ICIP 2002 (the rotated sum).
 
 use crate::error::{Error, Result};
+use crate::simd::V3;
 
 /// The integral tables of one 8-bit image (see the module docs for the layout).
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +67,7 @@ impl Integral {
             &mut sum,
             &mut sqsum,
             false,
+            crate::simd::v3(false),
         );
         let tilted = if tilted {
             let mut t = vec![0i32; n];
@@ -159,8 +161,11 @@ pub(crate) fn check_size(pixels: &[u8], width: usize, height: usize) -> Result<(
 /// ones. Entries not written (past `width`, and in de-interleaved rows those of columns
 /// past `width`) hold unspecified values.
 ///
-/// Each row is first written as its own prefix sums (one running sum per table), then
-/// the row above is added entry by entry (which vectorises, in either layout).
+/// One pass per row: entry `x` is the row above plus the row's own prefix sum `P(x)`.
+/// With `simd` the prefix sums are formed 8 pixels at a time in AVX2 vectors (a
+/// log-step scan inside the vector plus the running total); the rest of a row, and
+/// every row without `simd`, goes one pixel at a time. Both give the same integers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sum_sqsum_rows(
     pixels: &[u8],
     width: usize,
@@ -169,77 +174,263 @@ pub(crate) fn sum_sqsum_rows(
     sum: &mut [i32],
     sqsum: &mut [u32],
     deinterleave: bool,
+    simd: Option<V3>,
 ) {
-    let half = stride / 2;
-    let zero_row = |row: &mut [i32], qrow: &mut [u32]| {
-        if deinterleave {
-            row[..=width / 2].fill(0);
-            row[half..half + width.div_ceil(2)].fill(0);
-            qrow[..=width / 2].fill(0);
-            qrow[half..half + width.div_ceil(2)].fill(0);
-        } else {
-            row[..=width].fill(0);
-            qrow[..=width].fill(0);
-        }
+    let rows = TableRows {
+        pixels,
+        width,
+        height,
+        stride,
+        sum,
+        sqsum,
+        deinterleave,
+        simd,
     };
-    zero_row(&mut sum[..stride], &mut sqsum[..stride]);
-    // Entries of a row that hold table values: 0..=width, or both de-interleaved halves.
-    let used = if deinterleave { stride } else { width + 1 };
-    for y in 0..height {
-        let src = &pixels[y * width..(y + 1) * width];
-        let (prev_s, cur_s) = sum[y * stride..(y + 2) * stride].split_at_mut(stride);
-        let (prev_q, cur_q) = sqsum[y * stride..(y + 2) * stride].split_at_mut(stride);
-        let (mut rs, mut rq) = (0i32, 0u32);
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        Some(v3) => pulp::Simd::vectorize(v3, rows),
+        _ => rows.run(),
+    }
+}
+
+/// The arguments of [`sum_sqsum_rows`], run inside the AVX2 context when there is one.
+struct TableRows<'a> {
+    pixels: &'a [u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    sum: &'a mut [i32],
+    sqsum: &'a mut [u32],
+    deinterleave: bool,
+    simd: Option<V3>,
+}
+
+impl pulp::WithSimd for TableRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.run()
+    }
+}
+
+impl TableRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let TableRows {
+            pixels,
+            width,
+            height,
+            stride,
+            sum,
+            sqsum,
+            deinterleave,
+            simd,
+        } = self;
+        let half = stride / 2;
         if deinterleave {
-            // P(2k) to the even half, P(2k + 1) to the odd half.
-            let (even_s, odd_s) = cur_s.split_at_mut(half);
-            let (even_q, odd_q) = cur_q.split_at_mut(half);
-            let mut pairs = src.chunks_exact(2);
-            let mut k = 0;
-            for pair in &mut pairs {
-                even_s[k] = rs;
-                even_q[k] = rq;
-                let v = pair[0] as i32;
-                rs += v;
-                rq = rq.wrapping_add((v * v) as u32);
-                odd_s[k] = rs;
-                odd_q[k] = rq;
-                let v = pair[1] as i32;
-                rs += v;
-                rq = rq.wrapping_add((v * v) as u32);
-                k += 1;
-            }
-            even_s[k] = rs;
-            even_q[k] = rq;
-            if let [v] = pairs.remainder() {
-                let v = *v as i32;
-                rs += v;
-                rq = rq.wrapping_add((v * v) as u32);
-                odd_s[k] = rs;
-                odd_q[k] = rq;
-            }
+            sum[..=width / 2].fill(0);
+            sum[half..half + width.div_ceil(2)].fill(0);
+            sqsum[..=width / 2].fill(0);
+            sqsum[half..half + width.div_ceil(2)].fill(0);
         } else {
-            cur_s[0] = 0;
-            cur_q[0] = 0;
-            for ((s, q), &v) in cur_s[1..=width]
-                .iter_mut()
-                .zip(&mut cur_q[1..=width])
-                .zip(src)
-            {
+            sum[..=width].fill(0);
+            sqsum[..=width].fill(0);
+        }
+        for y in 0..height {
+            let src = &pixels[y * width..(y + 1) * width];
+            let (prev_s, cur_s) = sum[y * stride..(y + 2) * stride].split_at_mut(stride);
+            let (prev_q, cur_q) = sqsum[y * stride..(y + 2) * stride].split_at_mut(stride);
+            if deinterleave {
+                let (pe_s, po_s) = prev_s.split_at(half);
+                let (pe_q, po_q) = prev_q.split_at(half);
+                let (e_s, o_s) = cur_s.split_at_mut(half);
+                let (e_q, o_q) = cur_q.split_at_mut(half);
+                let mut run = DualRow {
+                    src,
+                    prev: [pe_s, po_s],
+                    prevq: [pe_q, po_q],
+                    cur: [e_s, o_s],
+                    curq: [e_q, o_q],
+                };
+                let (k, rs, rq) = match simd {
+                    #[cfg(target_arch = "x86_64")]
+                    Some(v3) => run.pairs_v3(v3),
+                    _ => (0, 0, 0),
+                };
+                run.pairs_scalar(k, rs, rq);
+            } else {
+                cur_s[0] = 0;
+                cur_q[0] = 0;
+                let (x, rs, rq) = match simd {
+                    #[cfg(target_arch = "x86_64")]
+                    Some(v3) => plain_row_v3(v3, src, prev_s, prev_q, cur_s, cur_q),
+                    _ => (0, 0, 0),
+                };
+                let (mut rs, mut rq) = (rs, rq);
+                let tail = src[x..]
+                    .iter()
+                    .zip(prev_s[x + 1..=width].iter().zip(&prev_q[x + 1..=width]))
+                    .zip(
+                        cur_s[x + 1..=width]
+                            .iter_mut()
+                            .zip(&mut cur_q[x + 1..=width]),
+                    );
+                for ((&v, (ps, pq)), (s, q)) in tail {
+                    let v = v as i32;
+                    rs += v;
+                    rq = rq.wrapping_add((v * v) as u32);
+                    *s = ps.wrapping_add(rs);
+                    *q = pq.wrapping_add(rq);
+                }
+            }
+        }
+    }
+}
+
+/// One de-interleaved row: `[even half, odd half]` of the row above (`prev`, `prevq`)
+/// and of the row written (`cur`, `curq`).
+struct DualRow<'a> {
+    src: &'a [u8],
+    prev: [&'a [i32]; 2],
+    prevq: [&'a [u32]; 2],
+    cur: [&'a mut [i32]; 2],
+    curq: [&'a mut [u32]; 2],
+}
+
+impl DualRow<'_> {
+    /// Pixel pairs `k..` (pixels `2k..`) one at a time, from the running sums `rs`, `rq`
+    /// of the pixels before: `P(2k)` to the even half, `P(2k + 1)` to the odd half.
+    #[inline(always)]
+    fn pairs_scalar(&mut self, k: usize, mut rs: i32, mut rq: u32) {
+        let width = self.src.len();
+        let mut k = k;
+        let mut put = |slot: usize, k: usize, rs: i32, rq: u32| {
+            self.cur[slot][k] = self.prev[slot][k].wrapping_add(rs);
+            self.curq[slot][k] = self.prevq[slot][k].wrapping_add(rq);
+        };
+        while 2 * k < width {
+            put(0, k, rs, rq);
+            let v = self.src[2 * k] as i32;
+            rs += v;
+            rq = rq.wrapping_add((v * v) as u32);
+            put(1, k, rs, rq);
+            if let Some(&v) = self.src.get(2 * k + 1) {
                 let v = v as i32;
                 rs += v;
                 rq = rq.wrapping_add((v * v) as u32);
-                *s = rs;
-                *q = rq;
             }
+            k += 1;
         }
-        for (c, p) in cur_s[..used].iter_mut().zip(&prev_s[..used]) {
-            *c = c.wrapping_add(*p);
-        }
-        for (c, p) in cur_q[..used].iter_mut().zip(&prev_q[..used]) {
-            *c = c.wrapping_add(*p);
+        if width.is_multiple_of(2) {
+            put(0, k, rs, rq);
         }
     }
+
+    /// Pixel pairs 8 at a time (16 pixels) in AVX2 vectors: with `e`, `o` the even and
+    /// odd pixels of a chunk and `I` the running inclusive scan of `e + o`, the even
+    /// entries are `I - (e + o)` and the odd ones `I - o`. Returns the first pair not
+    /// done and the running sums there.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn pairs_v3(&mut self, simd: V3) -> (usize, i32, u32) {
+        use std::arch::x86_64::{__m128i, __m256i};
+        let (a, b) = (simd.avx2, simd.sse2);
+        let split =
+            pulp::cast::<[i8; 16], __m128i>([0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15]);
+        let (mut cs, mut cq) = (
+            simd.avx._mm256_setzero_si256(),
+            simd.avx._mm256_setzero_si256(),
+        );
+        let mut k = 0;
+        while 2 * k + 16 <= self.src.len() {
+            let bytes: [u8; 16] = self.src[2 * k..2 * k + 16].try_into().expect("16 pixels");
+            let sh = simd.ssse3._mm_shuffle_epi8(pulp::cast(bytes), split);
+            let e = a._mm256_cvtepu8_epi32(sh);
+            let o = a._mm256_cvtepu8_epi32(b._mm_unpackhi_epi64(sh, sh));
+            let (eq, oq) = (a._mm256_mullo_epi16(e, e), a._mm256_mullo_epi16(o, o));
+            let pair = a._mm256_add_epi32(e, o);
+            let pairq = a._mm256_add_epi32(eq, oq);
+            let inc = a._mm256_add_epi32(scan8(simd, pair), cs);
+            let incq = a._mm256_add_epi32(scan8(simd, pairq), cq);
+            let put = |dst: &mut [i32], src: &[i32], v: __m256i| {
+                let p: [i32; 8] = src[k..k + 8].try_into().expect("8 entries");
+                let r: [i32; 8] = pulp::cast(a._mm256_add_epi32(pulp::cast(p), v));
+                dst[k..k + 8].copy_from_slice(&r);
+            };
+            let putq = |dst: &mut [u32], src: &[u32], v: __m256i| {
+                let p: [u32; 8] = src[k..k + 8].try_into().expect("8 entries");
+                let r: [u32; 8] = pulp::cast(a._mm256_add_epi32(pulp::cast(p), v));
+                dst[k..k + 8].copy_from_slice(&r);
+            };
+            put(self.cur[0], self.prev[0], a._mm256_sub_epi32(inc, pair));
+            put(self.cur[1], self.prev[1], a._mm256_sub_epi32(inc, o));
+            putq(self.curq[0], self.prevq[0], a._mm256_sub_epi32(incq, pairq));
+            putq(self.curq[1], self.prevq[1], a._mm256_sub_epi32(incq, oq));
+            cs = last_lane(simd, inc);
+            cq = last_lane(simd, incq);
+            k += 8;
+        }
+        let (s, q): ([i32; 8], [u32; 8]) = (pulp::cast(cs), pulp::cast(cq));
+        (k, s[0], q[0])
+    }
+}
+
+/// The inclusive prefix sums of the 8 lanes of `v` (wrapping).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn scan8(simd: V3, v: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+    let a = simd.avx2;
+    let v = a._mm256_add_epi32(v, a._mm256_slli_si256::<4>(v));
+    let v = a._mm256_add_epi32(v, a._mm256_slli_si256::<8>(v));
+    // The low half's total into every lane of the high half.
+    let low = a._mm256_shuffle_epi32::<0xFF>(a._mm256_permute2x128_si256::<0x08>(v, v));
+    a._mm256_add_epi32(v, low)
+}
+
+/// Lane 7 of `v` in every lane.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn last_lane(simd: V3, v: std::arch::x86_64::__m256i) -> std::arch::x86_64::__m256i {
+    simd.avx2
+        ._mm256_permutevar8x32_epi32(v, simd.avx._mm256_set1_epi32(7))
+}
+
+/// Pixels 8 at a time of one plain row: entries `x + 1` get the row above plus the
+/// running inclusive scan. Returns the first pixel not done and the running sums there.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn plain_row_v3(
+    simd: V3,
+    src: &[u8],
+    prev_s: &[i32],
+    prev_q: &[u32],
+    cur_s: &mut [i32],
+    cur_q: &mut [u32],
+) -> (usize, i32, u32) {
+    let (a, b) = (simd.avx2, simd.sse2);
+    let (mut cs, mut cq) = (
+        simd.avx._mm256_setzero_si256(),
+        simd.avx._mm256_setzero_si256(),
+    );
+    let mut x = 0;
+    while x + 8 <= src.len() {
+        let bytes: [u8; 8] = src[x..x + 8].try_into().expect("8 pixels");
+        let v = a._mm256_cvtepu8_epi32(b._mm_set_epi64x(0, i64::from_le_bytes(bytes)));
+        let inc = a._mm256_add_epi32(scan8(simd, v), cs);
+        let incq = a._mm256_add_epi32(scan8(simd, a._mm256_mullo_epi16(v, v)), cq);
+        let p: [i32; 8] = prev_s[x + 1..x + 9].try_into().expect("8 entries");
+        let r: [i32; 8] = pulp::cast(a._mm256_add_epi32(pulp::cast(p), inc));
+        cur_s[x + 1..x + 9].copy_from_slice(&r);
+        let p: [u32; 8] = prev_q[x + 1..x + 9].try_into().expect("8 entries");
+        let r: [u32; 8] = pulp::cast(a._mm256_add_epi32(pulp::cast(p), incq));
+        cur_q[x + 1..x + 9].copy_from_slice(&r);
+        cs = last_lane(simd, inc);
+        cq = last_lane(simd, incq);
+        x += 8;
+    }
+    let (s, q): ([i32; 8], [u32; 8]) = (pulp::cast(cs), pulp::cast(cq));
+    (x, s[0], q[0])
 }
 
 /// Writes the rotated-sum table (rows `stride` apart). `scratch` is reused between calls.

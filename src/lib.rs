@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod plot;
 pub mod progress;
 pub mod rng;
+pub(crate) mod simd;
 
 // Layer 1: features.
 pub mod haar;
