@@ -686,9 +686,11 @@ fn lanes_at(t: &[i32; FAST + LANES], o: usize) -> &[i32; LANES] {
 /// The feature value of every lane in f32, `f32(w0 R0 + w1 R1 + w2 R2)` with each `R` a
 /// rectangle sum `a - b - c + d`, all in wrapping i32 arithmetic: the true sum is below
 /// 2^24 in magnitude for compact stumps, so this is exactly the f32 sum OpenCV forms.
-/// `THREE`: a third rectangle; `NEG`: `w0 = -1` (most Haar features), one product less.
+/// `THREE`: a third rectangle; `NEG`: `w0 = -1` (most Haar features), one product less;
+/// `W`: `w1` (and `w2` with `THREE`) when it is 2 or 3 (additions instead of products),
+/// else 0.
 #[inline(always)]
-fn lane_feature<const THREE: bool, const NEG: bool>(
+fn lane_feature<const THREE: bool, const NEG: bool, const W: i32>(
     t: &[i32; FAST + LANES],
     o: &[usize; 12],
     w: &[i32; 3],
@@ -709,9 +711,14 @@ fn lane_feature<const THREE: bool, const NEG: bool>(
     let (r0, r1) = (rect(0), rect(4));
     let r2 = if THREE { rect(8) } else { [0; LANES] };
     std::array::from_fn(|j| {
-        let mut v = w[1].wrapping_mul(r1[j]);
+        let times = |w: i32, r: i32| match W {
+            2 => r.wrapping_add(r),
+            3 => r.wrapping_add(r).wrapping_add(r),
+            _ => w.wrapping_mul(r),
+        };
+        let mut v = times(w[1], r1[j]);
         if THREE {
-            v = v.wrapping_add(w[2].wrapping_mul(r2[j]));
+            v = v.wrapping_add(times(w[2], r2[j]));
         }
         v = if NEG {
             v.wrapping_sub(r0[j])
@@ -734,19 +741,30 @@ fn lane_rect_v3(simd: V3, t: &[i32; FAST + LANES], o: &[usize]) -> pulp::i32x8 {
     simd.wrapping_add_i32x8(simd.wrapping_sub_i32x8(simd.wrapping_sub_i32x8(a, b), c), d)
 }
 
+/// `w * r` per lane for [`lane_feature_v3`]: additions when `W` is 2 or 3.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn times_v3<const W: i32>(simd: V3, w: pulp::i32x8, r: pulp::i32x8) -> pulp::i32x8 {
+    match W {
+        2 => simd.wrapping_add_i32x8(r, r),
+        3 => simd.wrapping_add_i32x8(simd.wrapping_add_i32x8(r, r), r),
+        _ => simd.wrapping_mul_i32x8(w, r),
+    }
+}
+
 /// [`lane_feature`] with AVX2 vectors (same operations).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lane_feature_v3<const THREE: bool, const NEG: bool>(
+fn lane_feature_v3<const THREE: bool, const NEG: bool, const W: i32>(
     simd: V3,
     t: &[i32; FAST + LANES],
     o: &[usize; 12],
     w: &[pulp::i32x8; 3],
 ) -> pulp::f32x8 {
-    let mut v = simd.wrapping_mul_i32x8(w[1], lane_rect_v3(simd, t, &o[4..8]));
+    let mut v = times_v3::<W>(simd, w[1], lane_rect_v3(simd, t, &o[4..8]));
     if THREE {
         let r2 = lane_rect_v3(simd, t, &o[8..12]);
-        v = simd.wrapping_add_i32x8(v, simd.wrapping_mul_i32x8(w[2], r2));
+        v = simd.wrapping_add_i32x8(v, times_v3::<W>(simd, w[2], r2));
     }
     let r0 = lane_rect_v3(simd, t, &o[0..4]);
     v = if NEG {
@@ -757,10 +775,53 @@ fn lane_feature_v3<const THREE: bool, const NEG: bool>(
     simd.convert_i32x8_to_f32x8(v)
 }
 
-/// Which [`lane_feature`] variant a stump takes: (three rectangles, `w0 = -1`).
-#[inline(always)]
-fn stump_kind(st: &CompactStump) -> (bool, bool) {
-    (st.w[2] != 0, st.w[0] == -1)
+/// Which [`lane_feature`] variant a stump takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// Weights `-1, 2` (edge features).
+    Edge,
+    /// Weights `-1, 3` (line features).
+    Line,
+    /// Weights `-1, 2, 2` (checkerboards).
+    Check,
+    /// Any other two weights, `w0 = -1`.
+    Neg2,
+    /// Any other three weights, `w0 = -1`.
+    Neg3,
+    /// Any two weights.
+    Any2,
+    /// Any three weights.
+    Any3,
+}
+
+impl Kind {
+    #[inline(always)]
+    fn of(st: &CompactStump) -> Kind {
+        match (st.w[2] != 0, st.w[0] == -1, st.w[1]) {
+            (false, true, 2) => Kind::Edge,
+            (false, true, 3) => Kind::Line,
+            (true, true, 2) if st.w[2] == 2 => Kind::Check,
+            (false, true, _) => Kind::Neg2,
+            (true, true, _) => Kind::Neg3,
+            (false, false, _) => Kind::Any2,
+            (true, false, _) => Kind::Any3,
+        }
+    }
+}
+
+/// Calls `$f::<THREE, NEG, W, $g...>($args)` for the variant of stump kind `$kind`.
+macro_rules! by_kind {
+    ($kind:expr, $f:ident $(::<$($g:ty),*>)? ($($arg:expr),* $(,)?)) => {
+        match $kind {
+            Kind::Edge => $f::<false, true, 2 $($(, $g)*)?>($($arg),*),
+            Kind::Line => $f::<false, true, 3 $($(, $g)*)?>($($arg),*),
+            Kind::Check => $f::<true, true, 2 $($(, $g)*)?>($($arg),*),
+            Kind::Neg2 => $f::<false, true, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Neg3 => $f::<true, true, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Any2 => $f::<false, false, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Any3 => $f::<true, false, 0 $($(, $g)*)?>($($arg),*),
+        }
+    };
 }
 
 /// Adds one stump's leaf to every lane of every block: with the value `F * inv` in f32
@@ -768,43 +829,26 @@ fn stump_kind(st: &CompactStump) -> (bool, bool) {
 /// true, else the right one, to the lane's stage sum (f64, in stump order: OpenCV's
 /// sequential sum; or i32 in fixed point). Portable code.
 #[inline(always)]
-fn stump_pass<A, const THREE: bool, const NEG: bool>(
+fn stump_pass<const THREE: bool, const NEG: bool, const W: i32, A>(
     st: &CompactStump,
     sum: &[&[i32; FAST + LANES]],
     inv: &[[f32; LANES]],
     acc: &mut [[A; LANES]],
-    add: impl Fn(&mut A, bool),
+    add: &impl Fn(&mut A, bool),
 ) {
     let o: [usize; 12] = st.o.map(usize::from);
     for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
-        let f = lane_feature::<THREE, NEG>(t, &o, &st.w);
+        let f = lane_feature::<THREE, NEG, W>(t, &o, &st.w);
         for j in 0..LANES {
             add(&mut acc[j], f[j] * inv[j] < st.thr);
         }
     }
 }
 
-/// [`stump_pass`] for the stump's kind (rectangle count, `w0 = -1`).
-#[inline(always)]
-fn stump_pass_any<A>(
-    st: &CompactStump,
-    sum: &[&[i32; FAST + LANES]],
-    inv: &[[f32; LANES]],
-    acc: &mut [[A; LANES]],
-    add: impl Fn(&mut A, bool),
-) {
-    match stump_kind(st) {
-        (false, true) => stump_pass::<A, false, true>(st, sum, inv, acc, add),
-        (true, true) => stump_pass::<A, true, true>(st, sum, inv, acc, add),
-        (false, false) => stump_pass::<A, false, false>(st, sum, inv, acc, add),
-        (true, false) => stump_pass::<A, true, false>(st, sum, inv, acc, add),
-    }
-}
-
 /// [`stump_pass`] with AVX2 vectors (same operations, same order, same results).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn stump_pass_v3<const THREE: bool, const NEG: bool>(
+fn stump_pass_v3<const THREE: bool, const NEG: bool, const W: i32>(
     simd: V3,
     st: &CompactStump,
     sum: &[&[i32; FAST + LANES]],
@@ -820,7 +864,7 @@ fn stump_pass_v3<const THREE: bool, const NEG: bool>(
         simd.splat_f32x8(st.right),
     );
     for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
-        let f = lane_feature_v3::<THREE, NEG>(simd, t, &o, &w);
+        let f = lane_feature_v3::<THREE, NEG, W>(simd, t, &o, &w);
         let v = simd.mul_f32x8(f, pulp::cast::<[f32; LANES], f32x8>(*inv));
         let leaf = simd.select_f32x8(simd.cmp_lt_f32x8(v, thr), left, right);
         let [l0, l1]: [f32x4; 2] = pulp::cast(leaf);
@@ -832,14 +876,16 @@ fn stump_pass_v3<const THREE: bool, const NEG: bool>(
     }
 }
 
-/// [`stump_pass`] for a fixed-point stage with AVX2 vectors: the leaf chosen as there,
-/// in the stage's units (`leaves`: left, right), added to the lane's i32 sum.
+/// [`stump_pass`] for a fixed-point stage with AVX2 vectors. The sums start at the
+/// stage's [`FixedStage::base`] (its right leaves), so a stump adds `delta` (left leaf
+/// minus right leaf, in the stage's units) where the value is below the threshold: one
+/// AND instead of a select.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool>(
+fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool, const W: i32>(
     simd: V3,
     st: &CompactStump,
-    leaves: (i32, i32),
+    delta: i32,
     sum: &[&[i32; FAST + LANES]],
     inv: &[[f32; LANES]],
     acc: &mut [[i32; LANES]],
@@ -847,13 +893,28 @@ fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool>(
     let o: [usize; 12] = st.o.map(usize::from);
     let w = st.w.map(|v| simd.splat_i32x8(v));
     let thr = simd.splat_f32x8(st.thr);
-    let (left, right) = (simd.splat_i32x8(leaves.0), simd.splat_i32x8(leaves.1));
+    let delta = simd.splat_i32x8(delta);
     for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
-        let f = lane_feature_v3::<THREE, NEG>(simd, t, &o, &w);
+        let f = lane_feature_v3::<THREE, NEG, W>(simd, t, &o, &w);
         let v = simd.mul_f32x8(f, pulp::cast::<[f32; LANES], pulp::f32x8>(*inv));
-        let leaf = simd.select_i32x8(simd.cmp_lt_f32x8(v, thr), left, right);
-        *acc = pulp::cast(simd.wrapping_add_i32x8(pulp::cast(*acc), leaf));
+        let below: pulp::i32x8 = pulp::cast(simd.cmp_lt_f32x8(v, thr));
+        let add = simd.and_i32x8(below, delta);
+        *acc = pulp::cast(simd.wrapping_add_i32x8(pulp::cast(*acc), add));
     }
+}
+
+/// The lanes of fixed-point sums `acc` that pass (`>= pass`) and those in the band
+/// `(reject, pass)` where the exact sum decides, as bit masks.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn fixed_masks_v3(simd: V3, acc: &[i32; LANES], fx: &FixedStage) -> (u8, u8) {
+    let a = simd.avx2;
+    let acc = pulp::cast(*acc);
+    let below_pass = a._mm256_cmpgt_epi32(simd.avx._mm256_set1_epi32(fx.pass), acc);
+    let above_reject = a._mm256_cmpgt_epi32(acc, simd.avx._mm256_set1_epi32(fx.reject));
+    let bits = |m| simd.avx._mm256_movemask_ps(pulp::cast(m)) as u8;
+    let (below, above) = (bits(below_pass), bits(above_reject));
+    (!below, above & below)
 }
 
 /// OpenCV's f64 sum of stage `(first, count)` for the window whose tables start at `t`
@@ -986,42 +1047,40 @@ impl<'t> StripeScan<'_, 't> {
             if let Some(fx) = p.fixed[si] {
                 let acc = &mut w.acc_fixed;
                 acc.clear();
-                acc.resize(bl.mask.len(), [0; LANES]);
-                let leaves = &p.fixed_leaves[first..first + count];
-                for (st, &lv) in stumps.iter().zip(leaves) {
+                acc.resize(bl.mask.len(), [fx.base; LANES]);
+                let deltas = &p.fixed_delta[first..first + count];
+                for (st, &delta) in stumps.iter().zip(deltas) {
                     let (sum, inv) = (&bl.sum[..], &bl.inv[..]);
-                    match (simd, stump_kind(st)) {
+                    match simd {
                         #[cfg(target_arch = "x86_64")]
-                        (Some(v3), kind) => match kind {
-                            (false, true) => {
-                                stump_pass_fixed_v3::<false, true>(v3, st, lv, sum, inv, acc)
-                            }
-                            (true, true) => {
-                                stump_pass_fixed_v3::<true, true>(v3, st, lv, sum, inv, acc)
-                            }
-                            (false, false) => {
-                                stump_pass_fixed_v3::<false, false>(v3, st, lv, sum, inv, acc)
-                            }
-                            (true, false) => {
-                                stump_pass_fixed_v3::<true, false>(v3, st, lv, sum, inv, acc)
-                            }
-                        },
-                        _ => stump_pass_any(st, sum, inv, acc, |a: &mut i32, below| {
-                            *a = a.wrapping_add(if below { lv.0 } else { lv.1 })
-                        }),
+                        Some(v3) => by_kind!(
+                            Kind::of(st),
+                            stump_pass_fixed_v3(v3, st, delta, sum, inv, acc)
+                        ),
+                        _ => {
+                            let add = |a: &mut i32, below: bool| {
+                                *a = a.wrapping_add(if below { delta } else { 0 })
+                            };
+                            by_kind!(Kind::of(st), stump_pass::<i32>(st, sum, inv, acc, &add))
+                        }
                     }
                 }
                 let lanes = bl.sum.iter().zip(&bl.inv).zip(&bl.mask);
                 for (a, ((t, inv), &mask)) in acc.iter().zip(lanes) {
-                    let mut m = 0u8;
-                    for j in 0..LANES {
-                        let ok = if a[j] >= fx.pass {
-                            true
-                        } else if a[j] <= fx.reject || mask >> j & 1 == 0 {
-                            false
-                        } else {
-                            exact_stage_sum(stumps, &t[j..], inv[j]) >= thr as f64
-                        };
+                    let (mut m, mut band) = match simd {
+                        #[cfg(target_arch = "x86_64")]
+                        Some(v3) => fixed_masks_v3(v3, a, &fx),
+                        _ => (0..LANES).fold((0u8, 0u8), |(m, band), j| {
+                            let above = a[j] > fx.reject;
+                            let ok = a[j] >= fx.pass;
+                            (m | (ok as u8) << j, band | ((above && !ok) as u8) << j)
+                        }),
+                    };
+                    band &= mask;
+                    while band != 0 {
+                        let j = band.trailing_zeros() as usize;
+                        band &= band - 1;
+                        let ok = exact_stage_sum(stumps, &t[j..], inv[j]) >= thr as f64;
                         m |= (ok as u8) << j;
                     }
                     pass.push(m & mask);
@@ -1032,17 +1091,15 @@ impl<'t> StripeScan<'_, 't> {
                 acc.resize(bl.mask.len(), [0.0; LANES]);
                 for st in stumps {
                     let (sum, inv) = (&bl.sum[..], &bl.inv[..]);
-                    match (simd, stump_kind(st)) {
+                    match simd {
                         #[cfg(target_arch = "x86_64")]
-                        (Some(v3), kind) => match kind {
-                            (false, true) => stump_pass_v3::<false, true>(v3, st, sum, inv, acc),
-                            (true, true) => stump_pass_v3::<true, true>(v3, st, sum, inv, acc),
-                            (false, false) => stump_pass_v3::<false, false>(v3, st, sum, inv, acc),
-                            (true, false) => stump_pass_v3::<true, false>(v3, st, sum, inv, acc),
-                        },
-                        _ => stump_pass_any(st, sum, inv, acc, |a: &mut f64, below| {
-                            *a += if below { st.left } else { st.right } as f64
-                        }),
+                        Some(v3) => by_kind!(Kind::of(st), stump_pass_v3(v3, st, sum, inv, acc)),
+                        _ => {
+                            let add = |a: &mut f64, below: bool| {
+                                *a += if below { st.left } else { st.right } as f64
+                            };
+                            by_kind!(Kind::of(st), stump_pass::<f64>(st, sum, inv, acc, &add))
+                        }
                     }
                 }
                 for (a, &mask) in acc.iter().zip(&bl.mask) {
@@ -1540,7 +1597,7 @@ struct Program {
     /// (`None`: f64 sums; always for the last stage, whose sum is the score).
     fixed: Vec<Option<FixedStage>>,
     /// Per stump: its leaves in the fixed-point units of its stage (0 where `None`).
-    fixed_leaves: Vec<(i32, i32)>,
+    fixed_delta: Vec<i32>,
     /// Stumps: feature, threshold, left, right (one per weak classifier when `stumps`).
     stump: Vec<(u32, f32, f32, f32)>,
     /// LBP sets, one per node (stumps or trees).
@@ -1563,7 +1620,7 @@ impl Program {
             stages: Vec::new(),
             exact: Vec::new(),
             fixed: Vec::new(),
-            fixed_leaves: Vec::new(),
+            fixed_delta: Vec::new(),
             stump: Vec::new(),
             subsets: Vec::new(),
             trees: Vec::new(),
@@ -1581,12 +1638,11 @@ impl Program {
             match fixed_stage(st, st.threshold - 1e-5f32).filter(|_| stumps && !last) {
                 Some((f, leaves)) => {
                     p.fixed.push(Some(f));
-                    p.fixed_leaves.extend(leaves);
+                    p.fixed_delta.extend(fixed_terms(&leaves).1);
                 }
                 None => {
                     p.fixed.push(None);
-                    p.fixed_leaves
-                        .extend(std::iter::repeat_n((0, 0), st.trees.len()));
+                    p.fixed_delta.extend(std::iter::repeat_n(0, st.trees.len()));
                 }
             }
             first += st.trees.len();
@@ -1822,6 +1878,17 @@ impl Program {
 struct FixedStage {
     pass: i32,
     reject: i32,
+    /// The sum of the right leaves (wrapping), where the scan's sums start.
+    base: i32,
+}
+
+/// The scan's form of fixed-point leaves `(left, right)`: the sum of the right leaves,
+/// and per stump `left - right`, added where the value is below the threshold. In
+/// wrapping i32 arithmetic the result is the exact sum of the chosen leaves, which lies
+/// within `+-2^30`.
+fn fixed_terms(leaves: &[(i32, i32)]) -> (i32, Vec<i32>) {
+    let base = leaves.iter().fold(0i32, |a, l| a.wrapping_add(l.1));
+    (base, leaves.iter().map(|l| l.0.wrapping_sub(l.1)).collect())
 }
 
 /// The fixed-point form of a stump stage with threshold `thr`, and its leaves in units
@@ -1873,7 +1940,8 @@ fn fixed_stage(stage: &crate::cascade::Stage, thr: f32) -> Option<(FixedStage, V
     let clamp = |v: f64| v.clamp(i32::MIN as f64, i32::MAX as f64) as i32;
     let pass = clamp(((thr + err) * unit).ceil() + 1.0);
     let reject = clamp(((thr - err) * unit).floor() - 1.0);
-    Some((FixedStage { pass, reject }, leaves))
+    let base = fixed_terms(&leaves).0;
+    Some((FixedStage { pass, reject, base }, leaves))
 }
 
 /// Whether every partial sum of a stage's leaf values (one leaf per tree) is exact in
@@ -2219,6 +2287,13 @@ mod tests {
                         .map(|(&k, l)| if k == 0 { l.0 as i64 } else { l.1 as i64 })
                         .sum();
                     assert!(a.abs() < i32::MAX as i64);
+                    // The scan's form: the right leaves plus the deltas of left picks.
+                    let (base, deltas) = fixed_terms(&leaves);
+                    assert_eq!(base, fx.base);
+                    let scan = picks.iter().zip(&deltas).fold(base, |s, (&k, &d)| {
+                        s.wrapping_add(if k == 0 { d } else { 0 })
+                    });
+                    assert_eq!(scan as i64, a, "case {case}");
                     let passes = f64_sum >= thr as f64;
                     if a >= fx.pass as i64 {
                         assert!(passes, "case {case}: fixed point says pass");
