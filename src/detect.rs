@@ -679,7 +679,7 @@ struct StripeWork<'t> {
 /// Lane `j` of a block reads the tables at entry `o + j`: the window `j` places to the
 /// right in the level's layout. Offsets are below `FAST`, so no bounds checks.
 #[inline(always)]
-fn lanes_at(t: &[i32; FAST + LANES], o: usize) -> &[i32; LANES] {
+fn lanes_at<T>(t: &[T; FAST + LANES], o: usize) -> &[T; LANES] {
     t[o..o + LANES].try_into().expect("o < FAST")
 }
 
@@ -925,6 +925,120 @@ fn exact_stage_sum(stumps: &[CompactStump], t: &[i32], inv: f32) -> f64 {
     stumps.iter().fold(0.0f64, |a, st| a + st.leaf(t, t, inv))
 }
 
+/// OpenCV's skip rule on one block of [`LANES`] windows: `SKIP_RULE[s][r]` is the set of
+/// windows visited, given `r` (the windows that stage 0 rejects when visited) and `s`
+/// (the window before the block was visited and rejected, so the first one is skipped),
+/// and whether the block's last window is visited and rejected.
+static SKIP_RULE: [[(u8, bool); 256]; 2] = {
+    let mut t = [[(0u8, false); 256]; 2];
+    let mut s = 0;
+    while s < 2 {
+        let mut r = 0;
+        while r < 256 {
+            let (mut visited, mut skip) = (0u8, s == 1);
+            let mut j = 0;
+            while j < LANES {
+                if skip {
+                    skip = false;
+                } else {
+                    visited |= 1 << j;
+                    skip = r >> j & 1 == 1;
+                }
+                j += 1;
+            }
+            t[s][r] = (visited, skip);
+            r += 1;
+        }
+        s += 1;
+    }
+    t
+};
+
+/// The variance test of a block of [`LANES`] windows (corners `c` of the normalisation
+/// rectangle, area `area`): writes `f32(1 / sqrt(nf))` per lane to `inv`, with
+/// `nf = area * Q - S * S` in f64, and returns the lanes with `nf > 0` and
+/// `area * inv < 0.1` (the std-dev of the window above 10 gray levels).
+#[inline(always)]
+fn variance(
+    s: &[i32; FAST + LANES],
+    q: &[u32; FAST + LANES],
+    c: [usize; 4],
+    area: f64,
+    inv: &mut [f32; LANES],
+) -> u8 {
+    let mut ok = 0u8;
+    for j in 0..LANES {
+        let ss = s[c[0] + j]
+            .wrapping_sub(s[c[1] + j])
+            .wrapping_sub(s[c[2] + j])
+            .wrapping_add(s[c[3] + j]);
+        let qq = q[c[0] + j]
+            .wrapping_sub(q[c[1] + j])
+            .wrapping_sub(q[c[2] + j])
+            .wrapping_add(q[c[3] + j]);
+        let nf = area * qq as f64 - ss as f64 * ss as f64;
+        inv[j] = (1.0 / nf.sqrt()) as f32;
+        ok |= ((nf > 0.0 && area * (inv[j] as f64) < 0.1) as u8) << j;
+    }
+    ok
+}
+
+/// [`variance`] with AVX2 vectors (the same f64 operations, unfused, in the same order).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn variance_v3(
+    simd: V3,
+    s: &[i32; FAST + LANES],
+    q: &[u32; FAST + LANES],
+    c: [usize; 4],
+    area: f64,
+    inv: &mut [f32; LANES],
+) -> u8 {
+    use std::arch::x86_64::__m128i;
+    let ss = lane_rect_v3(simd, s, &c);
+    let qa: pulp::u32x8 = pulp::cast(*lanes_at(q, c[0]));
+    let qb: pulp::u32x8 = pulp::cast(*lanes_at(q, c[1]));
+    let qc: pulp::u32x8 = pulp::cast(*lanes_at(q, c[2]));
+    let qd: pulp::u32x8 = pulp::cast(*lanes_at(q, c[3]));
+    let qq = simd.wrapping_add_u32x8(
+        simd.wrapping_sub_u32x8(simd.wrapping_sub_u32x8(qa, qb), qc),
+        qd,
+    );
+    let [s0, s1]: [__m128i; 2] = pulp::cast(ss);
+    let [q0, q1]: [__m128i; 2] = pulp::cast(qq);
+    let (i0, m0) = variance_half_v3(simd, s0, q0, area);
+    let (i1, m1) = variance_half_v3(simd, s1, q1, area);
+    *inv = pulp::cast([i0, i1]);
+    m0 | m1 << 4
+}
+
+/// Four lanes of [`variance_v3`]: the `f32` inverse norms and the lanes that pass. The
+/// sums of squares are `u32`: converted as signed, plus 2^32 where the sign bit is set.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn variance_half_v3(
+    simd: V3,
+    s: std::arch::x86_64::__m128i,
+    q: std::arch::x86_64::__m128i,
+    area: f64,
+) -> (std::arch::x86_64::__m128, u8) {
+    let x = simd.avx;
+    let (zero, area) = (x._mm256_setzero_pd(), x._mm256_set1_pd(area));
+    let qs = x._mm256_cvtepi32_pd(q);
+    let wrapped = x._mm256_cmp_pd::<17>(qs, zero);
+    let qf = x._mm256_add_pd(qs, x._mm256_and_pd(wrapped, x._mm256_set1_pd(4294967296.0)));
+    let sf = x._mm256_cvtepi32_pd(s);
+    let nf = x._mm256_sub_pd(x._mm256_mul_pd(area, qf), x._mm256_mul_pd(sf, sf));
+    let inv = x._mm256_cvtpd_ps(x._mm256_div_pd(x._mm256_set1_pd(1.0), x._mm256_sqrt_pd(nf)));
+    let positive = x._mm256_cmp_pd::<30>(nf, zero);
+    let prod = x._mm256_mul_pd(area, x._mm256_cvtps_pd(inv));
+    let small = x._mm256_cmp_pd::<17>(prod, x._mm256_set1_pd(0.1));
+    (
+        inv,
+        x._mm256_movemask_pd(x._mm256_and_pd(positive, small)) as u8,
+    )
+}
+
 /// One stripe of rows of one level (compact stump cascades), evaluated stage by stage
 /// over blocks of [`LANES`] adjacent windows: the variance test and stage 0 on every
 /// block, OpenCV's skip rule on the stage-0 results row by row, then each later stage
@@ -972,7 +1086,10 @@ impl<'t> StripeScan<'_, 't> {
         // Window ids are `row * row_len + i`; a block may start at any window of a row.
         let nk = nx.div_ceil(step);
         let nb = nk.div_ceil(LANES);
-        let row_len = (nb + 1) * LANES;
+        // A power of two (ids split by shifts), at least one block more than a row.
+        let row_len = ((nb + 1) * LANES).next_power_of_two();
+        let row_shift = row_len.trailing_zeros();
+        let slots_per_row = row_len / LANES;
         let ys: Vec<usize> = (y0..y1).step_by(step).collect();
         let row_base: Vec<usize> = ys.iter().map(|y| (l.row0 + y) * k.stride).collect();
         w.blocks.clear();
@@ -995,20 +1112,11 @@ impl<'t> StripeScan<'_, 't> {
                 let inv: &mut [f32; LANES] = (&mut w.window_inv[id..id + LANES])
                     .try_into()
                     .expect("LANES long");
-                let mut ok = 0u8;
-                for j in 0..LANES {
-                    let ss = s[na + j]
-                        .wrapping_sub(s[nbb + j])
-                        .wrapping_sub(s[nc + j])
-                        .wrapping_add(s[nd + j]);
-                    let qq = q[na + j]
-                        .wrapping_sub(q[nbb + j])
-                        .wrapping_sub(q[nc + j])
-                        .wrapping_add(q[nd + j]);
-                    let nf = area * qq as f64 - ss as f64 * ss as f64;
-                    inv[j] = (1.0 / nf.sqrt()) as f32;
-                    ok |= ((nf > 0.0 && area * (inv[j] as f64) < 0.1) as u8) << j;
-                }
+                let ok = match simd {
+                    #[cfg(target_arch = "x86_64")]
+                    Some(v3) => variance_v3(v3, s, q, [na, nbb, nc, nd], area, inv),
+                    _ => variance(s, q, [na, nbb, nc, nd], area, inv),
+                };
                 if ok != 0 {
                     w.blocks.push(s, *inv, ok, id as u32);
                 }
@@ -1019,17 +1127,17 @@ impl<'t> StripeScan<'_, 't> {
                 // Cover the live windows with as few blocks as possible: each block starts
                 // at the first live window it does not already cover.
                 w.blocks.clear();
+                let mut open = usize::MAX;
                 for &id in &w.alive_windows {
                     let id = id as usize;
-                    let (ri, i) = (id / row_len, id % row_len);
-                    if let Some(&f) = w.blocks.first.last() {
-                        let f = f as usize;
-                        if f / row_len == ri && i < f % row_len + LANES {
-                            let m = w.blocks.mask.last_mut().expect("a block");
-                            *m |= 1 << (i - f % row_len);
-                            continue;
-                        }
+                    // Within the open block (same row, fewer than LANES windows on).
+                    if id.wrapping_sub(open) < LANES && id >> row_shift == open >> row_shift {
+                        let m = w.blocks.mask.last_mut().expect("a block");
+                        *m |= 1 << (id - open);
+                        continue;
                     }
+                    open = id;
+                    let (ri, i) = (id >> row_shift, id & (row_len - 1));
                     let base = row_base[ri] + i;
                     let s: &'t [i32; FAST + LANES] = t.sum[base..base + FAST + LANES]
                         .try_into()
@@ -1113,8 +1221,8 @@ impl<'t> StripeScan<'_, 't> {
             if si == 0 {
                 // OpenCV's scan order: a window rejected by stage 0 skips the next one.
                 // Stage-0 blocks are the variance blocks: block b of row ri holds windows
-                // ri * row_len + 8 b onwards (slot (ri * row_len + 8 b) / 8).
-                let slots = ys.len() * (nb + 1);
+                // ri * row_len + 8 b onwards (slot ri * slots_per_row + b).
+                let slots = ys.len() * slots_per_row;
                 w.rejected0.clear();
                 w.rejected0.resize(slots, 0);
                 w.visited.clear();
@@ -1122,13 +1230,18 @@ impl<'t> StripeScan<'_, 't> {
                 for ((&f, &mask), &ps) in bl.first.iter().zip(&bl.mask).zip(pass.iter()) {
                     w.rejected0[f as usize / LANES] = mask & !ps;
                 }
+                let last = if nk % LANES == 0 {
+                    u8::MAX
+                } else {
+                    (1u8 << (nk % LANES)) - 1
+                };
                 for ri in 0..ys.len() {
-                    let mut i = 0;
-                    while i < nk {
-                        let (b, j) = (ri * (nb + 1) + i / LANES, i % LANES);
-                        w.visited[b] |= 1 << j;
-                        i += if w.rejected0[b] >> j & 1 == 1 { 2 } else { 1 };
+                    let row = ri * slots_per_row..ri * slots_per_row + nb;
+                    let mut skip = false;
+                    for (v, &r) in w.visited[row.clone()].iter_mut().zip(&w.rejected0[row]) {
+                        (*v, skip) = SKIP_RULE[skip as usize][r as usize];
                     }
+                    w.visited[ri * slots_per_row + nb - 1] &= last;
                 }
                 for (ps, &f) in pass.iter_mut().zip(&bl.first) {
                     *ps &= w.visited[f as usize / LANES];
@@ -1138,7 +1251,7 @@ impl<'t> StripeScan<'_, 't> {
                 // Accepted windows, with the last stage's f64 sums as scores (the last
                 // stage never uses fixed point).
                 for ((&f, acc), &ps) in bl.first.iter().zip(&bl.acc).zip(pass.iter()) {
-                    let (ri, i) = (f as usize / row_len, f as usize % row_len);
+                    let (ri, i) = (f as usize >> row_shift, f as usize & (row_len - 1));
                     for (j, &score) in acc.iter().enumerate() {
                         if ps >> j & 1 == 1 {
                             out.push((ys[ri], (i + j) * step, score));
@@ -2311,6 +2424,71 @@ mod tests {
         }
         // The band is narrow: thresholds 1e-3 scale away are decided.
         assert!(decided > 300 * 40 * 3, "{decided}");
+    }
+
+    #[test]
+    fn skip_rule_table_equals_the_sequential_scan() {
+        // OpenCV's loop over 3 blocks of windows: visit, and skip the next window after
+        // a stage-0 rejection; the table carries the skip from block to block.
+        let mut rng = TestRng(11);
+        for _ in 0..2000 {
+            let r: [u8; 3] = std::array::from_fn(|_| rng.below(256) as u8);
+            let mut want = [0u8; 3];
+            let mut i = 0;
+            while i < 3 * LANES {
+                want[i / LANES] |= 1 << (i % LANES);
+                i += if r[i / LANES] >> (i % LANES) & 1 == 1 {
+                    2
+                } else {
+                    1
+                };
+            }
+            let mut skip = false;
+            for b in 0..3 {
+                let (v, s) = SKIP_RULE[skip as usize][r[b] as usize];
+                assert_eq!(v, want[b], "{r:?} block {b}");
+                skip = s;
+            }
+        }
+    }
+
+    #[test]
+    fn vector_variance_equals_the_scalar_one() {
+        let simd = crate::simd::v3(false);
+        let mut rng = TestRng(13);
+        let mut passed = 0;
+        for case in 0..3000 {
+            // Tables whose corner differences give sums of squares across the whole u32
+            // range (half of them above 2^31) and sums up to +-2^20.
+            let q: [u32; FAST + LANES] = std::array::from_fn(|_| rng.next() as u32);
+            let s: [i32; FAST + LANES] =
+                std::array::from_fn(|_| rng.below(1 << 20) as i32 - (1 << 19));
+            let c: [usize; 4] = std::array::from_fn(|_| rng.below(FAST as u64) as usize);
+            let area = [484.0, 48.0, 1.0, 1e6][case % 4];
+            let mut want = [0f32; LANES];
+            let ok = variance(&s, &q, c, area, &mut want);
+            passed += ok.count_ones();
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = simd {
+                let mut got = [0f32; LANES];
+                let got_ok = variance_v3(v3, &s, &q, c, area, &mut got);
+                assert_eq!(got_ok, ok, "case {case}");
+                assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "case {case}");
+            }
+            // The scalar test against its definition.
+            for j in 0..LANES {
+                let ss = s[c[0] + j] - s[c[1] + j] - s[c[2] + j] + s[c[3] + j];
+                let qq = q[c[0] + j]
+                    .wrapping_sub(q[c[1] + j])
+                    .wrapping_sub(q[c[2] + j])
+                    .wrapping_add(q[c[3] + j]);
+                let nf = area * qq as f64 - (ss as f64) * (ss as f64);
+                let inv = (1.0 / nf.sqrt()) as f32;
+                assert_eq!(want[j].to_bits(), inv.to_bits());
+                assert_eq!(ok >> j & 1 == 1, nf > 0.0 && area * (inv as f64) < 0.1);
+            }
+        }
+        assert!(passed > 100, "{passed}");
     }
 
     /// A random stump cascade on 10x8 windows: upright rectangles with integer weights
