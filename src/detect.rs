@@ -515,7 +515,14 @@ impl Detector {
                 jobs.push((l, s, q, t, &mut px[0], &mut tt[0]));
             }
             jobs.into_par_iter().for_each(|(l, s, q, t, px, tt)| {
-                resize_linear_exact(pixels, width, height, l.width, l.height, px);
+                resize_rows_with(
+                    simd,
+                    pixels,
+                    (width, height),
+                    (l.width, l.height),
+                    0..l.height,
+                    px,
+                );
                 sum_sqsum_rows(px, l.width, l.height, stride, s, q, l.dual, simd);
                 if tilted {
                     tilted_into(px, l.width, l.height, stride, t, tt);
@@ -1589,6 +1596,19 @@ pub fn resize_linear_exact_rows(
     rows: std::ops::Range<usize>,
     dst: &mut Vec<u8>,
 ) {
+    resize_rows_with(crate::simd::v3(false), src, (sw, sh), (dw, dh), rows, dst);
+}
+
+/// [`resize_linear_exact_rows`], with AVX2 vectors where `simd` is given (the same
+/// integers either way).
+fn resize_rows_with(
+    simd: Option<V3>,
+    src: &[u8],
+    (sw, sh): (usize, usize),
+    (dw, dh): (usize, usize),
+    rows: std::ops::Range<usize>,
+    dst: &mut Vec<u8>,
+) {
     dst.clear();
     let start = rows.start.min(dh);
     let rows = start..rows.end.clamp(start, dh);
@@ -1597,32 +1617,150 @@ pub fn resize_linear_exact_rows(
         return;
     }
     dst.resize(dw * rows.len(), 0);
-    let cx = exact_coeffs(sw, dw);
-    let cy = exact_coeffs(sh, dh);
-    let mut h0 = vec![0u32; dw];
-    let mut h1 = vec![0u32; dw];
-    let hpass = |row: &[u8], out: &mut [u32]| {
-        for (o, &(i0, i1, c0, c1)) in out.iter_mut().zip(&cx) {
-            *o = c0 * row[i0] as u32 + c1 * row[i1] as u32;
-        }
+    let resize = Resize {
+        simd,
+        src,
+        sw,
+        dw,
+        cx: exact_coeffs(sw, dw),
+        cy: &exact_coeffs(sh, dh)[rows],
+        dst,
     };
-    let mut have = (usize::MAX, usize::MAX);
-    for (d, &(r0, r1, b0, b1)) in cy[rows.clone()].iter().enumerate() {
-        if have != (r0, r1) {
-            if have.1 == r0 {
-                std::mem::swap(&mut h0, &mut h1);
-            } else {
-                hpass(&src[r0 * sw..(r0 + 1) * sw], &mut h0);
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        Some(v3) => pulp::Simd::vectorize(v3, resize),
+        _ => resize.run(),
+    }
+}
+
+/// The work of [`resize_rows_with`] (run inside the AVX2 context when there is one).
+struct Resize<'a> {
+    simd: Option<V3>,
+    src: &'a [u8],
+    sw: usize,
+    dw: usize,
+    /// Horizontal and vertical taps and weights (the rows to make).
+    cx: Vec<(usize, usize, u32, u32)>,
+    cy: &'a [(usize, usize, u32, u32)],
+    dst: &'a mut [u8],
+}
+
+impl pulp::WithSimd for Resize<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.run()
+    }
+}
+
+/// Eight destination pixels of the horizontal pass whose taps lie within 16 source
+/// bytes from `base`: byte shuffles that pick tap 0 and tap 1 of each as a u16 lane, and
+/// their weights.
+#[derive(Clone, Copy)]
+struct HChunk {
+    base: usize,
+    pick: [[u8; 16]; 2],
+    weight: [[u16; 8]; 2],
+}
+
+impl Resize<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let Resize {
+            simd,
+            src,
+            sw,
+            dw,
+            cx,
+            cy,
+            dst,
+        } = self;
+        // The leading destination pixels that vector chunks cover (none without SIMD).
+        let mut chunks = Vec::new();
+        if simd.is_some() {
+            for c in cx.chunks_exact(8) {
+                let base = c[0].0;
+                if c.iter().any(|t| t.0 < base || t.1 >= base + 16) || base + 16 > sw {
+                    break;
+                }
+                let mut ch = HChunk {
+                    base,
+                    pick: [[0x80; 16]; 2],
+                    weight: [[0; 8]; 2],
+                };
+                for (j, &(i0, i1, c0, c1)) in c.iter().enumerate() {
+                    ch.pick[0][2 * j] = (i0 - base) as u8;
+                    ch.pick[1][2 * j] = (i1 - base) as u8;
+                    ch.weight[0][j] = c0 as u16;
+                    ch.weight[1][j] = c1 as u16;
+                }
+                chunks.push(ch);
             }
-            hpass(&src[r1 * sw..(r1 + 1) * sw], &mut h1);
-            have = (r0, r1);
         }
-        let out = &mut dst[d * dw..(d + 1) * dw];
-        for ((o, &a), &b) in out.iter_mut().zip(&h0).zip(&h1) {
-            let v = b0 * a + b1 * b;
-            *o = ((v + (1 << 15)) >> 16).min(255) as u8;
+        // Each value is at most 256 * 255, a u16.
+        let mut h0 = vec![0u16; dw];
+        let mut h1 = vec![0u16; dw];
+        let mut have = (usize::MAX, usize::MAX);
+        for (d, &(r0, r1, b0, b1)) in cy.iter().enumerate() {
+            if have != (r0, r1) {
+                if have.1 == r0 {
+                    std::mem::swap(&mut h0, &mut h1);
+                } else {
+                    hpass(simd, &src[r0 * sw..(r0 + 1) * sw], &chunks, &cx, &mut h0);
+                }
+                hpass(simd, &src[r1 * sw..(r1 + 1) * sw], &chunks, &cx, &mut h1);
+                have = (r0, r1);
+            }
+            let out = &mut dst[d * dw..(d + 1) * dw];
+            for ((o, &a), &b) in out.iter_mut().zip(&h0).zip(&h1) {
+                let v = b0 * a as u32 + b1 * b as u32;
+                *o = ((v + (1 << 15)) >> 16).min(255) as u8;
+            }
         }
     }
+}
+
+/// The horizontal pass of one source row: `chunks` in vectors (with `simd`), the rest
+/// one pixel at a time.
+#[inline(always)]
+fn hpass(
+    simd: Option<V3>,
+    row: &[u8],
+    chunks: &[HChunk],
+    cx: &[(usize, usize, u32, u32)],
+    out: &mut [u16],
+) {
+    let done = match simd {
+        #[cfg(target_arch = "x86_64")]
+        Some(v3) => hpass_v3(v3, row, chunks, out),
+        _ => 0,
+    };
+    for (o, &(i0, i1, c0, c1)) in out[done..].iter_mut().zip(&cx[done..]) {
+        *o = (c0 * row[i0] as u32 + c1 * row[i1] as u32) as u16;
+    }
+}
+
+/// The horizontal pass of one source row over `chunks` (8 destination pixels each, from
+/// pixel 0): two byte shuffles, two u16 products and a sum per chunk. Returns the number
+/// of destination pixels written.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn hpass_v3(simd: V3, row: &[u8], chunks: &[HChunk], out: &mut [u16]) -> usize {
+    use std::arch::x86_64::__m128i;
+    let (b, sh) = (simd.sse2, simd.ssse3);
+    for (ch, o) in chunks.iter().zip(out.chunks_exact_mut(8)) {
+        let bytes: [u8; 16] = row[ch.base..ch.base + 16].try_into().expect("16 bytes");
+        let v: __m128i = pulp::cast(bytes);
+        let a = sh._mm_shuffle_epi8(v, pulp::cast(ch.pick[0]));
+        let c = sh._mm_shuffle_epi8(v, pulp::cast(ch.pick[1]));
+        let r = b._mm_add_epi16(
+            b._mm_mullo_epi16(a, pulp::cast(ch.weight[0])),
+            b._mm_mullo_epi16(c, pulp::cast(ch.weight[1])),
+        );
+        o.copy_from_slice(&pulp::cast::<__m128i, [u16; 8]>(r));
+    }
+    chunks.len() * 8
 }
 
 /// Per destination index: (tap 0, tap 1, weight 0, weight 1), weights summing to 256.
@@ -2676,6 +2814,48 @@ mod tests {
                 let want = (p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) >> 2;
                 assert_eq!(dst[y * 2 + x] as u32, want);
             }
+        }
+    }
+
+    #[test]
+    fn vector_resize_equals_the_scalar_resize() {
+        let mut rng = TestRng(17);
+        let (sw, sh) = (97, 61);
+        let src: Vec<u8> = (0..sw * sh).map(|_| rng.below(256) as u8).collect();
+        // Downscales from 1.1 to 12 (some with every chunk in vectors, some none),
+        // upscales, and widths with ragged tails.
+        let sizes = [
+            (88, 55),
+            (80, 50),
+            (60, 40),
+            (48, 30),
+            (33, 20),
+            (8, 5),
+            (9, 3),
+            (150, 90),
+        ];
+        for (dw, dh) in sizes {
+            let mut scalar = Vec::new();
+            resize_rows_with(None, &src, (sw, sh), (dw, dh), 0..dh, &mut scalar);
+            // The scalar pass against the two-tap formula.
+            let (cx, cy) = (exact_coeffs(sw, dw), exact_coeffs(sh, dh));
+            for (y, &(r0, r1, b0, b1)) in cy.iter().enumerate() {
+                for (x, &(i0, i1, c0, c1)) in cx.iter().enumerate() {
+                    let h = |r: usize| c0 * src[r * sw + i0] as u32 + c1 * src[r * sw + i1] as u32;
+                    let want = ((b0 * h(r0) + b1 * h(r1) + (1 << 15)) >> 16).min(255);
+                    assert_eq!(scalar[y * dw + x] as u32, want, "{dw}x{dh} at ({x}, {y})");
+                }
+            }
+            let mut vector = Vec::new();
+            resize_rows_with(
+                crate::simd::v3(false),
+                &src,
+                (sw, sh),
+                (dw, dh),
+                0..dh,
+                &mut vector,
+            );
+            assert_eq!(vector, scalar, "{dw}x{dh}");
         }
     }
 
