@@ -696,12 +696,39 @@ fn lanes_at<T>(t: &[T; FAST + LANES], o: usize) -> &[T; LANES] {
 /// `THREE`: a third rectangle; `NEG`: `w0 = -1` (most Haar features), one product less;
 /// `W`: `w1` (and `w2` with `THREE`) when it is 2 or 3 (additions instead of products),
 /// else 0.
+/// `SHAPE` 1 to 3: the shared-corner forms of [`shared_corners`] over offsets `o[..9]`.
 #[inline(always)]
-fn lane_feature<const THREE: bool, const NEG: bool, const W: i32>(
+fn lane_feature<const THREE: bool, const NEG: bool, const W: i32, const SHAPE: u8>(
     t: &[i32; FAST + LANES],
     o: &[usize; 12],
     w: &[i32; 3],
 ) -> [f32; LANES] {
+    if SHAPE != 0 {
+        let at = |k: usize| lanes_at(t, o[k]);
+        return std::array::from_fn(|j| {
+            let v = |k: usize| at(k)[j];
+            let r = if SHAPE == 1 {
+                let d = v(4).wrapping_sub(v(5));
+                v(0).wrapping_add(v(1))
+                    .wrapping_sub(v(2))
+                    .wrapping_sub(v(3))
+                    .wrapping_add(d.wrapping_add(d))
+            } else {
+                let a = v(0)
+                    .wrapping_add(v(1))
+                    .wrapping_add(v(2))
+                    .wrapping_add(v(3));
+                let b = v(4)
+                    .wrapping_add(v(5))
+                    .wrapping_add(v(6))
+                    .wrapping_add(v(7));
+                let c = v(8).wrapping_mul(4);
+                let r = a.wrapping_sub(b.wrapping_mul(2)).wrapping_add(c);
+                if SHAPE == 3 { r.wrapping_neg() } else { r }
+            };
+            r as f32
+        });
+    }
     let rect = |k: usize| -> [i32; LANES] {
         let (a, b, c, d) = (
             lanes_at(t, o[k]),
@@ -736,6 +763,13 @@ fn lane_feature<const THREE: bool, const NEG: bool, const W: i32>(
     })
 }
 
+/// The tables at entry `o + j` for lanes `j`, as an AVX2 vector.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lane_v3(t: &[i32; FAST + LANES], o: usize) -> pulp::i32x8 {
+    pulp::cast(*lanes_at(t, o))
+}
+
 /// One rectangle sum `a - b - c + d` per lane, AVX2 (corner offsets `o[0..4]`). A plain
 /// function, not a closure: closures are not always inlined into the AVX2 context.
 #[cfg(target_arch = "x86_64")]
@@ -746,6 +780,17 @@ fn lane_rect_v3(simd: V3, t: &[i32; FAST + LANES], o: &[usize]) -> pulp::i32x8 {
     let c: pulp::i32x8 = pulp::cast(*lanes_at(t, o[2]));
     let d: pulp::i32x8 = pulp::cast(*lanes_at(t, o[3]));
     simd.wrapping_add_i32x8(simd.wrapping_sub_i32x8(simd.wrapping_sub_i32x8(a, b), c), d)
+}
+
+/// The offsets a lane kernel reads: the rectangles' corners, or with `SHAPE != 0` the
+/// distinct corners.
+#[inline(always)]
+fn lane_offsets<const SHAPE: u8>(st: &CompactStump) -> [usize; 12] {
+    if SHAPE == 0 {
+        st.o.map(usize::from)
+    } else {
+        std::array::from_fn(|k| st.so.get(k).map_or(0, |&o| o as usize))
+    }
 }
 
 /// `w * r` per lane for [`lane_feature_v3`]: additions when `W` is 2 or 3.
@@ -762,12 +807,48 @@ fn times_v3<const W: i32>(simd: V3, w: pulp::i32x8, r: pulp::i32x8) -> pulp::i32
 /// [`lane_feature`] with AVX2 vectors (same operations).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lane_feature_v3<const THREE: bool, const NEG: bool, const W: i32>(
+fn lane_feature_v3<const THREE: bool, const NEG: bool, const W: i32, const SHAPE: u8>(
     simd: V3,
     t: &[i32; FAST + LANES],
     o: &[usize; 12],
     w: &[pulp::i32x8; 3],
 ) -> pulp::f32x8 {
+    if SHAPE != 0 {
+        let (add, sub) = (V3::wrapping_add_i32x8, V3::wrapping_sub_i32x8);
+        let r = if SHAPE == 1 {
+            let d = sub(simd, lane_v3(t, o[4]), lane_v3(t, o[5]));
+            let s1 = sub(
+                simd,
+                sub(
+                    simd,
+                    add(simd, lane_v3(t, o[0]), lane_v3(t, o[1])),
+                    lane_v3(t, o[2]),
+                ),
+                lane_v3(t, o[3]),
+            );
+            add(simd, s1, add(simd, d, d))
+        } else {
+            let a = add(
+                simd,
+                add(simd, lane_v3(t, o[0]), lane_v3(t, o[1])),
+                add(simd, lane_v3(t, o[2]), lane_v3(t, o[3])),
+            );
+            let b = add(
+                simd,
+                add(simd, lane_v3(t, o[4]), lane_v3(t, o[5])),
+                add(simd, lane_v3(t, o[6]), lane_v3(t, o[7])),
+            );
+            let c = lane_v3(t, o[8]);
+            let (b2, c2) = (add(simd, b, b), add(simd, c, c));
+            let c4 = add(simd, c2, c2);
+            if SHAPE == 3 {
+                sub(simd, sub(simd, b2, a), c4)
+            } else {
+                add(simd, sub(simd, a, b2), c4)
+            }
+        };
+        return simd.convert_i32x8_to_f32x8(r);
+    }
     let mut v = times_v3::<W>(simd, w[1], lane_rect_v3(simd, t, &o[4..8]));
     if THREE {
         let r2 = lane_rect_v3(simd, t, &o[8..12]);
@@ -799,6 +880,12 @@ enum Kind {
     Any2,
     /// Any three weights.
     Any3,
+    /// An edge feature over its 6 distinct corners.
+    EdgeShared,
+    /// A checkerboard over its 9 distinct corners, `s = 1`.
+    CheckShared,
+    /// A checkerboard over its 9 distinct corners, `s = -1`.
+    CheckSharedNeg,
 }
 
 impl Kind {
@@ -816,17 +903,21 @@ impl Kind {
     }
 }
 
-/// Calls `$f::<THREE, NEG, W, $g...>($args)` for the variant of stump kind `$kind`.
+/// Calls `$f::<THREE, NEG, W, SHAPE, $g...>($args)` for the variant of stump kind `$kind`
+/// (`SHAPE`: 0 rectangles, 1 [`Kind::EdgeShared`], 2 and 3 the shared checkerboards).
 macro_rules! by_kind {
     ($kind:expr, $f:ident $(::<$($g:ty),*>)? ($($arg:expr),* $(,)?)) => {
         match $kind {
-            Kind::Edge => $f::<false, true, 2 $($(, $g)*)?>($($arg),*),
-            Kind::Line => $f::<false, true, 3 $($(, $g)*)?>($($arg),*),
-            Kind::Check => $f::<true, true, 2 $($(, $g)*)?>($($arg),*),
-            Kind::Neg2 => $f::<false, true, 0 $($(, $g)*)?>($($arg),*),
-            Kind::Neg3 => $f::<true, true, 0 $($(, $g)*)?>($($arg),*),
-            Kind::Any2 => $f::<false, false, 0 $($(, $g)*)?>($($arg),*),
-            Kind::Any3 => $f::<true, false, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Edge => $f::<false, true, 2, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Line => $f::<false, true, 3, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Check => $f::<true, true, 2, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Neg2 => $f::<false, true, 0, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Neg3 => $f::<true, true, 0, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Any2 => $f::<false, false, 0, 0 $($(, $g)*)?>($($arg),*),
+            Kind::Any3 => $f::<true, false, 0, 0 $($(, $g)*)?>($($arg),*),
+            Kind::EdgeShared => $f::<false, true, 2, 1 $($(, $g)*)?>($($arg),*),
+            Kind::CheckShared => $f::<true, true, 2, 2 $($(, $g)*)?>($($arg),*),
+            Kind::CheckSharedNeg => $f::<true, true, 2, 3 $($(, $g)*)?>($($arg),*),
         }
     };
 }
@@ -836,16 +927,16 @@ macro_rules! by_kind {
 /// true, else the right one, to the lane's stage sum (f64, in stump order: OpenCV's
 /// sequential sum; or i32 in fixed point). Portable code.
 #[inline(always)]
-fn stump_pass<const THREE: bool, const NEG: bool, const W: i32, A>(
+fn stump_pass<const THREE: bool, const NEG: bool, const W: i32, const SHAPE: u8, A>(
     st: &CompactStump,
     sum: &[&[i32; FAST + LANES]],
     inv: &[[f32; LANES]],
     acc: &mut [[A; LANES]],
     add: &impl Fn(&mut A, bool),
 ) {
-    let o: [usize; 12] = st.o.map(usize::from);
+    let o = lane_offsets::<SHAPE>(st);
     for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
-        let f = lane_feature::<THREE, NEG, W>(t, &o, &st.w);
+        let f = lane_feature::<THREE, NEG, W, SHAPE>(t, &o, &st.w);
         for j in 0..LANES {
             add(&mut acc[j], f[j] * inv[j] < st.thr);
         }
@@ -855,7 +946,7 @@ fn stump_pass<const THREE: bool, const NEG: bool, const W: i32, A>(
 /// [`stump_pass`] with AVX2 vectors (same operations, same order, same results).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn stump_pass_v3<const THREE: bool, const NEG: bool, const W: i32>(
+fn stump_pass_v3<const THREE: bool, const NEG: bool, const W: i32, const SHAPE: u8>(
     simd: V3,
     st: &CompactStump,
     sum: &[&[i32; FAST + LANES]],
@@ -863,7 +954,7 @@ fn stump_pass_v3<const THREE: bool, const NEG: bool, const W: i32>(
     acc: &mut [[f64; LANES]],
 ) {
     use pulp::{f32x4, f32x8, f64x4};
-    let o: [usize; 12] = st.o.map(usize::from);
+    let o = lane_offsets::<SHAPE>(st);
     let w = st.w.map(|v| simd.splat_i32x8(v));
     let (thr, left, right) = (
         simd.splat_f32x8(st.thr),
@@ -871,7 +962,7 @@ fn stump_pass_v3<const THREE: bool, const NEG: bool, const W: i32>(
         simd.splat_f32x8(st.right),
     );
     for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
-        let f = lane_feature_v3::<THREE, NEG, W>(simd, t, &o, &w);
+        let f = lane_feature_v3::<THREE, NEG, W, SHAPE>(simd, t, &o, &w);
         let v = simd.mul_f32x8(f, pulp::cast::<[f32; LANES], f32x8>(*inv));
         let leaf = simd.select_f32x8(simd.cmp_lt_f32x8(v, thr), left, right);
         let [l0, l1]: [f32x4; 2] = pulp::cast(leaf);
@@ -889,7 +980,7 @@ fn stump_pass_v3<const THREE: bool, const NEG: bool, const W: i32>(
 /// AND instead of a select.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool, const W: i32>(
+fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool, const W: i32, const SHAPE: u8>(
     simd: V3,
     st: &CompactStump,
     delta: i32,
@@ -897,12 +988,12 @@ fn stump_pass_fixed_v3<const THREE: bool, const NEG: bool, const W: i32>(
     inv: &[[f32; LANES]],
     acc: &mut [[i32; LANES]],
 ) {
-    let o: [usize; 12] = st.o.map(usize::from);
+    let o = lane_offsets::<SHAPE>(st);
     let w = st.w.map(|v| simd.splat_i32x8(v));
     let thr = simd.splat_f32x8(st.thr);
     let delta = simd.splat_i32x8(delta);
     for ((t, inv), acc) in sum.iter().zip(inv).zip(acc.iter_mut()) {
-        let f = lane_feature_v3::<THREE, NEG, W>(simd, t, &o, &w);
+        let f = lane_feature_v3::<THREE, NEG, W, SHAPE>(simd, t, &o, &w);
         let v = simd.mul_f32x8(f, pulp::cast::<[f32; LANES], pulp::f32x8>(*inv));
         let below: pulp::i32x8 = pulp::cast(simd.cmp_lt_f32x8(v, thr));
         let add = simd.and_i32x8(below, delta);
@@ -1168,15 +1259,14 @@ impl<'t> StripeScan<'_, 't> {
                     let (sum, inv) = (&bl.sum[..], &bl.inv[..]);
                     match simd {
                         #[cfg(target_arch = "x86_64")]
-                        Some(v3) => by_kind!(
-                            Kind::of(st),
-                            stump_pass_fixed_v3(v3, st, delta, sum, inv, acc)
-                        ),
+                        Some(v3) => {
+                            by_kind!(st.kind, stump_pass_fixed_v3(v3, st, delta, sum, inv, acc))
+                        }
                         _ => {
                             let add = |a: &mut i32, below: bool| {
                                 *a = a.wrapping_add(if below { delta } else { 0 })
                             };
-                            by_kind!(Kind::of(st), stump_pass::<i32>(st, sum, inv, acc, &add))
+                            by_kind!(st.kind, stump_pass::<i32>(st, sum, inv, acc, &add))
                         }
                     }
                 }
@@ -1208,12 +1298,12 @@ impl<'t> StripeScan<'_, 't> {
                     let (sum, inv) = (&bl.sum[..], &bl.inv[..]);
                     match simd {
                         #[cfg(target_arch = "x86_64")]
-                        Some(v3) => by_kind!(Kind::of(st), stump_pass_v3(v3, st, sum, inv, acc)),
+                        Some(v3) => by_kind!(st.kind, stump_pass_v3(v3, st, sum, inv, acc)),
                         _ => {
                             let add = |a: &mut f64, below: bool| {
                                 *a += if below { st.left } else { st.right } as f64
                             };
-                            by_kind!(Kind::of(st), stump_pass::<f64>(st, sum, inv, acc, &add))
+                            by_kind!(st.kind, stump_pass::<f64>(st, sum, inv, acc, &add))
                         }
                     }
                 }
@@ -2292,6 +2382,74 @@ struct CompactStump {
     thr: f32,
     left: f32,
     right: f32,
+    /// The lane kernel; for [`Kind::EdgeShared`] and the checkerboards, `so` holds the
+    /// distinct corners of the feature (see [`shared_corners`]).
+    kind: Kind,
+    so: [u16; 9],
+}
+
+impl CompactStump {
+    fn new(o: [u16; 12], w: [i32; 3], thr: f32, left: f32, right: f32) -> CompactStump {
+        let mut st = CompactStump {
+            o,
+            w,
+            thr,
+            left,
+            right,
+            kind: Kind::Any3,
+            so: [0; 9],
+        };
+        st.kind = Kind::of(&st);
+        if let Some((kind, so)) = shared_corners(&st) {
+            (st.kind, st.so) = (kind, so);
+        }
+        st
+    }
+}
+
+/// The feature of `st` as a sum over its distinct corners, for the two shapes whose
+/// rectangles share corners: an edge feature `2 H - W` with `H` a half of `W` is
+/// `(p0 + p1 - m0 - m1) + 2 (u - v)` over 6 corners (8 reads become 6), and a
+/// checkerboard `2 Q1 + 2 Q2 - W` with `Q1`, `Q2` opposite quadrants of `W` is
+/// `s (A0 + .. + A3 - 2 (B0 + .. + B3) + 4 C)` over the 9 corners of a 3x3 grid (12
+/// reads become 9). The same integer, so the same f32 value.
+fn shared_corners(st: &CompactStump) -> Option<(Kind, [u16; 9])> {
+    let mut coef: Vec<(u16, i32)> = Vec::new();
+    for (k, &w) in st.w.iter().enumerate() {
+        for (c, sign) in [(0, 1), (1, -1), (2, -1), (3, 1)] {
+            let o = st.o[4 * k + c];
+            match coef.iter_mut().find(|e| e.0 == o) {
+                Some(e) => e.1 += sign * w,
+                None => coef.push((o, sign * w)),
+            }
+        }
+    }
+    coef.retain(|e| e.1 != 0);
+    let with = |c: i32| -> Vec<u16> { coef.iter().filter(|e| e.1 == c).map(|e| e.0).collect() };
+    let mut so = [0u16; 9];
+    match st.kind {
+        Kind::Edge if coef.len() == 6 => {
+            let (p, m, u, v) = (with(1), with(-1), with(2), with(-2));
+            if (p.len(), m.len(), u.len(), v.len()) != (2, 2, 1, 1) {
+                return None;
+            }
+            so[..6].copy_from_slice(&[p[0], p[1], m[0], m[1], u[0], v[0]]);
+            Some((Kind::EdgeShared, so))
+        }
+        Kind::Check if coef.len() == 9 => {
+            for (s, kind) in [(1, Kind::CheckShared), (-1, Kind::CheckSharedNeg)] {
+                let (a, b, c) = (with(s), with(-2 * s), with(4 * s));
+                if (a.len(), b.len(), c.len()) == (4, 4, 1) {
+                    so[..4].copy_from_slice(&a);
+                    so[4..8].copy_from_slice(&b);
+                    so[8] = c[0];
+                    return Some((kind, so));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 impl Stump for CompactStump {
@@ -2442,12 +2600,14 @@ impl Compiled {
             && haar.iter().all(|h| h.int_weights)
         {
             haar.iter()
-                .map(|h| CompactStump {
-                    o: std::array::from_fn(|k| h.o[k / 4][k % 4] as u16),
-                    w: h.wi,
-                    thr: h.thr,
-                    left: h.left,
-                    right: h.right,
+                .map(|h| {
+                    CompactStump::new(
+                        std::array::from_fn(|k| h.o[k / 4][k % 4] as u16),
+                        h.wi,
+                        h.thr,
+                        h.left,
+                        h.right,
+                    )
                 })
                 .collect()
         } else {
@@ -2651,8 +2811,30 @@ mod tests {
                 let w = 2 + rng.below((ww - x - 1) as u64) as usize;
                 let h = 2 + rng.below((wh - y - 1) as u64) as usize;
                 let (w, h) = (w.min(ww - x), h.min(wh - y));
-                let rects = match rng.below(3) {
+                let (hw, hh) = ((w / 2).max(1), (h / 2).max(1));
+                let rects = match rng.below(6) {
                     0 => format!("<_>{x} {y} {w} {h} -1.</_><_>{x} {y} {} {h} 2.</_>", w / 2),
+                    // Edge features with the other halves, and checkerboards on either
+                    // diagonal (their rectangles share corners).
+                    3 => format!(
+                        "<_>{x} {y} {w} {h} -1.</_><_>{x} {} {w} {} 2.</_>",
+                        y + h - hh,
+                        hh
+                    ),
+                    4 => format!(
+                        "<_>{x} {y} {w} {h} -1.</_><_>{x} {y} {hw} {hh} 2.</_><_>{} {} {} {} 2.</_>",
+                        x + hw,
+                        y + hh,
+                        w - hw,
+                        h - hh
+                    ),
+                    5 => format!(
+                        "<_>{x} {y} {w} {h} -1.</_><_>{} {y} {} {hh} 2.</_><_>{x} {} {hw} {} 2.</_>",
+                        x + hw,
+                        w - hw,
+                        y + hh,
+                        h - hh
+                    ),
                     1 => format!(
                         "<_>{x} {y} {w} {h} -1.</_><_>{x} {y} {w} {} 3.</_>",
                         (h / 3).max(1)
@@ -2710,8 +2892,19 @@ mod tests {
     fn lane_scan_equals_window_by_window_evaluation() {
         let mut rng = TestRng(0xcafe);
         let mut hits = 0;
+        let mut shapes = [0; 3];
         for case in 0..24 {
             let cascade = random_compact_cascade(&mut rng);
+            for dual in [false, true] {
+                for st in Compiled::new(&cascade, 64, dual).compact {
+                    match st.kind {
+                        Kind::EdgeShared => shapes[0] += 1,
+                        Kind::CheckShared => shapes[1] += 1,
+                        Kind::CheckSharedNeg => shapes[2] += 1,
+                        _ => {}
+                    }
+                }
+            }
             let det = Detector::new(cascade).unwrap();
             assert!(
                 !det.program.fixed.iter().all(|f| f.is_none()) || det.program.stages.len() == 1
@@ -2745,6 +2938,8 @@ mod tests {
             hits > 100,
             "the random cascades accept some windows ({hits})"
         );
+        // Every shared-corner kernel ran.
+        assert!(shapes.iter().all(|&n| n > 3), "{shapes:?}");
     }
 
     #[test]
