@@ -71,14 +71,22 @@
 //! one-window code computes:
 //! - the feature value is the integer `w0 R0 + w1 R1 + w2 R2` in wrapping i32 arithmetic
 //!   (its true value is below 2^24, so this is the f32 sum OpenCV forms), converted to
-//!   f32 and multiplied by `inv` in f32;
+//!   f32 and multiplied by `inv` in f32. Weights 2 and 3 are additions; an edge feature
+//!   `2 H - W` (`H` a half of `W`) is summed over its 6 distinct corners and a
+//!   checkerboard `2 Q1 + 2 Q2 - W` over its 9 (the same integer from fewer table reads:
+//!   the loads bound the scan);
 //! - the last stage, whose sum is the score, is summed per lane in f64 in stump order,
 //!   as OpenCV does;
 //! - the other stages are summed in fixed point: each leaf rounded to a multiple of
-//!   `2^-q` (the largest possible sum fits in 2^30 units), summed exactly in i32. With
-//!   the error bound of `FixedStage`, a sum at or above `pass` means OpenCV's f64 sum
-//!   surely reaches the threshold, at or below `reject` that it surely does not; a window
-//!   in between (a band of about `n 2^-q` around the threshold) gets its exact f64 sum.
+//!   `2^-q` (the largest possible sum fits in 2^30 units), summed exactly in i32, from
+//!   the sum of the right leaves plus `left - right` where the value is below the
+//!   threshold (integer sums do not depend on their order). With the error bound of
+//!   `FixedStage`, a sum at or above `pass` means OpenCV's f64 sum surely reaches the
+//!   threshold, at or below `reject` that it surely does not; a window in between (a band
+//!   of about `n 2^-q` around the threshold) gets its exact f64 sum;
+//! - the variance test is formed in f64 vectors with the same unfused operations, and
+//!   the skip rule comes from a table of the visited windows of a block given its
+//!   stage-0 rejections and whether the block before ended on a rejection.
 //!
 //! The 8 lanes must be adjacent table entries: step-1 levels use the usual tables;
 //! step-2 levels (scale < 2, the largest ones) store their tables column-de-interleaved,
@@ -90,10 +98,11 @@
 //! ([`Detector::with_portable_simd`]). Both are tested against the one-window code on
 //! random cascades whose stage thresholds are reachable sums, so that the exact band is
 //! exercised. Other cascades (trees, tilted features, LBP) are evaluated one window at a
-//! time. On the 640x480 anchor frames (default cascade, minSize 24) this takes about 42 ms
-//! of CPU per frame on the development machine, against 60 ms for the earlier design
-//! (8-lane blocks stump by stump, survivors finished one window at a time); see the
-//! README for the `--raw` stream rate.
+//! time. The integral tables (8-pixel prefix scans in AVX2) and the resampling (byte
+//! shuffles for the horizontal pass) are vectorised too, with the same integers as their
+//! one-pixel forms. On the 640x480 anchor frames (default cascade, minSize 24) this
+//! takes about 26 ms of CPU per frame on the development machine; see the README for the
+//! `--raw` stream rate.
 //!
 //! # Parallelism
 //! Pyramid levels are resampled and integrated in parallel (one rayon task per level),
@@ -656,6 +665,7 @@ impl<'t> Blocks<'t> {
         self.first.clear();
     }
 
+    #[inline(always)]
     fn push(&mut self, sum: &'t [i32; FAST + LANES], inv: [f32; LANES], mask: u8, first: u32) {
         self.sum.push(sum);
         self.inv.push(inv);
@@ -671,8 +681,9 @@ struct StripeWork<'t> {
     blocks: Blocks<'t>,
     /// Per window id: `f32(1 / sqrt(nf))`.
     window_inv: Vec<f32>,
-    /// Ids of the windows alive after the last stage evaluated, ascending.
-    alive_windows: Vec<u32>,
+    /// The first window of each block of the last stage evaluated (its live lanes are
+    /// `pass`), while the next stage's blocks are formed.
+    prev_first: Vec<u32>,
     /// Per block: the lanes passing the current stage.
     pass: Vec<u8>,
     /// Fixed-point stage sums of the blocks.
@@ -1193,7 +1204,6 @@ impl<'t> StripeScan<'_, 't> {
         w.blocks.clear();
         w.window_inv.clear();
         w.window_inv.resize(ys.len() * row_len, 0.0);
-        w.alive_windows.clear();
         let [na, nbb, nc, nd] = k.norm.map(|o| o as u16 as usize);
         let area = p.norm_area;
         // The variance test on blocks at multiples of LANES (every window of the rows).
@@ -1223,17 +1233,25 @@ impl<'t> StripeScan<'_, 't> {
         for (si, &(first, count, thr)) in p.stages.iter().enumerate() {
             if si > 0 {
                 // Cover the live windows with as few blocks as possible: each block starts
-                // at the first live window it does not already cover.
+                // at the first live window it does not already cover. The last stage's
+                // blocks do not overlap and come in window order, so each one's live lanes
+                // go partly into the open block and the rest into one new block.
+                std::mem::swap(&mut w.prev_first, &mut w.blocks.first);
                 w.blocks.clear();
                 let mut open = usize::MAX;
-                for &id in &w.alive_windows {
-                    let id = id as usize;
-                    // Within the open block (same row, fewer than LANES windows on).
-                    if id.wrapping_sub(open) < LANES && id >> row_shift == open >> row_shift {
-                        let m = w.blocks.mask.last_mut().expect("a block");
-                        *m |= 1 << (id - open);
+                for (&f, &m) in w.prev_first.iter().zip(&w.pass) {
+                    let (f, mut m) = (f as usize, m as u32);
+                    let sh = f.wrapping_sub(open);
+                    if sh < LANES && f >> row_shift == open >> row_shift {
+                        let low = m & ((1 << (LANES - sh)) - 1);
+                        *w.blocks.mask.last_mut().expect("an open block") |= (low << sh) as u8;
+                        m &= !low;
+                    }
+                    if m == 0 {
                         continue;
                     }
+                    let j = m.trailing_zeros() as usize;
+                    let id = f + j;
                     open = id;
                     let (ri, i) = (id >> row_shift, id & (row_len - 1));
                     let base = row_base[ri] + i;
@@ -1242,7 +1260,7 @@ impl<'t> StripeScan<'_, 't> {
                         .expect("padded tables");
                     let inv: [f32; LANES] =
                         w.window_inv[id..id + LANES].try_into().expect("LANES long");
-                    w.blocks.push(s, inv, 1, id as u32);
+                    w.blocks.push(s, inv, (m >> j) as u8, id as u32);
                 }
             }
             let bl = &mut w.blocks;
@@ -1357,15 +1375,7 @@ impl<'t> StripeScan<'_, 't> {
                 }
                 return;
             }
-            w.alive_windows.clear();
-            for (&f, &ps) in bl.first.iter().zip(pass.iter()) {
-                let mut m = ps;
-                while m != 0 {
-                    w.alive_windows.push(f + m.trailing_zeros());
-                    m &= m - 1;
-                }
-            }
-            if w.alive_windows.is_empty() {
+            if pass.iter().all(|&m| m == 0) {
                 return;
             }
         }
