@@ -1754,14 +1754,38 @@ impl pulp::WithSimd for Resize<'_> {
     }
 }
 
-/// Eight destination pixels of the horizontal pass whose taps lie within 16 source
-/// bytes from `base`: byte shuffles that pick tap 0 and tap 1 of each as a u16 lane, and
-/// their weights.
+/// `len` (8 or 4) destination pixels of the horizontal pass whose taps lie within 16
+/// source bytes from `base`: byte shuffles that pick tap 0 and tap 1 of each as a u16
+/// lane, and their weights.
 #[derive(Clone, Copy)]
 struct HChunk {
     base: usize,
+    len: usize,
     pick: [[u8; 16]; 2],
     weight: [[u16; 8]; 2],
+}
+
+impl HChunk {
+    /// The chunk of the pixels whose taps are `c`, if they fit.
+    fn new(c: &[(usize, usize, u32, u32)], sw: usize) -> Option<HChunk> {
+        let base = c.first()?.0;
+        if c.iter().any(|t| t.0 < base || t.1 >= base + 16) || base + 16 > sw {
+            return None;
+        }
+        let mut ch = HChunk {
+            base,
+            len: c.len(),
+            pick: [[0x80; 16]; 2],
+            weight: [[0; 8]; 2],
+        };
+        for (j, &(i0, i1, c0, c1)) in c.iter().enumerate() {
+            ch.pick[0][2 * j] = (i0 - base) as u8;
+            ch.pick[1][2 * j] = (i1 - base) as u8;
+            ch.weight[0][j] = c0 as u16;
+            ch.weight[1][j] = c1 as u16;
+        }
+        Some(ch)
+    }
 }
 
 impl Resize<'_> {
@@ -1776,26 +1800,19 @@ impl Resize<'_> {
             cy,
             dst,
         } = self;
-        // The leading destination pixels that vector chunks cover (none without SIMD).
+        // The leading destination pixels that vector chunks cover (none without SIMD):
+        // 8 at a time where their taps span at most 16 bytes (scales below about 2), else
+        // 4 (below about 4.6).
         let mut chunks = Vec::new();
-        if simd.is_some() {
-            for c in cx.chunks_exact(8) {
-                let base = c[0].0;
-                if c.iter().any(|t| t.0 < base || t.1 >= base + 16) || base + 16 > sw {
-                    break;
+        let mut x = 0;
+        while simd.is_some() && x + 4 <= dw {
+            let ch = cx.get(x..x + 8).and_then(|c| HChunk::new(c, sw));
+            match ch.or_else(|| HChunk::new(&cx[x..x + 4], sw)) {
+                Some(ch) => {
+                    x += ch.len;
+                    chunks.push(ch);
                 }
-                let mut ch = HChunk {
-                    base,
-                    pick: [[0x80; 16]; 2],
-                    weight: [[0; 8]; 2],
-                };
-                for (j, &(i0, i1, c0, c1)) in c.iter().enumerate() {
-                    ch.pick[0][2 * j] = (i0 - base) as u8;
-                    ch.pick[1][2 * j] = (i1 - base) as u8;
-                    ch.weight[0][j] = c0 as u16;
-                    ch.weight[1][j] = c1 as u16;
-                }
-                chunks.push(ch);
+                None => break,
             }
         }
         // Each value is at most 256 * 255, a u16.
@@ -1849,7 +1866,8 @@ fn hpass(
 fn hpass_v3(simd: V3, row: &[u8], chunks: &[HChunk], out: &mut [u16]) -> usize {
     use std::arch::x86_64::__m128i;
     let (b, sh) = (simd.sse2, simd.ssse3);
-    for (ch, o) in chunks.iter().zip(out.chunks_exact_mut(8)) {
+    let mut x = 0;
+    for ch in chunks {
         let bytes: [u8; 16] = row[ch.base..ch.base + 16].try_into().expect("16 bytes");
         let v: __m128i = pulp::cast(bytes);
         let a = sh._mm_shuffle_epi8(v, pulp::cast(ch.pick[0]));
@@ -1858,9 +1876,15 @@ fn hpass_v3(simd: V3, row: &[u8], chunks: &[HChunk], out: &mut [u16]) -> usize {
             b._mm_mullo_epi16(a, pulp::cast(ch.weight[0])),
             b._mm_mullo_epi16(c, pulp::cast(ch.weight[1])),
         );
-        o.copy_from_slice(&pulp::cast::<__m128i, [u16; 8]>(r));
+        let r: [u16; 8] = pulp::cast(r);
+        // All 8 lanes where they fit: lanes past `len` are rewritten after.
+        match out.get_mut(x..x + 8) {
+            Some(o) => o.copy_from_slice(&r),
+            None => out[x..x + ch.len].copy_from_slice(&r[..ch.len]),
+        }
+        x += ch.len;
     }
-    chunks.len() * 8
+    x
 }
 
 /// Per destination index: (tap 0, tap 1, weight 0, weight 1), weights summing to 256.
