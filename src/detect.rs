@@ -1064,9 +1064,10 @@ static SKIP_RULE: [[(u8, bool); 256]; 2] = {
 };
 
 /// The variance test of a block of [`LANES`] windows (corners `c` of the normalisation
-/// rectangle, area `area`): writes `f32(1 / sqrt(nf))` per lane to `inv`, with
-/// `nf = area * Q - S * S` in f64, and returns the lanes with `nf > 0` and
-/// `area * inv < 0.1` (the std-dev of the window above 10 gray levels).
+/// rectangle, area `area`): returns the lanes with `nf > 0` and `area * inv < 0.1` (the
+/// std-dev of the window above 10 gray levels), with `nf = area * Q - S * S` in f64 and
+/// `inv = f32(1 / sqrt(nf))`, written to `inv` (for the lanes that pass; the others are
+/// never read).
 #[inline(always)]
 fn variance(
     s: &[i32; FAST + LANES],
@@ -1115,29 +1116,51 @@ fn variance_v3(
     );
     let [s0, s1]: [__m128i; 2] = pulp::cast(ss);
     let [q0, q1]: [__m128i; 2] = pulp::cast(qq);
-    let (i0, m0) = variance_half_v3(simd, s0, q0, area);
-    let (i1, m1) = variance_half_v3(simd, s1, q1, area);
+    let (nf0, nf1) = (norm_v3(simd, s0, q0, area), norm_v3(simd, s1, q1, area));
+    // A lane with nf <= 100 area^2 (1 - 1e-5) surely fails (its 1/sqrt(nf), even
+    // rounded to f32, is above 0.1 / area): a block of such lanes needs no square roots.
+    let x = simd.avx;
+    let sure_fail = x._mm256_set1_pd(100.0 * area * area * (1.0 - 1e-5));
+    let maybe = |nf| x._mm256_movemask_pd(x._mm256_cmp_pd::<30>(nf, sure_fail));
+    if maybe(nf0) | maybe(nf1) == 0 {
+        return 0;
+    }
+    let (i0, m0) = variance_half_v3(simd, nf0, area);
+    let (i1, m1) = variance_half_v3(simd, nf1, area);
     *inv = pulp::cast([i0, i1]);
     m0 | m1 << 4
 }
 
-/// Four lanes of [`variance_v3`]: the `f32` inverse norms and the lanes that pass. The
-/// sums of squares are `u32`: converted as signed, plus 2^32 where the sign bit is set.
+/// `nf = area * Q - S * S` for four lanes in f64. The sums of squares are `u32`:
+/// converted as signed, plus 2^32 where the sign bit is set.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn variance_half_v3(
+fn norm_v3(
     simd: V3,
     s: std::arch::x86_64::__m128i,
     q: std::arch::x86_64::__m128i,
     area: f64,
-) -> (std::arch::x86_64::__m128, u8) {
+) -> std::arch::x86_64::__m256d {
     let x = simd.avx;
     let (zero, area) = (x._mm256_setzero_pd(), x._mm256_set1_pd(area));
     let qs = x._mm256_cvtepi32_pd(q);
     let wrapped = x._mm256_cmp_pd::<17>(qs, zero);
     let qf = x._mm256_add_pd(qs, x._mm256_and_pd(wrapped, x._mm256_set1_pd(4294967296.0)));
     let sf = x._mm256_cvtepi32_pd(s);
-    let nf = x._mm256_sub_pd(x._mm256_mul_pd(area, qf), x._mm256_mul_pd(sf, sf));
+    x._mm256_sub_pd(x._mm256_mul_pd(area, qf), x._mm256_mul_pd(sf, sf))
+}
+
+/// Four lanes of [`variance_v3`] from their `nf`: the `f32` inverse norms and the lanes
+/// that pass.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn variance_half_v3(
+    simd: V3,
+    nf: std::arch::x86_64::__m256d,
+    area: f64,
+) -> (std::arch::x86_64::__m128, u8) {
+    let x = simd.avx;
+    let (zero, area) = (x._mm256_setzero_pd(), x._mm256_set1_pd(area));
     let inv = x._mm256_cvtpd_ps(x._mm256_div_pd(x._mm256_set1_pd(1.0), x._mm256_sqrt_pd(nf)));
     let positive = x._mm256_cmp_pd::<30>(nf, zero);
     let prod = x._mm256_mul_pd(area, x._mm256_cvtps_pd(inv));
@@ -2805,7 +2828,9 @@ mod tests {
                 let mut got = [0f32; LANES];
                 let got_ok = variance_v3(v3, &s, &q, c, area, &mut got);
                 assert_eq!(got_ok, ok, "case {case}");
-                assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "case {case}");
+                for j in (0..LANES).filter(|j| ok >> j & 1 == 1) {
+                    assert_eq!(got[j].to_bits(), want[j].to_bits(), "case {case}");
+                }
             }
             // The scalar test against its definition.
             for j in 0..LANES {
@@ -2821,6 +2846,33 @@ mod tests {
             }
         }
         assert!(passed > 100, "{passed}");
+        // At the std-dev threshold (S = 0, Q around 100 A), where the vector code's
+        // shortcut for blocks that surely fail must not drop a passing lane.
+        for area in [484.0f64, 48.0, 1.0] {
+            let (mut flips, mut last) = (0, None);
+            for q0 in (100.0 * area) as u32 - 40..(100.0 * area) as u32 + 40 {
+                let mut q = [0u32; FAST + LANES];
+                for j in 0..LANES {
+                    q[10 + j] = q0 + j as u32;
+                }
+                let (s, c) = ([0i32; FAST + LANES], [10, 0, 0, 0]);
+                let mut want = [0f32; LANES];
+                let ok = variance(&s, &q, c, area, &mut want);
+                for j in 0..LANES {
+                    let nf = area * (q0 + j as u32) as f64;
+                    let pass = area * ((1.0 / nf.sqrt()) as f32 as f64) < 0.1;
+                    assert_eq!(ok >> j & 1 == 1, pass);
+                }
+                flips += (last.is_some_and(|l| l != ok)) as u32;
+                last = Some(ok);
+                #[cfg(target_arch = "x86_64")]
+                if let Some(v3) = simd {
+                    let mut got = [0f32; LANES];
+                    assert_eq!(variance_v3(v3, &s, &q, c, area, &mut got), ok, "Q {q0}");
+                }
+            }
+            assert!(flips > 0, "the threshold lies in the range for area {area}");
+        }
     }
 
     /// A random stump cascade on 10x8 windows: upright rectangles with integer weights
