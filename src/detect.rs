@@ -786,10 +786,8 @@ fn lane_v3(t: &[i32; FAST + LANES], o: usize) -> pulp::i32x8 {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn lane_rect_v3(simd: V3, t: &[i32; FAST + LANES], o: &[usize]) -> pulp::i32x8 {
-    let a: pulp::i32x8 = pulp::cast(*lanes_at(t, o[0]));
-    let b: pulp::i32x8 = pulp::cast(*lanes_at(t, o[1]));
-    let c: pulp::i32x8 = pulp::cast(*lanes_at(t, o[2]));
-    let d: pulp::i32x8 = pulp::cast(*lanes_at(t, o[3]));
+    let (a, b) = (lane_v3(t, o[0]), lane_v3(t, o[1]));
+    let (c, d) = (lane_v3(t, o[2]), lane_v3(t, o[3]));
     simd.wrapping_add_i32x8(simd.wrapping_sub_i32x8(simd.wrapping_sub_i32x8(a, b), c), d)
 }
 
@@ -1121,8 +1119,9 @@ fn variance_v3(
     // rounded to f32, is above 0.1 / area): a block of such lanes needs no square roots.
     let x = simd.avx;
     let sure_fail = x._mm256_set1_pd(100.0 * area * area * (1.0 - 1e-5));
-    let maybe = |nf| x._mm256_movemask_pd(x._mm256_cmp_pd::<30>(nf, sure_fail));
-    if maybe(nf0) | maybe(nf1) == 0 {
+    let maybe0 = x._mm256_movemask_pd(x._mm256_cmp_pd::<30>(nf0, sure_fail));
+    let maybe1 = x._mm256_movemask_pd(x._mm256_cmp_pd::<30>(nf1, sure_fail));
+    if maybe0 | maybe1 == 0 {
         return 0;
     }
     let (i0, m0) = variance_half_v3(simd, nf0, area);
@@ -1217,6 +1216,9 @@ impl<'t> StripeScan<'_, 't> {
         // Windows of a row are x = i * step, i < nk; window i is table entry row + i.
         // Window ids are `row * row_len + i`; a block may start at any window of a row.
         let nk = nx.div_ceil(step);
+        if nk == 0 || y0 >= y1 {
+            return;
+        }
         let nb = nk.div_ceil(LANES);
         // A power of two (ids split by shifts), at least one block more than a row.
         let row_len = ((nb + 1) * LANES).next_power_of_two();
@@ -1881,9 +1883,9 @@ fn hpass(
     }
 }
 
-/// The horizontal pass of one source row over `chunks` (8 destination pixels each, from
-/// pixel 0): two byte shuffles, two u16 products and a sum per chunk. Returns the number
-/// of destination pixels written.
+/// The horizontal pass of one source row over `chunks` (8 or 4 destination pixels each,
+/// from pixel 0): two byte shuffles, two u16 products and a sum per chunk. Returns the
+/// number of destination pixels written.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn hpass_v3(simd: V3, row: &[u8], chunks: &[HChunk], out: &mut [u16]) -> usize {
@@ -1994,7 +1996,8 @@ struct Program {
     /// Per stage of a stump cascade: integer thresholds for fixed-point stage sums
     /// (`None`: f64 sums; always for the last stage, whose sum is the score).
     fixed: Vec<Option<FixedStage>>,
-    /// Per stump: its leaves in the fixed-point units of its stage (0 where `None`).
+    /// Per stump: left leaf minus right leaf in the fixed-point units of its stage (see
+    /// [`fixed_terms`]; 0 where `None`).
     fixed_delta: Vec<i32>,
     /// Stumps: feature, threshold, left, right (one per weak classifier when `stumps`).
     stump: Vec<(u32, f32, f32, f32)>,
@@ -3026,6 +3029,42 @@ mod tests {
         );
         // Every shared-corner kernel ran.
         assert!(shapes.iter().all(|&n| n > 3), "{shapes:?}");
+    }
+
+    #[test]
+    fn lane_scan_of_images_about_one_window_wide_equals_the_reference() {
+        // Last pyramid levels at or just under the window size (10x8) must give the
+        // reference's hits (none, or a few), never a panic.
+        let mut rng = TestRng(0xbeef);
+        let det = Detector::new(random_compact_cascade(&mut rng)).unwrap();
+        let reference = Detector {
+            window_by_window: true,
+            ..det.clone()
+        };
+        for (w, h) in [
+            (10, 8),
+            (11, 8),
+            (10, 9),
+            (9, 8),
+            (10, 7),
+            (12, 10),
+            (21, 17),
+        ] {
+            let px: Vec<u8> = (0..w * h).map(|_| rng.below(256) as u8).collect();
+            for sf in [1.05, 1.1, 1.3] {
+                let p = DetectParams {
+                    scale_factor: sf,
+                    min_neighbors: 0,
+                    ..Default::default()
+                };
+                let want = reference.raw_hits(&px, w, h, &p).unwrap();
+                assert_eq!(
+                    det.raw_hits(&px, w, h, &p).unwrap(),
+                    want,
+                    "{w}x{h} sf {sf}"
+                );
+            }
+        }
     }
 
     #[test]
