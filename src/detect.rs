@@ -101,7 +101,7 @@
 //! time. The integral tables (8-pixel prefix scans in AVX2) and the resampling (byte
 //! shuffles for the horizontal pass) are vectorised too, with the same integers as their
 //! one-pixel forms. On the 640x480 anchor frames (default cascade, minSize 24) this
-//! takes about 26 ms of CPU per frame on the development machine; see the README for the
+//! takes about 24 ms of CPU per frame on the development machine; see the README for the
 //! `--raw` stream rate.
 //!
 //! # Parallelism
