@@ -8,8 +8,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+use classic_cv::bodyparts::synth::{SynthParams, render_indexed};
 use classic_cv::bodyparts::{self, BodyPartForest, BodyPartsParams, LabelledFrame};
-use classic_cv::bodysynth::{SynthParams, render_indexed};
 use classic_cv::persist;
 
 fn forest() -> BodyPartForest {

@@ -9,9 +9,9 @@
 
 use std::path::PathBuf;
 
-use classic_cv::cascade::Cascade;
+use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::{DetectParams, Detector, FrameStream};
-use classic_cv::{Image, fetch};
+use classic_cv::{Image, datasets::fetch};
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 
 fn frames() -> Vec<Vec<u8>> {

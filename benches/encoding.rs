@@ -10,11 +10,11 @@
 
 use std::path::PathBuf;
 
-use classic_cv::bovw::{Bovw, BovwParams};
-use classic_cv::kmeans::{KMeansInit, KMeansParams, LocalFeatures, quantize};
+use classic_cv::encode::bovw::{Bovw, BovwParams};
+use classic_cv::encode::kmeans::{KMeansInit, KMeansParams, LocalFeatures, quantize};
+use classic_cv::encode::vlad::{Vlad, VladNormalization};
 use classic_cv::pipeline::Transform;
 use classic_cv::rng::Rng;
-use classic_cv::vlad::{Vlad, VladNormalization};
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
 use ndarray::{Array2, Axis, Slice};
 
@@ -130,7 +130,7 @@ fn bench_encoders(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("bovw-spm124", format!("n{n}-k256")), |b| {
         b.iter(|| black_box(bovw.transform(&image).unwrap()))
     });
-    let gmm = classic_cv::fisher::GmmParams {
+    let gmm = classic_cv::encode::fisher::GmmParams {
         k: 64,
         max_iter: 5,
         subsample: Some(5000),
@@ -140,12 +140,16 @@ fn bench_encoders(c: &mut Criterion) {
     .unwrap();
     g.bench_function(
         BenchmarkId::new("fisher-improved", format!("n{n}-k64")),
-        |b| b.iter(|| black_box(classic_cv::fisher::fisher_encode(x.view(), &gmm, true).unwrap())),
+        |b| {
+            b.iter(|| {
+                black_box(classic_cv::encode::fisher::fisher_encode(x.view(), &gmm, true).unwrap())
+            })
+        },
     );
     let hists: Vec<Vec<f32>> = (0..100)
         .map(|j| (0..4096).map(|i| ((i + j) % 17) as f32 / 4096.0).collect())
         .collect();
-    let map = classic_cv::homkermap::HomKerMap::default();
+    let map = classic_cv::encode::homkermap::HomKerMap::default();
     g.bench_function(BenchmarkId::new("homkermap-chi2-n1", "100x4096"), |b| {
         b.iter(|| black_box(map.transform_batch(&hists).unwrap()))
     });

@@ -14,8 +14,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use classic_cv::Image;
+use classic_cv::features::sift::{DenseSift, Window};
 use classic_cv::pipeline::transform_all;
-use classic_cv::sift::{DenseSift, Window};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 /// `name` (512x512 or 640x480 gray .f32) from the anchors, or a synthetic stand-in.

@@ -1,7 +1,7 @@
 //! Foundation benches: image resizing and model persistence.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use classic_cv::centroid::NearestCentroidParams;
+use classic_cv::learn::centroid::NearestCentroidParams;
 use classic_cv::pipeline::Fit;
 use classic_cv::{Image, persist};
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
@@ -32,7 +32,9 @@ fn persistence(c: &mut Criterion) {
         });
         c.bench_function(&format!("persist_load/{ext}-4MB"), |b| {
             b.iter(|| {
-                black_box(persist::load::<classic_cv::centroid::NearestCentroid>(&path).unwrap())
+                black_box(
+                    persist::load::<classic_cv::learn::centroid::NearestCentroid>(&path).unwrap(),
+                )
             })
         });
     }

@@ -12,11 +12,11 @@
 use std::hint::black_box;
 use std::num::NonZero;
 
-use classic_cv::knn::{Algorithm, KnnParams, Metric};
+use classic_cv::learn::knn::{Algorithm, KnnParams, Metric};
+use classic_cv::learn::softmax::{Optimizer, SoftmaxParams};
+use classic_cv::learn::svm::{LinearSvmParams, Solver};
 use classic_cv::pipeline::{Fit, Label, Transform};
 use classic_cv::rng::Rng;
-use classic_cv::softmax::{Optimizer, SoftmaxParams};
-use classic_cv::svm::{LinearSvmParams, Solver};
 use criterion::{BenchmarkId, Criterion, criterion_main};
 
 /// `n` vectors of `d` values in [0, 1], 8-bit quantised, near a 20-D subspace, 10 classes.

@@ -7,9 +7,9 @@
 
 use std::time::Instant;
 
+use classic_cv::bodyparts::depth::feature;
+use classic_cv::bodyparts::synth::{SynthParams, render_indexed};
 use classic_cv::bodyparts::{BodyPartForest, LabelledFrame};
-use classic_cv::bodysynth::{SynthParams, render_indexed};
-use classic_cv::depth::feature;
 use classic_cv::persist;
 
 /// CPU seconds (user + system) of this process so far (Linux).

@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
+use classic_cv::classify::config::{ClassifierConfig, FeaturesConfig, PipelineConfig};
 use classic_cv::datasets::{Split, fashion_mnist};
-use classic_cv::model::{ClassifierConfig, FeaturesConfig, PipelineConfig};
 use classic_cv::pipeline::{Fit, Transform};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n_train: usize = args[2].parse().expect("N_TRAIN");
     let n_val: usize = args[3].parse().expect("N_VAL");
     let cs: Vec<f32> = args[4].split(',').map(|c| c.parse().expect("C")).collect();
-    let dir = classic_cv::fetch::default_cache_dir().join("fashion-mnist");
+    let dir = classic_cv::datasets::fetch::default_cache_dir().join("fashion-mnist");
     let data = fashion_mnist(&dir, Split::Train)?;
     let train = data.subset(&(0..n_train).collect::<Vec<_>>());
     let val = data.subset(&(60000 - n_val..60000).collect::<Vec<_>>());
@@ -42,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for c in cs {
         let t = Instant::now();
-        let m = classic_cv::svm::LinearSvmParams { c, ..svm.clone() }.fit(&xtr, &train.labels)?;
+        let m = classic_cv::learn::svm::LinearSvmParams { c, ..svm.clone() }
+            .fit(&xtr, &train.labels)?;
         let pred = m.transform_batch(&xva)?;
         let acc =
             pred.iter().zip(&val.labels).filter(|(a, b)| a == b).count() as f32 / n_val as f32;

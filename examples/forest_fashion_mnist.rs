@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use classic_cv::datasets::{Split, fashion_mnist};
-use classic_cv::forest::RandomForestParams;
+use classic_cv::learn::forest::RandomForestParams;
 use classic_cv::pipeline::{Fit, transform_all};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()?;
-    let dir = classic_cv::fetch::default_cache_dir().join("fashion-mnist");
+    let dir = classic_cv::datasets::fetch::default_cache_dir().join("fashion-mnist");
     let dir = if dir.is_absolute() {
         dir
     } else {

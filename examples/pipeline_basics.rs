@@ -7,11 +7,11 @@
 //! cargo run --release --example pipeline_basics [-- --full]
 //! ```
 
-use classic_cv::centroid::NearestCentroidParams;
 use classic_cv::datasets::{Split, fashion_mnist};
+use classic_cv::learn::centroid::NearestCentroidParams;
+use classic_cv::learn::preprocess::StandardizeParams;
 use classic_cv::pipeline::{Fit, Transform};
-use classic_cv::preprocess::StandardizeParams;
-use classic_cv::{fetch, persist};
+use classic_cv::{datasets::fetch, persist};
 
 fn main() -> anyhow::Result<()> {
     let full = std::env::args().any(|a| a == "--full");

@@ -284,6 +284,17 @@ impl Image {
     }
 }
 
+/// File extensions of the image files the crate reads (case-insensitive): PNG, JPEG and the
+/// PNM family. Every command and reader that picks images out of a folder uses this list.
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "pgm", "ppm", "pnm"];
+
+/// Whether `path` has one of [`IMAGE_EXTENSIONS`] (case-insensitive).
+pub fn has_image_extension(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
 /// Parses a `WxH` size such as `640x480`.
 pub fn parse_size(text: &str) -> Result<(usize, usize)> {
     let bad = || {

@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-// Layer 0: foundation.
+// The folders are the architecture: a folder uses only the root modules and the folders
+// listed before it (see ARCHITECTURE.md).
+
+// Foundation (the root).
 pub mod draw;
 pub mod error;
 pub mod image;
@@ -13,46 +16,15 @@ pub mod progress;
 pub mod rng;
 pub(crate) mod simd;
 
-// Layer 1: features.
-pub mod haar;
-pub mod haarpool;
-pub mod integral;
-pub mod lbp;
-pub mod pixels;
-pub mod sift;
-
-// Layer 2: encodings and preprocessing.
-pub mod bovw;
-pub mod encoder;
-pub mod fisher;
-pub mod homkermap;
-pub mod kmeans;
-pub mod preprocess;
-pub mod vlad;
-
-// Layer 3: learners.
-pub mod adaboost;
-pub mod cascade;
-pub mod cascade_train;
-pub mod centroid;
-pub mod cnn;
-pub mod forest;
-pub mod knn;
-pub mod softmax;
-pub mod svm;
-pub mod tree;
-
-// Layer 4: systems.
+// Families.
 pub mod bodyparts;
-pub mod bodysynth;
+pub mod classify;
+pub mod cnn;
 pub mod datasets;
 pub mod detect;
-// Depth frames and depth-comparison features; a feature source of the layer-3 tree learner.
-pub mod depth;
-pub mod fetch;
-pub mod metrics;
-pub mod model;
-pub mod select;
+pub mod encode;
+pub mod features;
+pub mod learn;
 
 pub use error::{Error, Result};
 pub use image::{Image, Rect};

@@ -9,13 +9,13 @@
 //!
 //! # Usage
 //! ```
-//! use classic_cv::{persist, pipeline::Fit, centroid::NearestCentroidParams};
+//! use classic_cv::{persist, pipeline::Fit, learn::centroid::NearestCentroidParams};
 //! let model = NearestCentroidParams::default()
 //!     .fit(&[vec![0.0], vec![1.0]], &[0, 1]).unwrap();
 //! let dir = std::env::temp_dir().join(format!("ccv-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
 //! persist::save(dir.join("m.json"), &model).unwrap();
-//! let back: classic_cv::centroid::NearestCentroid = persist::load(dir.join("m.json")).unwrap();
+//! let back: classic_cv::learn::centroid::NearestCentroid = persist::load(dir.join("m.json")).unwrap();
 //! assert_eq!(back, model);
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
@@ -57,18 +57,6 @@ pub trait Model: Serialize + DeserializeOwned {
 impl<A: Model, B: Model> Model for crate::pipeline::Chain<A, B> {
     fn kind() -> String {
         format!("{}+{}", A::kind(), B::kind())
-    }
-}
-
-impl Model for crate::centroid::NearestCentroid {
-    fn kind() -> String {
-        "nearest-centroid".into()
-    }
-}
-
-impl Model for crate::preprocess::Standardize {
-    fn kind() -> String {
-        "standardize".into()
     }
 }
 

@@ -16,8 +16,8 @@
 //! # Usage
 //! ```
 //! use classic_cv::pipeline::{Fit, Transform};
-//! use classic_cv::preprocess::StandardizeParams;
-//! use classic_cv::centroid::NearestCentroidParams;
+//! use classic_cv::learn::preprocess::StandardizeParams;
+//! use classic_cv::learn::centroid::NearestCentroidParams;
 //!
 //! let x = vec![vec![0.0, 0.0], vec![0.2, 0.1], vec![5.0, 5.0], vec![5.2, 4.9]];
 //! let y = vec![0, 0, 1, 1];

@@ -5,7 +5,7 @@
 //! the files of `data/cache/opencv`).
 #![no_main]
 
-use classic_cv::cascade::Cascade;
+use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::{DetectParams, Detector};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,16 +1,15 @@
 //! Body-part segmentation from depth: synthetic frames, training determinism, accuracy on a
 //! fresh seed, invalid depth as background, mismatched label images.
 
+use classic_cv::bodyparts::depth::DepthImage;
+use classic_cv::bodyparts::synth::{self, N_PARTS, SynthParams};
 use classic_cv::bodyparts::{self, BodyPartForest, BodyPartsParams, LabelledFrame};
-use classic_cv::bodysynth::{self, N_PARTS, SynthParams};
-use classic_cv::depth::DepthImage;
 use classic_cv::{Error, persist};
 
 fn frames(seed: u64, n: usize, p: &SynthParams) -> Vec<LabelledFrame> {
     (0..n)
         .map(|i| {
-            LabelledFrame::from_synth(&bodysynth::render_indexed(p, seed, i as u64).unwrap())
-                .unwrap()
+            LabelledFrame::from_synth(&synth::render_indexed(p, seed, i as u64).unwrap()).unwrap()
         })
         .collect()
 }
@@ -110,7 +109,7 @@ fn invalid_depth_is_background() {
     };
     let train = frames(31, 6, &p);
     let f = bodyparts::train(&small_params(), &train).unwrap();
-    let frame = bodysynth::render_indexed(&SynthParams::default(), 32, 0).unwrap();
+    let frame = synth::render_indexed(&SynthParams::default(), 32, 0).unwrap();
     let mut depth = frame.depth.clone();
     let body: Vec<usize> = (0..depth.len()).filter(|&i| frame.labels[i] > 0).collect();
     let spoiled: Vec<usize> = body.iter().copied().step_by(7).collect();
@@ -127,9 +126,9 @@ fn invalid_depth_is_background() {
     assert_eq!(labelled, valid_body);
     // Frames with missing pixels (written as 0 mm) read back as background.
     let dir = tempfile::tempdir().unwrap();
-    let holes = bodysynth::render_indexed(&p, 33, 0).unwrap();
-    bodysynth::write_frame(dir.path(), "x", &holes).unwrap();
-    let back = LabelledFrame::from_synth(&bodysynth::read_frame(dir.path(), "x").unwrap()).unwrap();
+    let holes = synth::render_indexed(&p, 33, 0).unwrap();
+    synth::write_frame(dir.path(), "x", &holes).unwrap();
+    let back = LabelledFrame::from_synth(&synth::read_frame(dir.path(), "x").unwrap()).unwrap();
     for i in 0..holes.labels.len() {
         assert_eq!(
             back.depth.is_body(i % holes.width, i / holes.width),
@@ -140,7 +139,7 @@ fn invalid_depth_is_background() {
 
 #[test]
 fn label_image_of_another_size_is_an_error() {
-    let fr = bodysynth::render_indexed(&SynthParams::default(), 41, 0).unwrap();
+    let fr = synth::render_indexed(&SynthParams::default(), 41, 0).unwrap();
     let depth = DepthImage::from_metres(fr.width, fr.height, fr.depth.clone()).unwrap();
     let r = LabelledFrame::new(depth.clone(), vec![0; 100 * 100], fr.focal, vec![]);
     assert!(matches!(
@@ -154,11 +153,11 @@ fn label_image_of_another_size_is_an_error() {
     let r = LabelledFrame::new(depth, vec![N_PARTS as u8 + 1; 76800], fr.focal, vec![]);
     assert!(matches!(r, Err(Error::InvalidParam { .. })));
     let dir = tempfile::tempdir().unwrap();
-    bodysynth::write_frame(dir.path(), "a", &fr).unwrap();
+    synth::write_frame(dir.path(), "a", &fr).unwrap();
     image::GrayImage::new(160, 120)
         .save(dir.path().join("a_labels.png"))
         .unwrap();
-    let e = bodysynth::read_frame(dir.path(), "a").unwrap_err();
+    let e = synth::read_frame(dir.path(), "a").unwrap_err();
     assert!(matches!(e, Error::Format { .. }));
     assert!(e.to_string().contains("160x120"), "{e}");
 }
@@ -252,7 +251,7 @@ fn each_validation_rule_is_checked() {
         ..SynthParams::default()
     };
     assert!(matches!(
-        bodysynth::render(&s, 0),
+        synth::render(&s, 0),
         Err(Error::InvalidParam {
             name: "distance",
             ..

@@ -1,9 +1,9 @@
 //! Cascade training: the synthetic-object recipe, determinism across thread counts, the
 //! background regions of labelled photos and the committed face cascade on held-out faces.
 
-use classic_cv::adaboost::Boost;
-use classic_cv::cascade::Cascade;
-use classic_cv::cascade_train::{
+use classic_cv::detect::cascade::Cascade;
+use classic_cv::detect::train::adaboost::Boost;
+use classic_cv::detect::train::{
     Augment, TrainParams, TrainState, augment_positives, background_regions, train,
 };
 use classic_cv::detect::{DetectParams, Detector, match_greedy};
@@ -216,7 +216,7 @@ fn invalid_parameters_and_inputs_are_rejected() {
         Err(Error::InvalidParam { name, .. }) => name,
         other => panic!(
             "expected InvalidParam, got {:?}",
-            other.map(|_: classic_cv::cascade_train::Trained| ())
+            other.map(|_: classic_cv::detect::train::Trained| ())
         ),
     };
     assert_eq!(

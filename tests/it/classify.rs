@@ -7,12 +7,12 @@
 
 use std::path::PathBuf;
 
+use classic_cv::classify::config::{GridConfig, Pipeline, PipelineConfig};
 use classic_cv::datasets::{self, Dataset, Split};
-use classic_cv::knn::{KnnParams, Metric, TieBreak};
-use classic_cv::model::{GridConfig, Pipeline, PipelineConfig};
+use classic_cv::learn::knn::{KnnParams, Metric, TieBreak};
+use classic_cv::learn::svm::{self, LinearSvmParams, Loss};
 use classic_cv::pipeline::{Fit, Label, Transform};
-use classic_cv::svm::{self, LinearSvmParams, Loss};
-use classic_cv::{Error, Image, fetch, persist, select};
+use classic_cv::{Error, Image, classify::select, datasets::fetch, persist};
 use ndarray::ArrayView2;
 
 fn cache() -> PathBuf {
@@ -165,7 +165,8 @@ fn example_configs_parse_and_fit_a_small_subset() {
         let model = config.fit(images, labels).unwrap();
         let test = &train.images[600..800];
         let predicted = model.transform_batch(test).unwrap();
-        let acc = classic_cv::metrics::accuracy(&train.labels[600..800], &predicted).unwrap();
+        let acc =
+            classic_cv::classify::metrics::accuracy(&train.labels[600..800], &predicted).unwrap();
         assert!(acc > 0.6, "{name}: accuracy {acc}");
     }
     let grid = std::fs::read_to_string(dir.join("knn-grid.json")).unwrap();
@@ -260,7 +261,7 @@ fn nan_features_are_an_error() {
             _ if c.contains("svm") => LinearSvmParams::default()
                 .fit(&x, &[0, 1, 0, 1, 0, 1])
                 .map(|_| ()),
-            _ => classic_cv::softmax::SoftmaxParams::default()
+            _ => classic_cv::learn::softmax::SoftmaxParams::default()
                 .fit(&x, &[0, 1, 0, 1, 0, 1])
                 .map(|_| ()),
         };

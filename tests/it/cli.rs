@@ -41,7 +41,7 @@ fn verify_on_an_empty_cache_fails_and_reports_json() {
     assert_eq!(v["ok"], false);
     assert_eq!(
         v["files"].as_array().unwrap().len(),
-        classic_cv::fetch::MANIFEST.len()
+        classic_cv::datasets::fetch::MANIFEST.len()
     );
     assert!(err.contains("missing or corrupted"), "{err}");
 }

@@ -90,7 +90,7 @@ pub fn blobs() -> (Vec<Vec<f32>>, Vec<Label>) {
 fn nearest_centroid_conforms() {
     let (x, y) = blobs();
     check_estimator(
-        &classic_cv::centroid::NearestCentroidParams::default(),
+        &classic_cv::learn::centroid::NearestCentroidParams::default(),
         &x,
         &y,
     );
@@ -98,8 +98,8 @@ fn nearest_centroid_conforms() {
 
 #[test]
 fn standardize_then_nearest_centroid_conforms() {
-    use classic_cv::centroid::NearestCentroidParams;
-    use classic_cv::preprocess::StandardizeParams;
+    use classic_cv::learn::centroid::NearestCentroidParams;
+    use classic_cv::learn::preprocess::StandardizeParams;
     let (x, y) = blobs();
     check_estimator(
         &StandardizeParams::default().then(NearestCentroidParams::default()),
@@ -121,31 +121,39 @@ fn cnn_conforms() {
 #[test]
 fn default_params_validate() {
     assert!(
-        classic_cv::preprocess::StandardizeParams::default()
+        classic_cv::learn::preprocess::StandardizeParams::default()
             .validate()
             .is_ok()
     );
     assert!(classic_cv::cnn::CnnParams::default().validate().is_ok());
-    assert!(classic_cv::knn::KnnParams::default().validate().is_ok());
     assert!(
-        classic_cv::svm::LinearSvmParams::default()
+        classic_cv::learn::knn::KnnParams::default()
             .validate()
             .is_ok()
     );
     assert!(
-        classic_cv::softmax::SoftmaxParams::default()
+        classic_cv::learn::svm::LinearSvmParams::default()
             .validate()
             .is_ok()
     );
-    assert!(classic_cv::pixels::Pixels::default().validate().is_ok());
+    assert!(
+        classic_cv::learn::softmax::SoftmaxParams::default()
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        classic_cv::features::pixels::Pixels::default()
+            .validate()
+            .is_ok()
+    );
 }
 
 /// Runtime choice of a stage is an enum of params implementing `Fit` by `match`, with an
 /// enum of fitted models implementing `Transform`: both serialise with serde.
 mod runtime_choice {
-    use classic_cv::centroid::{NearestCentroid, NearestCentroidParams};
+    use classic_cv::learn::centroid::{NearestCentroid, NearestCentroidParams};
+    use classic_cv::learn::preprocess::{Standardize, StandardizeParams};
     use classic_cv::pipeline::{Fit, Label, Transform};
-    use classic_cv::preprocess::{Standardize, StandardizeParams};
     use classic_cv::{Result, persist};
     use serde::{Deserialize, Serialize};
 
@@ -215,10 +223,10 @@ fn dense_sift_conforms() {
         })
         .collect();
     check_estimator(
-        &classic_cv::sift::DenseSift {
+        &classic_cv::features::sift::DenseSift {
             step: 3,
             bin_size: 4,
-            ..classic_cv::sift::DenseSift::default()
+            ..classic_cv::features::sift::DenseSift::default()
         },
         &images,
         &[0, 1, 0, 1],
@@ -226,7 +234,7 @@ fn dense_sift_conforms() {
 }
 
 /// Ten small "images" of 2-D descriptors around three centres, with positions.
-fn local_feature_sets() -> (Vec<classic_cv::kmeans::LocalFeatures>, Vec<Label>) {
+fn local_feature_sets() -> (Vec<classic_cv::encode::kmeans::LocalFeatures>, Vec<Label>) {
     let mut rng = classic_cv::rng::Rng::new(5);
     let centres = [[0.0f32, 0.0], [4.0, 0.0], [0.0, 4.0]];
     let images = (0..10)
@@ -238,7 +246,7 @@ fn local_feature_sets() -> (Vec<classic_cv::kmeans::LocalFeatures>, Vec<Label>) 
                 d[[r, 0]] = c[0] + 0.3 * rng.normal();
                 d[[r, 1]] = c[1] + 0.3 * rng.normal();
             }
-            classic_cv::kmeans::LocalFeatures {
+            classic_cv::encode::kmeans::LocalFeatures {
                 descriptors: d,
                 positions: (0..n)
                     .map(|r| [r as f32 * 3.0, (r * 7 % 16) as f32])
@@ -253,7 +261,7 @@ fn local_feature_sets() -> (Vec<classic_cv::kmeans::LocalFeatures>, Vec<Label>) 
 
 #[test]
 fn kmeans_conforms() {
-    use classic_cv::kmeans::{KMeansAlgorithm, KMeansParams};
+    use classic_cv::encode::kmeans::{KMeansAlgorithm, KMeansParams};
     let (x, y) = blobs();
     for algorithm in [
         KMeansAlgorithm::Lloyd,
@@ -272,8 +280,8 @@ fn kmeans_conforms() {
 
 #[test]
 fn bovw_conforms() {
-    use classic_cv::bovw::{BovwAssignment, BovwParams};
-    use classic_cv::kmeans::KMeansParams;
+    use classic_cv::encode::bovw::{BovwAssignment, BovwParams};
+    use classic_cv::encode::kmeans::KMeansParams;
     let (x, y) = local_feature_sets();
     let kmeans = KMeansParams {
         k: 3,
@@ -305,8 +313,8 @@ fn bovw_conforms() {
 
 #[test]
 fn vlad_conforms() {
-    use classic_cv::kmeans::KMeansParams;
-    use classic_cv::vlad::VladParams;
+    use classic_cv::encode::kmeans::KMeansParams;
+    use classic_cv::encode::vlad::VladParams;
     let (x, y) = local_feature_sets();
     check_estimator(
         &VladParams {
@@ -328,20 +336,28 @@ fn homkermap_conforms() {
         .iter()
         .map(|v| v.iter().map(|a| a.abs()).collect())
         .collect();
-    check_estimator(&classic_cv::homkermap::HomKerMap::default(), &x, &y);
+    check_estimator(&classic_cv::encode::homkermap::HomKerMap::default(), &x, &y);
 }
 
 #[test]
 fn encoding_default_params_validate() {
     assert!(
-        classic_cv::kmeans::KMeansParams::default()
+        classic_cv::encode::kmeans::KMeansParams::default()
             .validate()
             .is_ok()
     );
-    assert!(classic_cv::bovw::BovwParams::default().validate().is_ok());
-    assert!(classic_cv::vlad::VladParams::default().validate().is_ok());
     assert!(
-        classic_cv::homkermap::HomKerMap::default()
+        classic_cv::encode::bovw::BovwParams::default()
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        classic_cv::encode::vlad::VladParams::default()
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        classic_cv::encode::homkermap::HomKerMap::default()
             .validate()
             .is_ok()
     );
@@ -349,7 +365,7 @@ fn encoding_default_params_validate() {
 
 #[test]
 fn fisher_conforms() {
-    use classic_cv::fisher::{FisherParams, GmmParams};
+    use classic_cv::encode::fisher::{FisherParams, GmmParams};
     let (x, y) = local_feature_sets();
     check_estimator(
         &FisherParams {
@@ -367,7 +383,7 @@ fn fisher_conforms() {
 
 #[test]
 fn knn_conforms() {
-    use classic_cv::knn::{Algorithm, KnnParams, Metric};
+    use classic_cv::learn::knn::{Algorithm, KnnParams, Metric};
     let (x, y) = blobs();
     for metric in [Metric::L1, Metric::L2, Metric::Chi2, Metric::Cosine] {
         let x: Vec<Vec<f32>> = if metric == Metric::Chi2 {
@@ -393,7 +409,7 @@ fn knn_conforms() {
 
 #[test]
 fn linear_svm_conforms() {
-    use classic_cv::svm::{LinearSvmParams, Loss, Solver};
+    use classic_cv::learn::svm::{LinearSvmParams, Loss, Solver};
     let (x, y) = blobs();
     for solver in [Solver::DualCd, Solver::Sgd] {
         for loss in [Loss::Hinge, Loss::SquaredHinge] {
@@ -413,7 +429,7 @@ fn linear_svm_conforms() {
 
 #[test]
 fn softmax_conforms() {
-    use classic_cv::softmax::{Optimizer, SoftmaxParams};
+    use classic_cv::learn::softmax::{Optimizer, SoftmaxParams};
     let (x, y) = blobs();
     for optimizer in [
         Optimizer::Sgd,
@@ -437,7 +453,7 @@ fn softmax_conforms() {
 #[test]
 fn pipeline_config_conforms() {
     use classic_cv::Image;
-    use classic_cv::model::PipelineConfig;
+    use classic_cv::classify::config::PipelineConfig;
     let (x, y) = blobs();
     let images: Vec<Image> = x
         .iter()
@@ -463,11 +479,11 @@ fn pipeline_config_conforms() {
 fn random_forest_conforms() {
     let (x, y) = blobs();
     for criterion in [
-        classic_cv::tree::Criterion::Gini,
-        classic_cv::tree::Criterion::Entropy,
+        classic_cv::learn::tree::Criterion::Gini,
+        classic_cv::learn::tree::Criterion::Entropy,
     ] {
         check_estimator(
-            &classic_cv::forest::RandomForestParams {
+            &classic_cv::learn::forest::RandomForestParams {
                 n_trees: 8,
                 criterion,
                 ..Default::default()
@@ -477,7 +493,7 @@ fn random_forest_conforms() {
         );
     }
     assert!(
-        classic_cv::forest::RandomForestParams::default()
+        classic_cv::learn::forest::RandomForestParams::default()
             .validate()
             .is_ok()
     );
@@ -485,10 +501,10 @@ fn random_forest_conforms() {
 
 #[test]
 fn dense_sift_encoder_conforms() {
-    use classic_cv::encoder::{EncoderParams, Encoding};
+    use classic_cv::encode::encoder::{EncoderParams, Encoding};
     let (x, y) = super::cnn::shapes(12, 20);
     let params = EncoderParams {
-        sift: classic_cv::sift::DenseSift {
+        sift: classic_cv::features::sift::DenseSift {
             step: 4,
             bin_size: 4,
             ..Default::default()

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use classic_cv::datasets::{self, Split};
-use classic_cv::{Error, Image, fetch};
+use classic_cv::{Error, Image, datasets::fetch};
 
 /// The fetched data, as `fetch-data` leaves it (`.ci/run` fetches before testing).
 pub fn cache() -> PathBuf {

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use classic_cv::cascade::Cascade;
+use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::{self, DetectParams, Detection, Detector, FrameStream, Grouping};
-use classic_cv::{Error, Image, fetch};
+use classic_cv::{Error, Image, datasets::fetch};
 use proptest::prelude::*;
 
 fn cache() -> PathBuf {

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use classic_cv::classify::config::{Pipeline, PipelineConfig};
 use classic_cv::datasets::image_folder;
-use classic_cv::model::{Pipeline, PipelineConfig};
 use classic_cv::pipeline::{Fit, Transform};
 use classic_cv::rng::Rng;
 use classic_cv::{Image, persist};
@@ -76,7 +76,7 @@ fn folder_of_mixed_sizes_trains_reloads_and_predicts_pngs() {
     let config = PipelineConfig::from_json(CONFIG, "inline").unwrap();
     let model = config.fit(&train.images, &train.labels).unwrap();
     let pred = model.transform_batch(&test.images).unwrap();
-    let acc = classic_cv::metrics::accuracy(&test.labels, &pred).unwrap();
+    let acc = classic_cv::classify::metrics::accuracy(&test.labels, &pred).unwrap();
     // Chance is 0.25; the four textures are easy for SIFT.
     assert!(acc >= 0.9, "held-out accuracy {acc}");
     // Save, reload: identical predictions; `predict` on PNG files matches the in-memory ones.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use classic_cv::Error;
-use classic_cv::kmeans::{KMeansAlgorithm, KMeansInit, KMeansParams, quantize};
+use classic_cv::encode::kmeans::{KMeansAlgorithm, KMeansInit, KMeansParams, quantize};
 use ndarray::Array2;
 
 /// The VLFeat anchor outputs: `../shared` beside the checkout (a worktree under `wt/` looks
@@ -94,7 +94,7 @@ fn astronaut() -> (Array2<f32>, Array2<f32>, Vec<u32>) {
 
 #[test]
 fn vlad_reproduces_vlfeat_for_all_flag_variants() {
-    use classic_cv::vlad::{VladNormalization, vlad_encode};
+    use classic_cv::encode::vlad::{VladNormalization, vlad_encode};
     let (x, c, a) = astronaut();
     let variants = [
         ("plain", false, false),
@@ -143,10 +143,10 @@ fn quantize_agrees_with_vlfeat_assignments() {
 
 #[test]
 fn encoders_handle_bad_and_empty_input() {
-    use classic_cv::bovw::BovwParams;
-    use classic_cv::kmeans::LocalFeatures;
+    use classic_cv::encode::bovw::BovwParams;
+    use classic_cv::encode::kmeans::LocalFeatures;
+    use classic_cv::encode::vlad::VladParams;
     use classic_cv::pipeline::{Fit, Transform};
-    use classic_cv::vlad::VladParams;
     let (x, _, _) = astronaut();
     let image = LocalFeatures {
         descriptors: x
@@ -232,7 +232,7 @@ fn encoders_handle_bad_and_empty_input() {
 /// interpolates a table, we evaluate the closed form: they agree to the table's error.
 #[test]
 fn homkermap_matches_vlfeat() {
-    use classic_cv::homkermap::{HomKerMap, HomKernel, HomWindow};
+    use classic_cv::encode::homkermap::{HomKerMap, HomKernel, HomWindow};
     use classic_cv::pipeline::Transform;
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/homkermap_vlfeat.json");
     let rows: Vec<serde_json::Value> =
@@ -277,7 +277,7 @@ fn homkermap_matches_vlfeat() {
 /// `vl_gmm` fitted on descriptors 0..2000; the GMM and both encodings are in `tests/data`.
 #[test]
 fn fisher_matches_vlfeat_for_the_same_mixture() {
-    use classic_cv::fisher::{Gmm, GmmParams, fisher_encode};
+    use classic_cv::encode::fisher::{Gmm, GmmParams, fisher_encode};
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let raw = |name: &str| -> Vec<f32> {
         std::fs::read(data.join(name))

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use classic_cv::fetch::{self, FetchEvent, FileState};
+use classic_cv::datasets::fetch::{self, FetchEvent, FileState};
 
 fn cache() -> PathBuf {
     super::datasets::cache()

@@ -2,13 +2,13 @@
 //! anchor, determinism across thread counts, bad input, the config file.
 
 use classic_cv::datasets::{Split, fashion_mnist};
-use classic_cv::forest::{MaxFeatures, RandomForest, RandomForestParams};
+use classic_cv::learn::forest::{MaxFeatures, RandomForest, RandomForestParams};
+use classic_cv::learn::tree::Criterion;
 use classic_cv::pipeline::{Fit, Label, Transform, transform_all};
-use classic_cv::tree::Criterion;
 use classic_cv::{Error, persist};
 
 fn cache() -> std::path::PathBuf {
-    let dir = classic_cv::fetch::default_cache_dir();
+    let dir = classic_cv::datasets::fetch::default_cache_dir();
     if dir.is_absolute() {
         dir
     } else {
@@ -312,8 +312,8 @@ fn binary_model_file_round_trips_and_corruption_is_detected() {
 /// The example config runs through the pipeline config enum of the train/eval CLI.
 #[test]
 fn random_forest_config_trains_through_the_pipeline_enum() {
+    use classic_cv::classify::config::{ClassifierConfig, PipelineConfig};
     use classic_cv::datasets::{Split, fashion_mnist};
-    use classic_cv::model::{ClassifierConfig, PipelineConfig};
     use classic_cv::pipeline::{Fit, Transform};
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

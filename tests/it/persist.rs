@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use classic_cv::centroid::{NearestCentroid, NearestCentroidParams};
+use classic_cv::learn::centroid::{NearestCentroid, NearestCentroidParams};
+use classic_cv::learn::preprocess::{Standardize, StandardizeParams};
 use classic_cv::pipeline::{Chain, Fit, Transform};
-use classic_cv::preprocess::{Standardize, StandardizeParams};
 use classic_cv::{Error, persist};
 
 type Toy = Chain<Standardize, NearestCentroid>;

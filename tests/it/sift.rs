@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use classic_cv::features::sift::{DenseSift, Descriptors, Window};
 use classic_cv::pipeline::{Fit, Transform, transform_all};
-use classic_cv::sift::{DenseSift, Descriptors, Window};
 use classic_cv::{Error, Image};
 
 /// VLFeat's reference outputs: `../shared/anchors/vlfeat/out` (the CI checkout has

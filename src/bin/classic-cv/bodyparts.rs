@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use classic_cv::bodyparts::depth::DepthImage;
+use classic_cv::bodyparts::synth::{self, SynthParams};
 use classic_cv::bodyparts::{self, BodyPartForest, BodyPartsParams, LabelledFrame};
-use classic_cv::bodysynth::{self, SynthParams};
-use classic_cv::depth::DepthImage;
 use classic_cv::persist;
 use rayon::prelude::*;
 
@@ -100,14 +100,14 @@ struct SegmentArgs {
 }
 
 fn load_frames(dir: &Path, limit: Option<usize>) -> Result<Vec<LabelledFrame>> {
-    let mut stems = bodysynth::list_frames(dir)?;
+    let mut stems = synth::list_frames(dir)?;
     if let Some(n) = limit {
         stems.truncate(n);
     }
     stems
         .par_iter()
         .map(|s| {
-            let f = bodysynth::read_frame(dir, s)?;
+            let f = synth::read_frame(dir, s)?;
             Ok(LabelledFrame::from_synth(&f)?)
         })
         .collect::<Result<Vec<_>>>()
@@ -125,8 +125,8 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
             };
             p.validate()?;
             (0..a.n).into_par_iter().try_for_each(|i| -> Result<()> {
-                let f = bodysynth::render_indexed(&p, g.seed, i as u64)?;
-                bodysynth::write_frame(&a.out, &bodysynth::frame_stem(i), &f)?;
+                let f = synth::render_indexed(&p, g.seed, i as u64)?;
+                synth::write_frame(&a.out, &synth::frame_stem(i), &f)?;
                 Ok(())
             })?;
             if g.json {
@@ -215,7 +215,7 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
         }
         BodyPartsCommand::Segment(a) => {
             let forest: BodyPartForest = persist::load(&a.forest)?;
-            let (w, h, depth) = bodysynth::read_depth_png(&a.depth)?;
+            let (w, h, depth) = synth::read_depth_png(&a.depth)?;
             let img = DepthImage::from_metres(w, h, depth)?;
             let labels = forest.segment(&img)?;
             bodyparts::render_segmentation(&labels, w, h)?.save_png(&a.out)?;

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use classic_cv::cnn::{Cnn, CnnParams, Optimizer, Schedule};
 use classic_cv::datasets::{self, Dataset, Split};
 use classic_cv::pipeline::Transform;
-use classic_cv::{Image, fetch, persist};
+use classic_cv::{Image, datasets::fetch, persist};
 
 use crate::Globals;
 

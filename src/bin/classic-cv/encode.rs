@@ -5,11 +5,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use classic_cv::bovw::{Bovw, BovwAssignment, BovwNorm, BovwParams};
-use classic_cv::kmeans::{KMeans, KMeansAlgorithm, KMeansInit, KMeansParams, LocalFeatures};
+use classic_cv::encode::bovw::{Bovw, BovwAssignment, BovwNorm, BovwParams};
+use classic_cv::encode::kmeans::{
+    KMeans, KMeansAlgorithm, KMeansInit, KMeansParams, LocalFeatures,
+};
+use classic_cv::encode::vlad::{Vlad, VladNormalization, vlad_encode};
 use classic_cv::npy;
 use classic_cv::pipeline::Transform;
-use classic_cv::vlad::{Vlad, VladNormalization, vlad_encode};
 use ndarray::Array2;
 
 use crate::Globals;
@@ -235,13 +237,6 @@ pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
     Ok(())
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .context("--size must look like 512x512")?;
-    Ok((w.trim().parse()?, h.trim().parse()?))
-}
-
 /// `classic-cv encode`.
 pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
     let x = read_matrix(&args.descriptors, args.dim)?;
@@ -271,7 +266,10 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
         None => Vec::new(),
     };
     let (width, height) = match &args.size {
-        Some(s) => parse_size(s)?,
+        Some(s) => {
+            let (w, h) = classic_cv::image::parse_size(s)?;
+            (u32::try_from(w)?, u32::try_from(h)?)
+        }
         None => {
             let mx = positions
                 .iter()

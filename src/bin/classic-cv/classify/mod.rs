@@ -1,0 +1,354 @@
+//! `train`, `eval`, `predict` and `select`: image classification pipelines.
+
+pub mod compare;
+pub mod demo;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use classic_cv::classify::config::{GridConfig, Pipeline, PipelineConfig};
+use classic_cv::datasets::{self, Dataset, Split};
+use classic_cv::pipeline::{Fit, Transform};
+use classic_cv::{Image, classify::metrics, classify::select, datasets::fetch, npy, persist};
+
+use crate::Globals;
+
+/// Where a dataset comes from (`--dataset`).
+const DATASET_HELP: &str = "fashion-mnist | folder:DIR | npy:X.npy,Y.npy";
+
+/// Arguments of `train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Pipeline config (JSON; see examples/configs/).
+    #[arg(long, value_name = "PIPELINE.json")]
+    pub config: PathBuf,
+    /// Training data: fashion-mnist (its training split) | folder:DIR | npy:X.npy,Y.npy.
+    #[arg(long, value_name = "DATASET")]
+    pub dataset: String,
+    /// Use only the first N training samples.
+    #[arg(long, value_name = "N")]
+    pub train_limit: Option<usize>,
+    /// Where to save the model (.bin: compact binary, .json: text).
+    #[arg(short, long, value_name = "MODEL")]
+    pub output: PathBuf,
+}
+
+/// Arguments of `eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A model saved by `train`.
+    pub model: PathBuf,
+    /// Test data: fashion-mnist (its test split) | folder:DIR | npy:X.npy,Y.npy.
+    #[arg(long, value_name = "DATASET")]
+    pub dataset: String,
+    /// Use only the first N test samples.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Directory for metrics.json and confusion.png.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Write the predicted labels as a u32 .npy file.
+    #[arg(long, value_name = "PRED.npy")]
+    pub predictions: Option<PathBuf>,
+}
+
+/// Arguments of `predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A model saved by `train`.
+    pub model: PathBuf,
+    /// Image files (PNG, JPEG, PGM).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Arguments of `select`.
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    /// Grid file: {"base": PIPELINE, "grid": {"classifier.knn.k": [1, 3], ...}}.
+    #[arg(long, value_name = "GRID.json")]
+    pub grid: PathBuf,
+    /// Data to cross-validate on: fashion-mnist (training split) | folder:DIR | npy:X.npy,Y.npy.
+    #[arg(long, value_name = "DATASET")]
+    pub dataset: String,
+    /// Number of stratified folds.
+    #[arg(long, default_value_t = 3)]
+    pub folds: usize,
+    /// Use only the first N samples.
+    #[arg(long, value_name = "N")]
+    pub train_limit: Option<usize>,
+    /// Where to write the best config.
+    #[arg(
+        short,
+        long,
+        value_name = "PIPELINE.json",
+        default_value = "best-config.json"
+    )]
+    pub output: PathBuf,
+}
+
+/// Loads `spec` (`fashion-mnist`, `folder:DIR` or `npy:X.npy,Y.npy`); named datasets use
+/// `split`.
+pub fn load_dataset(spec: &str, split: Split) -> Result<Dataset> {
+    if spec == "fashion-mnist" {
+        let dir = fetch::default_cache_dir().join("fashion-mnist");
+        return datasets::fashion_mnist(&dir, split).with_context(|| {
+            format!(
+                "reading Fashion-MNIST from {} (run `classic-cv fetch-data` first)",
+                dir.display()
+            )
+        });
+    }
+    if let Some(dir) = spec.strip_prefix("folder:") {
+        return Ok(datasets::image_folder(dir)?);
+    }
+    if let Some(pair) = spec.strip_prefix("npy:") {
+        let (xp, yp) = pair
+            .split_once(',')
+            .with_context(|| format!("`{spec}`: expected npy:X.npy,Y.npy"))?;
+        return load_npy(Path::new(xp), Path::new(yp));
+    }
+    bail!("unknown dataset `{spec}`: expected {DATASET_HELP}")
+}
+
+/// X of shape (N, H, W) gives H x W images; (N, D) gives D x 1 images (one row of
+/// features each, which the `pixels` stage turns back into the row).
+fn load_npy(xp: &Path, yp: &Path) -> Result<Dataset> {
+    let x = npy::read(xp)?;
+    let labels = npy::read(yp)?.into_u32(yp)?;
+    let (n, w, h) = match x.shape.as_slice() {
+        [n, h, w] => (*n, *w, *h),
+        [n, d] => (*n, *d, 1),
+        s => bail!(
+            "{}: expected shape (N, H, W) or (N, D), found {s:?}",
+            xp.display()
+        ),
+    };
+    if labels.len() != n {
+        return Err(classic_cv::Error::LengthMismatch {
+            inputs: n,
+            labels: labels.len(),
+        })
+        .with_context(|| format!("{} and {}", xp.display(), yp.display()));
+    }
+    if n == 0 || w == 0 {
+        bail!("{}: no samples", xp.display());
+    }
+    let data = x.into_f32();
+    let images = data
+        .chunks_exact(w * h)
+        .map(|c| Image::new(w, h, c.to_vec()))
+        .collect::<classic_cv::Result<Vec<_>>>()?;
+    let n_classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    Ok(Dataset {
+        images,
+        labels,
+        class_names: (0..n_classes).map(|c| c.to_string()).collect(),
+        sources: (0..n).map(|i| format!("{}:{i}", xp.display())).collect(),
+    })
+}
+
+fn limited(d: Dataset, limit: Option<usize>) -> Dataset {
+    match limit {
+        Some(n) => d.truncate(n),
+        None => d,
+    }
+}
+
+/// `classic-cv train`.
+pub fn train(args: &TrainArgs, g: &Globals) -> Result<()> {
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let config = PipelineConfig::from_json(&text, &args.config)?;
+    let data = limited(load_dataset(&args.dataset, Split::Train)?, args.train_limit);
+    let start = Instant::now();
+    let mut model = config
+        .fit(&data.images, &data.labels)
+        .context("training the pipeline")?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    model.class_names = data.class_names.clone();
+    persist::save(&args.output, &model)
+        .with_context(|| format!("saving {}", args.output.display()))?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": args.output, "n_train": data.len(), "fit_seconds": fit_seconds,
+            })
+        );
+    } else {
+        println!(
+            "trained on {} samples in {fit_seconds:.2} s -> {}",
+            data.len(),
+            args.output.display()
+        );
+    }
+    Ok(())
+}
+
+/// A model file of either kind that maps images to labels: a classical pipeline (`train`)
+/// or a CNN (`cnn train`). `eval` and `predict` accept both.
+enum ImageClassifier {
+    Pipeline(Box<Pipeline>),
+    Cnn(Box<classic_cv::cnn::Cnn>),
+}
+
+impl ImageClassifier {
+    fn load(path: &Path) -> Result<Self> {
+        match persist::load::<Pipeline>(path) {
+            Ok(m) => Ok(ImageClassifier::Pipeline(Box::new(m))),
+            Err(classic_cv::Error::WrongModelKind { found, .. })
+                if found == <classic_cv::cnn::Cnn as persist::Model>::kind() =>
+            {
+                Ok(ImageClassifier::Cnn(Box::new(persist::load(path)?)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn transform_batch(&self, images: &[Image]) -> classic_cv::Result<Vec<u32>> {
+        match self {
+            ImageClassifier::Pipeline(m) => m.transform_batch(images),
+            ImageClassifier::Cnn(m) => m.transform_batch(images),
+        }
+    }
+
+    /// Class names stored with the model (a CNN stores none; the dataset's are used).
+    fn class_names(&self) -> &[String] {
+        match self {
+            ImageClassifier::Pipeline(m) => &m.class_names,
+            ImageClassifier::Cnn(_) => &[],
+        }
+    }
+}
+
+/// `classic-cv eval`.
+pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
+    let model = ImageClassifier::load(&args.model)?;
+    let data = limited(load_dataset(&args.dataset, Split::Test)?, args.limit);
+    let start = Instant::now();
+    let predicted = model
+        .transform_batch(&data.images)
+        .context("predicting the test set")?;
+    let predict_seconds = start.elapsed().as_secs_f64();
+    let n_classes = model
+        .class_names()
+        .len()
+        .max(data.class_names.len())
+        .max(predicted.iter().map(|&l| l as usize + 1).max().unwrap_or(0));
+    let m = metrics::evaluate(&data.labels, &predicted, n_classes)?;
+    let names = if model.class_names().is_empty() {
+        data.class_names.clone()
+    } else {
+        model.class_names().to_vec()
+    };
+    let mut json = serde_json::to_value(&m)?;
+    json["predict_seconds"] = serde_json::json!(predict_seconds);
+    json["class_names"] = serde_json::json!(names);
+    if let Some(p) = &args.predictions {
+        npy::write_u32(p, &predicted)?;
+    }
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        persist::write_atomic(
+            &dir.join("metrics.json"),
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
+        metrics::confusion_canvas(&m.confusion, &names).save_png(dir.join("confusion.png"))?;
+    }
+    if g.json {
+        println!("{json}");
+        return Ok(());
+    }
+    println!(
+        "accuracy {:.4} on {} samples (predicted in {predict_seconds:.2} s)",
+        m.accuracy, m.n_samples
+    );
+    println!(
+        "{:>3}  {:<14} {:>9} {:>9} {:>9} {:>8}",
+        "id", "class", "precision", "recall", "f1", "support"
+    );
+    for (i, c) in m.per_class.iter().enumerate() {
+        let name = names.get(i).map_or("", String::as_str);
+        println!(
+            "{i:>3}  {name:<14} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+            c.precision, c.recall, c.f1, c.support
+        );
+    }
+    println!(
+        "     {:<14} {:>9.4} {:>9.4} {:>9.4}",
+        "macro", m.macro_precision, m.macro_recall, m.macro_f1
+    );
+    Ok(())
+}
+
+/// `classic-cv predict`.
+pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
+    let model = ImageClassifier::load(&args.model)?;
+    let images = args
+        .inputs
+        .iter()
+        .map(Image::load)
+        .collect::<classic_cv::Result<Vec<_>>>()?;
+    let labels = model.transform_batch(&images)?;
+    for (path, &l) in args.inputs.iter().zip(&labels) {
+        let name = model
+            .class_names()
+            .get(l as usize)
+            .map_or("", String::as_str);
+        if g.json {
+            println!(
+                "{}",
+                serde_json::json!({ "input": path, "label": l, "class": name })
+            );
+        } else {
+            println!("{}\t{l}\t{name}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// `classic-cv select`.
+pub fn select(args: &SelectArgs, g: &Globals) -> Result<()> {
+    let text = std::fs::read_to_string(&args.grid)
+        .with_context(|| format!("reading {}", args.grid.display()))?;
+    let grid = GridConfig::from_json(&text, &args.grid)?;
+    let candidates = grid.candidates(&args.grid)?;
+    let data = limited(load_dataset(&args.dataset, Split::Train)?, args.train_limit);
+    let folds = select::stratified_k_fold(&data.labels, args.folds)?;
+    // Encoder stages (dense SIFT + codebook + encoding) are fitted and applied once per fold
+    // and reused by every candidate that differs only in the classifier.
+    classic_cv::encode::encoder::cache::enable(4 << 30);
+    let configs: Vec<PipelineConfig> = candidates.iter().map(|(_, c)| c.clone()).collect();
+    let names: Vec<String> = candidates.iter().map(|(n, _)| n.clone()).collect();
+    let start = Instant::now();
+    let result = select::grid_search(&configs, &data.images, &data.labels, &folds)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let best = &configs[result.best];
+    persist::write_atomic(
+        &args.output,
+        format!("{}\n", serde_json::to_string_pretty(best)?).as_bytes(),
+    )?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "candidates": names, "scores": result.scores, "best": result.best,
+                "best_name": names[result.best], "seconds": seconds, "output": args.output,
+            })
+        );
+    } else {
+        print!("{}", result.table(&names));
+        println!(
+            "best: {} (mean accuracy {:.4}); {} candidates x {} folds in {seconds:.1} s -> {}",
+            names[result.best],
+            result.scores[result.best].mean,
+            configs.len(),
+            folds.len(),
+            args.output.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! `detect` and `eval-detector`: Viola-Jones with OpenCV cascades.
+
+pub mod train;
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use classic_cv::datasets;
+use classic_cv::detect::cascade::Cascade;
+use classic_cv::detect::{self, DetectParams, Detection, Detector, FrameStream, Grouping};
+use classic_cv::draw::Canvas;
+use classic_cv::image::{Image, Rect, parse_size};
+
+use crate::Globals;
+
+/// Detection options shared by `detect` and `eval-detector`.
+#[derive(Args, Debug, Clone)]
+pub struct DetectOpts {
+    /// OpenCV cascade XML (current or old haartraining format).
+    #[arg(long, value_name = "XML")]
+    pub cascade: PathBuf,
+    /// Pyramid scale step (> 1).
+    #[arg(long, default_value_t = 1.1)]
+    pub scale_factor: f64,
+    /// Raw windows a box needs beyond one (0 = raw windows).
+    #[arg(long, default_value_t = 3)]
+    pub min_neighbors: usize,
+    /// Smallest window side in pixels.
+    #[arg(long, default_value_t = 24)]
+    pub min_size: usize,
+    /// Largest window side in pixels (default: the image size).
+    #[arg(long, value_name = "N")]
+    pub max_size: Option<usize>,
+    /// Histogram-equalise each image first (OpenCV's equalizeHist).
+    #[arg(long)]
+    pub equalize: bool,
+    /// Plain IoU non-maximum suppression at this IoU instead of OpenCV's grouping.
+    #[arg(long, value_name = "IOU")]
+    pub nms: Option<f32>,
+}
+
+impl DetectOpts {
+    fn params(&self) -> DetectParams {
+        DetectParams {
+            scale_factor: self.scale_factor,
+            min_neighbors: self.min_neighbors,
+            min_size: (self.min_size, self.min_size),
+            max_size: self.max_size.map(|m| (m, m)),
+            grouping: match self.nms {
+                Some(iou) => Grouping::Nms { iou },
+                None => Grouping::OpenCv,
+            },
+        }
+    }
+
+    fn detector(&self) -> Result<Detector> {
+        let cascade = Cascade::load(&self.cascade)?;
+        let det = Detector::new(cascade)?;
+        self.params().validate()?;
+        Ok(det)
+    }
+}
+
+/// Arguments of `detect`.
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub opts: DetectOpts,
+    /// Images to scan. `--json OUT.json` (the global flag followed by a path) writes the
+    /// JSON lines to OUT.json instead of stdout.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// Scan every image of this directory (sorted by name).
+    #[arg(long, value_name = "DIR", conflicts_with = "raw")]
+    pub frames: Option<PathBuf>,
+    /// Read raw 8-bit gray frames of this size from stdin (e.g. `ffmpeg ... -f rawvideo
+    /// -pix_fmt gray -`); prints the frame rate on stderr.
+    #[arg(long, value_name = "WxH")]
+    pub raw: Option<String>,
+    /// Save each image with its boxes drawn into this directory.
+    #[arg(long, value_name = "OUTDIR")]
+    pub draw: Option<PathBuf>,
+}
+
+/// Arguments of `eval-detector`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub opts: DetectOpts,
+    /// dlib imglab XML with the true boxes (image paths relative to it).
+    #[arg(long, value_name = "boxes.xml")]
+    pub truth: PathBuf,
+    /// IoU a detection needs to match a true box.
+    #[arg(long, default_value_t = 0.5)]
+    pub iou: f32,
+    /// Where to save the precision-recall curve.
+    #[arg(long, value_name = "PNG", default_value = "pr_curve.png")]
+    pub curve: PathBuf,
+}
+
+/// `classic-cv detect`.
+pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
+    let det = args.opts.detector()?;
+    let params = args.opts.params();
+    // `--json` is the global flag; a path right after it names the output file. clap
+    // reads that path as one more IMAGE, so it is taken back out here.
+    let mut images = args.images.clone();
+    let json_out = if g.json {
+        let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        argv.windows(2)
+            .find(|w| w[0] == "--json")
+            .map(|w| PathBuf::from(&w[1]))
+            .and_then(|p| images.iter().position(|i| *i == p))
+            .map(|k| images.remove(k))
+    } else {
+        None
+    };
+    if !images.is_empty() && (args.frames.is_some() || args.raw.is_some()) {
+        bail!("give images, --frames DIR or --raw WxH, not several of them");
+    }
+    let mut out: Box<dyn Write> = match &json_out {
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    if let Some(dir) = &args.draw {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if let Some(size) = &args.raw {
+        let (w, h) = parse_size(size)?;
+        return raw_stream(&det, params, w, h, args, &mut out);
+    }
+    let images: Vec<PathBuf> = match &args.frames {
+        Some(dir) => {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot read {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| classic_cv::image::has_image_extension(p))
+                .collect();
+            v.sort();
+            v
+        }
+        None => images,
+    };
+    if images.is_empty() {
+        bail!("no image to scan: give IMAGE..., --frames DIR or --raw WxH");
+    }
+    let mut total = 0;
+    for path in &images {
+        let img = Image::load(path)?;
+        let (w, h) = (img.width(), img.height());
+        let mut px = img.to_u8();
+        if args.opts.equalize {
+            detect::equalize_hist(&mut px);
+        }
+        let found = det.detect_u8(&px, w, h, &params)?;
+        total += found.len();
+        let name = path.display().to_string();
+        writeln!(out, "{}", json_line(serde_json::json!(name), &found))?;
+        if let Some(dir) = &args.draw {
+            let stem = path
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy());
+            draw(&img, &found, &dir.join(format!("{stem}.png")))?;
+        }
+    }
+    out.flush()?;
+    if let Some(p) = &json_out {
+        eprintln!(
+            "{} image(s), {total} detection(s) written to {}",
+            images.len(),
+            p.display()
+        );
+    }
+    Ok(())
+}
+
+/// `{"image": ..., "boxes": [[x, y, w, h], ...]}` with the keys in that order.
+fn json_line(image: serde_json::Value, found: &[Detection]) -> String {
+    let boxes: Vec<[u32; 4]> = found
+        .iter()
+        .map(|d| [d.rect.x, d.rect.y, d.rect.width, d.rect.height])
+        .collect();
+    format!(
+        "{{\"image\":{},\"boxes\":{}}}",
+        image,
+        serde_json::Value::from(boxes.iter().map(|b| b.to_vec()).collect::<Vec<_>>())
+    )
+}
+
+fn raw_stream(
+    det: &Detector,
+    params: DetectParams,
+    w: usize,
+    h: usize,
+    args: &DetectArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut stream = FrameStream::new(det, w, h, params)?;
+    let mut stdin = std::io::stdin().lock();
+    // One frame per thread at a time: frames are detected in parallel (each one in
+    // parallel inside too) and written in order.
+    let batch = rayon::current_num_threads().max(1);
+    let mut frames = vec![vec![0u8; w * h]; batch];
+    let start = Instant::now();
+    let mut last_report = Instant::now();
+    let mut n = 0usize;
+    loop {
+        let mut full = 0;
+        let mut short = None;
+        for f in frames.iter_mut() {
+            let got = read_full(&mut stdin, f)?;
+            if got == f.len() {
+                full += 1;
+                continue;
+            }
+            if got > 0 {
+                short = Some(got);
+            }
+            break;
+        }
+        // Drawings show the frames as read; detection sees them equalised if asked.
+        let equalized: Vec<Vec<u8>> = if args.opts.equalize {
+            frames[..full]
+                .iter()
+                .map(|f| {
+                    let mut e = f.clone();
+                    detect::equalize_hist(&mut e);
+                    e
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let views: Vec<&[u8]> = if args.opts.equalize {
+            equalized.iter().map(|f| &f[..]).collect()
+        } else {
+            frames[..full].iter().map(|f| &f[..]).collect()
+        };
+        let found = stream.detect_batch(&views)?;
+        for (k, found) in found.iter().enumerate() {
+            writeln!(out, "{}", json_line(serde_json::json!(n + k), found))?;
+            if let Some(dir) = &args.draw {
+                let img = Image::from_u8(w, h, &frames[k])?;
+                draw(&img, found, &dir.join(format!("{:06}.png", n + k)))?;
+            }
+        }
+        out.flush()?;
+        n += full;
+        if let Some(got) = short {
+            bail!(
+                "raw frame size mismatch: stdin ended after {got} bytes of frame {n}, but a \
+                 {w}x{h} gray frame has {} bytes (check --raw WxH and -pix_fmt gray)",
+                w * h
+            );
+        }
+        if full < batch {
+            break;
+        }
+        if last_report.elapsed().as_secs_f64() >= 2.0 {
+            eprintln!(
+                "{n} frames, {:.1} fps",
+                n as f64 / start.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+    }
+    out.flush()?;
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{n} frames of {w}x{h} in {secs:.3} s: {:.1} fps",
+        if secs > 0.0 { n as f64 / secs } else { 0.0 }
+    );
+    Ok(())
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("reading frames from stdin"),
+        }
+    }
+    Ok(got)
+}
+
+fn draw(img: &Image, found: &[Detection], path: &Path) -> Result<()> {
+    let mut canvas = Canvas::from_gray(img);
+    for d in found {
+        canvas.draw_rect(d.rect, [0, 255, 0], 2);
+    }
+    canvas.save_png(path)?;
+    Ok(())
+}
+
+/// `classic-cv eval-detector`.
+pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
+    if !(args.iou > 0.0 && args.iou <= 1.0) {
+        bail!("--iou must lie in (0, 1]");
+    }
+    let det = args.opts.detector()?;
+    let params = args.opts.params();
+    let truth = datasets::read_imglab(&args.truth)?;
+    let root = args.truth.parent().unwrap_or(Path::new("."));
+    let mut per_image = Vec::new();
+    for entry in &truth.images {
+        let img = Image::load(root.join(&entry.file))?;
+        let (w, h) = (img.width(), img.height());
+        let mut px = img.to_u8();
+        if args.opts.equalize {
+            detect::equalize_hist(&mut px);
+        }
+        let found = det.detect_u8(&px, w, h, &params)?;
+        // Confidence: neighbour count first, then the best last-stage sum.
+        let dets: Vec<(Rect, f64)> = found
+            .iter()
+            .map(|d| (d.rect, d.neighbors as f64 + d.score.tanh() * 0.5 + 0.5))
+            .collect();
+        let gt: Vec<Rect> = entry
+            .boxes
+            .iter()
+            .filter(|b| !b.ignore)
+            .filter_map(|b| b.clipped(w, h))
+            .collect();
+        per_image.push((dets, gt));
+    }
+    let rep = detect::evaluate(&per_image, args.iou);
+    plot_curve(&rep.curve, &args.curve)?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "images": per_image.len(), "iou": (args.iou as f64 * 1e6).round() / 1e6, "tp": rep.tp, "fp": rep.fp,
+                "fn": rep.fn_, "precision": rep.precision, "recall": rep.recall,
+                "average_precision": rep.average_precision, "curve": args.curve,
+            })
+        );
+    } else {
+        println!(
+            "{} images, IoU >= {}: TP {}  FP {}  FN {}  precision {:.4}  recall {:.4}  AP {:.4}\nPR curve: {}",
+            per_image.len(),
+            args.iou,
+            rep.tp,
+            rep.fp,
+            rep.fn_,
+            rep.precision,
+            rep.recall,
+            rep.average_precision,
+            args.curve.display()
+        );
+    }
+    Ok(())
+}
+
+/// A 400x400 precision (up) versus recall (right) plot.
+fn plot_curve(curve: &[(f64, f64)], path: &Path) -> Result<()> {
+    let (size, m) = (400i64, 40i64);
+    let mut c = Canvas::new(size as usize, size as usize, [255, 255, 255]);
+    let span = size - 2 * m;
+    let at = |r: f64, p: f64| {
+        (
+            m + (r * span as f64).round() as i64,
+            size - m - (p * span as f64).round() as i64,
+        )
+    };
+    let axes = Rect {
+        x: m as u32,
+        y: m as u32,
+        width: span as u32 + 1,
+        height: span as u32 + 1,
+    };
+    c.draw_rect(axes, [0, 0, 0], 1);
+    c.draw_text(m, size - m + 8, "recall", [0, 0, 0], 1);
+    c.draw_text(4, m - 16, "precision", [0, 0, 0], 1);
+    let mut prev = at(0.0, curve.first().map_or(1.0, |p| p.1));
+    for &(r, p) in curve {
+        let next = at(r, p);
+        line(&mut c, prev, next, [200, 0, 0]);
+        prev = next;
+    }
+    c.save_png(path)?;
+    Ok(())
+}
+
+fn line(c: &mut Canvas, a: (i64, i64), b: (i64, i64), colour: [u8; 3]) {
+    let n = (b.0 - a.0).abs().max((b.1 - a.1).abs()).max(1);
+    for k in 0..=n {
+        let x = a.0 + (b.0 - a.0) * k / n;
+        let y = a.1 + (b.1 - a.1) * k / n;
+        c.put(x, y, colour);
+        c.put(x, y + 1, colour);
+    }
+}

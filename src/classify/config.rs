@@ -1,0 +1,464 @@
+//! Image-classification pipelines chosen at run time: a serialisable config and its fitted
+//! model.
+//!
+//! # Overview
+//! A [`PipelineConfig`] names a feature stage, an optional standardisation and a
+//! classifier; fitting it on images gives a [`Pipeline`], which predicts a label per image
+//! and is saved as one model file. The choice of stages is made by `enum`s (serde
+//! serialises them; trait objects would not): [`FeaturesConfig`] / [`Features`] and
+//! [`ClassifierConfig`] / [`Classifier`]. Adding a stage is one variant in each enum of a
+//! pair and one line in each `match` below.
+//!
+//! # Config schema (JSON)
+//! ```json
+//! {
+//!   "features": { "pixels": {} },
+//!   "standardize": { "min_std": 1e-8 },
+//!   "classifier": { "knn": { "k": 5, "metric": "l2" } }
+//! }
+//! ```
+//! - `features`: exactly one of `{"pixels": {}}` ([`Pixels`]: the image flattened) or
+//!   `{"encoder": EncoderParams}` ([`crate::encode::encoder`]: dense SIFT, codebook, BoVW / VLAD /
+//!   Fisher per spatial-pyramid cell, power and L2 normalisation, optional kernel map).
+//! - `standardize` (optional): [`StandardizeParams`]; omit it for none.
+//! - `classifier`: exactly one of `{"knn": KnnParams}`, `{"linear_svm": LinearSvmParams}`,
+//!   `{"softmax": SoftmaxParams}` or `{"random_forest": RandomForestParams}`; every field of the params is optional (its default),
+//!   unknown fields and unknown stage names are errors.
+//!
+//! # Usage
+//! ```
+//! use classic_cv::classify::config::PipelineConfig;
+//! use classic_cv::pipeline::{Fit, Transform};
+//! use classic_cv::Image;
+//! let config = PipelineConfig::from_json(
+//!     r#"{"features": {"pixels": {}}, "classifier": {"knn": {"k": 1}}}"#,
+//!     "inline",
+//! ).unwrap();
+//! let images = vec![Image::from_fn(2, 2, |_, _| 0.0), Image::from_fn(2, 2, |_, _| 1.0)];
+//! let model = config.fit(&images, &[0, 1]).unwrap();
+//! assert_eq!(model.transform(&Image::from_fn(2, 2, |_, _| 0.9)).unwrap(), 1);
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::encode::encoder::{Encoder, EncoderParams};
+use crate::error::{Error, Result};
+use crate::features::pixels::Pixels;
+use crate::image::Image;
+use crate::learn::forest::{RandomForest, RandomForestParams};
+use crate::learn::knn::{Knn, KnnParams};
+use crate::learn::preprocess::{Standardize, StandardizeParams};
+use crate::learn::softmax::{Softmax, SoftmaxParams};
+use crate::learn::svm::{LinearSvm, LinearSvmParams};
+use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+
+/// The feature stage of a pipeline config (image -> feature vector).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeaturesConfig {
+    /// Raw pixels, flattened.
+    Pixels(Pixels),
+    /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
+    Encoder(Box<EncoderParams>),
+}
+
+/// A fitted feature stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Features {
+    /// Raw pixels, flattened.
+    Pixels(Pixels),
+    /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
+    Encoder(Box<Encoder>),
+}
+
+/// The classifier of a pipeline config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassifierConfig {
+    /// k-nearest neighbours.
+    Knn(KnnParams),
+    /// One-vs-rest linear SVM.
+    LinearSvm(LinearSvmParams),
+    /// Softmax regression.
+    Softmax(SoftmaxParams),
+    /// Random forest of CART trees.
+    RandomForest(RandomForestParams),
+}
+
+/// A fitted classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Classifier {
+    /// k-nearest neighbours.
+    Knn(Knn),
+    /// One-vs-rest linear SVM.
+    LinearSvm(LinearSvm),
+    /// Softmax regression.
+    Softmax(Softmax),
+    /// Random forest of CART trees.
+    RandomForest(RandomForest),
+}
+
+/// A whole image classifier as data: features, optional standardisation, classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Image -> feature vector.
+    pub features: FeaturesConfig,
+    /// Per-feature standardisation between features and classifier (none when absent).
+    #[serde(default)]
+    pub standardize: Option<StandardizeParams>,
+    /// Feature vector -> label.
+    pub classifier: ClassifierConfig,
+}
+
+/// A fitted image classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// The config it was fitted from.
+    pub config: PipelineConfig,
+    /// Fitted feature stage.
+    pub features: Features,
+    /// Fitted standardisation, if configured.
+    pub standardize: Option<Standardize>,
+    /// Fitted classifier.
+    pub classifier: Classifier,
+    /// Names of the classes, indexed by label (set by whoever knows them, e.g. the CLI
+    /// from the dataset; empty when unknown).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+}
+
+impl Fit for FeaturesConfig {
+    type Input = Image;
+    type Fitted = Features;
+
+    fn fit(&self, x: &[Image], y: &[Label]) -> Result<Features> {
+        Ok(match self {
+            FeaturesConfig::Pixels(p) => Features::Pixels(p.fit(x, y)?),
+            FeaturesConfig::Encoder(p) => Features::Encoder(Box::new(p.fit(x, y)?)),
+        })
+    }
+}
+
+impl Transform for Features {
+    type Input = Image;
+    type Output = Vec<f32>;
+
+    fn transform(&self, x: &Image) -> Result<Vec<f32>> {
+        match self {
+            Features::Pixels(f) => f.transform(x),
+            Features::Encoder(f) => f.transform(x),
+        }
+    }
+
+    fn transform_batch(&self, x: &[Image]) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Features::Pixels(f) => f.transform_batch(x),
+            Features::Encoder(f) => f.transform_batch(x),
+        }
+    }
+}
+
+impl Fit for ClassifierConfig {
+    type Input = Vec<f32>;
+    type Fitted = Classifier;
+
+    fn fit(&self, x: &[Vec<f32>], y: &[Label]) -> Result<Classifier> {
+        Ok(match self {
+            ClassifierConfig::Knn(p) => Classifier::Knn(p.fit(x, y)?),
+            ClassifierConfig::LinearSvm(p) => Classifier::LinearSvm(p.fit(x, y)?),
+            ClassifierConfig::Softmax(p) => Classifier::Softmax(p.fit(x, y)?),
+            ClassifierConfig::RandomForest(p) => Classifier::RandomForest(p.fit(x, y)?),
+        })
+    }
+}
+
+impl Transform for Classifier {
+    type Input = Vec<f32>;
+    type Output = Label;
+
+    fn transform(&self, x: &Vec<f32>) -> Result<Label> {
+        match self {
+            Classifier::Knn(m) => m.transform(x),
+            Classifier::LinearSvm(m) => m.transform(x),
+            Classifier::Softmax(m) => m.transform(x),
+            Classifier::RandomForest(m) => m.transform(x),
+        }
+    }
+
+    fn transform_batch(&self, x: &[Vec<f32>]) -> Result<Vec<Label>> {
+        match self {
+            Classifier::Knn(m) => m.transform_batch(x),
+            Classifier::LinearSvm(m) => m.transform_batch(x),
+            Classifier::Softmax(m) => m.transform_batch(x),
+            Classifier::RandomForest(m) => m.transform_batch(x),
+        }
+    }
+}
+
+impl ClassifierConfig {
+    /// Checks the classifier's params.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ClassifierConfig::Knn(p) => p.validate(),
+            ClassifierConfig::LinearSvm(p) => p.validate(),
+            ClassifierConfig::Softmax(p) => p.validate(),
+            ClassifierConfig::RandomForest(p) => p.validate(),
+        }
+    }
+}
+
+impl FeaturesConfig {
+    /// Checks the feature stage's params.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            FeaturesConfig::Pixels(p) => p.validate(),
+            FeaturesConfig::Encoder(p) => p.validate(),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Parses a config from JSON text; `origin` (a path, or "inline") names it in errors.
+    /// Unknown stage names and unknown fields are errors that name them.
+    pub fn from_json(text: &str, origin: impl AsRef<Path>) -> Result<Self> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::format(origin.as_ref(), format!("not valid JSON: {e}")))?;
+        Self::from_value(value, origin)
+    }
+
+    /// Builds a config from a parsed JSON value (see [`PipelineConfig::from_json`]).
+    pub fn from_value(value: Value, origin: impl AsRef<Path>) -> Result<Self> {
+        let config: PipelineConfig = serde_json::from_value(value).map_err(|e| {
+            let msg = e.to_string();
+            let what = if msg.contains("unknown variant") {
+                "unknown stage in pipeline config"
+            } else if msg.contains("unknown field") {
+                "unknown field in pipeline config"
+            } else {
+                "invalid pipeline config"
+            };
+            Error::format(origin.as_ref(), format!("{what}: {msg}"))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every stage's params.
+    pub fn validate(&self) -> Result<()> {
+        self.features.validate()?;
+        if let Some(s) = &self.standardize {
+            s.validate()?;
+        }
+        self.classifier.validate()
+    }
+}
+
+impl Fit for PipelineConfig {
+    type Input = Image;
+    type Fitted = Pipeline;
+
+    fn fit(&self, images: &[Image], labels: &[Label]) -> Result<Pipeline> {
+        self.validate()?;
+        check_fit_inputs(images, labels)?;
+        let features = self.features.fit(images, labels)?;
+        let mut x = features.transform_batch(images)?;
+        let standardize = match &self.standardize {
+            Some(p) => {
+                let s = p.fit(&x, labels)?;
+                x = s.transform_batch(&x)?;
+                Some(s)
+            }
+            None => None,
+        };
+        let classifier = self.classifier.fit(&x, labels)?;
+        Ok(Pipeline {
+            config: self.clone(),
+            features,
+            standardize,
+            classifier,
+            class_names: Vec::new(),
+        })
+    }
+}
+
+impl Transform for Pipeline {
+    type Input = Image;
+    type Output = Label;
+
+    fn transform(&self, image: &Image) -> Result<Label> {
+        Ok(self.transform_batch(std::slice::from_ref(image))?[0])
+    }
+
+    fn transform_batch(&self, images: &[Image]) -> Result<Vec<Label>> {
+        let mut x = self.features.transform_batch(images)?;
+        if let Some(s) = &self.standardize {
+            x = s.transform_batch(&x)?;
+        }
+        self.classifier.transform_batch(&x)
+    }
+}
+
+impl crate::persist::Model for Pipeline {
+    fn kind() -> String {
+        "pipeline".into()
+    }
+}
+
+/// A grid of pipeline configs: a base config and, for some of its fields, the values to
+/// try. JSON: `{"base": CONFIG, "grid": {"classifier.knn.k": [1, 3], "classifier.knn.metric":
+/// ["l1", "l2"]}}`. Keys are dot-separated paths into the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridConfig {
+    /// The config every candidate starts from.
+    pub base: Value,
+    /// Path -> values to try.
+    pub grid: serde_json::Map<String, Value>,
+}
+
+impl GridConfig {
+    /// Parses a grid from JSON text; `origin` names it in errors.
+    pub fn from_json(text: &str, origin: impl AsRef<Path>) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::format(origin.as_ref(), format!("invalid grid file: {e}")))
+    }
+
+    /// The candidates: the cartesian product of the value lists, keys in sorted order, the
+    /// last key varying fastest (scikit-learn's `ParameterGrid` order). Each comes with a
+    /// short name such as `k=3 metric=l1`.
+    pub fn candidates(&self, origin: impl AsRef<Path>) -> Result<Vec<(String, PipelineConfig)>> {
+        let origin = origin.as_ref();
+        let mut keys: Vec<&String> = self.grid.keys().collect();
+        keys.sort();
+        let mut lists = Vec::new();
+        for k in &keys {
+            match &self.grid[k.as_str()] {
+                Value::Array(v) if !v.is_empty() => lists.push(v),
+                _ => {
+                    return Err(Error::format(
+                        origin,
+                        format!("grid entry `{k}` must be a non-empty list of values"),
+                    ));
+                }
+            }
+        }
+        let total: usize = lists.iter().map(|l| l.len()).product();
+        let mut out = Vec::with_capacity(total);
+        for mut idx in 0..total {
+            let mut picks = vec![0; keys.len()];
+            for i in (0..keys.len()).rev() {
+                picks[i] = idx % lists[i].len();
+                idx /= lists[i].len();
+            }
+            let mut value = self.base.clone();
+            let mut name = Vec::new();
+            for (i, key) in keys.iter().enumerate() {
+                let v = &lists[i][picks[i]];
+                set_path(&mut value, key, v.clone())
+                    .map_err(|reason| Error::format(origin, reason))?;
+                let short = key.rsplit('.').next().unwrap_or(key);
+                let shown = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                name.push(format!("{short}={shown}"));
+            }
+            out.push((name.join(" "), PipelineConfig::from_value(value, origin)?));
+        }
+        Ok(out)
+    }
+}
+
+/// Sets `path` (dot-separated keys) in a JSON object, creating missing objects.
+fn set_path(root: &mut Value, path: &str, v: Value) -> std::result::Result<(), String> {
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let Value::Object(map) = cur else {
+            return Err(format!(
+                "grid path `{path}`: `{}` is not an object",
+                parts[..i].join(".")
+            ));
+        };
+        if i + 1 == parts.len() {
+            map.insert(part.to_string(), v);
+            return Ok(());
+        }
+        cur = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    Err(format!("grid path `{path}` is empty"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_stage_names_are_clear_errors() {
+        for (text, needle) in [
+            (
+                r#"{"features": {"pixels": {}}, "classifier": {"forestt": {}}}"#,
+                "unknown stage in pipeline config: unknown variant `forestt`",
+            ),
+            (
+                r#"{"features": {"hog": {}}, "classifier": {"knn": {}}}"#,
+                "unknown variant `hog`",
+            ),
+            (
+                r#"{"features": {"pixels": {}}, "classifier": {"knn": {"kk": 3}}}"#,
+                "unknown field `kk`",
+            ),
+        ] {
+            let err = PipelineConfig::from_json(text, "cfg.json").unwrap_err();
+            assert!(matches!(err, Error::Format { .. }));
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn config_round_trips_and_validates() {
+        let text = r#"{"features": {"pixels": {}}, "standardize": {}, "classifier": {"linear_svm": {"c": 0.01}}}"#;
+        let c = PipelineConfig::from_json(text, "x").unwrap();
+        assert_eq!(c.standardize, Some(StandardizeParams::default()));
+        let again = serde_json::to_string(&c).unwrap();
+        assert_eq!(PipelineConfig::from_json(&again, "x").unwrap(), c);
+        let bad = r#"{"features": {"pixels": {}}, "classifier": {"knn": {"k": 0}}}"#;
+        assert!(matches!(
+            PipelineConfig::from_json(bad, "x"),
+            Err(Error::InvalidParam { name: "k", .. })
+        ));
+    }
+
+    #[test]
+    fn grid_expands_in_parameter_grid_order() {
+        let g = GridConfig::from_json(
+            r#"{"base": {"features": {"pixels": {}}, "classifier": {"knn": {}}},
+                "grid": {"classifier.knn.metric": ["l1", "l2"], "classifier.knn.k": [1, 3]}}"#,
+            "g",
+        )
+        .unwrap();
+        let c = g.candidates("g").unwrap();
+        let names: Vec<&str> = c.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "k=1 metric=l1",
+                "k=1 metric=l2",
+                "k=3 metric=l1",
+                "k=3 metric=l2"
+            ]
+        );
+        let ClassifierConfig::Knn(p) = &c[2].1.classifier else {
+            panic!("knn expected")
+        };
+        assert_eq!((p.k, p.metric), (3, crate::learn::knn::Metric::L1));
+    }
+}

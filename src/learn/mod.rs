@@ -1,0 +1,10 @@
+//! Learners on feature vectors: preprocessing, nearest centroid, linear SVM, softmax
+//! regression, decision trees, random forests and kNN.
+
+pub mod centroid;
+pub mod forest;
+pub mod knn;
+pub mod preprocess;
+pub mod softmax;
+pub mod svm;
+pub mod tree;
