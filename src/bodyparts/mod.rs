@@ -7,13 +7,14 @@
 //! features are the depth comparisons of [`crate::bodyparts::depth`], drawn at random per node and
 //! evaluated on the fly. The fitted [`BodyPartForest`] labels every body pixel of a frame
 //! ([`BodyPartForest::segment`], [`BodyPartForest::probabilities`]), proposes one 3D
-//! position per part ([`BodyPartForest::propose_joints`]), and [`evaluate`] computes the
-//! segmentation metrics of SPEC section 6 and the joint errors. [`render_segmentation`]
+//! position per part ([`BodyPartForest::propose_joints`]), and [`metrics::evaluate`] computes the
+//! segmentation metrics (per-part IoU, mIoU, pixel and mean class accuracy) and the joint errors. [`render_segmentation`]
 //! draws the colour-coded parts with a legend.
 //!
 //! # Usage
 //! ```
-//! use classic_cv::bodyparts::{train, evaluate, BodyPartsParams, LabelledFrame};
+//! use classic_cv::bodyparts::{train, BodyPartsParams, LabelledFrame};
+//! use classic_cv::bodyparts::metrics::evaluate;
 //! use classic_cv::bodyparts::synth::{render_indexed, SynthParams};
 //! let p = SynthParams::default();
 //! let frames: Vec<LabelledFrame> = (0..4)
@@ -44,9 +45,9 @@
 //!   (offsets, threshold, child) and `1 / D(p)` is computed once per pixel; the result is
 //!   bit-identical to walking each [`Tree`] with [`crate::bodyparts::depth::feature`].
 //! - Joints: for each part, the body pixels with probability at least
-//!   [`JOINT_PROB_THRESHOLD`] are back-projected to 3D and weighted by `p * z^2` (the
+//!   [`joints::JOINT_PROB_THRESHOLD`] are back-projected to 3D and weighted by `p * z^2` (the
 //!   paper's weight: it compensates the pixel area falling as `1/z^2`); mean shift with a
-//!   Gaussian kernel of bandwidth [`BANDWIDTH`] m from 8 seeds; the densest mode is pushed
+//!   Gaussian kernel of bandwidth [`joints::BANDWIDTH`] m from 8 seeds; the densest mode is pushed
 //!   back along z by the part's learned offset (the mean, over the training frames, of the
 //!   true part centre's z minus the mode found on the true labels). Our "joints" are the
 //!   part centres (centre of each capsule axis), one per part.
@@ -63,6 +64,8 @@
 //! CVPR 2011. D. Comaniciu, P. Meer, "Mean shift", PAMI 24(5), 2002.
 
 pub mod depth;
+pub mod joints;
+pub mod metrics;
 pub mod synth;
 
 use rayon::prelude::*;
@@ -76,13 +79,6 @@ use crate::image::Rect;
 use crate::learn::tree::{Criterion, GrowParams, LEAF, Tree, grow};
 use crate::pipeline::Label;
 use crate::rng::Rng;
-
-/// Pixels whose part probability is below this do not vote for that part's joint.
-pub const JOINT_PROB_THRESHOLD: f32 = 0.3;
-/// Mean-shift bandwidth in metres.
-pub const BANDWIDTH: f32 = 0.06;
-/// A joint proposal within this distance of the truth (metres) is a detection.
-pub const DETECTION_RADIUS: f32 = 0.1;
 
 /// Hyperparameters of the body-part forest; defaults follow the paper where it applies.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -424,7 +420,8 @@ fn learn_depth_offsets(frames: &[LabelledFrame]) -> Vec<f32> {
                 return vec![None; N_PARTS];
             }
             let probs = one_hot(f);
-            let modes = mean_shift_modes(&f.depth, &probs, N_PARTS, f.focal);
+            let modes =
+                crate::bodyparts::joints::mean_shift_modes(&f.depth, &probs, N_PARTS, f.focal);
             (0..N_PARTS)
                 .map(|c| modes[c].map(|m| f.part_centres[c][2] - m[2]))
                 .collect()
@@ -450,74 +447,6 @@ fn one_hot(f: &LabelledFrame) -> Vec<f32> {
         }
     }
     p
-}
-
-/// Densest mean-shift mode of each part's weighted 3D points (see the module docs).
-fn mean_shift_modes(
-    depth: &DepthImage,
-    probs: &[f32],
-    n_parts: usize,
-    focal: f32,
-) -> Vec<Option<[f32; 3]>> {
-    let (w, h) = (depth.width(), depth.height());
-    let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
-    let inv2b2 = 1.0 / (2.0 * BANDWIDTH * BANDWIDTH);
-    (0..n_parts)
-        .map(|c| {
-            let mut pts: Vec<([f32; 3], f32)> = Vec::new();
-            for y in 0..h {
-                for x in 0..w {
-                    let i = y * w + x;
-                    let p = probs[i * n_parts + c];
-                    let z = depth.as_slice()[i];
-                    if p >= JOINT_PROB_THRESHOLD && z < BACKGROUND {
-                        let q = [(x as f32 - cx) * z / focal, -(y as f32 - cy) * z / focal, z];
-                        pts.push((q, p * z * z));
-                    }
-                }
-            }
-            if pts.is_empty() {
-                return None;
-            }
-            // At most 1500 points (a regular stride keeps it deterministic).
-            let stride = pts.len().div_ceil(1500);
-            let pts: Vec<([f32; 3], f32)> = pts.into_iter().step_by(stride).collect();
-            let n_seeds = 8.min(pts.len());
-            let mut best: Option<([f32; 3], f32)> = None;
-            for s in 0..n_seeds {
-                let mut m = pts[s * pts.len() / n_seeds].0;
-                let mut score = 0.0;
-                for _ in 0..20 {
-                    let mut acc = [0f32; 3];
-                    let mut tot = 0f32;
-                    for (q, wt) in &pts {
-                        let d2 =
-                            (q[0] - m[0]).powi(2) + (q[1] - m[1]).powi(2) + (q[2] - m[2]).powi(2);
-                        let k = wt * (-d2 * inv2b2).exp();
-                        acc[0] += k * q[0];
-                        acc[1] += k * q[1];
-                        acc[2] += k * q[2];
-                        tot += k;
-                    }
-                    score = tot;
-                    if tot <= 0.0 {
-                        break;
-                    }
-                    let next = [acc[0] / tot, acc[1] / tot, acc[2] / tot];
-                    let moved =
-                        (next[0] - m[0]).abs() + (next[1] - m[1]).abs() + (next[2] - m[2]).abs();
-                    m = next;
-                    if moved < 1e-4 {
-                        break;
-                    }
-                }
-                if best.is_none_or(|(_, b)| score > b) {
-                    best = Some((m, score));
-                }
-            }
-            best.map(|(m, _)| m)
-        })
-        .collect()
 }
 
 impl BodyPartForest {
@@ -618,212 +547,6 @@ impl BodyPartForest {
         });
         Ok(out)
     }
-
-    /// One 3D proposal per part (camera coordinates, metres), `None` where no pixel is
-    /// confident enough. `probs` from [`BodyPartForest::probabilities`].
-    pub fn propose_joints(
-        &self,
-        img: &DepthImage,
-        probs: &[f32],
-        focal: f32,
-    ) -> Result<Vec<Option<[f32; 3]>>> {
-        if probs.len() != img.width() * img.height() * self.n_parts {
-            return Err(Error::DimensionMismatch {
-                what: "part probabilities",
-                expected: img.width() * img.height() * self.n_parts,
-                found: probs.len(),
-            });
-        }
-        let modes = mean_shift_modes(img, probs, self.n_parts, focal);
-        Ok(modes
-            .into_iter()
-            .zip(&self.depth_offsets)
-            .map(|(m, &dz)| m.map(|m| [m[0], m[1], m[2] + dz]))
-            .collect())
-    }
-}
-
-/// Segmentation and joint metrics over a set of frames (SPEC section 6).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BodyPartMetrics {
-    /// Frames evaluated.
-    pub n_frames: usize,
-    /// Body pixels evaluated (true label a part, or predicted a part).
-    pub n_pixels: u64,
-    /// Fraction of evaluated pixels with the right part.
-    pub pixel_accuracy: f64,
-    /// Mean over parts present in the truth of the per-part recall.
-    pub mean_class_accuracy: f64,
-    /// Recall of each part (NaN if absent from the truth).
-    pub per_class_accuracy: Vec<f64>,
-    /// IoU of each part over the whole set (NaN if absent from truth and prediction).
-    pub per_class_iou: Vec<f64>,
-    /// Mean of the defined per-part IoUs.
-    pub miou: f64,
-    /// Per-part IoU weighted by the part's share of true pixels.
-    pub fw_iou: f64,
-    /// Mean distance between proposed and true part centres (metres), over proposals made.
-    pub joint_mean_error: f64,
-    /// Fraction of (frame, visible part) pairs with a proposal within 0.1 m.
-    pub joint_detection_rate: f64,
-    /// Part names, in the order of the per-class vectors.
-    pub part_names: Vec<String>,
-}
-
-/// Confusion counts `(N_PARTS + 1)^2`, index `truth * (N_PARTS + 1) + predicted`.
-fn confusion(truth: &[u8], pred: &[u8]) -> Vec<u64> {
-    let k = N_PARTS + 1;
-    let mut m = vec![0u64; k * k];
-    for (&t, &p) in truth.iter().zip(pred) {
-        if t > 0 || p > 0 {
-            m[t as usize * k + p as usize] += 1;
-        }
-    }
-    m
-}
-
-/// Metrics from a confusion matrix over labels `0..=N_PARTS` (0 = background, counted only
-/// as a wrong prediction or a missed pixel).
-pub fn metrics_from_confusion(m: &[u64]) -> (f64, f64, Vec<f64>, Vec<f64>, f64, f64) {
-    let k = N_PARTS + 1;
-    let total: u64 = m.iter().sum();
-    let correct: u64 = (1..k).map(|c| m[c * k + c]).sum();
-    let mut acc = Vec::new();
-    let mut iou = Vec::new();
-    let truth_total: u64 = (1..k)
-        .map(|c| (0..k).map(|p| m[c * k + p]).sum::<u64>())
-        .sum();
-    let mut fw = 0.0;
-    for c in 1..k {
-        let tp = m[c * k + c] as f64;
-        let gt: u64 = (0..k).map(|p| m[c * k + p]).sum();
-        let pr: u64 = (0..k).map(|t| m[t * k + c]).sum();
-        acc.push(if gt > 0 { tp / gt as f64 } else { f64::NAN });
-        let union = gt as f64 + pr as f64 - tp;
-        let i = if union > 0.0 { tp / union } else { f64::NAN };
-        iou.push(i);
-        if gt > 0 && truth_total > 0 {
-            fw += gt as f64 / truth_total as f64 * i;
-        }
-    }
-    let mean = |v: &[f64]| {
-        let d: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
-        if d.is_empty() {
-            f64::NAN
-        } else {
-            d.iter().sum::<f64>() / d.len() as f64
-        }
-    };
-    let pixel = if total > 0 {
-        correct as f64 / total as f64
-    } else {
-        f64::NAN
-    };
-    let mca = mean(&acc);
-    let miou = mean(&iou);
-    (pixel, mca, acc, iou, miou, fw)
-}
-
-/// Segments and proposes joints on every frame and computes the metrics.
-pub fn evaluate(forest: &BodyPartForest, frames: &[LabelledFrame]) -> Result<BodyPartMetrics> {
-    if frames.is_empty() {
-        return Err(Error::EmptyInput {
-            what: "evaluation frames",
-        });
-    }
-    struct One {
-        conf: Vec<u64>,
-        errors: Vec<f32>,
-        detected: usize,
-        visible: usize,
-    }
-    let per: Vec<Result<One>> = frames
-        .par_iter()
-        .map(|f| {
-            let probs = forest.probabilities(&f.depth)?;
-            let np = forest.n_parts;
-            let pred: Vec<u8> = (0..f.labels.len())
-                .map(|i| {
-                    if !f.depth.as_slice()[i].lt(&BACKGROUND) {
-                        return 0;
-                    }
-                    let p = &probs[i * np..(i + 1) * np];
-                    let mut best = 0;
-                    for c in 1..np {
-                        if p[c] > p[best] {
-                            best = c;
-                        }
-                    }
-                    best as u8 + 1
-                })
-                .collect();
-            let mut one = One {
-                conf: confusion(&f.labels, &pred),
-                errors: Vec::new(),
-                detected: 0,
-                visible: 0,
-            };
-            if f.part_centres.len() == N_PARTS {
-                let joints = forest.propose_joints(&f.depth, &probs, f.focal)?;
-                let mut visible = [false; N_PARTS];
-                for (i, &l) in f.labels.iter().enumerate() {
-                    if l > 0 && f.depth.as_slice()[i] < BACKGROUND {
-                        visible[l as usize - 1] = true;
-                    }
-                }
-                for c in 0..N_PARTS {
-                    if !visible[c] {
-                        continue;
-                    }
-                    one.visible += 1;
-                    if let Some(j) = joints[c] {
-                        let t = f.part_centres[c];
-                        let e =
-                            ((j[0] - t[0]).powi(2) + (j[1] - t[1]).powi(2) + (j[2] - t[2]).powi(2))
-                                .sqrt();
-                        one.errors.push(e);
-                        if e < DETECTION_RADIUS {
-                            one.detected += 1;
-                        }
-                    }
-                }
-            }
-            Ok(one)
-        })
-        .collect();
-    let k = N_PARTS + 1;
-    let mut conf = vec![0u64; k * k];
-    let (mut err_sum, mut n_err, mut detected, mut visible) = (0f64, 0usize, 0usize, 0usize);
-    for one in per {
-        let one = one?;
-        conf.iter_mut().zip(&one.conf).for_each(|(a, b)| *a += b);
-        err_sum += one.errors.iter().map(|&e| e as f64).sum::<f64>();
-        n_err += one.errors.len();
-        detected += one.detected;
-        visible += one.visible;
-    }
-    let (pixel, mca, acc, iou, miou, fw) = metrics_from_confusion(&conf);
-    Ok(BodyPartMetrics {
-        n_frames: frames.len(),
-        n_pixels: conf.iter().sum(),
-        pixel_accuracy: pixel,
-        mean_class_accuracy: mca,
-        per_class_accuracy: acc,
-        per_class_iou: iou,
-        miou,
-        fw_iou: fw,
-        joint_mean_error: if n_err > 0 {
-            err_sum / n_err as f64
-        } else {
-            f64::NAN
-        },
-        joint_detection_rate: if visible > 0 {
-            detected as f64 / visible as f64
-        } else {
-            f64::NAN
-        },
-        part_names: PART_NAMES.iter().map(|s| s.to_string()).collect(),
-    })
 }
 
 /// Colour of each label (0 = background, black).
@@ -883,21 +606,6 @@ pub fn render_segmentation(labels: &[u8], width: usize, height: usize) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metrics_by_hand() {
-        // Truth: parts 1,1,2,2; prediction: 1,2,2,0 (last pixel lost to background).
-        let m = confusion(&[1, 1, 2, 2, 0], &[1, 2, 2, 0, 0]);
-        let (pixel, mca, acc, iou, miou, fw) = metrics_from_confusion(&m);
-        assert!((pixel - 0.5).abs() < 1e-12);
-        assert!((acc[0] - 0.5).abs() < 1e-12 && (acc[1] - 0.5).abs() < 1e-12);
-        assert!((mca - 0.5).abs() < 1e-12);
-        // IoU part 1: tp 1 / (2 + 1 - 1) = 0.5; part 2: 1 / (2 + 2 - 1) = 1/3.
-        assert!((iou[0] - 0.5).abs() < 1e-12 && (iou[1] - 1.0 / 3.0).abs() < 1e-12);
-        assert!(iou[2].is_nan());
-        assert!((miou - (0.5 + 1.0 / 3.0) / 2.0).abs() < 1e-12);
-        assert!((fw - (0.5 * 0.5 + 0.5 / 3.0)).abs() < 1e-12);
-    }
 
     /// The compact inference layout gives exactly the mean of the per-tree
     /// [`Tree::predict`] with [`crate::bodyparts::depth::feature`] (the naive reference), and a corrupted tree is an

@@ -168,40 +168,40 @@ pub struct Frame {
 /// A capsule: segment `a`-`b` swept by a ball of radius `r`.
 #[derive(Clone, Copy, Debug)]
 struct Capsule {
-    a: V3,
-    b: V3,
+    a: Vec3,
+    b: Vec3,
     r: f32,
     part: u8,
 }
 
-type V3 = [f32; 3];
+type Vec3 = [f32; 3];
 
-fn add(a: V3, b: V3) -> V3 {
+fn add(a: Vec3, b: Vec3) -> Vec3 {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
 }
-fn sub(a: V3, b: V3) -> V3 {
+fn sub(a: Vec3, b: Vec3) -> Vec3 {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
-fn scale(a: V3, s: f32) -> V3 {
+fn scale(a: Vec3, s: f32) -> Vec3 {
     [a[0] * s, a[1] * s, a[2] * s]
 }
-fn dot(a: V3, b: V3) -> f32 {
+fn dot(a: Vec3, b: Vec3) -> f32 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
-fn cross(a: V3, b: V3) -> V3 {
+fn cross(a: Vec3, b: Vec3) -> Vec3 {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
         a[0] * b[1] - a[1] * b[0],
     ]
 }
-fn norm(a: V3) -> V3 {
+fn norm(a: Vec3) -> Vec3 {
     let l = dot(a, a).sqrt();
     if l > 1e-9 { scale(a, 1.0 / l) } else { a }
 }
 
 /// Rotates `v` about the unit `axis` by `angle` radians (Rodrigues).
-fn rotate(v: V3, axis: V3, angle: f32) -> V3 {
+fn rotate(v: Vec3, axis: Vec3, angle: f32) -> Vec3 {
     let (s, c) = angle.sin_cos();
     add(
         add(scale(v, c), scale(cross(axis, v), s)),
@@ -211,7 +211,7 @@ fn rotate(v: V3, axis: V3, angle: f32) -> V3 {
 
 /// Unit limb direction from spherical angles: `abd` away from the body side (towards
 /// `side` x), `flex` forward (towards +z). Zero angles point straight down.
-fn limb_dir(side: f32, abd: f32, flex: f32) -> V3 {
+fn limb_dir(side: f32, abd: f32, flex: f32) -> Vec3 {
     [
         side * abd.sin() * flex.cos(),
         -abd.cos() * flex.cos(),
@@ -220,7 +220,7 @@ fn limb_dir(side: f32, abd: f32, flex: f32) -> V3 {
 }
 
 /// Bends `dir` by `angle` towards `towards` (a unit direction), about the axis normal to both.
-fn bend(dir: V3, towards: V3, angle: f32) -> V3 {
+fn bend(dir: Vec3, towards: Vec3, angle: f32) -> Vec3 {
     let axis = cross(dir, towards);
     if dot(axis, axis) < 1e-8 {
         return dir;
@@ -229,7 +229,7 @@ fn bend(dir: V3, towards: V3, angle: f32) -> V3 {
 }
 
 /// Ray (origin 0, unit direction `d`) against a capsule: the ray parameter of the first hit.
-fn hit_capsule(d: V3, c: &Capsule) -> Option<f32> {
+fn hit_capsule(d: Vec3, c: &Capsule) -> Option<f32> {
     let ba = sub(c.b, c.a);
     let oa = scale(c.a, -1.0);
     let baba = dot(ba, ba);
@@ -268,7 +268,7 @@ fn hit_capsule(d: V3, c: &Capsule) -> Option<f32> {
 }
 
 /// The body in camera coordinates: capsules, joints and part centres.
-fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<V3>, Vec<V3>) {
+fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<Vec3>, Vec<Vec3>) {
     let deg = std::f32::consts::PI / 180.0;
     let hs = rng.uniform(0.85, 1.12); // height scale
     let ws = rng.uniform(0.85, 1.2); // girth scale
@@ -277,7 +277,7 @@ fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<V3>, Vec
     // Body frame, pelvis at the origin.
     let lean = u(rng, -10.0, 25.0); // forward lean of the upper body about the pelvis
     let torso_up = rotate([0.0, 1.0, 0.0], [1.0, 0.0, 0.0], -lean);
-    let upper = |p: V3| rotate(p, [1.0, 0.0, 0.0], -lean);
+    let upper = |p: Vec3| rotate(p, [1.0, 0.0, 0.0], -lean);
     let chest_h = 0.50 * hs;
     let neck_base = upper([0.0, chest_h + 0.04 * hs, 0.0]);
     let head_tilt = u(rng, -20.0, 20.0);
@@ -396,7 +396,7 @@ fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<V3>, Vec
     let pelvis_height = 0.92 * hs;
     let tx = rng.uniform(-0.25, 0.25) * dist / 2.0;
     let (s, c) = yaw.sin_cos();
-    let place = |p: V3| -> V3 {
+    let place = |p: Vec3| -> Vec3 {
         let x = c * p[0] + s * p[2];
         let z = -s * p[0] + c * p[2];
         [x + tx, p[1] + pelvis_height - cam_height, dist - z]
@@ -405,7 +405,7 @@ fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<V3>, Vec
         cap.a = place(cap.a);
         cap.b = place(cap.b);
     }
-    let joints: Vec<V3> = joints.into_iter().map(place).collect();
+    let joints: Vec<Vec3> = joints.into_iter().map(place).collect();
     let mut centres = vec![[0.0; 3]; N_PARTS];
     let mut count = [0f32; N_PARTS];
     for cap in &caps {
@@ -523,7 +523,8 @@ pub fn frame_stem(i: usize) -> String {
 }
 
 /// Writes `frame` as `DIR/STEM_depth.png` (16-bit, millimetres, 0 = no reading),
-/// `DIR/STEM_labels.png` (8-bit part labels) and `DIR/STEM_joints.json`.
+/// `DIR/STEM_labels.png` (8-bit part labels) and `DIR/STEM_joints.json`, each atomically
+/// (temp file, then rename).
 pub fn write_frame(dir: &Path, stem: &str, frame: &Frame) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mm: Vec<u16> = frame
@@ -540,22 +541,14 @@ pub fn write_frame(dir: &Path, stem: &str, frame: &Frame) -> Result<()> {
     let (w, h) = (frame.width as u32, frame.height as u32);
     let depth_img = ::image::ImageBuffer::<::image::Luma<u16>, _>::from_raw(w, h, mm)
         .expect("buffer matches the size");
-    let path = dir.join(format!("{stem}_depth.png"));
-    depth_img
-        .save_with_format(&path, ::image::ImageFormat::Png)
-        .map_err(|e| Error::Image {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+    crate::image::write_png(&dir.join(format!("{stem}_depth.png")), |w| {
+        depth_img.write_to(w, ::image::ImageFormat::Png)
+    })?;
     let label_img =
         ::image::GrayImage::from_raw(w, h, frame.labels.clone()).expect("buffer matches the size");
-    let path = dir.join(format!("{stem}_labels.png"));
-    label_img
-        .save_with_format(&path, ::image::ImageFormat::Png)
-        .map_err(|e| Error::Image {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+    crate::image::write_png(&dir.join(format!("{stem}_labels.png")), |w| {
+        label_img.write_to(w, ::image::ImageFormat::Png)
+    })?;
     let joints = JointsFile {
         focal: frame.focal,
         joint_names: JOINT_NAMES.iter().map(|s| s.to_string()).collect(),

@@ -77,7 +77,7 @@ fn small_forest_generalises_to_a_fresh_seed() {
         &train,
     )
     .unwrap();
-    let m = bodyparts::evaluate(&f, &test).unwrap();
+    let m = bodyparts::metrics::evaluate(&f, &test).unwrap();
     assert!(m.pixel_accuracy > 0.6, "{m:?}");
     assert!(m.mean_class_accuracy > 0.5, "{m:?}");
     assert!(m.miou > 0.35, "{m:?}");

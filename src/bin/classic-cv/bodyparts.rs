@@ -178,7 +178,7 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
         BodyPartsCommand::Eval(a) => {
             let forest: BodyPartForest = persist::load(&a.forest)?;
             let frames = load_frames(&a.dir, None)?;
-            let m = bodyparts::evaluate(&forest, &frames)?;
+            let m = bodyparts::metrics::evaluate(&forest, &frames)?;
             if let Some(dir) = &a.report {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
