@@ -29,18 +29,9 @@ pub struct BodyPartMetrics {
     pub n_frames: usize,
     /// Body pixels evaluated (true label a part, or predicted a part).
     pub n_pixels: u64,
-    /// Fraction of evaluated pixels with the right part.
-    pub pixel_accuracy: f64,
-    /// Mean over parts present in the truth of the per-part recall.
-    pub mean_class_accuracy: f64,
-    /// Recall of each part (NaN if absent from the truth).
-    pub per_class_accuracy: Vec<f64>,
-    /// IoU of each part over the whole set (NaN if absent from truth and prediction).
-    pub per_class_iou: Vec<f64>,
-    /// Mean of the defined per-part IoUs.
-    pub miou: f64,
-    /// Per-part IoU weighted by the part's share of true pixels.
-    pub fw_iou: f64,
+    /// The segmentation scores over the whole set (written as fields of this record).
+    #[serde(flatten)]
+    pub scores: SegmentationScores,
     /// Mean distance between proposed and true part centres (metres), over proposals made.
     pub joint_mean_error: f64,
     /// Fraction of (frame, visible part) pairs with a proposal within 0.1 m.
@@ -49,17 +40,17 @@ pub struct BodyPartMetrics {
     pub part_names: Vec<String>,
 }
 
-/// The segmentation scores of one confusion matrix (parts `1..=N_PARTS`; see
+/// The segmentation scores of one confusion matrix over parts `1..=N_PARTS` (see
 /// [`metrics_from_confusion`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SegmentationScores {
-    /// Fraction of counted pixels with the right part.
+    /// Fraction of evaluated pixels with the right part.
     pub pixel_accuracy: f64,
-    /// Mean of the defined per-part recalls.
+    /// Mean over parts present in the truth of the per-part recall.
     pub mean_class_accuracy: f64,
     /// Recall of each part (NaN if absent from the truth).
     pub per_class_accuracy: Vec<f64>,
-    /// IoU of each part (NaN if absent from truth and prediction).
+    /// IoU of each part over the whole set (NaN if absent from truth and prediction).
     pub per_class_iou: Vec<f64>,
     /// Mean of the defined per-part IoUs.
     pub miou: f64,
@@ -204,16 +195,10 @@ pub fn evaluate(forest: &BodyPartForest, frames: &[LabelledFrame]) -> Result<Bod
         detected += one.detected;
         visible += one.visible;
     }
-    let s = metrics_from_confusion(&conf);
     Ok(BodyPartMetrics {
         n_frames: frames.len(),
         n_pixels: conf.iter().sum(),
-        pixel_accuracy: s.pixel_accuracy,
-        mean_class_accuracy: s.mean_class_accuracy,
-        per_class_accuracy: s.per_class_accuracy,
-        per_class_iou: s.per_class_iou,
-        miou: s.miou,
-        fw_iou: s.fw_iou,
+        scores: metrics_from_confusion(&conf),
         joint_mean_error: if n_err > 0 {
             err_sum / n_err as f64
         } else {

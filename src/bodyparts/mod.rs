@@ -24,7 +24,7 @@
 //!     candidates: 20, ..BodyPartsParams::default() };
 //! let forest = train(&params, &frames).unwrap();
 //! let m = evaluate(&forest, &frames[..1]).unwrap();
-//! assert!(m.pixel_accuracy > 0.3);
+//! assert!(m.scores.pixel_accuracy > 0.3);
 //! ```
 //!
 //! # Algorithm (paper section 3-4)

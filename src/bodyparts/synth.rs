@@ -176,6 +176,10 @@ struct Capsule {
 
 type Vec3 = [f32; 3];
 
+fn capsule(a: Vec3, b: Vec3, r: f32, part: u8) -> Capsule {
+    Capsule { a, b, r, part }
+}
+
 fn add(a: Vec3, b: Vec3) -> Vec3 {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
 }
@@ -290,26 +294,16 @@ fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<Vec3>, V
     let head_r = 0.105 * hs.sqrt();
     let head = add(neck_top, scale(neck_dir, head_r * 0.95));
     let mut caps = vec![
-        Capsule {
-            a: head,
-            b: add(head, scale(neck_dir, 0.03 * hs)),
-            r: head_r,
-            part: 1,
-        },
-        Capsule {
-            a: neck_base,
-            b: neck_top,
-            r: 0.05 * ws,
-            part: 2,
-        },
+        capsule(head, add(head, scale(neck_dir, 0.03 * hs)), head_r, 1),
+        capsule(neck_base, neck_top, 0.05 * ws, 2),
     ];
     for side in [-1.0f32, 1.0] {
-        caps.push(Capsule {
-            a: upper([side * 0.07 * ws, 0.08 * hs, 0.0]),
-            b: upper([side * 0.08 * ws, chest_h - 0.06 * hs, 0.0]),
-            r: 0.115 * ws,
-            part: 3,
-        });
+        caps.push(capsule(
+            upper([side * 0.07 * ws, 0.08 * hs, 0.0]),
+            upper([side * 0.08 * ws, chest_h - 0.06 * hs, 0.0]),
+            0.115 * ws,
+            3,
+        ));
     }
     let mut joints = vec![[0.0; 3]; JOINT_NAMES.len()];
     joints[0] = head;
@@ -329,24 +323,14 @@ fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<Vec3>, V
         let la = bend(ua, towards, u(rng, 0.0, 140.0));
         let wrist = add(elbow, scale(la, 0.25 * hs));
         let hand_end = add(wrist, scale(la, 0.09 * hs));
-        caps.push(Capsule {
-            a: shoulder,
-            b: elbow,
-            r: 0.047 * ws,
-            part: 4 + k as u8,
-        });
-        caps.push(Capsule {
-            a: elbow,
-            b: wrist,
-            r: 0.038 * ws,
-            part: 6 + k as u8,
-        });
-        caps.push(Capsule {
-            a: add(wrist, scale(la, 0.03 * hs)),
-            b: hand_end,
-            r: 0.042 * ws,
-            part: 8 + k as u8,
-        });
+        caps.push(capsule(shoulder, elbow, 0.047 * ws, 4 + k as u8));
+        caps.push(capsule(elbow, wrist, 0.038 * ws, 6 + k as u8));
+        caps.push(capsule(
+            add(wrist, scale(la, 0.03 * hs)),
+            hand_end,
+            0.042 * ws,
+            8 + k as u8,
+        ));
         joints[3 + k] = shoulder;
         joints[5 + k] = elbow;
         joints[7 + k] = wrist;
@@ -366,24 +350,14 @@ fn pose_body(params: &SynthParams, rng: &mut Rng) -> (Vec<Capsule>, Vec<Vec3>, V
             bend(ll, [0.0, 0.0, 1.0], 90.0 * deg),
             [side * 0.2, 0.0, 0.0],
         ));
-        caps.push(Capsule {
-            a: hip,
-            b: knee,
-            r: 0.078 * ws,
-            part: 10 + k as u8,
-        });
-        caps.push(Capsule {
-            a: knee,
-            b: ankle,
-            r: 0.055 * ws,
-            part: 12 + k as u8,
-        });
-        caps.push(Capsule {
-            a: add(ankle, scale(ll, 0.02)),
-            b: add(ankle, scale(foot_dir, 0.17 * hs)),
-            r: 0.04 * ws,
-            part: 14 + k as u8,
-        });
+        caps.push(capsule(hip, knee, 0.078 * ws, 10 + k as u8));
+        caps.push(capsule(knee, ankle, 0.055 * ws, 12 + k as u8));
+        caps.push(capsule(
+            add(ankle, scale(ll, 0.02)),
+            add(ankle, scale(foot_dir, 0.17 * hs)),
+            0.04 * ws,
+            14 + k as u8,
+        ));
         joints[9 + k] = hip;
         joints[11 + k] = knee;
         joints[13 + k] = ankle;
@@ -653,12 +627,7 @@ mod tests {
     #[test]
     fn ray_hits_capsule_at_the_analytic_depth() {
         // Capsule along x at z = 2, radius 0.1: the central ray hits at z = 1.9.
-        let c = Capsule {
-            a: [-0.5, 0.0, 2.0],
-            b: [0.5, 0.0, 2.0],
-            r: 0.1,
-            part: 1,
-        };
+        let c = capsule([-0.5, 0.0, 2.0], [0.5, 0.0, 2.0], 0.1, 1);
         let t = hit_capsule([0.0, 0.0, 1.0], &c).unwrap();
         assert!((t - 1.9).abs() < 1e-5);
         // Past the end sphere: a ray towards x = 0.55 hits the cap.
@@ -666,12 +635,7 @@ mod tests {
         assert!(hit_capsule(d, &c).is_some());
         assert!(hit_capsule(norm([0.7 / 2.0, 0.0, 1.0]), &c).is_none());
         // A sphere (a == b).
-        let s = Capsule {
-            a: [0.0, 0.0, 3.0],
-            b: [0.0, 0.0, 3.0],
-            r: 0.5,
-            part: 1,
-        };
+        let s = capsule([0.0, 0.0, 3.0], [0.0, 0.0, 3.0], 0.5, 1);
         assert!((hit_capsule([0.0, 0.0, 1.0], &s).unwrap() - 2.5).abs() < 1e-5);
     }
 

@@ -78,10 +78,10 @@ fn small_forest_generalises_to_a_fresh_seed() {
     )
     .unwrap();
     let m = bodyparts::metrics::evaluate(&f, &test).unwrap();
-    assert!(m.pixel_accuracy > 0.6, "{m:?}");
-    assert!(m.mean_class_accuracy > 0.5, "{m:?}");
-    assert!(m.miou > 0.35, "{m:?}");
-    assert_eq!(m.per_class_iou.len(), N_PARTS);
+    assert!(m.scores.pixel_accuracy > 0.6, "{m:?}");
+    assert!(m.scores.mean_class_accuracy > 0.5, "{m:?}");
+    assert!(m.scores.miou > 0.35, "{m:?}");
+    assert_eq!(m.scores.per_class_iou.len(), N_PARTS);
     // The confusion-based numbers agree with a direct count of correct pixels.
     let (mut ok, mut all) = (0u64, 0u64);
     for fr in &test {
@@ -93,7 +93,7 @@ fn small_forest_generalises_to_a_fresh_seed() {
             }
         }
     }
-    assert!((m.pixel_accuracy - ok as f64 / all as f64).abs() < 1e-12);
+    assert!((m.scores.pixel_accuracy - ok as f64 / all as f64).abs() < 1e-12);
     // Joint proposals: most visible part centres within 0.1 m... at least some of them.
     assert!(m.joint_detection_rate > 0.3, "{m:?}");
 }

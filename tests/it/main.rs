@@ -1,5 +1,6 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod architecture;
 mod bodyparts;
 mod cascade_train;
 mod classify;

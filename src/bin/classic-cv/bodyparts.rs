@@ -182,7 +182,10 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
             if let Some(dir) = &a.report {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                std::fs::write(dir.join("metrics.json"), serde_json::to_vec_pretty(&m)?)?;
+                classic_cv::persist::write_atomic(
+                    &dir.join("metrics.json"),
+                    &serde_json::to_vec_pretty(&m)?,
+                )?;
                 for (i, f) in frames.iter().take(8).enumerate() {
                     let labels = forest.segment(&f.depth)?;
                     let (w, h) = (f.depth.width(), f.depth.height());
@@ -198,17 +201,17 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 println!(
                     "{} frames: pixel accuracy {:.4}, mean class accuracy {:.4}, mIoU {:.4}, fw-IoU {:.4}, joint error {:.3} m, joints detected {:.3}",
                     m.n_frames,
-                    m.pixel_accuracy,
-                    m.mean_class_accuracy,
-                    m.miou,
-                    m.fw_iou,
+                    m.scores.pixel_accuracy,
+                    m.scores.mean_class_accuracy,
+                    m.scores.miou,
+                    m.scores.fw_iou,
                     m.joint_mean_error,
                     m.joint_detection_rate
                 );
                 for (i, name) in m.part_names.iter().enumerate() {
                     println!(
                         "  {name:<16} accuracy {:.3}  IoU {:.3}",
-                        m.per_class_accuracy[i], m.per_class_iou[i]
+                        m.scores.per_class_accuracy[i], m.scores.per_class_iou[i]
                     );
                 }
             }
