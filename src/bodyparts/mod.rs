@@ -550,7 +550,7 @@ impl BodyPartForest {
 }
 
 /// Colour of each label (0 = background, black).
-pub const PALETTE: [[u8; 3]; N_PARTS + 1] = [
+pub const PART_COLOURS: [[u8; 3]; N_PARTS + 1] = [
     [0, 0, 0],
     [230, 25, 75],
     [255, 225, 25],
@@ -584,7 +584,7 @@ pub fn render_segmentation(labels: &[u8], width: usize, height: usize) -> Result
     for y in 0..height {
         for x in 0..width {
             let l = labels[y * width + x] as usize;
-            canvas.put(x as i64, y as i64, PALETTE[l.min(N_PARTS)]);
+            canvas.put(x as i64, y as i64, PART_COLOURS[l.min(N_PARTS)]);
         }
     }
     for (i, name) in PART_NAMES.iter().enumerate() {
@@ -596,7 +596,7 @@ pub fn render_segmentation(labels: &[u8], width: usize, height: usize) -> Result
                 width: 8,
                 height: 8,
             },
-            PALETTE[i + 1],
+            PART_COLOURS[i + 1],
         );
         canvas.draw_text(width as i64 + 16, y, name, [255, 255, 255], 1);
     }

@@ -192,3 +192,31 @@ fn no_source_file_is_over_1200_lines() {
         .collect();
     assert!(long.is_empty(), "split these files: {long:?}");
 }
+
+#[test]
+fn no_two_public_types_share_a_name() {
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for file in library_files() {
+        let text = std::fs::read_to_string(root().join("src").join(&file)).unwrap();
+        // Items at module level (associated items inside `impl` blocks are indented).
+        for line in text.lines().filter(|l| l.starts_with("pub ")) {
+            let mut words = line.split_whitespace().skip(1);
+            let (Some(kind), Some(name)) = (words.next(), words.next()) else {
+                continue;
+            };
+            if ["struct", "enum", "type", "trait", "const", "static"].contains(&kind) {
+                let name: String = name
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                seen.entry(name).or_default().push(format!("src/{file}"));
+            }
+        }
+    }
+    let twice: Vec<String> = seen
+        .into_iter()
+        .filter(|(_, files)| files.len() > 1)
+        .map(|(name, files)| format!("{name}: {files:?}"))
+        .collect();
+    assert!(twice.is_empty(), "public names defined twice:\n{}", twice.join("\n"));
+}
