@@ -292,35 +292,33 @@ mod tests {
         }
     }
 
+    /// One Discrete AdaBoost round on one feature with `values`: the fit and its leaves.
+    fn discrete_round(values: &[f32], y: &[f32], w: &mut [f64]) -> (StumpFit, Leaves) {
+        let fit = fit_stump(&one_feature(values), y, w, Boost::Discrete).unwrap();
+        let goes_left: Vec<bool> = values.iter().map(|&v| v < fit.threshold).collect();
+        let leaves = reweight(Boost::Discrete, &fit, &goes_left, y, w).unwrap();
+        (fit, leaves)
+    }
+
     /// Hand-computed: values 1..5, labels - - + + -.
     /// Round 1: best split 2.5 (left -1), eps = 0.2, beta = 4, sample 5's weight becomes
     /// 0.8 / 1.6 = 0.5, the others 0.125. Round 2: split 4.5 with left +1, errors on samples
     /// 1 and 2: eps = 0.25, beta = 3.
     #[test]
     fn discrete_adaboost_matches_hand_computed_rounds() {
-        let block = one_feature(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0];
         let y = [-1.0, -1.0, 1.0, 1.0, -1.0];
         let mut w = vec![0.2; 5];
-        let f1 = fit_stump(&block, &y, &w, Boost::Discrete).unwrap();
+        let (f1, l1) = discrete_round(&values, &y, &mut w);
         assert_eq!((f1.threshold, f1.left, f1.right), (2.5, -1.0, 1.0));
         assert!((f1.loss - 0.2).abs() < 1e-12);
-        let left1: Vec<bool> = [1.0, 2.0, 3.0, 4.0, 5.0]
-            .iter()
-            .map(|&v| v < f1.threshold)
-            .collect();
-        let l1 = reweight(Boost::Discrete, &f1, &left1, &y, &mut w).unwrap();
         assert!((l1.right - 4f32.ln()).abs() < 1e-6 && (l1.left + 4f32.ln()).abs() < 1e-6);
         for (a, b) in w.iter().zip([0.125, 0.125, 0.125, 0.125, 0.5]) {
             assert!((a - b).abs() < 1e-12);
         }
-        let f2 = fit_stump(&block, &y, &w, Boost::Discrete).unwrap();
+        let (f2, l2) = discrete_round(&values, &y, &mut w);
         assert_eq!((f2.threshold, f2.left, f2.right), (4.5, 1.0, -1.0));
         assert!((f2.loss - 0.25).abs() < 1e-12);
-        let left2: Vec<bool> = [1.0, 2.0, 3.0, 4.0, 5.0]
-            .iter()
-            .map(|&v| v < f2.threshold)
-            .collect();
-        let l2 = reweight(Boost::Discrete, &f2, &left2, &y, &mut w).unwrap();
         assert!((l2.left - 3f32.ln()).abs() < 1e-6);
     }
 

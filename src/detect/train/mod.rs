@@ -114,7 +114,7 @@ pub struct CascadeTrainingParams {
     pub num_neg: usize,
     /// Use a random subset of this many pool features (0: the whole pool).
     pub max_features: usize,
-    /// Bytes for feature values (see the module docs).
+    /// Bytes for feature values (see [`stage`]).
     pub memory_budget: usize,
     /// Maximum background windows drawn (or scanned) per stage.
     pub max_neg_draws: usize,
