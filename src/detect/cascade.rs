@@ -32,7 +32,7 @@
 //!   out of range, rectangles outside the window, non-finite numbers, trees that loop.
 //!
 //! # Parallelism
-//! None; loading a cascade takes a few milliseconds.
+//! None: a cascade is read in one pass over its XML.
 //!
 //! # References
 //! P. Viola, M. Jones, "Rapid object detection using a boosted cascade of simple

@@ -253,6 +253,19 @@ struct Unit {
     windows: u64,
 }
 
+/// The pyramid-level rows a scan unit reads: from its first window row to the last row
+/// its windows reach, mirrored for a mirrored unit.
+struct BandRows {
+    /// The rows, `width` pixels each.
+    pixels: Vec<u8>,
+    /// Width of the level.
+    width: usize,
+    /// Level row of the first window row (and of the first pixel row).
+    first: usize,
+    /// Level row of the last window row.
+    last: usize,
+}
+
 /// The mining pyramids of the backgrounds ([`Mining::Scan`]).
 pub(super) struct Universe {
     w: usize,
@@ -320,10 +333,8 @@ impl Universe {
         }
     }
 
-    /// The level rows of unit `u` from its first window row to the last row its windows
-    /// reach (mirrored for a mirrored unit), their width, and the first and last window
-    /// rows.
-    fn band_rows(&self, u: &Unit) -> (Vec<u8>, usize, usize, usize) {
+    /// The level rows of unit `u` (see [`BandRows`]).
+    fn band_rows(&self, u: &Unit) -> BandRows {
         let (px, iw, ih) = &self.pixels[u.image as usize];
         let (lw, lh) = self.levels[u.image as usize][u.level as usize];
         let y0 = u.band as usize * MINE_BAND;
@@ -333,13 +344,23 @@ impl Universe {
         if u.mirror {
             rows.chunks_mut(lw).for_each(|r| r.reverse());
         }
-        (rows, lw, y0, top_max)
+        BandRows {
+            pixels: rows,
+            width: lw,
+            first: y0,
+            last: top_max,
+        }
     }
 
     /// Windows of unit `u` the detector accepts, as `(x, y)` in its level.
     fn scan(&self, u: &Unit, det: &Detector) -> Result<Vec<(u32, u32)>> {
         let (w, h) = (self.w, self.h);
-        let (rows, lw, y0, top_max) = self.band_rows(u);
+        let BandRows {
+            pixels: rows,
+            width: lw,
+            first: y0,
+            last: top_max,
+        } = self.band_rows(u);
         let one_scale = DetectParams {
             min_neighbors: 0,
             max_size: Some((w, h)),
@@ -441,7 +462,12 @@ fn scan_negatives(
         .par_iter()
         .map(|g| {
             let u = &uni.units[found[g[0]].1 as usize];
-            let (rows, lw, y0, _) = uni.band_rows(u);
+            let BandRows {
+                pixels: rows,
+                width: lw,
+                first: y0,
+                ..
+            } = uni.band_rows(u);
             g.iter()
                 .map(|&j| {
                     let (_, _, x, y) = found[j];

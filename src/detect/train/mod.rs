@@ -286,26 +286,24 @@ pub fn train(
         stop_reason: String::new(),
     };
     if let Some(path) = checkpoint.filter(|p| p.exists()) {
+        let old: TrainState = crate::persist::load(path)?;
+        if old.params.seed != p.seed
+            || old.data_hash != hash
+            || (CascadeTrainingParams {
+                stages: p.stages,
+                ..old.params.clone()
+            }) != *p
         {
-            let old: TrainState = crate::persist::load(path)?;
-            if old.params.seed != p.seed
-                || old.data_hash != hash
-                || (CascadeTrainingParams {
-                    stages: p.stages,
-                    ..old.params.clone()
-                }) != *p
-            {
-                return Err(Error::param(
-                    "checkpoint",
-                    format!(
-                        "{} was written by a run with other parameters or data",
-                        path.display()
-                    ),
-                ));
-            }
-            state.stages = old.stages;
-            state.stop_reason = old.stop_reason;
+            return Err(Error::param(
+                "checkpoint",
+                format!(
+                    "{} was written by a run with other parameters or data",
+                    path.display()
+                ),
+            ));
         }
+        state.stages = old.stages;
+        state.stop_reason = old.stop_reason;
     }
     let pool = HaarPool::new(w, h, p.mode)?;
     let mut feats: Vec<HaarFeature> = pool.iter().collect();
