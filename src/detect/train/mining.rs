@@ -67,6 +67,15 @@ pub enum Mining {
     Scan,
 }
 
+/// Expected draws per stage up to which [`Mining::Scan`] still draws random windows.
+pub const RANDOM_DRAWS_BEFORE_SCAN: f64 = 200_000.0;
+
+/// Scale factor of the mining pyramids of [`Mining::Scan`].
+pub const MINE_SCALE_FACTOR: f64 = 1.1;
+
+/// Pyramid rows per scan unit of [`Mining::Scan`] (even).
+const MINE_BAND: usize = 32;
+
 /// The negatives of one stage.
 pub(super) struct Negatives {
     /// The windows, each accepted by the cascade so far.
@@ -97,14 +106,6 @@ pub(super) fn hard_negatives(
         _ => Ok(random_negatives(p, k, so_far, backgrounds)),
     }
 }
-/// Expected draws per stage up to which [`Mining::Scan`] still draws random windows.
-pub const RANDOM_DRAWS_BEFORE_SCAN: f64 = 200_000.0;
-
-/// Scale factor of the mining pyramids of [`Mining::Scan`].
-pub const MINE_SCALE_FACTOR: f64 = 1.1;
-
-/// Pyramid rows per scan unit of [`Mining::Scan`] (even).
-const MINE_BAND: usize = 32;
 
 /// Disjoint rectangles of a `width x height` image that keep clear of every box in `boxes`
 /// grown by `margin` times its side on each side, each at least `min_side` pixels wide
