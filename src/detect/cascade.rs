@@ -32,7 +32,7 @@
 //!   out of range, rectangles outside the window, non-finite numbers, trees that loop.
 //!
 //! # Parallelism
-//! None; loading a cascade takes a few milliseconds.
+//! None: a cascade is read in one pass over its XML.
 //!
 //! # References
 //! P. Viola, M. Jones, "Rapid object detection using a boosted cascade of simple
@@ -364,8 +364,7 @@ impl Cascade {
 
     /// Writes [`Cascade::to_xml`] to a file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, self.to_xml()).map_err(|e| Error::io(path, e))
+        crate::persist::write_atomic(path.as_ref(), self.to_xml().as_bytes())
     }
 }
 
@@ -489,6 +488,20 @@ impl Parser {
         }
     }
 
+    /// The one number held by element `n` (named `name` in errors).
+    fn one_float(&self, n: roxmltree::Node, name: &str) -> Result<f64> {
+        match self.floats(n, name)?.as_slice() {
+            [x] => Ok(*x),
+            _ => Err(self.err(format!("<{name}> must hold one number"))),
+        }
+    }
+
+    /// The stage threshold held by the child `name` of stage element `st`.
+    fn stage_threshold(&self, st: roxmltree::Node, name: &str) -> Result<f32> {
+        let thr = self.one_float(self.req(st, name)?, name)?;
+        self.f32_of(thr, "stage threshold")
+    }
+
     fn one_int(&self, n: roxmltree::Node, name: &str) -> Result<i64> {
         let v = self.ints(self.req(n, name)?, name)?;
         match v.as_slice() {
@@ -551,11 +564,7 @@ impl Parser {
         let node_step = if categorical { 11 } else { 4 };
         let mut stages = Vec::new();
         for st in elements(self.req(top, "stages")?) {
-            let thr = self.floats(self.req(st, "stageThreshold")?, "stageThreshold")?;
-            let [thr] = thr.as_slice() else {
-                return Err(self.err("<stageThreshold> must hold one number"));
-            };
-            let threshold = self.f32_of(*thr, "stage threshold")?;
+            let threshold = self.stage_threshold(st, "stageThreshold")?;
             let mut trees = Vec::new();
             for wc in elements(self.req(st, "weakClassifiers")?) {
                 let raw = self.floats(self.req(wc, "internalNodes")?, "internalNodes")?;
@@ -676,11 +685,7 @@ impl Parser {
         let mut haar_features = Vec::new();
         let mut stages = Vec::new();
         for st in elements(self.req(top, "stages")?) {
-            let thr = self.floats(self.req(st, "stage_threshold")?, "stage_threshold")?;
-            let [thr] = thr.as_slice() else {
-                return Err(self.err("<stage_threshold> must hold one number"));
-            };
-            let threshold = self.f32_of(*thr, "stage threshold")?;
+            let threshold = self.stage_threshold(st, "stage_threshold")?;
             let mut trees = Vec::new();
             for tr in elements(self.req(st, "trees")?) {
                 let mut nodes = Vec::new();
@@ -688,18 +693,12 @@ impl Parser {
                 for nd in elements(tr) {
                     let feature = haar_features.len() as u32;
                     haar_features.push(self.haar_feature(self.req(nd, "feature")?)?);
-                    let t = self.floats(self.req(nd, "threshold")?, "threshold")?;
-                    let [t] = t.as_slice() else {
-                        return Err(self.err("<threshold> must hold one number"));
-                    };
-                    let split = Split::Threshold(self.f32_of(*t, "node threshold")?);
+                    let t = self.one_float(self.req(nd, "threshold")?, "threshold")?;
+                    let split = Split::Threshold(self.f32_of(t, "node threshold")?);
                     let mut side = |val: &str, node: &str| -> Result<i32> {
                         if let Some(v) = child(nd, val) {
-                            let v = self.floats(v, val)?;
-                            let [v] = v.as_slice() else {
-                                return Err(self.err(format!("<{val}> must hold one number")));
-                            };
-                            leaves.push(self.f32_of(*v, "leaf value")?);
+                            let v = self.one_float(v, val)?;
+                            leaves.push(self.f32_of(v, "leaf value")?);
                             Ok(-(leaves.len() as i32 - 1))
                         } else if let Some(n) = child(nd, node) {
                             let v = self.ints(n, node)?;

@@ -3,9 +3,9 @@
 
 use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::train::adaboost::Boost;
-use classic_cv::detect::train::{
-    Augment, TrainParams, TrainState, augment_positives, background_regions, train,
-};
+use classic_cv::detect::train::augment::{Augment, augment_positives};
+use classic_cv::detect::train::mining::background_regions;
+use classic_cv::detect::train::{CascadeTraining, CascadeTrainingParams, TrainState, train};
 use classic_cv::detect::{DetectParams, Detector, match_greedy};
 use classic_cv::error::Error;
 use classic_cv::image::{Image, Rect};
@@ -97,8 +97,8 @@ fn overlaps(a: &Rect, b: &Rect) -> bool {
     a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
 }
 
-fn recipe(stages: usize, seed: u64) -> (TrainParams, Vec<Vec<u8>>, Vec<Image>) {
-    let params = TrainParams {
+fn recipe(stages: usize, seed: u64) -> (CascadeTrainingParams, Vec<Vec<u8>>, Vec<Image>) {
+    let params = CascadeTrainingParams {
         window_width: 16,
         window_height: 16,
         stages,
@@ -186,7 +186,7 @@ fn same_seed_same_xml_with_one_and_two_threads_and_resume_matches() {
     // Interrupted after 2 stages, resumed to 3: the same cascade.
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("state.bin");
-    let short = TrainParams {
+    let short = CascadeTrainingParams {
         stages: 2,
         ..params.clone()
     };
@@ -195,7 +195,7 @@ fn same_seed_same_xml_with_one_and_two_threads_and_resume_matches() {
     assert_eq!(state.stages.len(), 2);
     assert_eq!(run(2, Some(&ckpt)), one);
     // A checkpoint of another run is refused.
-    let other = TrainParams {
+    let other = CascadeTrainingParams {
         seed: 6,
         ..params.clone()
     };
@@ -211,72 +211,72 @@ fn same_seed_same_xml_with_one_and_two_threads_and_resume_matches() {
 #[test]
 fn invalid_parameters_and_inputs_are_rejected() {
     let (params, pos, backgrounds) = recipe(1, 1);
-    let bad = |p: TrainParams| train(&p, &pos, &backgrounds, None);
+    let bad = |p: CascadeTrainingParams| train(&p, &pos, &backgrounds, None);
     let name = |r: Result<_, Error>| match r {
         Err(Error::InvalidParam { name, .. }) => name,
         other => panic!(
             "expected InvalidParam, got {:?}",
-            other.map(|_: classic_cv::detect::train::Trained| ())
+            other.map(|_: CascadeTraining| ())
         ),
     };
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             stages: 0,
             ..params.clone()
         })),
         "stages"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             min_hit_rate: 0.0,
             ..params.clone()
         })),
         "min_hit_rate"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             min_hit_rate: f32::NAN,
             ..params.clone()
         })),
         "min_hit_rate"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             max_false_alarm: 1.0,
             ..params.clone()
         })),
         "max_false_alarm"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             max_weak_count: 0,
             ..params.clone()
         })),
         "max_weak_count"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             num_neg: 0,
             ..params.clone()
         })),
         "num_pos"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             memory_budget: 0,
             ..params.clone()
         })),
         "memory_budget"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             max_neg_draws: 1,
             ..params.clone()
         })),
         "max_neg_draws"
     );
     assert_eq!(
-        name(bad(TrainParams {
+        name(bad(CascadeTrainingParams {
             window_width: 1,
             ..params.clone()
         })),
@@ -313,14 +313,14 @@ fn invalid_parameters_and_inputs_are_rejected() {
 fn memory_budget_blocks_give_the_same_stage() {
     // One-feature-per-block evaluation (tiny budget) equals the cached whole-pool path.
     let (params, pos, backgrounds) = recipe(1, 9);
-    let small = TrainParams {
+    let small = CascadeTrainingParams {
         max_features: 300,
         max_weak_count: 5,
         ..params
     };
     let a = train(&small, &pos, &backgrounds, None).unwrap();
     let b = train(
-        &TrainParams {
+        &CascadeTrainingParams {
             memory_budget: 1,
             ..small
         },

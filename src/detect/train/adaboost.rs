@@ -4,7 +4,7 @@
 //! One boosting round fits the best decision stump on weighted samples by scanning each
 //! feature's presorted values ([`fit_stump`], parallel over the features of a
 //! [`FeatureBlock`]), then updates the sample weights ([`reweight`]). This is the weak
-//! learner of the attentional cascade trainer (`cascade_train`); the stumps it produces
+//! learner of the attentional cascade trainer ([`stage`](super::stage)); the stumps it produces
 //! are OpenCV cascade stumps: feature `< threshold` gives the left leaf, otherwise the
 //! right one.
 //!
@@ -19,7 +19,8 @@
 //! let fit = fit_stump(&block, &y, &w, Boost::Gentle).unwrap();
 //! assert_eq!((fit.threshold, fit.left, fit.right), (2.5, -1.0, 1.0));
 //! let goes_left = [true, true, false, false];
-//! reweight(Boost::Gentle, &fit, &goes_left, &y, &mut w).unwrap();
+//! let leaves = reweight(Boost::Gentle, &fit, &goes_left, &y, &mut w).unwrap();
+//! assert_eq!((leaves.left, leaves.right), (-1.0, 1.0));
 //! ```
 //!
 //! # Algorithm and conventions
@@ -28,11 +29,13 @@
 //!   threshold is `f32((a + b) / 2)`, or `b` when that rounds down to `a`, so exactly the
 //!   values `<= a` go left. Ties: the smallest loss, then the lowest feature index, then
 //!   the lowest threshold.
-//! - Discrete AdaBoost (`../shared/SPEC.md` section 5): the stump predicts ±1 with the
-//!   polarity of smaller weighted error `eps`; `beta = (1 − eps)/eps`, the weights of the
-//!   misclassified samples are multiplied by `beta` and renormalised, and the stump's leaves
-//!   become `∓ alpha` with `alpha = ln beta`, so a stage sums `Σ alpha_j h_j(x)`. `eps` is
-//!   clamped to `[1e-10, 1 − 1e-10]`; a round with `eps >= 0.5` is refused.
+//! - Discrete AdaBoost (Freund and Schapire; Viola and Jones): weights start at `1/N`;
+//!   each round fits the stump `h(x) = ±1` (the polarity of smaller weighted error) with
+//!   the smallest weighted error `eps`; `beta = (1 − eps)/eps`, the weights of the
+//!   misclassified samples are multiplied by `beta` and renormalised, and the stump's
+//!   leaves become `∓ alpha` with `alpha = ln beta`, so a stage sums `Σ alpha_j h_j(x)` and
+//!   compares it with its threshold. `eps` is clamped to `[1e-10, 1 − 1e-10]`; a round
+//!   with `eps >= 0.5` is refused.
 //! - Gentle AdaBoost (Friedman, Hastie, Tibshirani; OpenCV's default): each leaf is the
 //!   weighted mean label of its side, minimising the weighted squared error; weights are
 //!   multiplied by `exp(−y f(x))` and renormalised.
@@ -54,6 +57,7 @@ use crate::error::{Error, Result};
 
 /// The boosting variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Boost {
     /// Discrete AdaBoost (±alpha leaves).
     Discrete,
@@ -76,6 +80,39 @@ pub struct StumpFit {
     pub loss: f64,
 }
 
+/// The final leaves of a stump after [`reweight`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Leaves {
+    /// Output of the values `< threshold`.
+    pub left: f32,
+    /// Output of the others.
+    pub right: f32,
+}
+
+/// Weighted sums over samples: of the positives, of the negatives, of `w·y` and of `w`.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    pos: f64,
+    neg: f64,
+    wy: f64,
+    w: f64,
+}
+
+impl Sums {
+    /// Adds sample `i` (the order of the additions fixes the rounding).
+    #[inline]
+    fn add(&mut self, y: &[f32], w: &[f64], i: usize) {
+        let (yi, wi) = (y[i] as f64, w[i]);
+        if yi > 0.0 {
+            self.pos += wi;
+        } else {
+            self.neg += wi;
+        }
+        self.wy += wi * yi;
+        self.w += wi;
+    }
+}
+
 /// The threshold between consecutive sorted values `a < b` (see the module docs).
 fn split_threshold(a: f32, b: f32) -> f32 {
     let t = ((a as f64 + b as f64) * 0.5) as f32;
@@ -85,30 +122,27 @@ fn split_threshold(a: f32, b: f32) -> f32 {
 /// Best split of one feature's sorted row.
 fn fit_row(values: &[f32], order: &[u32], y: &[f32], w: &[f64], boost: Boost) -> Option<StumpFit> {
     let n = values.len();
-    let (mut wp, mut wn, mut sy, mut sw) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut all = Sums::default();
     for &i in order {
-        let (yi, wi) = (y[i as usize] as f64, w[i as usize]);
-        if yi > 0.0 {
-            wp += wi;
-        } else {
-            wn += wi;
-        }
-        sy += wi * yi;
-        sw += wi;
+        all.add(y, w, i as usize);
     }
+    let Sums {
+        pos: wp,
+        neg: wn,
+        wy: sy,
+        w: sw,
+    } = all;
     let sy2 = wp + wn;
-    let (mut lp, mut ln, mut ly, mut lw) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut left = Sums::default();
     let mut best: Option<StumpFit> = None;
     for k in 0..n.saturating_sub(1) {
-        let i = order[k] as usize;
-        let (yi, wi) = (y[i] as f64, w[i]);
-        if yi > 0.0 {
-            lp += wi;
-        } else {
-            ln += wi;
-        }
-        ly += wi * yi;
-        lw += wi;
+        left.add(y, w, order[k] as usize);
+        let Sums {
+            pos: lp,
+            neg: ln,
+            wy: ly,
+            w: lw,
+        } = left;
         if !(values[k] < values[k + 1]) {
             continue;
         }
@@ -177,14 +211,14 @@ pub fn better(a: Option<StumpFit>, b: StumpFit) -> Option<StumpFit> {
 }
 
 /// Updates the weights after choosing `fit` (`goes_left[i]`: sample `i` falls left) and
-/// returns the stump's final `(left, right)` leaves (see the module docs).
+/// returns the stump's final leaves (see the module docs).
 pub fn reweight(
     boost: Boost,
     fit: &StumpFit,
     goes_left: &[bool],
     y: &[f32],
     w: &mut [f64],
-) -> Result<(f32, f32)> {
+) -> Result<Leaves> {
     if goes_left.len() != y.len() || y.len() != w.len() {
         return Err(Error::DimensionMismatch {
             what: "boosting samples",
@@ -213,13 +247,19 @@ pub fn reweight(
                 }
             }
             let alpha = beta.ln() as f32;
-            (fit.left * alpha, fit.right * alpha)
+            Leaves {
+                left: fit.left * alpha,
+                right: fit.right * alpha,
+            }
         }
         Boost::Gentle => {
             for i in 0..y.len() {
                 w[i] *= (-(y[i] as f64) * out(i) as f64).exp();
             }
-            (fit.left, fit.right)
+            Leaves {
+                left: fit.left,
+                right: fit.right,
+            }
         }
     };
     let total: f64 = w.iter().sum();
@@ -252,36 +292,34 @@ mod tests {
         }
     }
 
+    /// One Discrete AdaBoost round on one feature with `values`: the fit and its leaves.
+    fn discrete_round(values: &[f32], y: &[f32], w: &mut [f64]) -> (StumpFit, Leaves) {
+        let fit = fit_stump(&one_feature(values), y, w, Boost::Discrete).unwrap();
+        let goes_left: Vec<bool> = values.iter().map(|&v| v < fit.threshold).collect();
+        let leaves = reweight(Boost::Discrete, &fit, &goes_left, y, w).unwrap();
+        (fit, leaves)
+    }
+
     /// Hand-computed: values 1..5, labels - - + + -.
     /// Round 1: best split 2.5 (left -1), eps = 0.2, beta = 4, sample 5's weight becomes
     /// 0.8 / 1.6 = 0.5, the others 0.125. Round 2: split 4.5 with left +1, errors on samples
     /// 1 and 2: eps = 0.25, beta = 3.
     #[test]
     fn discrete_adaboost_matches_hand_computed_rounds() {
-        let block = one_feature(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0];
         let y = [-1.0, -1.0, 1.0, 1.0, -1.0];
         let mut w = vec![0.2; 5];
-        let f1 = fit_stump(&block, &y, &w, Boost::Discrete).unwrap();
+        let (f1, l1) = discrete_round(&values, &y, &mut w);
         assert_eq!((f1.threshold, f1.left, f1.right), (2.5, -1.0, 1.0));
         assert!((f1.loss - 0.2).abs() < 1e-12);
-        let left1: Vec<bool> = [1.0, 2.0, 3.0, 4.0, 5.0]
-            .iter()
-            .map(|&v| v < f1.threshold)
-            .collect();
-        let l1 = reweight(Boost::Discrete, &f1, &left1, &y, &mut w).unwrap();
-        assert!((l1.1 - 4f32.ln()).abs() < 1e-6 && (l1.0 + 4f32.ln()).abs() < 1e-6);
+        assert!((l1.right - 4f32.ln()).abs() < 1e-6 && (l1.left + 4f32.ln()).abs() < 1e-6);
         for (a, b) in w.iter().zip([0.125, 0.125, 0.125, 0.125, 0.5]) {
             assert!((a - b).abs() < 1e-12);
         }
-        let f2 = fit_stump(&block, &y, &w, Boost::Discrete).unwrap();
+        let (f2, l2) = discrete_round(&values, &y, &mut w);
         assert_eq!((f2.threshold, f2.left, f2.right), (4.5, 1.0, -1.0));
         assert!((f2.loss - 0.25).abs() < 1e-12);
-        let left2: Vec<bool> = [1.0, 2.0, 3.0, 4.0, 5.0]
-            .iter()
-            .map(|&v| v < f2.threshold)
-            .collect();
-        let l2 = reweight(Boost::Discrete, &f2, &left2, &y, &mut w).unwrap();
-        assert!((l2.0 - 3f32.ln()).abs() < 1e-6);
+        assert!((l2.left - 3f32.ln()).abs() < 1e-6);
     }
 
     #[test]

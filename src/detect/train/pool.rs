@@ -42,12 +42,14 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::detect::cascade::{inverse_norm, variance_passes};
 use crate::detect::haar::{HaarFeature, WeightedRect};
 use crate::detect::integral::Integral;
 use crate::error::{Error, Result};
 
 /// Which feature types the pool holds (OpenCV's `-mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum PoolMode {
     /// Upright x2, y2, x3, y3 and the diagonal x2y2.
     Basic,
@@ -77,6 +79,10 @@ const TILTED: [(usize, usize, usize, usize); 6] = [
     (4, 1, 4, 1),
     (1, 4, 1, 4),
 ];
+
+/// Line types, x then y for each: `(cells, inner cells, inner weight)` (the x2, x3, x4 lines
+/// and their y twins; the last needs [`PoolMode::Core`]).
+const LINES: [(usize, usize, f32); 3] = [(2, 1, 2.0), (3, 1, 3.0), (4, 2, 2.0)];
 
 impl HaarPool {
     /// A pool for a `width x height` window (both at least 2 and at most 256).
@@ -151,99 +157,71 @@ impl HaarPool {
             height: height as u32,
             weight,
         };
-        let up = |rects: Vec<WeightedRect>| HaarFeature {
-            rects,
-            tilted: false,
-        };
-        let tl = |rects: Vec<WeightedRect>| HaarFeature {
-            rects,
-            tilted: true,
+        let feature = |tilted: bool, rects: Vec<WeightedRect>| HaarFeature { rects, tilted };
+        let lines = if self.mode == PoolMode::Basic {
+            &LINES[..2]
+        } else {
+            &LINES[..]
         };
         let mut v = Vec::new();
-        if x + 2 * dx <= w && y + dy <= h {
-            v.push(up(vec![
-                r(x, y, 2 * dx, dy, -1.0),
-                r(x + dx, y, dx, dy, 2.0),
-            ]));
-        }
-        if x + dx <= w && y + 2 * dy <= h {
-            v.push(up(vec![
-                r(x, y, dx, 2 * dy, -1.0),
-                r(x, y + dy, dx, dy, 2.0),
-            ]));
-        }
-        if x + 3 * dx <= w && y + dy <= h {
-            v.push(up(vec![
-                r(x, y, 3 * dx, dy, -1.0),
-                r(x + dx, y, dx, dy, 3.0),
-            ]));
-        }
-        if x + dx <= w && y + 3 * dy <= h {
-            v.push(up(vec![
-                r(x, y, dx, 3 * dy, -1.0),
-                r(x, y + dy, dx, dy, 3.0),
-            ]));
-        }
-        if self.mode != PoolMode::Basic {
-            if x + 4 * dx <= w && y + dy <= h {
-                v.push(up(vec![
-                    r(x, y, 4 * dx, dy, -1.0),
-                    r(x + dx, y, 2 * dx, dy, 2.0),
-                ]));
+        for &(n, inner, weight) in lines {
+            if x + n * dx <= w && y + dy <= h {
+                let rects = vec![
+                    r(x, y, n * dx, dy, -1.0),
+                    r(x + dx, y, inner * dx, dy, weight),
+                ];
+                v.push(feature(false, rects));
             }
-            if x + dx <= w && y + 4 * dy <= h {
-                v.push(up(vec![
-                    r(x, y, dx, 4 * dy, -1.0),
-                    r(x, y + dy, dx, 2 * dy, 2.0),
-                ]));
+            if x + dx <= w && y + n * dy <= h {
+                let rects = vec![
+                    r(x, y, dx, n * dy, -1.0),
+                    r(x, y + dy, dx, inner * dy, weight),
+                ];
+                v.push(feature(false, rects));
             }
         }
         if x + 2 * dx <= w && y + 2 * dy <= h {
-            v.push(up(vec![
-                r(x, y, 2 * dx, 2 * dy, -1.0),
-                r(x, y, dx, dy, 2.0),
-                r(x + dx, y + dy, dx, dy, 2.0),
-            ]));
+            v.push(feature(
+                false,
+                vec![
+                    r(x, y, 2 * dx, 2 * dy, -1.0),
+                    r(x, y, dx, dy, 2.0),
+                    r(x + dx, y + dy, dx, dy, 2.0),
+                ],
+            ));
         }
         if self.mode != PoolMode::Basic && x + 3 * dx <= w && y + 3 * dy <= h {
-            v.push(up(vec![
-                r(x, y, 3 * dx, 3 * dy, -1.0),
-                r(x + dx, y + dy, dx, dy, 9.0),
-            ]));
+            v.push(feature(
+                false,
+                vec![
+                    r(x, y, 3 * dx, 3 * dy, -1.0),
+                    r(x + dx, y + dy, dx, dy, 9.0),
+                ],
+            ));
         }
         if self.mode == PoolMode::All {
-            let fits = |p: usize, q: usize, rr: usize, s: usize| {
+            // The tilted lines, horizontal then vertical for each length; the inner part
+            // of a 2-cell line is its first cell, of a longer one its second (one cell
+            // down the 45-degree axes).
+            let fits = |(p, q, rr, s): (usize, usize, usize, usize)| {
                 x + p * dx <= w && y + rr * dx + s * dy <= h && x >= q * dy
             };
-            if fits(2, 1, 2, 1) {
-                v.push(tl(vec![r(x, y, 2 * dx, dy, -1.0), r(x, y, dx, dy, 2.0)]));
-            }
-            if fits(1, 2, 1, 2) {
-                v.push(tl(vec![r(x, y, dx, 2 * dy, -1.0), r(x, y, dx, dy, 2.0)]));
-            }
-            if fits(3, 1, 3, 1) {
-                v.push(tl(vec![
-                    r(x, y, 3 * dx, dy, -1.0),
-                    r(x + dx, y + dx, dx, dy, 3.0),
-                ]));
-            }
-            if fits(1, 3, 1, 3) {
-                v.push(tl(vec![
-                    r(x, y, dx, 3 * dy, -1.0),
-                    r(x - dy, y + dy, dx, dy, 3.0),
-                ]));
-            }
-            if fits(4, 1, 4, 1) {
-                v.push(tl(vec![
-                    r(x, y, 4 * dx, dy, -1.0),
-                    r(x + dx, y + dx, 2 * dx, dy, 2.0),
-                ]));
-            }
-            if fits(1, 4, 1, 4) {
-                v.push(tl(vec![
-                    r(x, y, dx, 4 * dy, -1.0),
-                    r(x - dy, y + dy, dx, 2 * dy, 2.0),
-                ]));
+            for (k, &(n, inner, weight)) in LINES.iter().enumerate() {
+                let o = usize::from(n > 2);
+                if fits(TILTED[2 * k]) {
+                    let rects = vec![
+                        r(x, y, n * dx, dy, -1.0),
+                        r(x + o * dx, y + o * dx, inner * dx, dy, weight),
+                    ];
+                    v.push(feature(true, rects));
+                }
+                if fits(TILTED[2 * k + 1]) {
+                    let rects = vec![
+                        r(x, y, dx, n * dy, -1.0),
+                        r(x - o * dy, y + o * dy, dx, inner * dy, weight),
+                    ];
+                    v.push(feature(true, rects));
+                }
             }
         }
         v.reverse();
@@ -309,7 +287,8 @@ pub struct Sample {
 
 impl Sample {
     /// Prepares a `width x height` window; `None` when the detector would reject it for
-    /// its low variance (then it can never be detected, nor be a false alarm).
+    /// its low variance ([`variance_passes`]; then it can never be detected, nor be a
+    /// false alarm).
     pub fn new(pixels: &[u8], width: usize, height: usize) -> Result<Option<Sample>> {
         Sample::with_tilted(pixels, width, height, true)
     }
@@ -336,11 +315,8 @@ impl Sample {
         let s = ii.rect_sum(1, 1, nw, nh);
         let q = ii.rect_sqsum(1, 1, nw, nh);
         let nf = area * q as f64 - s as f64 * s as f64;
-        if !(nf > 0.0) {
-            return Ok(None);
-        }
-        let inv = (1.0 / nf.sqrt()) as f32;
-        if !(area * (inv as f64) < 0.1) {
+        let inv = inverse_norm(nf);
+        if !variance_passes(nf, area, inv) {
             return Ok(None);
         }
         Ok(Some(Sample {
@@ -351,23 +327,23 @@ impl Sample {
     }
 }
 
-/// A feature compiled to table offsets for a given window width.
+/// A Haar feature compiled to integral-table offsets for a given window width.
 #[derive(Clone, Debug)]
-pub struct Compiled {
+pub struct CompiledFeature {
     offsets: Vec<([u32; 4], i32)>,
     tilted: bool,
 }
 
-impl Compiled {
+impl CompiledFeature {
     /// Compiles `f` for windows `width` pixels wide (tables `width + 1` wide).
-    pub fn new(f: &HaarFeature, width: usize) -> Compiled {
+    pub fn new(f: &HaarFeature, width: usize) -> CompiledFeature {
         let offs = f.corner_offsets(width + 1);
         let weights = f
             .rects
             .iter()
             .filter(|r| r.weight != 0.0)
             .map(|r| r.weight as i32);
-        Compiled {
+        CompiledFeature {
             offsets: offs.into_iter().zip(weights).collect(),
             tilted: f.tilted,
         }
@@ -408,7 +384,11 @@ pub struct FeatureBlock {
 
 impl FeatureBlock {
     /// Evaluates `features` (pool indices `first..`) on `samples` and sorts each row.
-    pub fn evaluate(first: usize, features: &[Compiled], samples: &[Sample]) -> FeatureBlock {
+    pub fn evaluate(
+        first: usize,
+        features: &[CompiledFeature],
+        samples: &[Sample],
+    ) -> FeatureBlock {
         let rows: Vec<(Vec<f32>, Vec<u32>)> = features
             .par_iter()
             .map(|f| {
@@ -471,7 +451,7 @@ mod tests {
         let s = Sample::new(&px, w, h).unwrap().unwrap();
         let ii = Integral::new(&px, w, h, true).unwrap();
         for f in HaarPool::new(w, h, PoolMode::All).unwrap().iter() {
-            let c = Compiled::new(&f, w);
+            let c = CompiledFeature::new(&f, w);
             assert_eq!(c.value(&s), f.value(&ii, 0, 0) * s.inv);
         }
     }

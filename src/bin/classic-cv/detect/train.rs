@@ -3,44 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use classic_cv::detect::train::adaboost::Boost;
+use classic_cv::detect::train::augment::{Augment, augment_positives};
+use classic_cv::detect::train::mining::{Mining, background_regions};
 use classic_cv::detect::train::pool::PoolMode;
-use classic_cv::detect::train::{
-    Augment, Mining, TrainParams, augment_positives, background_regions, train,
-};
+use classic_cv::detect::train::{CascadeTrainingParams, train};
 use classic_cv::image::{Image, Rect, parse_size};
 
 use crate::Globals;
-
-/// Boosting variant.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BoostArg {
-    /// Discrete AdaBoost (SPEC section 5).
-    Discrete,
-    /// Gentle AdaBoost (OpenCV's default).
-    Gentle,
-}
-
-/// How hard negatives are found.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum MiningArg {
-    /// Random windows of the backgrounds only.
-    Random,
-    /// Random windows while cheap, then the backgrounds' detection pyramids, scanned.
-    Scan,
-}
-
-/// Feature types.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ModeArg {
-    /// Upright 2- and 3-rectangle and the four-square features.
-    Basic,
-    /// Basic plus 4-rectangle lines and the centre-surround.
-    Core,
-    /// Core plus the tilted features.
-    All,
-}
 
 /// `classic-cv train-cascade`.
 #[derive(Args, Debug)]
@@ -71,11 +42,11 @@ pub struct TrainCascadeArgs {
     #[arg(long, default_value_t = 0.5)]
     max_false_alarm: f32,
     /// Boosting variant.
-    #[arg(long, value_enum, default_value_t = BoostArg::Gentle)]
-    boost: BoostArg,
+    #[arg(long, value_enum, default_value_t = Boost::Gentle)]
+    boost: Boost,
     /// Feature types.
-    #[arg(long, value_enum, default_value_t = ModeArg::Basic)]
-    mode: ModeArg,
+    #[arg(long, value_enum, default_value_t = PoolMode::Basic)]
+    mode: PoolMode,
     /// Positive windows generated (with augmentation) and used per stage.
     #[arg(long, default_value_t = 2000)]
     num_pos: usize,
@@ -94,8 +65,8 @@ pub struct TrainCascadeArgs {
     max_neg_draws: usize,
     /// How hard negatives are found: random windows, or random windows while cheap and
     /// then scans of the backgrounds' pyramids with the cascade so far.
-    #[arg(long, value_enum, default_value_t = MiningArg::Scan)]
-    mining: MiningArg,
+    #[arg(long, value_enum, default_value_t = Mining::Scan)]
+    mining: Mining,
     /// Memory for feature values, in MiB.
     #[arg(long, default_value_t = 512)]
     memory_mb: usize,
@@ -244,31 +215,21 @@ fn background_images(specs: &[PathBuf], margin: f32, w: usize, h: usize) -> Resu
 /// `classic-cv train-cascade`.
 pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
     let (w, h) = parse_size(&a.window)?;
-    let params = TrainParams {
+    let params = CascadeTrainingParams {
         window_width: w,
         window_height: h,
         stages: a.stages,
         min_hit_rate: a.min_hit_rate,
         max_false_alarm: a.max_false_alarm,
         max_weak_count: a.max_weak,
-        boost: match a.boost {
-            BoostArg::Discrete => Boost::Discrete,
-            BoostArg::Gentle => Boost::Gentle,
-        },
-        mode: match a.mode {
-            ModeArg::Basic => PoolMode::Basic,
-            ModeArg::Core => PoolMode::Core,
-            ModeArg::All => PoolMode::All,
-        },
+        boost: a.boost,
+        mode: a.mode,
         num_pos: a.num_pos,
         num_neg: a.num_neg,
         max_features: a.max_features,
         memory_budget: a.memory_mb.saturating_mul(1 << 20),
         max_neg_draws: a.max_neg_draws,
-        mining: match a.mining {
-            MiningArg::Random => Mining::Random,
-            MiningArg::Scan => Mining::Scan,
-        },
+        mining: a.mining,
         seed: g.seed,
     };
     params.validate()?;
