@@ -6,7 +6,8 @@ use classic_cv::detect::train::adaboost::Boost;
 use classic_cv::detect::train::{
     Augment, TrainParams, TrainState, augment_positives, background_regions, train,
 };
-use classic_cv::detect::{DetectParams, Detector, match_greedy};
+use classic_cv::detect::eval::match_greedy;
+use classic_cv::detect::{DetectParams, Detector};
 use classic_cv::error::Error;
 use classic_cv::image::{Image, Rect};
 use classic_cv::rng::Rng;

@@ -83,12 +83,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::cascade::{Cascade, FeatureType, Node, Split, Stage, Tree};
+use crate::detect::group::scale_list;
 use crate::detect::haar::HaarFeature;
+use crate::detect::resize::resize_linear_exact_rows;
 use crate::detect::train::adaboost::{Boost, StumpFit, fit_stump, reweight};
 use crate::detect::train::pool::{Compiled, FeatureBlock, HaarPool, PoolMode, Sample, block_len};
-use crate::detect::{
-    DetectParams, Detector, resize_linear_exact_rows, round_half_even, scale_list,
-};
+use crate::detect::{DetectParams, Detector, round_half_even};
 use crate::error::{Error, Result};
 use crate::image::{Image, Rect};
 use crate::rng::Rng;
@@ -1132,7 +1132,7 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::resize_linear_exact;
+    use crate::detect::resize::resize_linear_exact;
 
     /// A noisy background with bright and dark bars.
     fn background(w: usize, h: usize, seed: u64) -> Image {
