@@ -101,24 +101,26 @@ impl Integral {
         self.width + 1
     }
 
+    /// The table entries of the corners of `[x, x+w) x [y, y+h)`, in [`corner_sum`]'s
+    /// order.
+    fn corners(&self, x: usize, y: usize, w: usize, h: usize) -> [usize; 4] {
+        let s = self.stride();
+        [
+            y * s + x,
+            y * s + x + w,
+            (y + h) * s + x,
+            (y + h) * s + x + w,
+        ]
+    }
+
     /// Sum of the pixels in `[x, x+w) x [y, y+h)`; the rectangle must lie in the image.
     pub fn rect_sum(&self, x: usize, y: usize, w: usize, h: usize) -> i32 {
-        let s = self.stride();
-        let t = &self.sum;
-        t[y * s + x]
-            .wrapping_sub(t[y * s + x + w])
-            .wrapping_sub(t[(y + h) * s + x])
-            .wrapping_add(t[(y + h) * s + x + w])
+        corner_sum(&self.sum, 0, self.corners(x, y, w, h))
     }
 
     /// Sum of the squared pixels in `[x, x+w) x [y, y+h)` (exact below 66051 pixels).
     pub fn rect_sqsum(&self, x: usize, y: usize, w: usize, h: usize) -> u32 {
-        let s = self.stride();
-        let t = &self.sqsum;
-        t[y * s + x]
-            .wrapping_sub(t[y * s + x + w])
-            .wrapping_sub(t[(y + h) * s + x])
-            .wrapping_add(t[(y + h) * s + x + w])
+        corner_sum(&self.sqsum, 0, self.corners(x, y, w, h))
     }
 
     /// Sum over the 45-degree rectangle `(x, y, w, h)` (see the module docs), or `None`
@@ -126,13 +128,43 @@ impl Integral {
     pub fn tilted_sum(&self, x: usize, y: usize, w: usize, h: usize) -> Option<i32> {
         let t = self.tilted.as_ref()?;
         let s = self.stride();
-        Some(
-            t[y * s + x]
-                .wrapping_sub(t[(y + h) * s + x - h])
-                .wrapping_sub(t[(y + w) * s + x + w])
-                .wrapping_add(t[(y + w + h) * s + x + w - h]),
-        )
+        let corners = [
+            y * s + x,
+            (y + h) * s + x - h,
+            (y + w) * s + x + w,
+            (y + w + h) * s + x + w - h,
+        ];
+        Some(corner_sum(t, 0, corners))
     }
+}
+
+/// A value of an integral table: a rectangle sums to `a - b - c + d` over its corners
+/// (top-left, top-right, bottom-left, bottom-right; for tilted rectangles top, left,
+/// right, bottom), in wrapping arithmetic, as OpenCV's tables wrap.
+pub(crate) trait TableValue: Copy {
+    /// `a - b - c + d`, wrapping, in that order.
+    fn rect(a: Self, b: Self, c: Self, d: Self) -> Self;
+}
+
+impl TableValue for i32 {
+    #[inline(always)]
+    fn rect(a: i32, b: i32, c: i32, d: i32) -> i32 {
+        a.wrapping_sub(b).wrapping_sub(c).wrapping_add(d)
+    }
+}
+
+impl TableValue for u32 {
+    #[inline(always)]
+    fn rect(a: u32, b: u32, c: u32, d: u32) -> u32 {
+        a.wrapping_sub(b).wrapping_sub(c).wrapping_add(d)
+    }
+}
+
+/// The rectangle sum [`TableValue::rect`] of the entries `base + corners[k]` of `t`.
+#[inline(always)]
+pub(crate) fn corner_sum<T: TableValue>(t: &[T], base: usize, corners: [usize; 4]) -> T {
+    let [a, b, c, d] = corners.map(|o| t[base + o]);
+    T::rect(a, b, c, d)
 }
 
 /// The sum and squared-sum tables of `pixels` (`width x height`, tight rows), written by

@@ -27,6 +27,7 @@
 //! usual tables, step-2 levels column-de-interleaved ones.
 
 use crate::detect::cascade::{inverse_norm, variance_passes};
+use crate::detect::integral::{TableValue, corner_sum};
 #[cfg(target_arch = "x86_64")]
 use crate::detect::lanes_avx2::{fixed_masks_v3, stump_pass_fixed_v3, stump_pass_v3, variance_v3};
 use crate::detect::program::{
@@ -146,11 +147,7 @@ pub(super) fn lane_feature<const THREE: bool, const NEG: bool, const W: i32, con
             lanes_at(t, o[k + 2]),
             lanes_at(t, o[k + 3]),
         );
-        std::array::from_fn(|j| {
-            a[j].wrapping_sub(b[j])
-                .wrapping_sub(c[j])
-                .wrapping_add(d[j])
-        })
+        std::array::from_fn(|j| i32::rect(a[j], b[j], c[j], d[j]))
     };
     let (r0, r1) = (rect(0), rect(4));
     let r2 = if THREE { rect(8) } else { [0; LANES] };
@@ -276,14 +273,7 @@ pub(super) fn variance(
 ) -> u8 {
     let mut ok = 0u8;
     for j in 0..LANES {
-        let ss = s[c[0] + j]
-            .wrapping_sub(s[c[1] + j])
-            .wrapping_sub(s[c[2] + j])
-            .wrapping_add(s[c[3] + j]);
-        let qq = q[c[0] + j]
-            .wrapping_sub(q[c[1] + j])
-            .wrapping_sub(q[c[2] + j])
-            .wrapping_add(q[c[3] + j]);
+        let (ss, qq) = (corner_sum(s, j, c), corner_sum(q, j, c));
         let nf = area * qq as f64 - ss as f64 * ss as f64;
         inv[j] = inverse_norm(nf);
         ok |= (variance_passes(nf, area, inv[j]) as u8) << j;

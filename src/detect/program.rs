@@ -31,6 +31,7 @@ use crate::detect::cascade::{
     Cascade, FeatureType, Split, Stage, effective_threshold, inverse_norm, variance_passes,
 };
 use crate::detect::haar::HaarFeature;
+use crate::detect::integral::{TableValue, corner_sum};
 use crate::detect::lbp::code_from_corners;
 
 /// Which [`lane_feature`] variant a stump takes.
@@ -167,15 +168,10 @@ impl Program {
     #[inline]
     pub(super) fn run(&self, c: &FeatureOffsets, t: &Tables, base: usize) -> (i32, f64) {
         if self.haar {
-            let [a, b, cc, d] = c.norm;
-            let s = t.sum[base + a]
-                .wrapping_sub(t.sum[base + b])
-                .wrapping_sub(t.sum[base + cc])
-                .wrapping_add(t.sum[base + d]);
-            let q = t.sqsum[base + a]
-                .wrapping_sub(t.sqsum[base + b])
-                .wrapping_sub(t.sqsum[base + cc])
-                .wrapping_add(t.sqsum[base + d]);
+            let (s, q) = (
+                corner_sum(t.sum, base, c.norm),
+                corner_sum(t.sqsum, base, c.norm),
+            );
             let nf = self.norm_area * q as f64 - s as f64 * s as f64;
             let inv = inverse_norm(nf);
             if !variance_passes(nf, self.norm_area, inv) {
@@ -489,6 +485,12 @@ pub(super) trait Table: Copy {
     /// read without bounds checks.
     const IS_WINDOW_SLICE: bool;
     fn at(self, o: u32) -> i32;
+
+    /// The rectangle sum over the corners at offsets `o` ([`TableValue::rect`]).
+    #[inline(always)]
+    fn rect(self, o: [u32; 4]) -> i32 {
+        i32::rect(self.at(o[0]), self.at(o[1]), self.at(o[2]), self.at(o[3]))
+    }
 }
 
 impl Table for &[i32; WINDOW_SLICE] {
@@ -616,12 +618,7 @@ fn shared_corners(st: &CompactStump) -> Option<(Kind, [u16; 9])> {
 impl Stump for CompactStump {
     #[inline(always)]
     fn leaf<T: Table>(&self, sum: T, _tilted: T, inv: f32) -> f64 {
-        let r = |k: usize| {
-            sum.at(self.o[4 * k] as u32)
-                .wrapping_sub(sum.at(self.o[4 * k + 1] as u32))
-                .wrapping_sub(sum.at(self.o[4 * k + 2] as u32))
-                .wrapping_add(sum.at(self.o[4 * k + 3] as u32))
-        };
+        let r = |k: usize| sum.rect(std::array::from_fn(|c| self.o[4 * k + c] as u32));
         let raw = self.w[0] * r(0) + self.w[1] * r(1) + self.w[2] * r(2);
         self.rule.leaf(raw as f32 * inv)
     }
@@ -644,21 +641,11 @@ impl HaarC {
     #[inline(always)]
     fn value<T: Table>(&self, sum: T, tilted: T) -> f32 {
         let t = if self.tilted { tilted } else { sum };
-        let r = |o: &[u32; 4]| {
-            t.at(o[0])
-                .wrapping_sub(t.at(o[1]))
-                .wrapping_sub(t.at(o[2]))
-                .wrapping_add(t.at(o[3])) as f32
-        };
+        let ri = |o: &[u32; 4]| t.rect(*o);
+        let r = |o: &[u32; 4]| ri(o) as f32;
         if self.int_weights {
             // Exact: integer weights and |Σ w R| < 2^24, so the f32 sum OpenCV forms is
             // this integer.
-            let ri = |o: &[u32; 4]| {
-                t.at(o[0])
-                    .wrapping_sub(t.at(o[1]))
-                    .wrapping_sub(t.at(o[2]))
-                    .wrapping_add(t.at(o[3]))
-            };
             let mut v = self.wi[0] * ri(&self.o[0]) + self.wi[1] * ri(&self.o[1]);
             if self.wi[2] != 0 {
                 v += self.wi[2] * ri(&self.o[2]);
