@@ -34,7 +34,7 @@ pub struct GroupedHit {
 }
 
 /// Groups raw windows as `params.grouping` says and clips the boxes to a `width x height`
-/// image (the last steps of [`Detector::detect_u8`]).
+/// image (the last steps of [`Detector::detect_u8`](crate::detect::Detector::detect_u8)).
 pub fn group_and_clip(
     raw: &[RawHit],
     params: &DetectParams,

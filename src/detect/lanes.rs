@@ -107,7 +107,7 @@ pub(super) fn lanes_at<T>(t: &[T; WINDOW_SLICE + LANES], o: usize) -> &[T; LANES
 /// `THREE`: a third rectangle; `NEG`: `w0 = -1` (most Haar features), one product less;
 /// `W`: `w1` (and `w2` with `THREE`) when it is 2 or 3 (additions instead of products),
 /// else 0.
-/// `SHAPE` 1 to 3: the shared-corner forms of [`shared_corners`] over offsets `o[..9]`.
+/// `SHAPE` 1 to 3: the shared-corner forms of `program::shared_corners` over offsets `o[..9]`.
 #[inline(always)]
 pub(super) fn lane_feature<const THREE: bool, const NEG: bool, const W: i32, const SHAPE: u8>(
     t: &[i32; WINDOW_SLICE + LANES],
@@ -602,7 +602,7 @@ impl<'t> StripeScan<'_, 't> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::cascade::Cascade;
+    use crate::detect::cascade::{Cascade, STAGE_EPS, effective_threshold};
     use crate::detect::{DetectParams, Detector, TestRng};
 
     #[test]
@@ -773,9 +773,9 @@ mod tests {
                 .iter()
                 .map(|&(l, r)| if rng.below(2) == 0 { l } else { r })
                 .sum();
-            let mut t = target + 1e-5f32;
+            let mut t = target + STAGE_EPS;
             for _ in 0..64 {
-                let eff = t - 1e-5f32;
+                let eff = effective_threshold(t);
                 if eff == target {
                     break;
                 }

@@ -45,10 +45,11 @@
 //!    bottom. A window rejected by stage 0 makes the scan skip the next x position.
 //! 5. Haar windows: with `A` the area of the window minus a 1-pixel border, `S` and `Q`
 //!    its sum and sum of squares, `nf = A Q - S²` (f64); the window is rejected when
-//!    `nf <= 0` or `A * f32(1/sqrt(nf)) >= 0.1` (std-dev below 10 gray levels). A feature's
-//!    value is `f32(weighted sum) * inv` in f32; stage sums are accumulated in f64 and a
-//!    stage passes when `sum >= f32(threshold) - 1e-5f`. LBP windows skip the variance
-//!    test.
+//!    `nf <= 0` or `A * f32(1/sqrt(nf)) >= 0.1` (std-dev below 10 gray levels;
+//!    [`cascade::variance_passes`]). A feature's value is `f32(weighted sum) * inv` in f32;
+//!    stage sums are accumulated in f64 and a stage passes when
+//!    `sum >= f32(threshold) - 1e-5f` ([`cascade::stage_passes`]). LBP windows skip the
+//!    variance test.
 //! 6. A hit at `(x, y)` of level `s` maps to `(round(x s), round(y s), round(w0 s),
 //!    round(h0 s))` with f32 products.
 //! 7. Grouping (`Grouping::OpenCv`, `min_neighbors > 0`): eps = 0.2 similarity classes
@@ -58,7 +59,8 @@
 //!
 //! Scores: a raw window's score is its last stage sum (OpenCV's "level weight"); a group
 //! keeps its best member's score and the member count as `neighbors`.
-//!//! # Where the code lives
+//!
+//! # Where the code lives
 //! - this module: the public API ([`Detector`], [`DetectParams`], [`FrameStream`],
 //!   [`Scratch`]) and the pyramid: level sizes, tables, stripes of rows in parallel;
 //! - `program`: the compiled program (stages, stumps and trees, fixed-point stage forms,

@@ -34,7 +34,7 @@ use crate::detect::haar::HaarFeature;
 use crate::detect::integral::{TableValue, corner_sum};
 use crate::detect::lbp::code_from_corners;
 
-/// Which [`lane_feature`] variant a stump takes.
+/// Which lane kernel variant (`lanes::lane_feature`) a stump takes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Kind {
     /// Weights `-1, 2` (edge features).
@@ -462,7 +462,7 @@ fn stage_sum_is_exact(stage: &Stage) -> bool {
 #[derive(Clone, Debug)]
 pub(super) struct FeatureOffsets {
     pub(super) stride: usize,
-    /// The [`Detector`] these offsets belong to.
+    /// The [`Detector`](crate::detect::Detector) these offsets belong to.
     pub(super) detector: u64,
     /// Per Haar feature, or per stump in weak-classifier order for stump cascades.
     haar: Vec<HaarC>,
