@@ -73,25 +73,38 @@ impl Rect {
     }
 }
 
+/// Fails with [`Error::ImageTooSmall`] unless `width` and `height` are at least 1.
+pub(crate) fn check_nonempty(width: usize, height: usize) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::ImageTooSmall {
+            width,
+            height,
+            min_width: 1,
+            min_height: 1,
+        });
+    }
+    Ok(())
+}
+
+/// Fails unless `len` pixels make a non-empty `width x height` row-major image (the check
+/// of [`Image::new`] and of the 8-bit detector inputs).
+pub(crate) fn check_pixel_count(width: usize, height: usize, len: usize) -> Result<()> {
+    check_nonempty(width, height)?;
+    if len != width * height {
+        return Err(Error::DimensionMismatch {
+            what: "image pixel count",
+            expected: width * height,
+            found: len,
+        });
+    }
+    Ok(())
+}
+
 impl Image {
     /// Wraps row-major pixel data. Fails on a zero-sized image or a length that is not
     /// `width * height`.
     pub fn new(width: usize, height: usize, data: Vec<f32>) -> Result<Self> {
-        if width == 0 || height == 0 {
-            return Err(Error::ImageTooSmall {
-                width,
-                height,
-                min_width: 1,
-                min_height: 1,
-            });
-        }
-        if data.len() != width * height {
-            return Err(Error::DimensionMismatch {
-                what: "image pixel count",
-                expected: width * height,
-                found: data.len(),
-            });
-        }
+        check_pixel_count(width, height, data.len())?;
         Ok(Image {
             width,
             height,

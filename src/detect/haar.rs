@@ -214,22 +214,17 @@ mod tests {
             height,
             weight: 1.0,
         };
-        let up = HaarFeature {
-            rects: vec![r(20, 0, 5, 4)],
-            tilted: false,
-        };
-        assert!(matches!(
-            up.check(24, 24),
-            Err(Error::InvalidParam { name: "rects", .. })
-        ));
-        let tilted = HaarFeature {
-            rects: vec![r(2, 0, 4, 3)],
-            tilted: true,
-        };
-        assert!(matches!(
-            tilted.check(24, 24),
-            Err(Error::InvalidParam { name: "rects", .. })
-        ));
+        // An upright rectangle past the right edge, a tilted one reaching left of it.
+        for (rect, tilted) in [(r(20, 0, 5, 4), false), (r(2, 0, 4, 3), true)] {
+            let f = HaarFeature {
+                rects: vec![rect],
+                tilted,
+            };
+            assert!(matches!(
+                f.check(24, 24),
+                Err(Error::InvalidParam { name: "rects", .. })
+            ));
+        }
         let nan = HaarFeature {
             rects: vec![WeightedRect {
                 weight: f32::NAN,

@@ -35,8 +35,8 @@
 //! features", CVPR 2001. R. Lienhart, J. Maydt, "An extended set of Haar-like features
 //! for rapid object detection", ICIP 2002 (the rotated sum).
 
-use crate::error::{Error, Result};
-use crate::simd::V3;
+use crate::error::Result;
+use crate::simd::{Kernel, V3};
 
 /// The integral tables of one 8-bit image (see the module docs for the layout).
 #[derive(Clone, Debug, PartialEq)]
@@ -55,20 +55,21 @@ impl Integral {
     /// Builds the tables of a `width x height` row-major image; `tilted` also builds the
     /// rotated sum.
     pub fn new(pixels: &[u8], width: usize, height: usize, tilted: bool) -> Result<Self> {
-        check_size(pixels, width, height)?;
+        crate::image::check_pixel_count(width, height, pixels.len())?;
         let n = (width + 1) * (height + 1);
         let mut sum = vec![0i32; n];
         let mut sqsum = vec![0u32; n];
-        sum_sqsum_rows(
+        TableRows {
             pixels,
             width,
             height,
-            width + 1,
-            &mut sum,
-            &mut sqsum,
-            false,
-            crate::simd::v3(false),
-        );
+            stride: width + 1,
+            sum: &mut sum,
+            sqsum: &mut sqsum,
+            deinterleave: false,
+            simd: crate::simd::v3(false),
+        }
+        .write();
         let tilted = if tilted {
             let mut t = vec![0i32; n];
             tilted_into(pixels, width, height, width + 1, &mut t, &mut Vec::new());
@@ -100,24 +101,26 @@ impl Integral {
         self.width + 1
     }
 
+    /// The table entries of the corners of `[x, x+w) x [y, y+h)`, in [`corner_sum`]'s
+    /// order.
+    fn corners(&self, x: usize, y: usize, w: usize, h: usize) -> [usize; 4] {
+        let s = self.stride();
+        [
+            y * s + x,
+            y * s + x + w,
+            (y + h) * s + x,
+            (y + h) * s + x + w,
+        ]
+    }
+
     /// Sum of the pixels in `[x, x+w) x [y, y+h)`; the rectangle must lie in the image.
     pub fn rect_sum(&self, x: usize, y: usize, w: usize, h: usize) -> i32 {
-        let s = self.stride();
-        let t = &self.sum;
-        t[y * s + x]
-            .wrapping_sub(t[y * s + x + w])
-            .wrapping_sub(t[(y + h) * s + x])
-            .wrapping_add(t[(y + h) * s + x + w])
+        corner_sum(&self.sum, 0, self.corners(x, y, w, h))
     }
 
     /// Sum of the squared pixels in `[x, x+w) x [y, y+h)` (exact below 66051 pixels).
     pub fn rect_sqsum(&self, x: usize, y: usize, w: usize, h: usize) -> u32 {
-        let s = self.stride();
-        let t = &self.sqsum;
-        t[y * s + x]
-            .wrapping_sub(t[y * s + x + w])
-            .wrapping_sub(t[(y + h) * s + x])
-            .wrapping_add(t[(y + h) * s + x + w])
+        corner_sum(&self.sqsum, 0, self.corners(x, y, w, h))
     }
 
     /// Sum over the 45-degree rectangle `(x, y, w, h)` (see the module docs), or `None`
@@ -125,110 +128,82 @@ impl Integral {
     pub fn tilted_sum(&self, x: usize, y: usize, w: usize, h: usize) -> Option<i32> {
         let t = self.tilted.as_ref()?;
         let s = self.stride();
-        Some(
-            t[y * s + x]
-                .wrapping_sub(t[(y + h) * s + x - h])
-                .wrapping_sub(t[(y + w) * s + x + w])
-                .wrapping_add(t[(y + w + h) * s + x + w - h]),
-        )
+        let corners = [
+            y * s + x,
+            (y + h) * s + x - h,
+            (y + w) * s + x + w,
+            (y + w + h) * s + x + w - h,
+        ];
+        Some(corner_sum(t, 0, corners))
     }
 }
 
-/// Fails unless `pixels` holds a non-empty `width x height` image.
-pub(crate) fn check_size(pixels: &[u8], width: usize, height: usize) -> Result<()> {
-    if width == 0 || height == 0 {
-        return Err(Error::ImageTooSmall {
-            width,
-            height,
-            min_width: 1,
-            min_height: 1,
-        });
-    }
-    if pixels.len() != width * height {
-        return Err(Error::DimensionMismatch {
-            what: "image pixel count",
-            expected: width * height,
-            found: pixels.len(),
-        });
-    }
-    Ok(())
+/// A value of an integral table: a rectangle sums to `a - b - c + d` over its corners
+/// (top-left, top-right, bottom-left, bottom-right; for tilted rectangles top, left,
+/// right, bottom), in wrapping arithmetic, as OpenCV's tables wrap.
+pub(crate) trait TableValue: Copy {
+    /// `a - b - c + d`, wrapping, in that order.
+    fn rect(a: Self, b: Self, c: Self, d: Self) -> Self;
 }
 
-/// Writes the sum and squared-sum tables of `pixels` (`width x height`, tight rows) into
-/// `sum` and `sqsum`, whose rows are `stride >= width + 1` apart; row 0 and column 0 are
-/// zero. With `deinterleave` (`stride` even) every row is stored column-de-interleaved:
-/// entry `x` of a row at `(x % 2) * stride / 2 + x / 2`, its even columns then its odd
-/// ones. Entries not written (past `width`, and in de-interleaved rows those of columns
-/// past `width`) hold unspecified values.
+impl TableValue for i32 {
+    #[inline(always)]
+    fn rect(a: i32, b: i32, c: i32, d: i32) -> i32 {
+        a.wrapping_sub(b).wrapping_sub(c).wrapping_add(d)
+    }
+}
+
+impl TableValue for u32 {
+    #[inline(always)]
+    fn rect(a: u32, b: u32, c: u32, d: u32) -> u32 {
+        a.wrapping_sub(b).wrapping_sub(c).wrapping_add(d)
+    }
+}
+
+/// The rectangle sum [`TableValue::rect`] of the entries `base + corners[k]` of `t`.
+#[inline(always)]
+pub(crate) fn corner_sum<T: TableValue>(t: &[T], base: usize, corners: [usize; 4]) -> T {
+    let [a, b, c, d] = corners.map(|o| t[base + o]);
+    T::rect(a, b, c, d)
+}
+
+/// The sum and squared-sum tables of `pixels` (`width x height`, tight rows), written by
+/// [`TableRows::write`] into `sum` and `sqsum`, whose rows are `stride >= width + 1`
+/// apart; row 0 and column 0 are zero. With `deinterleave` (`stride` even) every row is
+/// stored column-de-interleaved: entry `x` of a row at `(x % 2) * stride / 2 + x / 2`, its
+/// even columns then its odd ones. Entries not written (past `width`, and in
+/// de-interleaved rows those of columns past `width`) hold unspecified values.
 ///
 /// One pass per row: entry `x` is the row above plus the row's own prefix sum `P(x)`.
 /// With `simd` the prefix sums are formed 8 pixels at a time in AVX2 vectors (a
 /// log-step scan inside the vector plus the running total); the rest of a row, and
 /// every row without `simd`, goes one pixel at a time. Both give the same integers.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn sum_sqsum_rows(
-    pixels: &[u8],
-    width: usize,
-    height: usize,
-    stride: usize,
-    sum: &mut [i32],
-    sqsum: &mut [u32],
-    deinterleave: bool,
-    simd: Option<V3>,
-) {
-    let rows = TableRows {
-        pixels,
-        width,
-        height,
-        stride,
-        sum,
-        sqsum,
-        deinterleave,
-        simd,
-    };
-    match simd {
-        #[cfg(target_arch = "x86_64")]
-        Some(v3) => pulp::Simd::vectorize(v3, rows),
-        _ => rows.run(),
-    }
-}
-
-/// The arguments of [`sum_sqsum_rows`], run inside the AVX2 context when there is one.
-struct TableRows<'a> {
-    pixels: &'a [u8],
-    width: usize,
-    height: usize,
-    stride: usize,
-    sum: &'a mut [i32],
-    sqsum: &'a mut [u32],
-    deinterleave: bool,
-    simd: Option<V3>,
-}
-
-impl pulp::WithSimd for TableRows<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        self.run()
-    }
+pub(crate) struct TableRows<'a> {
+    pub(crate) pixels: &'a [u8],
+    pub(crate) width: usize,
+    pub(crate) height: usize,
+    pub(crate) stride: usize,
+    pub(crate) sum: &'a mut [i32],
+    pub(crate) sqsum: &'a mut [u32],
+    pub(crate) deinterleave: bool,
+    pub(crate) simd: Option<V3>,
 }
 
 impl TableRows<'_> {
+    /// Writes the tables (inside the AVX2 context when `simd` is given).
+    pub(crate) fn write(self) {
+        crate::simd::dispatch(self.simd, self)
+    }
+}
+
+impl Kernel for TableRows<'_> {
+    type Output = ();
+
     #[inline(always)]
     fn run(self) {
-        let TableRows {
-            pixels,
-            width,
-            height,
-            stride,
-            sum,
-            sqsum,
-            deinterleave,
-            simd,
-        } = self;
-        let half = stride / 2;
-        if deinterleave {
+        let (width, stride, half, simd) = (self.width, self.stride, self.stride / 2, self.simd);
+        let (sum, sqsum) = (self.sum, self.sqsum);
+        if self.deinterleave {
             sum[..=width / 2].fill(0);
             sum[half..half + width.div_ceil(2)].fill(0);
             sqsum[..=width / 2].fill(0);
@@ -237,11 +212,11 @@ impl TableRows<'_> {
             sum[..=width].fill(0);
             sqsum[..=width].fill(0);
         }
-        for y in 0..height {
-            let src = &pixels[y * width..(y + 1) * width];
+        for y in 0..self.height {
+            let src = &self.pixels[y * width..(y + 1) * width];
             let (prev_s, cur_s) = sum[y * stride..(y + 2) * stride].split_at_mut(stride);
             let (prev_q, cur_q) = sqsum[y * stride..(y + 2) * stride].split_at_mut(stride);
-            if deinterleave {
+            if self.deinterleave {
                 let (pe_s, po_s) = prev_s.split_at(half);
                 let (pe_q, po_q) = prev_q.split_at(half);
                 let (e_s, o_s) = cur_s.split_at_mut(half);
@@ -480,10 +455,50 @@ pub(crate) fn tilted_into(
     }
 }
 
+/// Rewrites every `stride`-long row of `buf` (`stride` even) as its even columns followed
+/// by its odd ones, so that windows 2 columns apart read adjacent entries.
+#[cfg(test)]
+pub(crate) fn deinterleave_rows<T: Copy + Default>(buf: &mut [T], stride: usize) {
+    let hs = stride / 2;
+    let mut tmp = vec![T::default(); stride];
+    for row in buf.chunks_exact_mut(stride) {
+        tmp.copy_from_slice(row);
+        let (even, odd) = row.split_at_mut(hs);
+        for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(tmp.chunks_exact(2)) {
+            *e = pair[0];
+            *o = pair[1];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::TestRng;
+    use crate::error::Error;
     use proptest::prelude::*;
+
+    /// [`TableRows::write`] of a `w x h` image.
+    fn write_tables(
+        pixels: &[u8],
+        (width, height): (usize, usize),
+        stride: usize,
+        (sum, sqsum): (&mut [i32], &mut [u32]),
+        deinterleave: bool,
+        simd: Option<V3>,
+    ) {
+        TableRows {
+            pixels,
+            width,
+            height,
+            stride,
+            sum,
+            sqsum,
+            deinterleave,
+            simd,
+        }
+        .write();
+    }
 
     fn reference(px: &[u8], w: usize, h: usize) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
         let s = w + 1;
@@ -564,5 +579,61 @@ mod tests {
             Integral::new(&[], 0, 2, false),
             Err(Error::ImageTooSmall { .. })
         ));
+    }
+
+    #[test]
+    fn integral_rows_equal_hand_sums_in_both_layouts_with_and_without_simd() {
+        let mut rng = TestRng(7);
+        let sizes = [
+            (1, 1),
+            (2, 3),
+            (7, 5),
+            (8, 2),
+            (16, 9),
+            (17, 3),
+            (33, 20),
+            (64, 3),
+        ];
+        for simd in [None, crate::simd::v3(false)] {
+            for (w, h) in sizes {
+                let stride = (w + 2 + rng.below(3) as usize * 2) & !1;
+                // Random pixels, or all 255 (the largest squares).
+                let bright = rng.below(4) == 0;
+                let px: Vec<u8> = (0..w * h)
+                    .map(|_| if bright { 255 } else { rng.below(256) as u8 })
+                    .collect();
+                let n = (h + 1) * stride;
+                // Stale values in the entries the function leaves unspecified; the plain
+                // layout against hand sums of the pixels above and left of (x, y) and of
+                // their squares.
+                let (mut s, mut q) = (vec![5i32; n], vec![3u32; n]);
+                write_tables(&px, (w, h), stride, (&mut s, &mut q), false, simd);
+                for y in 0..=h {
+                    for x in 0..=w {
+                        let i = y * stride + x;
+                        let (want_s, want_q) = (0..y)
+                            .flat_map(|yy| (0..x).map(move |xx| (yy, xx)))
+                            .map(|(yy, xx)| px[yy * w + xx] as u32)
+                            .fold((0u32, 0u32), |(a, b), v| (a + v, b + v * v));
+                        assert_eq!(
+                            (s[i] as u32, q[i]),
+                            (want_s, want_q),
+                            "{w}x{h} at ({x}, {y})"
+                        );
+                    }
+                }
+                // The de-interleaved layout holds the same entries, moved.
+                deinterleave_rows(&mut s, stride);
+                deinterleave_rows(&mut q, stride);
+                let (mut s2, mut q2) = (vec![-7i32; n], vec![99u32; n]);
+                write_tables(&px, (w, h), stride, (&mut s2, &mut q2), true, simd);
+                for y in 0..=h {
+                    for x in 0..=w {
+                        let i = y * stride + (x % 2) * (stride / 2) + x / 2;
+                        assert_eq!((s2[i], q2[i]), (s[i], q[i]), "{w}x{h} at ({x}, {y})");
+                    }
+                }
+            }
+        }
     }
 }

@@ -31,7 +31,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::integral::Integral;
+use crate::detect::integral::{Integral, corner_sum};
 use crate::error::{Error, Result};
 
 /// One MB-LBP feature: the top-left cell of its 3x3 grid, in window coordinates.
@@ -120,10 +120,13 @@ impl LbpFeature {
 #[inline(always)]
 pub(crate) fn code_from_corners(p: &[i32; 16]) -> u32 {
     let cell = |i: usize, j: usize| {
-        p[4 * j + i]
-            .wrapping_sub(p[4 * j + i + 1])
-            .wrapping_sub(p[4 * (j + 1) + i])
-            .wrapping_add(p[4 * (j + 1) + i + 1])
+        let corners = [
+            4 * j + i,
+            4 * j + i + 1,
+            4 * (j + 1) + i,
+            4 * (j + 1) + i + 1,
+        ];
+        corner_sum(p, 0, corners)
     };
     let c = cell(1, 1);
     ((cell(0, 0) >= c) as u32) << 7

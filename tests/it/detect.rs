@@ -71,7 +71,7 @@ fn detections_equal_opencv_on_every_anchor_frame() {
                     min_neighbors: mn,
                     ..base.clone()
                 };
-                let ours: Vec<[u32; 4]> = detect::group_and_clip(&raw, &p, w, h)
+                let ours: Vec<[u32; 4]> = detect::group::group_and_clip(&raw, &p, w, h)
                     .iter()
                     .map(|d| [d.rect.x, d.rect.y, d.rect.width, d.rect.height])
                     .collect();
@@ -139,7 +139,7 @@ fn detect_u8_equals_raw_hits_then_grouping() {
     };
     let raw = det.raw_hits(&px, w, h, &p).unwrap();
     let direct = det.detect_u8(&px, w, h, &p).unwrap();
-    assert_eq!(direct, detect::group_and_clip(&raw, &p, w, h));
+    assert_eq!(direct, detect::group::group_and_clip(&raw, &p, w, h));
     assert!(!direct.is_empty());
     // Neighbours are the member counts: they add up to at most the raw count.
     assert!(direct.iter().map(|d| d.neighbors).sum::<usize>() <= raw.len());
@@ -378,7 +378,7 @@ fn equalized_and_plain_detections_equal_opencv_on_original_images() {
             let (mut px, w, h) = gray_u8(&dir.join(format!("frames/orig_gray/{stem}.png")));
             for pre in ["gray", "gray+equalizeHist"] {
                 if pre != "gray" {
-                    detect::equalize_hist(&mut px);
+                    detect::resize::equalize_hist(&mut px);
                 }
                 let base = DetectParams {
                     min_size: (24, 24),
@@ -395,7 +395,7 @@ fn equalized_and_plain_detections_equal_opencv_on_original_images() {
                         min_neighbors: mn,
                         ..base.clone()
                     };
-                    let mut ours: Vec<[u32; 4]> = detect::group_and_clip(&raw, &p, w, h)
+                    let mut ours: Vec<[u32; 4]> = detect::group::group_and_clip(&raw, &p, w, h)
                         .iter()
                         .map(|d| [d.rect.x, d.rect.y, d.rect.width, d.rect.height])
                         .collect();
@@ -542,7 +542,7 @@ fn evaluation_reproduces_the_anchor_accuracy_counts() {
                 })
                 .unwrap();
             for (iou, key) in [(0.5f32, "iou>=0.5"), (0.3, "iou>=0.3")] {
-                let e = detect::evaluate(&images, iou);
+                let e = detect::eval::evaluate(&images, iou);
                 let want = &row[key];
                 assert_eq!(
                     (e.tp as u64, e.fp as u64, e.fn_ as u64),

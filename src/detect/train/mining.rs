@@ -47,9 +47,9 @@ use crate::detect::train::CascadeTrainingParams;
 use crate::detect::train::augment::warp;
 use crate::detect::train::pool::{PoolMode, Sample};
 use crate::detect::train::stage::{CascadeSoFar, TrainedStage, to_cascade};
-use crate::detect::{
-    DetectParams, Detector, resize_linear_exact_rows, round_half_even, scale_list,
-};
+use crate::detect::group::scale_list;
+use crate::detect::resize::resize_linear_exact_rows;
+use crate::detect::{DetectParams, Detector, round_half_even};
 use crate::error::Result;
 use crate::image::{Image, Rect};
 use crate::rng::Rng;
@@ -504,7 +504,7 @@ fn scan_negatives(
 mod tests {
     use super::*;
     use crate::detect::haar::HaarFeature;
-    use crate::detect::resize_linear_exact;
+    use crate::detect::resize::resize_linear_exact;
     use crate::detect::train::pool::{CompiledFeature, HaarPool};
     use crate::detect::train::stage::TrainedStump;
 

@@ -155,7 +155,7 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         let (w, h) = (img.width(), img.height());
         let mut px = img.to_u8();
         if args.opts.equalize {
-            detect::equalize_hist(&mut px);
+            detect::resize::equalize_hist(&mut px);
         }
         let found = det.detect_u8(&px, w, h, &params)?;
         total += found.len();
@@ -229,7 +229,7 @@ fn raw_stream(
                 .iter()
                 .map(|f| {
                     let mut e = f.clone();
-                    detect::equalize_hist(&mut e);
+                    detect::resize::equalize_hist(&mut e);
                     e
                 })
                 .collect()
@@ -316,7 +316,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         let (w, h) = (img.width(), img.height());
         let mut px = img.to_u8();
         if args.opts.equalize {
-            detect::equalize_hist(&mut px);
+            detect::resize::equalize_hist(&mut px);
         }
         let found = det.detect_u8(&px, w, h, &params)?;
         // Confidence: neighbour count first, then the best last-stage sum.
@@ -332,7 +332,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
             .collect();
         per_image.push((dets, gt));
     }
-    let rep = detect::evaluate(&per_image, args.iou);
+    let rep = detect::eval::evaluate(&per_image, args.iou);
     plot_curve(&rep.curve, &args.curve)?;
     if g.json {
         println!(
