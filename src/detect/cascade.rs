@@ -92,7 +92,7 @@ pub enum FeatureType {
 
 /// How a tree node splits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Split {
+pub enum NodeSplit {
     /// Haar: go left when the normalised feature value is `< threshold`.
     Threshold(f32),
     /// LBP: go left when bit `code` of this 256-bit set is 1.
@@ -105,16 +105,16 @@ pub struct Node {
     /// Index into the cascade's feature list.
     pub feature: u32,
     /// The test.
-    pub split: Split,
+    pub split: NodeSplit,
     /// Left child: `> 0` a node index, `<= 0` leaf `-left`.
     pub left: i32,
     /// Right child, same encoding.
     pub right: i32,
 }
 
-/// A small decision tree (a stump when it has one node).
+/// A weak classifier of a stage: a small decision tree (a stump when it has one node).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Tree {
+pub struct WeakTree {
     /// Internal nodes, root first.
     pub nodes: Vec<Node>,
     /// Leaf values.
@@ -128,7 +128,7 @@ pub struct Stage {
     /// `threshold - 1e-5f`).
     pub threshold: f32,
     /// The weak classifiers.
-    pub trees: Vec<Tree>,
+    pub trees: Vec<WeakTree>,
 }
 
 /// A boosted cascade of weak classifiers over Haar or LBP features.
@@ -313,10 +313,10 @@ impl Cascade {
                 for n in &t.nodes {
                     let _ = write!(s, "            {} {} {}", n.left, n.right, n.feature);
                     match &n.split {
-                        Split::Threshold(v) => {
+                        NodeSplit::Threshold(v) => {
                             let _ = write!(s, " {}", *v as f64);
                         }
-                        Split::Subset(m) => {
+                        NodeSplit::Subset(m) => {
                             for w in m {
                                 let _ = write!(s, " {}", *w as i32);
                             }
@@ -370,7 +370,7 @@ impl Cascade {
 
 /// Checks one tree: node and leaf references in range, children after their parent (so
 /// evaluation terminates), split kind matching the features, finite numbers.
-fn check_tree(tree: &Tree, nfeat: usize, ft: FeatureType) -> Result<()> {
+fn check_tree(tree: &WeakTree, nfeat: usize, ft: FeatureType) -> Result<()> {
     if tree.nodes.is_empty() {
         return Err(Error::param("trees", "a weak classifier has no node"));
     }
@@ -388,14 +388,14 @@ fn check_tree(tree: &Tree, nfeat: usize, ft: FeatureType) -> Result<()> {
             ));
         }
         match (&n.split, ft) {
-            (Split::Threshold(t), FeatureType::Haar) => {
+            (NodeSplit::Threshold(t), FeatureType::Haar) => {
                 if !t.is_finite() {
                     return Err(Error::NonFinite {
                         what: "node threshold",
                     });
                 }
             }
-            (Split::Subset(_), FeatureType::Lbp) => {}
+            (NodeSplit::Subset(_), FeatureType::Lbp) => {}
             _ => {
                 return Err(Error::param(
                     "trees",
@@ -588,9 +588,9 @@ impl Parser {
                             }
                             m[k] = x as u32;
                         }
-                        Split::Subset(m)
+                        NodeSplit::Subset(m)
                     } else {
-                        Split::Threshold(self.f32_of(chunk[3], "node threshold")?)
+                        NodeSplit::Threshold(self.f32_of(chunk[3], "node threshold")?)
                     };
                     let small = |v: i64| {
                         i32::try_from(v)
@@ -610,7 +610,7 @@ impl Parser {
                     .into_iter()
                     .map(|v| self.f32_of(v, "leaf value"))
                     .collect::<Result<Vec<_>>>()?;
-                trees.push(Tree { nodes, leaves });
+                trees.push(WeakTree { nodes, leaves });
             }
             stages.push(Stage { threshold, trees });
         }
@@ -694,7 +694,7 @@ impl Parser {
                     let feature = haar_features.len() as u32;
                     haar_features.push(self.haar_feature(self.req(nd, "feature")?)?);
                     let t = self.one_float(self.req(nd, "threshold")?, "threshold")?;
-                    let split = Split::Threshold(self.f32_of(t, "node threshold")?);
+                    let split = NodeSplit::Threshold(self.f32_of(t, "node threshold")?);
                     let mut side = |val: &str, node: &str| -> Result<i32> {
                         if let Some(v) = child(nd, val) {
                             let v = self.one_float(v, val)?;
@@ -719,7 +719,7 @@ impl Parser {
                         right,
                     });
                 }
-                trees.push(Tree { nodes, leaves });
+                trees.push(WeakTree { nodes, leaves });
             }
             stages.push(Stage { threshold, trees });
         }
@@ -768,7 +768,10 @@ mod tests {
         let c = Cascade::from_xml(TINY, "tiny.xml").unwrap();
         assert_eq!((c.window_width, c.window_height), (4, 4));
         assert_eq!(c.stages[0].threshold, -0.5);
-        assert_eq!(c.stages[0].trees[0].nodes[0].split, Split::Threshold(0.15));
+        assert_eq!(
+            c.stages[0].trees[0].nodes[0].split,
+            NodeSplit::Threshold(0.15)
+        );
         assert_eq!(c.stages[0].trees[0].leaves, vec![-1.0, 1.0]);
         assert_eq!(c.haar_features[0].rects[1].weight, 2.0);
         assert!(c.is_stump_based());

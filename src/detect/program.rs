@@ -28,7 +28,7 @@
 
 use crate::detect::Tables;
 use crate::detect::cascade::{
-    Cascade, FeatureType, Split, Stage, effective_threshold, inverse_norm, variance_passes,
+    Cascade, FeatureType, NodeSplit, Stage, effective_threshold, inverse_norm, variance_passes,
 };
 use crate::detect::haar::HaarFeature;
 use crate::detect::integral::{TableValue, corner_sum};
@@ -145,8 +145,8 @@ impl Program {
                 }
                 for n in &t.nodes {
                     let thr = match &n.split {
-                        Split::Threshold(v) => *v,
-                        Split::Subset(m) => {
+                        NodeSplit::Threshold(v) => *v,
+                        NodeSplit::Subset(m) => {
                             p.subsets.push(*m);
                             0.0
                         }
@@ -719,7 +719,7 @@ impl FeatureOffsets {
                 .map(|t| {
                     let n = &t.nodes[0];
                     let mut h = compile(&c.haar_features[n.feature as usize]);
-                    if let Split::Threshold(v) = n.split {
+                    if let NodeSplit::Threshold(v) = n.split {
                         h.rule.thr = v;
                     }
                     (h.rule.left, h.rule.right) = (t.leaves[0], t.leaves[1]);
@@ -783,7 +783,7 @@ impl FeatureOffsets {
 mod tests {
     use super::*;
     use crate::detect::TestRng;
-    use crate::detect::cascade::Tree;
+    use crate::detect::cascade::WeakTree;
     use crate::detect::integral::deinterleave_rows;
 
     #[test]
@@ -795,8 +795,8 @@ mod tests {
             // Leaves of mixed magnitudes (as trained cascades have), some shared.
             let scale = [1e-3, 0.1, 1.0, 30.0, 1e30, 1e-30][case % 6];
             let leaf = |rng: &mut TestRng| ((rng.unit() * 2.0 - 1.0) * scale) as f32;
-            let trees: Vec<Tree> = (0..n)
-                .map(|_| Tree {
+            let trees: Vec<WeakTree> = (0..n)
+                .map(|_| WeakTree {
                     nodes: Vec::new(),
                     leaves: vec![leaf(&mut rng), leaf(&mut rng)],
                 })

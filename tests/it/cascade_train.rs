@@ -2,11 +2,11 @@
 //! background regions of labelled photos and the committed face cascade on held-out faces.
 
 use classic_cv::detect::cascade::Cascade;
+use classic_cv::detect::eval::match_greedy;
 use classic_cv::detect::train::adaboost::Boost;
-use classic_cv::detect::train::augment::{Augment, augment_positives};
+use classic_cv::detect::train::augment::{PositiveAugment, augment_positives};
 use classic_cv::detect::train::mining::background_regions;
 use classic_cv::detect::train::{CascadeTraining, CascadeTrainingParams, TrainState, train};
-use classic_cv::detect::eval::match_greedy;
 use classic_cv::detect::{DetectParams, Detector};
 use classic_cv::error::Error;
 use classic_cv::image::{Image, Rect};
@@ -124,11 +124,11 @@ fn recipe(stages: usize, seed: u64) -> (CascadeTrainingParams, Vec<Vec<u8>>, Vec
     )];
     // The detector steps 2 level pixels (1/8 of the window) and 1.1 in scale: the
     // positives must cover half of that in shift and scale.
-    let aug = Augment {
+    let aug = PositiveAugment {
         shift: 0.07,
         scale: 0.07,
         noise: 4.0,
-        ..Augment::default()
+        ..PositiveAugment::default()
     };
     let pos = augment_positives(&sources, 600, 16, 16, &aug, seed).unwrap();
     let mut rng = Rng::new(seed ^ 0xbac);

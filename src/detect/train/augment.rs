@@ -4,23 +4,23 @@
 //!
 //! # Overview
 //! [`augment_positives`] turns `(image, box)` sources into `count` 8-bit windows of
-//! `w x h` pixels; [`Augment`] holds the ranges of the random changes. The resampling
+//! `w x h` pixels; [`PositiveAugment`] holds the ranges of the random changes. The resampling
 //! helper (`warp`) also cuts the random background windows of negative mining.
 //!
 //! # Usage
 //! ```no_run
-//! use classic_cv::detect::train::augment::{augment_positives, Augment};
+//! use classic_cv::detect::train::augment::{augment_positives, PositiveAugment};
 //! # let sources: Vec<(classic_cv::image::Image, classic_cv::image::Rect)> = vec![];
-//! let pos = augment_positives(&sources, 1000, 20, 20, &Augment::default(), 0)?;
+//! let pos = augment_positives(&sources, 1000, 20, 20, &PositiveAugment::default(), 0)?;
 //! # Ok::<(), classic_cv::Error>(())
 //! ```
 //!
 //! # Algorithm and conventions
 //! - Sample `i` comes from source `i mod len`; the first copy of each source is the plain
 //!   resampled box, the others draw, in this order, with `Rng::stream(seed, 2^62 + i)`:
-//!   mirror (probability 1/2, only when [`Augment::mirror`] is set), rotation, scale,
+//!   mirror (probability 1/2, only when [`PositiveAugment::mirror`] is set), rotation, scale,
 //!   shift x, shift y, contrast, brightness (each uniform in `[-x, x]` of its range), then
-//!   (when [`Augment::noise`] is positive) one Gaussian noise value per pixel.
+//!   (when [`PositiveAugment::noise`] is positive) one Gaussian noise value per pixel.
 //! - The window pixel centre `(u + 1/2, v + 1/2)` maps about the box centre (plus the
 //!   shift) through the scale, the mirror and the rotation to an image point; the image
 //!   is sampled bilinearly there (pixel centres at integer + 1/2, clamped at the border).
@@ -45,7 +45,7 @@ use crate::rng::Rng;
 
 /// Positive augmentation ranges (each drawn uniformly in `[-x, x]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Augment {
+pub struct PositiveAugment {
     /// Mirror half of the samples left-right.
     pub mirror: bool,
     /// Rotation in degrees.
@@ -62,9 +62,9 @@ pub struct Augment {
     pub noise: f32,
 }
 
-impl Default for Augment {
+impl Default for PositiveAugment {
     fn default() -> Self {
-        Augment {
+        PositiveAugment {
             mirror: true,
             rotation_deg: 6.0,
             scale: 0.06,
@@ -128,13 +128,13 @@ fn round_u8(p: f32) -> u8 {
 /// `count` positive windows of `w x h` from `(image, box)` sources (gray in `[0, 1]`, the
 /// `Image` convention; the windows are 8-bit): sample `i` comes from
 /// source `i mod len`; the first copy of each source is the plain resampled box, the
-/// others are augmented (see [`Augment`]) with `Rng::stream(seed, 2^62 + i)`.
+/// others are augmented (see [`PositiveAugment`]) with `Rng::stream(seed, 2^62 + i)`.
 pub fn augment_positives(
     sources: &[(Image, Rect)],
     count: usize,
     w: usize,
     h: usize,
-    aug: &Augment,
+    aug: &PositiveAugment,
     seed: u64,
 ) -> Result<Vec<Vec<u8>>> {
     if sources.is_empty() {

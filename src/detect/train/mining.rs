@@ -43,12 +43,12 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::detect::group::scale_list;
+use crate::detect::resize::resize_linear_exact_rows;
 use crate::detect::train::CascadeTrainingParams;
 use crate::detect::train::augment::warp;
 use crate::detect::train::pool::{PoolMode, Sample};
 use crate::detect::train::stage::{CascadeSoFar, TrainedStage, to_cascade};
-use crate::detect::group::scale_list;
-use crate::detect::resize::resize_linear_exact_rows;
 use crate::detect::{DetectParams, Detector, round_half_even};
 use crate::error::Result;
 use crate::image::{Image, Rect};

@@ -21,7 +21,7 @@
 //!
 //! # Usage
 //! ```no_run
-//! use classic_cv::detect::train::augment::{augment_positives, Augment};
+//! use classic_cv::detect::train::augment::{augment_positives, PositiveAugment};
 //! use classic_cv::detect::train::{train, CascadeTrainingParams};
 //! # let sources: Vec<(classic_cv::image::Image, classic_cv::image::Rect)> = vec![];
 //! # let backgrounds: Vec<classic_cv::image::Image> = vec![];
@@ -31,7 +31,7 @@
 //!     stages: 10,
 //!     ..Default::default()
 //! };
-//! let pos = augment_positives(&sources, 1000, 20, 20, &Augment::default(), params.seed)?;
+//! let pos = augment_positives(&sources, 1000, 20, 20, &PositiveAugment::default(), params.seed)?;
 //! let trained = train(&params, &pos, &backgrounds, None)?;
 //! trained.cascade.save("cascade.xml")?;
 //! # Ok::<(), classic_cv::Error>(())

@@ -40,7 +40,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::cascade::{
-    Cascade, FeatureType, Node, Split, Stage, Tree, effective_threshold, stage_passes,
+    Cascade, FeatureType, Node, NodeSplit, Stage, WeakTree, effective_threshold, stage_passes,
 };
 use crate::detect::haar::HaarFeature;
 use crate::detect::train::CascadeTrainingParams;
@@ -152,10 +152,10 @@ pub fn to_cascade(w: usize, h: usize, stages: &[TrainedStage]) -> Result<Cascade
                 features.push(s.feature.clone());
                 (features.len() - 1) as u32
             });
-            trees.push(Tree {
+            trees.push(WeakTree {
                 nodes: vec![Node {
                     feature: fi,
-                    split: Split::Threshold(s.threshold),
+                    split: NodeSplit::Threshold(s.threshold),
                     left: 0,
                     right: -1,
                 }],

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use classic_cv::detect::train::adaboost::Boost;
-use classic_cv::detect::train::augment::{Augment, augment_positives};
+use classic_cv::detect::train::augment::{PositiveAugment, augment_positives};
 use classic_cv::detect::train::mining::{Mining, background_regions};
 use classic_cv::detect::train::pool::PoolMode;
 use classic_cv::detect::train::{CascadeTrainingParams, train};
@@ -239,7 +239,7 @@ pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
         a.num_pos.max(sources.len()),
         w,
         h,
-        &Augment::default(),
+        &PositiveAugment::default(),
         g.seed,
     )?;
     let backgrounds = background_images(&a.negatives, a.negative_margin, w, h)?;
