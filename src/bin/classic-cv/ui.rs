@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use classic_cv::progress::{self, Reporter};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -108,4 +108,15 @@ pub fn install_progress() {
             bars: Mutex::new(HashMap::new()),
         }));
     }
+}
+
+/// The image files of a folder (by `classic_cv::image::IMAGE_EXTENSIONS`), sorted by name.
+pub fn images_in(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| classic_cv::image::has_image_extension(p))
+        .collect();
+    v.sort();
+    Ok(v)
 }

@@ -135,15 +135,7 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         return raw_stream(&det, params, w, h, args, &mut out);
     }
     let images: Vec<PathBuf> = match &args.frames {
-        Some(dir) => {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-                .with_context(|| format!("cannot read {}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| classic_cv::image::has_image_extension(p))
-                .collect();
-            v.sort();
-            v
-        }
+        Some(dir) => crate::ui::images_in(dir)?,
         None => images,
     };
     if images.is_empty() {

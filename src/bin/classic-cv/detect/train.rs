@@ -84,13 +84,7 @@ pub struct TrainCascadeArgs {
 /// Image files of a folder (sorted) or the file itself.
 fn image_files(p: &Path) -> Result<Vec<PathBuf>> {
     if p.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-            .with_context(|| format!("cannot read {}", p.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| classic_cv::image::has_image_extension(p))
-            .collect();
-        v.sort();
-        Ok(v)
+        crate::ui::images_in(p)
     } else {
         Ok(vec![p.to_path_buf()])
     }
