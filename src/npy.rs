@@ -2,7 +2,7 @@
 //!
 //! # Overview
 //! Descriptors, encodings, labels and predictions travel to and from Python as `.npy`, the
-//! format of `np.save` / `np.load`. [`write`] stores a C-order array; [`read`] reads version
+//! format of `np.save` / `np.load`. [`write()`] stores a C-order array; [`read`] reads version
 //! 1, 2 or 3 files of little-endian `f4`, `f8`, `u1`, `u4`, `i4`, `i8` and `bool`, in C or Fortran
 //! order, and [`NpyArray::into_f32`] / [`NpyArray::into_u32`] convert them to the crate's
 //! types with range checks.
