@@ -5,22 +5,26 @@
 //! [`CnnParams`] describes a network (a list of [`LayerSpec`]s) and how to train it (epochs,
 //! batch size, [`Optimizer`], learning rate, [`Schedule`], weight decay, label smoothing,
 //! [`Augment`]ation, seed); fitting it on gray images returns a [`Cnn`] that labels images.
-//! Every layer's forward and backward pass is written in [`layers`] (and checked against
-//! finite differences in its tests); no deep-learning framework is used. The default is the
-//! network of the course notes and of `anchors/cnn`:
+//! Every layer kind has its own module with its forward and backward pass ([`conv`],
+//! [`pool`], [`dense`], [`activation`], [`dropout`], [`norm`], the loss in [`loss`]), each
+//! checked against finite differences in its tests; [`network`] places the layers and lays
+//! out their parameters. No deep-learning framework is used. The default is the network of
+//! the course notes:
 //!
 //! ```text
 //! conv(1->32, 3x3, pad 1) - ReLU - maxpool 2x2/2 - conv(32->64, 3x3, pad 1) - ReLU - maxpool 2x2/2
 //! - dense(3136->128) - ReLU - dense(128->10)
 //! ```
 //!
-//! trained with the recipe that reaches >= 0.92 test accuracy on Fashion-MNIST in under
-//! 90 s on 2 cores (see the defaults of [`CnnParams`]). It is not a general deep-learning
+//! trained with the recipe that reaches >= 0.92 test accuracy on Fashion-MNIST (see the
+//! defaults of [`CnnParams`]). It is not a general deep-learning
 //! library: f32 only, CPU only, layers in sequence, gray input.
 //!
 //! # Usage
 //! ```
-//! use classic_cv::cnn::{Augment, CnnParams, LayerSpec};
+//! use classic_cv::cnn::CnnParams;
+//! use classic_cv::cnn::network::LayerSpec;
+//! use classic_cv::cnn::train::Augment;
 //! use classic_cv::pipeline::{Fit, Transform};
 //! use classic_cv::Image;
 //! // Bright-left versus bright-right 6x6 images.
@@ -50,7 +54,8 @@
 //!   deviation of all training pixels (stored in the model). Images of another size than
 //!   the training images are resized bilinearly at inference.
 //! - Layout NHWC; convolutions are im2col followed by one matrix product per chunk of
-//!   samples ([`gemm`] module: the `gemm` crate); formulas of every layer in [`layers`].
+//!   samples (the `gemm` crate, behind the crate's only `unsafe` module); the formulas of
+//!   every layer are in its module.
 //! - Initialisation: He-uniform weights `U(±sqrt(6 / fan_in))`, zero biases.
 //! - Each epoch visits the training set in a fresh random order; the last batch may be
 //!   smaller. The loss is the mean softmax cross-entropy of the batch (with label
@@ -60,7 +65,7 @@
 //!   and the accuracy on an evaluation set when [`CnnParams::fit_with_eval`] gave one.
 //!
 //! # Parallelism and determinism
-//! Every layer splits its batch into fixed chunks of [`layers::CHUNK`] samples (weight
+//! Every layer splits its batch into fixed chunks of 16 samples (weight
 //! gradients of dense layers: fixed row blocks) run in parallel by rayon; per-chunk partial
 //! gradients are summed in chunk order, and each matrix product runs on one thread. The
 //! optimiser updates fixed blocks of parameters in parallel. Randomness (initialisation,
@@ -77,10 +82,18 @@
 //! - Szegedy et al. (2016), Rethinking the Inception architecture (label smoothing).
 //! - Xiao, Rasul, Vollgraf (2017), Fashion-MNIST.
 
+pub mod activation;
+pub mod conv;
+pub mod dense;
+pub mod dropout;
 mod gemm;
-pub mod layers;
+pub mod loss;
+pub mod network;
+pub mod norm;
 pub mod optim;
-mod train;
+mod pass;
+pub mod pool;
+pub mod train;
 
 use std::time::Instant;
 
@@ -91,12 +104,12 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
 
-pub use layers::{LayerSpec, Network, Shape};
-pub use optim::{Optimizer, Schedule};
-pub use train::Augment;
+use network::{LayerSpec, Network, Shape};
+use optim::{Optimizer, Schedule};
+use train::Augment;
 
 /// Hyperparameters of a [`Cnn`]: the network and the training recipe. The defaults are the
-/// recipe that meets the Fashion-MNIST goal (>= 0.92 test accuracy, <= 90 s on 2 cores).
+/// recipe that meets the Fashion-MNIST goal (>= 0.92 test accuracy).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CnnParams {
@@ -149,7 +162,7 @@ impl Default for CnnParams {
     }
 }
 
-/// The network of the course notes and of `anchors/cnn` (421,642 parameters on 28x28).
+/// The network of the course notes (421,642 parameters on 28x28).
 pub fn default_layers() -> Vec<LayerSpec> {
     let conv = |out_channels| LayerSpec::Conv2d {
         out_channels,
@@ -345,7 +358,7 @@ impl Transform for Cnn {
             .into_iter()
             .map(|row| {
                 let row = row.as_slice().expect("rows of a standard layout array");
-                layers::argmax(row).0 as Label
+                loss::argmax(row).0 as Label
             })
             .collect())
     }
@@ -380,7 +393,7 @@ impl Cnn {
         }
         let x = self.input_tensor(images)?;
         let k = net.output().len();
-        let logits = layers::forward_eval(&net, &self.weights, &self.buffers, &x, images.len());
+        let logits = pass::forward_eval(&net, &self.weights, &self.buffers, &x, images.len());
         let mut out = Array2::zeros((images.len(), self.n_classes));
         for (mut row, z) in out.rows_mut().into_iter().zip(logits.chunks(k)) {
             row.assign(&ndarray::ArrayView1::from(&z[..self.n_classes]));

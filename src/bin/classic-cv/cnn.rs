@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use classic_cv::cnn::{Cnn, CnnParams, Optimizer, Schedule};
+use classic_cv::cnn::optim::{Optimizer, Schedule};
+use classic_cv::cnn::{Cnn, CnnParams};
 use classic_cv::datasets::{self, Dataset, Split};
 use classic_cv::pipeline::Transform;
 use classic_cv::{Image, datasets::fetch, persist};
