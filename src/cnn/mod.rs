@@ -95,8 +95,6 @@ mod pass;
 pub mod pool;
 pub mod train;
 
-use std::time::Instant;
-
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -149,11 +147,7 @@ impl Default for CnnParams {
             optimizer: Optimizer::adamw(),
             learning_rate: 2e-3,
             weight_decay: 1e-4,
-            schedule: Schedule::OneCycle {
-                peak_fraction: 0.25,
-                start_div: 10.0,
-                final_div: 100.0,
-            },
+            schedule: Schedule::one_cycle(),
             warmup_epochs: 0.0,
             label_smoothing: 0.1,
             augment: Augment::default(),
@@ -422,60 +416,6 @@ impl Cnn {
         }
         Ok(x)
     }
-}
-
-/// The CNN's row of the classical-versus-deep comparison table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ComparisonRow {
-    /// Name of the method.
-    pub method: String,
-    /// Accuracy on the test images.
-    pub test_accuracy: f32,
-    /// Wall-clock seconds of `fit`.
-    pub train_seconds: f64,
-    /// Test images classified per second (batched inference, wall clock).
-    pub inference_images_per_second: f64,
-    /// Number of trained parameters.
-    pub n_params: usize,
-    /// Size of the model in the binary model format, in bytes (payload; the file adds a
-    /// header of under 100 bytes).
-    pub model_bytes: usize,
-}
-
-/// Trains `params` on the training images and measures the comparison row on the test
-/// images (training time, test accuracy, inference speed, parameters, model size). The
-/// test set is not used for training.
-pub fn compare_row(
-    params: &CnnParams,
-    train_images: &[Image],
-    train_labels: &[Label],
-    test_images: &[Image],
-    test_labels: &[Label],
-) -> Result<(Cnn, ComparisonRow)> {
-    check_fit_inputs(test_images, test_labels)?;
-    let start = Instant::now();
-    let model = params.fit(train_images, train_labels)?;
-    let train_seconds = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let predicted = model.transform_batch(test_images)?;
-    let infer = start.elapsed().as_secs_f64();
-    let hits = predicted
-        .iter()
-        .zip(test_labels)
-        .filter(|(p, y)| p == y)
-        .count();
-    let model_bytes = postcard::to_stdvec(&model)
-        .map_err(|e| Error::format("", format!("cannot serialise the cnn: {e}")))?
-        .len();
-    let row = ComparisonRow {
-        method: "cnn".into(),
-        test_accuracy: hits as f32 / test_labels.len() as f32,
-        train_seconds,
-        inference_images_per_second: test_images.len() as f64 / infer.max(1e-9),
-        n_params: model.n_params(),
-        model_bytes,
-    };
-    Ok((model, row))
 }
 
 /// Mean and standard deviation (population) of all pixels, accumulated in f64 in order;

@@ -481,7 +481,8 @@ fn compare_row_reports_the_cnn() {
         epochs: 2,
         ..small_params()
     };
-    let (model, row) = classic_cv::cnn::compare_row(&p, &x, &y, &tx, &ty).unwrap();
+    let classic_cv::classify::compare::Comparison { model, row } =
+        classic_cv::classify::compare::compare_row("cnn", &p, &x, &y, &tx, &ty).unwrap();
     assert_eq!(row.n_params, model.n_params());
     let predicted = model.transform_batch(&tx).unwrap();
     let acc = predicted.iter().zip(&ty).filter(|(p, t)| p == t).count() as f32 / 40.0;
