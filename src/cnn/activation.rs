@@ -1,10 +1,8 @@
 //! Rectifiers: ReLU `y = max(x, 0)` and leaky ReLU `y = x` if `x > 0` else `slope x`.
 //! Backward: `dx = dy y'(x)`, read from the output (`y > 0` exactly when `x > 0`).
 
-use rayon::prelude::*;
-
 use super::network::{Layer, LayerSize, Shape};
-use super::pass::CHUNK;
+use super::pass::{CHUNK, zip3};
 use crate::error::{Error, Result};
 
 /// A leaky ReLU keeps its input's shape; its slope must be in `[0, 1)`.
@@ -32,23 +30,18 @@ pub(super) fn leaky_relu_forward(slope: f32, x: &[f32], y: &mut [f32]) {
 /// Input gradient of a batch from the output `y` (slope 0 for ReLU).
 pub(super) fn backward(l: &Layer, slope: f32, y: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (in_len, out_len) = (l.input.len(), l.output.len());
-    (
-        dy.par_chunks(CHUNK * out_len),
-        y.par_chunks(CHUNK * out_len),
-        dx.par_chunks_mut(CHUNK * in_len),
-    )
-        .into_par_iter()
-        .for_each(|(dy, y, dx)| {
-            if slope == 0.0 {
-                for ((dx, &d), &y) in dx.iter_mut().zip(dy).zip(y) {
-                    *dx = if y > 0.0 { d } else { 0.0 };
-                }
-            } else {
-                for ((dx, &d), &y) in dx.iter_mut().zip(dy).zip(y) {
-                    *dx = if y > 0.0 { d } else { slope * d };
-                }
+    let lens = [out_len, out_len, in_len].map(|v| CHUNK * v);
+    zip3((dy, y, dx), lens, |_, dy, y, dx| {
+        if slope == 0.0 {
+            for ((dx, &d), &y) in dx.iter_mut().zip(dy).zip(y) {
+                *dx = if y > 0.0 { d } else { 0.0 };
             }
-        });
+        } else {
+            for ((dx, &d), &y) in dx.iter_mut().zip(dy).zip(y) {
+                *dx = if y > 0.0 { d } else { slope * d };
+            }
+        }
+    });
 }
 
 #[cfg(test)]

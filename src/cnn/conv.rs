@@ -8,11 +8,10 @@
 //! (scatter-add). The weight gradient is summed per chunk of samples, then over the chunks
 //! in chunk order.
 
-use rayon::prelude::*;
-
+use super::dense;
 use super::gemm::{Mat, matmul};
 use super::network::{Layer, LayerSize, LayerSpec, Shape};
-use super::pass::{CHUNK, Cache, resize};
+use super::pass::{Backward, CHUNK, Cache, resize, zip3, zip4};
 use crate::error::{Error, Result};
 
 /// Output shape and parameter counts of a conv layer on input `s`; fails when the window
@@ -179,18 +178,7 @@ pub(super) fn forward(l: &Layer, p: &[f32], x: &[f32], y: &mut [f32], cols: &mut
         im2col(l, x, c);
     }
     let (w, b) = p.split_at(l.n_weights);
-    for row in y.chunks_mut(cout) {
-        row.copy_from_slice(b);
-    }
-    matmul(
-        y,
-        n * rows,
-        cout,
-        kdim,
-        Mat::rows(cols, kdim),
-        Mat::rows(w, cout),
-        true,
-    );
+    dense::affine(y, &cols[..n * rows * kdim], w, b, kdim);
 }
 
 /// Training forward of `n` samples: [`forward`] on chunks of [`CHUNK`] samples in parallel,
@@ -205,40 +193,26 @@ pub(super) fn forward_train(
 ) {
     let cols_len = cols_len(l);
     resize(&mut cache.cols, n * cols_len);
-    (
-        x.par_chunks(CHUNK * l.input.len()),
-        y.par_chunks_mut(CHUNK * l.output.len()),
-        cache.cols.par_chunks_mut(CHUNK * cols_len),
-    )
-        .into_par_iter()
-        .for_each(|(x, y, cols)| forward(l, p, x, y, cols));
+    let lens = [l.input.len(), l.output.len(), cols_len].map(|v| CHUNK * v);
+    zip3((x, y, &mut cache.cols[..]), lens, |_, x, y, cols| {
+        forward(l, p, x, y, cols)
+    });
 }
 
 /// Backward of `n` samples: the gradient of the parameters into `g` (per-chunk partial sums
 /// in `partial`, added in chunk order) and, when `need_dx`, of the input into `dx`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn backward(
-    l: &Layer,
-    p: &[f32],
-    g: &mut [f32],
-    dy: &[f32],
-    dx: &mut [f32],
-    cols: &mut [f32],
-    partial: &mut Vec<f32>,
-    n: usize,
-    need_dx: bool,
-) {
-    let n_chunks = n.div_ceil(CHUNK);
+pub(super) fn backward(b: Backward, cols: &mut [f32], partial: &mut Vec<f32>) {
+    let (l, p, need_dx) = (b.layer, b.params, b.need_dx);
+    let n_chunks = b.n.div_ceil(CHUNK);
     resize(partial, n_chunks * l.n_params);
-    (
-        dy.par_chunks(CHUNK * l.output.len()),
-        dx.par_chunks_mut(CHUNK * l.input.len()),
-        cols.par_chunks_mut(CHUNK * cols_len(l)),
-        partial.par_chunks_mut(l.n_params),
-    )
-        .into_par_iter()
-        .for_each(|(dy, dx, cols, part)| backward_chunk(l, p, dy, dx, cols, part, need_dx));
-    sum_partials(&partial[..n_chunks * l.n_params], g);
+    let per_sample = [l.output.len(), l.input.len(), cols_len(l)].map(|v| CHUNK * v);
+    let lens = [per_sample[0], per_sample[1], per_sample[2], l.n_params];
+    zip4(
+        (b.dy, b.dx, cols, &mut partial[..]),
+        lens,
+        |dy, dx, cols, part| backward_chunk(l, p, dy, dx, cols, part, need_dx),
+    );
+    sum_partials(&partial[..n_chunks * l.n_params], b.grads);
 }
 
 fn sum_partials(partials: &[f32], out: &mut [f32]) {
@@ -275,19 +249,11 @@ fn backward_chunk(
         Mat::rows(dy, cout),
         false,
     );
-    super::dense::sum_rows(dy, gb);
+    dense::sum_rows(dy, gb);
     if need_dx {
         let w = &p[..l.n_weights];
         let dcols = &mut cols[..m * kdim];
-        matmul(
-            dcols,
-            m,
-            kdim,
-            cout,
-            Mat::rows(dy, cout),
-            Mat::transposed(w, cout),
-            false,
-        );
+        dense::input_gradient(dcols, dy, w, cout);
         for (dc, dx) in dcols.chunks(rows * kdim).zip(dx.chunks_mut(l.input.len())) {
             col2im(l, dc, dx);
         }

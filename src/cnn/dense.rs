@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::gemm::{Mat, matmul};
 use super::network::{Layer, LayerSize, Shape};
-use super::pass::CHUNK;
+use super::pass::{Backward, per_chunk};
 use crate::error::{Error, Result};
 
 /// Rows of a dense weight gradient per parallel task.
@@ -33,22 +33,29 @@ pub(super) fn plan(out_features: usize, s: Shape) -> Result<LayerSize> {
 
 /// Forward of a chunk of samples `x` into `y`.
 pub(super) fn forward(l: &Layer, p: &[f32], x: &[f32], y: &mut [f32]) {
-    let out_features = l.output.channels;
-    let din = l.input.len();
-    let m = x.len() / din;
     let (w, b) = p.split_at(l.n_weights);
-    for row in y.chunks_mut(out_features) {
+    affine(y, x, w, b, l.input.len());
+}
+
+/// `y = x W + b` for the rows of `x` (`din` columns), `W` row-major `din x b.len()`: the
+/// product of dense layers and of conv layers (on the im2col rows). The bias is written
+/// first, then the product added to it.
+pub(super) fn affine(y: &mut [f32], x: &[f32], w: &[f32], b: &[f32], din: usize) {
+    let dout = b.len();
+    for row in y.chunks_mut(dout) {
         row.copy_from_slice(b);
     }
-    matmul(
-        y,
-        m,
-        out_features,
-        din,
-        Mat::rows(x, din),
-        Mat::rows(w, out_features),
-        true,
-    );
+    let m = x.len() / din;
+    matmul(y, m, dout, din, Mat::rows(x, din), Mat::rows(w, dout), true);
+}
+
+/// `dx = dy Wᵀ` for the rows of `dy` (`dout` columns), `W` row-major `din x dout`: the
+/// input gradient of dense layers and the `dcols` of conv layers.
+pub(super) fn input_gradient(dx: &mut [f32], dy: &[f32], w: &[f32], dout: usize) {
+    let m = dy.len() / dout;
+    let din = w.len() / dout;
+    let (a, b) = (Mat::rows(dy, dout), Mat::transposed(w, dout));
+    matmul(dx, m, din, dout, a, b, false);
 }
 
 /// `out = Σ_rows a` over the rows of `a` (as many columns as `out`), added in row order: the
@@ -64,19 +71,10 @@ pub(super) fn sum_rows(a: &[f32], out: &mut [f32]) {
 
 /// Backward of `n` samples: parameter gradient into `g`; input gradient into `dx` when
 /// `need_dx`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn backward(
-    l: &Layer,
-    p: &[f32],
-    g: &mut [f32],
-    x: &[f32],
-    dy: &[f32],
-    dx: &mut [f32],
-    n: usize,
-    need_dx: bool,
-) {
+pub(super) fn backward(b: Backward, x: &[f32]) {
+    let (l, dy) = (b.layer, b.dy);
     let (din, dout) = (l.input.len(), l.output.len());
-    let (gw, gb) = g.split_at_mut(l.n_weights);
+    let (gw, gb) = b.grads.split_at_mut(l.n_weights);
     gw.par_chunks_mut(DENSE_ROWS * dout)
         .enumerate()
         .for_each(|(blk, gw)| {
@@ -87,25 +85,14 @@ pub(super) fn backward(
                 row_stride: 1,
                 col_stride: din,
             };
-            matmul(gw, rows, dout, n, xt, Mat::rows(dy, dout), false);
+            matmul(gw, rows, dout, b.n, xt, Mat::rows(dy, dout), false);
         });
     sum_rows(dy, gb);
-    if need_dx {
-        let w = &p[..l.n_weights];
-        (dy.par_chunks(CHUNK * dout), dx.par_chunks_mut(CHUNK * din))
-            .into_par_iter()
-            .for_each(|(dy, dx)| {
-                let m = dy.len() / dout;
-                matmul(
-                    dx,
-                    m,
-                    din,
-                    dout,
-                    Mat::rows(dy, dout),
-                    Mat::transposed(w, dout),
-                    false,
-                );
-            });
+    if b.need_dx {
+        let w = &b.params[..l.n_weights];
+        per_chunk(dy, b.dx, dout, din, |dy, dx| {
+            input_gradient(dx, dy, w, dout)
+        });
     }
 }
 

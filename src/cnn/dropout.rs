@@ -3,10 +3,8 @@
 //! `Rng::stream(Rng::stream(step_seed, i).next_u64(), chunk)`, one stream per chunk of
 //! samples, so it does not depend on the thread count.
 
-use rayon::prelude::*;
-
 use super::network::{Layer, LayerSize, Shape};
-use super::pass::{CHUNK, Cache, resize};
+use super::pass::{CHUNK, Cache, resize, zip3};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -31,21 +29,14 @@ pub(super) fn forward_train(
     resize(&mut cache.mask, y.len());
     let len = CHUNK * l.input.len();
     let layer_seed = Rng::stream(seed, index as u64).next_u64();
-    (
-        x.par_chunks(len),
-        y.par_chunks_mut(len),
-        cache.mask.par_chunks_mut(len),
-    )
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(c, (x, y, m))| {
-            let mut rng = Rng::stream(layer_seed, c as u64);
-            let keep = 1.0 / (1.0 - rate);
-            for ((y, m), &x) in y.iter_mut().zip(m.iter_mut()).zip(x) {
-                *m = if rng.next_f32() < rate { 0.0 } else { keep };
-                *y = x * *m;
-            }
-        });
+    zip3((x, y, &mut cache.mask[..]), [len; 3], |c, x, y, m| {
+        let mut rng = Rng::stream(layer_seed, c as u64);
+        let keep = 1.0 / (1.0 - rate);
+        for ((y, m), &x) in y.iter_mut().zip(m.iter_mut()).zip(x) {
+            *m = if rng.next_f32() < rate { 0.0 } else { keep };
+            *y = x * *m;
+        }
+    });
 }
 
 /// `dx = dy ⊙ mask`.

@@ -281,11 +281,10 @@ impl CnnParams {
             width: w,
         };
         let eval_ref = eval.as_ref().map(|(x, y)| (x.as_slice(), *y));
-        let (weights, buffers, history) =
-            train::train(self, &net, &data, labels, mean, std, eval_ref)?;
-        model.weights = weights;
-        model.buffers = buffers;
-        model.history = history;
+        let trained = train::train(self, &net, &data, labels, mean, std, eval_ref)?;
+        model.weights = trained.weights;
+        model.buffers = trained.buffers;
+        model.history = trained.history;
         Ok(model)
     }
 }

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::network::{Layer, LayerSize, Shape};
-use super::pass::{CHUNK, Cache, resize};
+use super::pass::{Backward, CHUNK, Cache, resize, zip3};
 use crate::error::{Error, Result};
 
 /// Batch norm keeps its input's shape and holds `2c` parameters and `2c` buffers.
@@ -115,20 +115,14 @@ pub(super) fn forward_train(
     resize(&mut cache.mask, x.len());
     let (gamma, beta) = p.split_at(c);
     let inv_std = &cache.inv_std;
-    (
-        x.par_chunks(chunk),
-        y.par_chunks_mut(chunk),
-        cache.mask.par_chunks_mut(chunk),
-    )
-        .into_par_iter()
-        .for_each(|(x, y, xhat)| {
-            for ((x, y), xh) in x.chunks(c).zip(y.chunks_mut(c)).zip(xhat.chunks_mut(c)) {
-                for j in 0..c {
-                    xh[j] = (x[j] - mean[j]) * inv_std[j];
-                    y[j] = gamma[j] * xh[j] + beta[j];
-                }
+    zip3((x, y, &mut cache.mask[..]), [chunk; 3], |_, x, y, xhat| {
+        for ((x, y), xh) in x.chunks(c).zip(y.chunks_mut(c)).zip(xhat.chunks_mut(c)) {
+            for j in 0..c {
+                xh[j] = (x[j] - mean[j]) * inv_std[j];
+                y[j] = gamma[j] * xh[j] + beta[j];
             }
-        });
+        }
+    });
 }
 
 /// Inference forward of a chunk with the running statistics in `buffers`.
@@ -152,14 +146,8 @@ pub(super) fn forward_eval(
 }
 
 /// Backward of a batch: `dγ`, `dβ` into `g` and the input gradient into `dx`.
-pub(super) fn backward(
-    l: &Layer,
-    p: &[f32],
-    g: &mut [f32],
-    dy: &[f32],
-    dx: &mut [f32],
-    cache: &Cache,
-) {
+pub(super) fn backward(b: Backward, cache: &Cache) {
+    let (l, dy) = (b.layer, b.dy);
     let c = l.input.channels;
     let m = (dy.len() / c) as f32;
     let chunk = CHUNK * l.input.len();
@@ -168,29 +156,23 @@ pub(super) fn backward(
         s1: sum_dy,
         s2: sum_dy_xhat,
     } = channel_sums(dy, Some(xhat), c, chunk);
-    let (dgamma, dbeta) = g.split_at_mut(c);
+    let (dgamma, dbeta) = b.grads.split_at_mut(c);
     for j in 0..c {
         dgamma[j] = sum_dy_xhat[j] as f32;
         dbeta[j] = sum_dy[j] as f32;
     }
-    let gamma = &p[..c];
+    let gamma = &b.params[..c];
     let k: Vec<f32> = (0..c).map(|j| gamma[j] * cache.inv_std[j] / m).collect();
     let (sd, sdx): (Vec<f32>, Vec<f32>) = (0..c)
         .map(|j| (sum_dy[j] as f32, sum_dy_xhat[j] as f32))
         .unzip();
-    (
-        dy.par_chunks(chunk),
-        xhat.par_chunks(chunk),
-        dx.par_chunks_mut(chunk),
-    )
-        .into_par_iter()
-        .for_each(|(dy, xh, dx)| {
-            for ((dy, xh), dx) in dy.chunks(c).zip(xh.chunks(c)).zip(dx.chunks_mut(c)) {
-                for j in 0..c {
-                    dx[j] = k[j] * (m * dy[j] - sd[j] - xh[j] * sdx[j]);
-                }
+    zip3((dy, xhat, b.dx), [chunk; 3], |_, dy, xh, dx| {
+        for ((dy, xh), dx) in dy.chunks(c).zip(xh.chunks(c)).zip(dx.chunks_mut(c)) {
+            for j in 0..c {
+                dx[j] = k[j] * (m * dy[j] - sd[j] - xh[j] * sdx[j]);
             }
-        });
+        }
+    });
 }
 
 #[cfg(test)]

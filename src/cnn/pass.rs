@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::network::{LayerSpec, Network};
+use super::network::{Layer, LayerSpec, Network};
 use super::{activation, conv, dense, dropout, norm, pool};
 
 /// Samples per parallel task. Fixed, so results do not depend on the thread count.
@@ -49,8 +49,53 @@ impl Workspace {
     }
 }
 
+/// What the backward pass of a layer with parameters reads and writes, for a batch.
+pub(super) struct Backward<'a> {
+    /// The layer.
+    pub layer: &'a Layer,
+    /// Its parameters.
+    pub params: &'a [f32],
+    /// Receives the gradient of its parameters.
+    pub grads: &'a mut [f32],
+    /// Gradient with respect to its output.
+    pub dy: &'a [f32],
+    /// Receives the gradient with respect to its input, when `need_dx`.
+    pub dx: &'a mut [f32],
+    /// Samples in the batch.
+    pub n: usize,
+    /// Whether the input gradient is needed (not for the first layer).
+    pub need_dx: bool,
+}
+
 pub(super) fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
+}
+
+/// A slice the passes cut into chunks processed in parallel: shared (`&[f32]`) or exclusive
+/// (`&mut [f32]`).
+pub(super) trait ParSlice<'a>: Send {
+    /// One chunk.
+    type Chunk: Send;
+    /// The chunks.
+    type Chunks: IndexedParallelIterator<Item = Self::Chunk>;
+    /// Chunks of `len` values (the last one may be shorter).
+    fn par_chunks_of(self, len: usize) -> Self::Chunks;
+}
+
+impl<'a> ParSlice<'a> for &'a [f32] {
+    type Chunk = &'a [f32];
+    type Chunks = rayon::slice::Chunks<'a, f32>;
+    fn par_chunks_of(self, len: usize) -> Self::Chunks {
+        self.par_chunks(len)
+    }
+}
+
+impl<'a> ParSlice<'a> for &'a mut [f32] {
+    type Chunk = &'a mut [f32];
+    type Chunks = rayon::slice::ChunksMut<'a, f32>;
+    fn par_chunks_of(self, len: usize) -> Self::Chunks {
+        self.par_chunks_mut(len)
+    }
 }
 
 /// Runs `f` on matching chunks of [`CHUNK`] samples of `x` (`in_len` values per sample) and
@@ -68,6 +113,39 @@ pub(super) fn per_chunk(
     )
         .into_par_iter()
         .for_each(|(x, y)| f(x, y));
+}
+
+/// Runs `f(k, a_k, b_k, c_k)` on the `k`-th chunks of three slices (`lens` values per chunk)
+/// for every `k`, in parallel.
+pub(super) fn zip3<'a, A: ParSlice<'a>, B: ParSlice<'a>, C: ParSlice<'a>>(
+    (a, b, c): (A, B, C),
+    lens: [usize; 3],
+    f: impl Fn(usize, A::Chunk, B::Chunk, C::Chunk) + Sync + Send,
+) {
+    (
+        a.par_chunks_of(lens[0]),
+        b.par_chunks_of(lens[1]),
+        c.par_chunks_of(lens[2]),
+    )
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, (a, b, c))| f(k, a, b, c));
+}
+
+/// [`zip3`] for four slices.
+pub(super) fn zip4<'a, A: ParSlice<'a>, B: ParSlice<'a>, C: ParSlice<'a>, D: ParSlice<'a>>(
+    (a, b, c, d): (A, B, C, D),
+    lens: [usize; 4],
+    f: impl Fn(A::Chunk, B::Chunk, C::Chunk, D::Chunk) + Sync + Send,
+) {
+    (
+        a.par_chunks_of(lens[0]),
+        b.par_chunks_of(lens[1]),
+        c.par_chunks_of(lens[2]),
+        d.par_chunks_of(lens[3]),
+    )
+        .into_par_iter()
+        .for_each(|(a, b, c, d)| f(a, b, c, d));
 }
 
 /// Training-mode forward pass of `n` samples already in `ws.acts[0]`; updates batch-norm
@@ -124,20 +202,21 @@ pub(crate) fn backward(net: &Network, params: &[f32], ws: &mut Workspace, n: usi
         let cache = &mut ws.caches[i];
         resize(&mut ws.dx, n * l.input.len());
         let dx = &mut ws.dx[..n * l.input.len()];
+        let with_params = |grads, dx| Backward {
+            layer: l,
+            params: p,
+            grads,
+            dy,
+            dx,
+            n,
+            need_dx,
+        };
         match l.spec {
-            LayerSpec::Conv2d { .. } => conv::backward(
-                l,
-                p,
-                g,
-                dy,
-                dx,
-                &mut cache.cols,
-                &mut ws.partial,
-                n,
-                need_dx,
-            ),
-            LayerSpec::Dense { .. } => dense::backward(l, p, g, x, dy, dx, n, need_dx),
-            LayerSpec::BatchNorm { .. } => norm::backward(l, p, g, dy, dx, cache),
+            LayerSpec::Conv2d { .. } => {
+                conv::backward(with_params(g, dx), &mut cache.cols, &mut ws.partial)
+            }
+            LayerSpec::Dense { .. } => dense::backward(with_params(g, dx), x),
+            LayerSpec::BatchNorm { .. } => norm::backward(with_params(g, dx), cache),
             LayerSpec::MaxPool { .. } => {
                 if need_dx {
                     pool::backward(l, x, y, dy, dx);

@@ -2,10 +2,8 @@
 //! NaN never wins). Backward: the gradient goes to the first input of the window (row-major
 //! window order) equal to the maximum.
 
-use rayon::prelude::*;
-
 use super::network::{Layer, LayerSize, LayerSpec, Shape};
-use super::pass::CHUNK;
+use super::pass::{CHUNK, zip4};
 use crate::error::{Error, Result};
 
 /// Output shape of a max-pool layer on input `s`; fails when the window does not fit.
@@ -65,14 +63,10 @@ pub(super) fn forward(l: &Layer, x: &[f32], y: &mut [f32]) {
 /// Input gradient of a batch, in parallel chunks of [`CHUNK`] samples.
 pub(super) fn backward(l: &Layer, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (in_len, out_len) = (l.input.len(), l.output.len());
-    (
-        x.par_chunks(CHUNK * in_len),
-        y.par_chunks(CHUNK * out_len),
-        dy.par_chunks(CHUNK * out_len),
-        dx.par_chunks_mut(CHUNK * in_len),
-    )
-        .into_par_iter()
-        .for_each(|(x, y, dy, dx)| backward_chunk(l, x, y, dy, dx));
+    let lens = [in_len, out_len, out_len, in_len].map(|v| CHUNK * v);
+    zip4((x, y, dy, dx), lens, |x, y, dy, dx| {
+        backward_chunk(l, x, y, dy, dx)
+    });
 }
 
 /// Backward of max-pool for a chunk: each output gradient goes to the first input of its

@@ -44,6 +44,16 @@ pub(crate) struct Pixels<'a> {
     pub width: usize,
 }
 
+/// What [`train`] returns.
+pub(crate) struct Trained {
+    /// The trained parameters.
+    pub weights: Vec<f32>,
+    /// The batch-norm running statistics.
+    pub buffers: Vec<f32>,
+    /// One record per epoch.
+    pub history: Vec<EpochRecord>,
+}
+
 /// Trains `net` from scratch; returns the weights, the buffers and the per-epoch history.
 /// `eval` (normalised pixels and labels) is scored after every epoch when given.
 #[allow(clippy::too_many_arguments)]
@@ -55,7 +65,7 @@ pub(crate) fn train(
     mean: f32,
     std: f32,
     eval: Option<(&[f32], &[u32])>,
-) -> Result<(Vec<f32>, Vec<f32>, Vec<EpochRecord>)> {
+) -> Result<Trained> {
     let init = net.init(p.seed);
     let (mut weights, mut buffers) = (init.params, init.buffers);
     let decay = decay_mask(net);
@@ -165,7 +175,11 @@ pub(crate) fn train(
             eval_accuracy,
         });
     }
-    Ok((weights, buffers, history))
+    Ok(Trained {
+        weights,
+        buffers,
+        history,
+    })
 }
 
 /// 1 for the weights of conv and dense layers, 0 for biases and batch-norm parameters.
