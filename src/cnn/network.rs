@@ -8,9 +8,8 @@
 //! in a second flat vector of "buffers" (not trained by the optimiser).
 //!
 //! Each layer kind has its own module with its shape rule, forward and backward passes:
-//! [`conv`](super::conv), [`pool`](super::pool), [`dense`](super::dense),
-//! [`activation`](super::activation), [`dropout`](super::dropout), [`norm`](super::norm);
-//! the loss is in [`loss`](super::loss).
+//! [`conv`], [`pool`], [`dense`], [`activation`], [`dropout`], [`norm`]; the loss is in
+//! [`loss`](super::loss).
 
 use serde::{Deserialize, Serialize};
 
