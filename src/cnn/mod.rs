@@ -339,22 +339,27 @@ impl Transform for Cnn {
     type Input = Image;
     type Output = Label;
 
+    /// The class with the largest score.
     fn transform(&self, image: &Image) -> Result<Label> {
-        Ok(self.transform_batch(std::slice::from_ref(image))?[0])
+        let scores = self.scores(std::slice::from_ref(image))?;
+        Ok(top_class(scores.row(0)))
     }
 
     /// Batched inference: all images go through the network in parallel chunks.
     fn transform_batch(&self, images: &[Image]) -> Result<Vec<Label>> {
-        let scores = self.scores(images)?;
-        Ok(scores
+        Ok(self
+            .scores(images)?
             .rows()
             .into_iter()
-            .map(|row| {
-                let row = row.as_slice().expect("rows of a standard layout array");
-                loss::argmax(row).0 as Label
-            })
+            .map(top_class)
             .collect())
     }
+}
+
+/// The class of a row of scores: the first largest one.
+fn top_class(row: ndarray::ArrayView1<f32>) -> Label {
+    let row = row.as_slice().expect("rows of a standard layout array");
+    loss::argmax(row).0 as Label
 }
 
 impl crate::persist::Model for Cnn {
