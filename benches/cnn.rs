@@ -7,7 +7,9 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented functions.
 
 use classic_cv::Image;
-use classic_cv::cnn::{Augment, CnnParams, Optimizer, Schedule};
+use classic_cv::cnn::CnnParams;
+use classic_cv::cnn::optim::{Optimizer, Schedule};
+use classic_cv::cnn::train::Augment;
 use classic_cv::pipeline::{Fit, Transform};
 use classic_cv::rng::Rng;
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};

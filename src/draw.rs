@@ -221,31 +221,19 @@ mod tests {
 
     #[test]
     fn rectangle_outline_is_drawn_and_clipped() {
+        let rect = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
         let mut c = Canvas::new(10, 10, [0, 0, 0]);
-        c.draw_rect(
-            Rect {
-                x: 2,
-                y: 3,
-                width: 4,
-                height: 3,
-            },
-            [1, 2, 3],
-            1,
-        );
+        c.draw_rect(rect(2, 3, 4, 3), [1, 2, 3], 1);
         assert_eq!(c.pixel(2, 3), [1, 2, 3]);
         assert_eq!(c.pixel(5, 5), [1, 2, 3]);
         assert_eq!(c.pixel(3, 4), [0, 0, 0], "interior stays untouched");
         // Partly outside: must not panic, and draws the visible part.
-        c.draw_rect(
-            Rect {
-                x: 8,
-                y: 8,
-                width: 5,
-                height: 5,
-            },
-            [9, 9, 9],
-            2,
-        );
+        c.draw_rect(rect(8, 8, 5, 5), [9, 9, 9], 2);
         assert_eq!(c.pixel(8, 8), [9, 9, 9]);
     }
 

@@ -1,4 +1,6 @@
-//! Simple charts (lines and labelled points) rendered onto a [`Canvas`].
+//! Simple charts (lines and labelled points) rendered onto a [`Canvas`]: the general
+//! [`Chart`], a [`category_chart`] of values against evenly spaced categories, and a
+//! [`precision_recall_chart`].
 //!
 //! # Overview
 //! Reports show learning curves, accuracy against training time and accuracy against a
@@ -179,13 +181,7 @@ impl Chart {
                 }
             }
             for &(x, y) in &p {
-                let r = Rect {
-                    x: (px(x) - 2).max(0) as u32,
-                    y: (py(y) - 2).max(0) as u32,
-                    width: 5,
-                    height: 5,
-                };
-                c.fill_rect(r, colour);
+                marker(&mut c, px(x), py(y), colour);
             }
             if let (true, Some(&(x, y))) = (s.label_points, p.last()) {
                 let w = text_width(&s.name, 1) as i64;
@@ -232,6 +228,173 @@ pub fn line(c: &mut Canvas, x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3])
             y += sy;
         }
     }
+}
+
+/// A 5x5 square centred on `(x, y)` (its corner clamped at the canvas edge).
+fn marker(c: &mut Canvas, x: i64, y: i64, colour: [u8; 3]) {
+    let r = Rect {
+        x: (x - 2).max(0) as u32,
+        y: (y - 2).max(0) as u32,
+        width: 5,
+        height: 5,
+    };
+    c.fill_rect(r, colour);
+}
+
+/// Draws a straight line two pixels thick (each point and the one below it), stepping one
+/// pixel along the longer axis and placing the other coordinate by integer linear
+/// interpolation (rounded toward zero). The stroke of [`category_chart`] and
+/// [`precision_recall_chart`].
+pub fn stroke(c: &mut Canvas, from: (i64, i64), to: (i64, i64), colour: [u8; 3]) {
+    let ((x0, y0), (x1, y1)) = (from, to);
+    let n = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
+    for i in 0..=n {
+        let x = x0 + (x1 - x0) * i / n;
+        let y = y0 + (y1 - y0) * i / n;
+        c.put(x, y, colour);
+        c.put(x, y + 1, colour);
+    }
+}
+
+/// One point of a [`category_chart`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CategoryPoint {
+    /// The series (line) it belongs to.
+    pub series: String,
+    /// Its category on the x axis (values below 1 count as 1).
+    pub x: usize,
+    /// Its value.
+    pub y: f64,
+}
+
+/// Colours of the [`category_chart`] series, in order of first appearance.
+const CATEGORY_COLOURS: [[u8; 3]; 8] = [
+    [220, 40, 40],
+    [40, 90, 220],
+    [30, 160, 60],
+    [200, 120, 0],
+    [140, 50, 170],
+    [0, 150, 160],
+    [120, 120, 120],
+    [230, 0, 140],
+];
+
+/// A 640x400 line chart of values against categories: the distinct `x` values, sorted, are
+/// evenly spaced along the x axis (a log-spaced parameter such as a codebook size gets even
+/// steps); the y axis spans the values rounded out to hundredths, with 6 labelled ticks.
+/// One line per series (points sorted by position), legend on the right in upper case.
+pub fn category_chart(x_label: &str, points: &[CategoryPoint]) -> Canvas {
+    const W: usize = 640;
+    const H: usize = 400;
+    const L: usize = 60;
+    const B: usize = 40;
+    const T: usize = 20;
+    const R: usize = 180;
+    let mut c = Canvas::new(W, H, [255, 255, 255]);
+    let mut xs: Vec<usize> = points.iter().map(|r| r.x.max(1)).collect();
+    xs.sort_unstable();
+    xs.dedup();
+    let lo = points.iter().map(|r| r.y).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|r| r.y).fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = (
+        (lo * 100.0).floor() / 100.0,
+        (hi * 100.0).ceil() / 100.0 + 1e-9,
+    );
+    let (pw, ph) = ((W - L - R) as f64, (H - T - B) as f64);
+    let px = |x: usize| -> i64 {
+        let i = xs.iter().position(|&v| v == x.max(1)).unwrap_or(0);
+        let f = if xs.len() > 1 {
+            i as f64 / (xs.len() - 1) as f64
+        } else {
+            0.5
+        };
+        (L as f64 + f * pw) as i64
+    };
+    let py = |a: f64| -> i64 { (T as f64 + (hi - a) / (hi - lo).max(1e-9) * ph) as i64 };
+    let axis = [0, 0, 0];
+    let bar = |x: usize, y: usize, width: usize, height: usize| Rect {
+        x: x as u32,
+        y: y as u32,
+        width: width as u32,
+        height: height as u32,
+    };
+    c.fill_rect(bar(L, T, 1, ph as usize), axis);
+    c.fill_rect(bar(L, H - B, pw as usize, 1), axis);
+    for &x in &xs {
+        let s = x.to_string();
+        let at = px(x) - text_width(&s, 1) as i64 / 2;
+        c.draw_text(at, (H - B + 6) as i64, &s, axis, 1);
+    }
+    let at = (L + pw as usize / 2) as i64 - 40;
+    c.draw_text(at, (H - 14) as i64, x_label, axis, 1);
+    let steps = 5;
+    for s in 0..=steps {
+        let a = lo + (hi - lo) * s as f64 / steps as f64;
+        c.draw_text(4, py(a) - 3, &format!("{a:.3}"), axis, 1);
+        c.fill_rect(bar(L - 4, py(a) as usize, 4, 1), axis);
+    }
+    let mut series: Vec<&str> = Vec::new();
+    for r in points {
+        if !series.contains(&r.series.as_str()) {
+            series.push(&r.series);
+        }
+    }
+    for (si, name) in series.iter().enumerate() {
+        let colour = CATEGORY_COLOURS[si % CATEGORY_COLOURS.len()];
+        let mut pts: Vec<(i64, i64)> = points
+            .iter()
+            .filter(|r| r.series == *name)
+            .map(|r| (px(r.x), py(r.y)))
+            .collect();
+        pts.sort_unstable();
+        for w in pts.windows(2) {
+            stroke(&mut c, w[0], w[1], colour);
+        }
+        for &(x, y) in &pts {
+            marker(&mut c, x, y, colour);
+        }
+        let ly = T + 10 + 14 * si;
+        c.fill_rect(bar(W - R + 10, ly, 10, 7), colour);
+        c.draw_text(
+            (W - R + 26) as i64,
+            ly as i64,
+            &name.to_uppercase(),
+            colour,
+            1,
+        );
+    }
+    c
+}
+
+/// A 400x400 precision-recall plot: the frame of the unit square (40-pixel margins),
+/// "recall" to the right, "precision" up, and the `(recall, precision)` points joined in
+/// order in red, starting from recall 0 at the first point's precision (1 when empty).
+pub fn precision_recall_chart(curve: &[(f64, f64)]) -> Canvas {
+    let (size, m) = (400i64, 40i64);
+    let mut c = Canvas::new(size as usize, size as usize, [255, 255, 255]);
+    let span = size - 2 * m;
+    let at = |r: f64, p: f64| {
+        (
+            m + (r * span as f64).round() as i64,
+            size - m - (p * span as f64).round() as i64,
+        )
+    };
+    let axes = Rect {
+        x: m as u32,
+        y: m as u32,
+        width: span as u32 + 1,
+        height: span as u32 + 1,
+    };
+    c.draw_rect(axes, [0, 0, 0], 1);
+    c.draw_text(m, size - m + 8, "recall", [0, 0, 0], 1);
+    c.draw_text(4, m - 16, "precision", [0, 0, 0], 1);
+    let mut prev = at(0.0, curve.first().map_or(1.0, |p| p.1));
+    for &(r, p) in curve {
+        let next = at(r, p);
+        stroke(&mut c, prev, next, [200, 0, 0]);
+        prev = next;
+    }
+    c
 }
 
 /// Min and max of the values with 5 % padding; `(0, 1)` when there are none.

@@ -5,22 +5,26 @@
 //! [`CnnParams`] describes a network (a list of [`LayerSpec`]s) and how to train it (epochs,
 //! batch size, [`Optimizer`], learning rate, [`Schedule`], weight decay, label smoothing,
 //! [`Augment`]ation, seed); fitting it on gray images returns a [`Cnn`] that labels images.
-//! Every layer's forward and backward pass is written in [`layers`] (and checked against
-//! finite differences in its tests); no deep-learning framework is used. The default is the
-//! network of the course notes and of `anchors/cnn`:
+//! Every layer kind has its own module with its forward and backward pass ([`conv`],
+//! [`pool`], [`dense`], [`activation`], [`dropout`], [`norm`], the loss in [`loss`]), each
+//! checked against finite differences in its tests; [`network`] places the layers and lays
+//! out their parameters. No deep-learning framework is used. The default is the network of
+//! the course notes:
 //!
 //! ```text
 //! conv(1->32, 3x3, pad 1) - ReLU - maxpool 2x2/2 - conv(32->64, 3x3, pad 1) - ReLU - maxpool 2x2/2
 //! - dense(3136->128) - ReLU - dense(128->10)
 //! ```
 //!
-//! trained with the recipe that reaches >= 0.92 test accuracy on Fashion-MNIST in under
-//! 90 s on 2 cores (see the defaults of [`CnnParams`]). It is not a general deep-learning
+//! trained with the recipe that reaches >= 0.92 test accuracy on Fashion-MNIST (see the
+//! defaults of [`CnnParams`]). It is not a general deep-learning
 //! library: f32 only, CPU only, layers in sequence, gray input.
 //!
 //! # Usage
 //! ```
-//! use classic_cv::cnn::{Augment, CnnParams, LayerSpec};
+//! use classic_cv::cnn::CnnParams;
+//! use classic_cv::cnn::network::LayerSpec;
+//! use classic_cv::cnn::train::Augment;
 //! use classic_cv::pipeline::{Fit, Transform};
 //! use classic_cv::Image;
 //! // Bright-left versus bright-right 6x6 images.
@@ -50,7 +54,8 @@
 //!   deviation of all training pixels (stored in the model). Images of another size than
 //!   the training images are resized bilinearly at inference.
 //! - Layout NHWC; convolutions are im2col followed by one matrix product per chunk of
-//!   samples ([`gemm`] module: the `gemm` crate); formulas of every layer in [`layers`].
+//!   samples (the `gemm` crate, behind the crate's only `unsafe` module); the formulas of
+//!   every layer are in its module.
 //! - Initialisation: He-uniform weights `U(±sqrt(6 / fan_in))`, zero biases.
 //! - Each epoch visits the training set in a fresh random order; the last batch may be
 //!   smaller. The loss is the mean softmax cross-entropy of the batch (with label
@@ -60,7 +65,7 @@
 //!   and the accuracy on an evaluation set when [`CnnParams::fit_with_eval`] gave one.
 //!
 //! # Parallelism and determinism
-//! Every layer splits its batch into fixed chunks of [`layers::CHUNK`] samples (weight
+//! Every layer splits its batch into fixed chunks of 16 samples (weight
 //! gradients of dense layers: fixed row blocks) run in parallel by rayon; per-chunk partial
 //! gradients are summed in chunk order, and each matrix product runs on one thread. The
 //! optimiser updates fixed blocks of parameters in parallel. Randomness (initialisation,
@@ -77,12 +82,18 @@
 //! - Szegedy et al. (2016), Rethinking the Inception architecture (label smoothing).
 //! - Xiao, Rasul, Vollgraf (2017), Fashion-MNIST.
 
+pub mod activation;
+pub mod conv;
+pub mod dense;
+pub mod dropout;
 mod gemm;
-pub mod layers;
+pub mod loss;
+pub mod network;
+pub mod norm;
 pub mod optim;
-mod train;
-
-use std::time::Instant;
+mod pass;
+pub mod pool;
+pub mod train;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -91,12 +102,12 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
 
-pub use layers::{LayerSpec, Network, Shape};
-pub use optim::{Optimizer, Schedule};
-pub use train::Augment;
+use network::{LayerSpec, Network, Shape};
+use optim::{Optimizer, Schedule};
+use train::Augment;
 
 /// Hyperparameters of a [`Cnn`]: the network and the training recipe. The defaults are the
-/// recipe that meets the Fashion-MNIST goal (>= 0.92 test accuracy, <= 90 s on 2 cores).
+/// recipe that meets the Fashion-MNIST goal (>= 0.92 test accuracy).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CnnParams {
@@ -136,11 +147,7 @@ impl Default for CnnParams {
             optimizer: Optimizer::adamw(),
             learning_rate: 2e-3,
             weight_decay: 1e-4,
-            schedule: Schedule::OneCycle {
-                peak_fraction: 0.25,
-                start_div: 10.0,
-                final_div: 100.0,
-            },
+            schedule: Schedule::one_cycle(),
             warmup_epochs: 0.0,
             label_smoothing: 0.1,
             augment: Augment::default(),
@@ -149,7 +156,7 @@ impl Default for CnnParams {
     }
 }
 
-/// The network of the course notes and of `anchors/cnn` (421,642 parameters on 28x28).
+/// The network of the course notes (421,642 parameters on 28x28).
 pub fn default_layers() -> Vec<LayerSpec> {
     let conv = |out_channels| LayerSpec::Conv2d {
         out_channels,
@@ -274,11 +281,10 @@ impl CnnParams {
             width: w,
         };
         let eval_ref = eval.as_ref().map(|(x, y)| (x.as_slice(), *y));
-        let (weights, buffers, history) =
-            train::train(self, &net, &data, labels, mean, std, eval_ref)?;
-        model.weights = weights;
-        model.buffers = buffers;
-        model.history = history;
+        let trained = train::train(self, &net, &data, labels, mean, std, eval_ref)?;
+        model.weights = trained.weights;
+        model.buffers = trained.buffers;
+        model.history = trained.history;
         Ok(model)
     }
 }
@@ -333,22 +339,27 @@ impl Transform for Cnn {
     type Input = Image;
     type Output = Label;
 
+    /// The class with the largest score.
     fn transform(&self, image: &Image) -> Result<Label> {
-        Ok(self.transform_batch(std::slice::from_ref(image))?[0])
+        let scores = self.scores(std::slice::from_ref(image))?;
+        Ok(top_class(scores.row(0)))
     }
 
     /// Batched inference: all images go through the network in parallel chunks.
     fn transform_batch(&self, images: &[Image]) -> Result<Vec<Label>> {
-        let scores = self.scores(images)?;
-        Ok(scores
+        Ok(self
+            .scores(images)?
             .rows()
             .into_iter()
-            .map(|row| {
-                let row = row.as_slice().expect("rows of a standard layout array");
-                layers::argmax(row).0 as Label
-            })
+            .map(top_class)
             .collect())
     }
+}
+
+/// The class of a row of scores: the first largest one.
+fn top_class(row: ndarray::ArrayView1<f32>) -> Label {
+    let row = row.as_slice().expect("rows of a standard layout array");
+    loss::argmax(row).0 as Label
 }
 
 impl crate::persist::Model for Cnn {
@@ -380,7 +391,7 @@ impl Cnn {
         }
         let x = self.input_tensor(images)?;
         let k = net.output().len();
-        let logits = layers::forward_eval(&net, &self.weights, &self.buffers, &x, images.len());
+        let logits = pass::forward_eval(&net, &self.weights, &self.buffers, &x, images.len());
         let mut out = Array2::zeros((images.len(), self.n_classes));
         for (mut row, z) in out.rows_mut().into_iter().zip(logits.chunks(k)) {
             row.assign(&ndarray::ArrayView1::from(&z[..self.n_classes]));
@@ -409,60 +420,6 @@ impl Cnn {
         }
         Ok(x)
     }
-}
-
-/// The CNN's row of the classical-versus-deep comparison table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ComparisonRow {
-    /// Name of the method.
-    pub method: String,
-    /// Accuracy on the test images.
-    pub test_accuracy: f32,
-    /// Wall-clock seconds of `fit`.
-    pub train_seconds: f64,
-    /// Test images classified per second (batched inference, wall clock).
-    pub inference_images_per_second: f64,
-    /// Number of trained parameters.
-    pub n_params: usize,
-    /// Size of the model in the binary model format, in bytes (payload; the file adds a
-    /// header of under 100 bytes).
-    pub model_bytes: usize,
-}
-
-/// Trains `params` on the training images and measures the comparison row on the test
-/// images (training time, test accuracy, inference speed, parameters, model size). The
-/// test set is not used for training.
-pub fn compare_row(
-    params: &CnnParams,
-    train_images: &[Image],
-    train_labels: &[Label],
-    test_images: &[Image],
-    test_labels: &[Label],
-) -> Result<(Cnn, ComparisonRow)> {
-    check_fit_inputs(test_images, test_labels)?;
-    let start = Instant::now();
-    let model = params.fit(train_images, train_labels)?;
-    let train_seconds = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let predicted = model.transform_batch(test_images)?;
-    let infer = start.elapsed().as_secs_f64();
-    let hits = predicted
-        .iter()
-        .zip(test_labels)
-        .filter(|(p, y)| p == y)
-        .count();
-    let model_bytes = postcard::to_stdvec(&model)
-        .map_err(|e| Error::format("", format!("cannot serialise the cnn: {e}")))?
-        .len();
-    let row = ComparisonRow {
-        method: "cnn".into(),
-        test_accuracy: hits as f32 / test_labels.len() as f32,
-        train_seconds,
-        inference_images_per_second: test_images.len() as f64 / infer.max(1e-9),
-        n_params: model.n_params(),
-        model_bytes,
-    };
-    Ok((model, row))
 }
 
 /// Mean and standard deviation (population) of all pixels, accumulated in f64 in order;

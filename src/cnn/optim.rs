@@ -100,6 +100,43 @@ impl Optimizer {
     }
 }
 
+/// The update rules by name, as the command line offers them: each stands for an
+/// [`Optimizer`] with the usual constants (momentum 0.9 for the SGD forms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum OptimizerKind {
+    /// SGD with momentum 0.9.
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    Sgd,
+    /// SGD with Nesterov momentum 0.9.
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    Nesterov,
+    /// [`Optimizer::adam`].
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    Adam,
+    /// [`Optimizer::adamw`].
+    #[cfg_attr(feature = "cli", value(name = "adamw", help = None::<&'static str>))]
+    AdamW,
+}
+
+impl OptimizerKind {
+    /// The optimizer this name stands for.
+    pub fn optimizer(self) -> Optimizer {
+        match self {
+            OptimizerKind::Sgd => Optimizer::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+            },
+            OptimizerKind::Nesterov => Optimizer::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+            },
+            OptimizerKind::Adam => Optimizer::adam(),
+            OptimizerKind::AdamW => Optimizer::adamw(),
+        }
+    }
+}
+
 /// How the learning rate changes over training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +172,15 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// One-cycle peaking at 25 % of training, starting at lr/10 and ending at lr/1000.
+    pub fn one_cycle() -> Self {
+        Schedule::OneCycle {
+            peak_fraction: 0.25,
+            start_div: 10.0,
+            final_div: 100.0,
+        }
+    }
+
     /// Checks the constants.
     pub fn validate(&self) -> Result<()> {
         let ok = match *self {
@@ -199,6 +245,47 @@ impl Schedule {
     }
 }
 
+/// The schedules by name, as the command line offers them: each stands for a [`Schedule`]
+/// with fixed constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum ScheduleKind {
+    /// [`Schedule::Constant`].
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    Constant,
+    /// x0.1 every third of training.
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    Step,
+    /// Cosine decay to 0.
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    Cosine,
+    /// Linear decay to 0.
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    Linear,
+    /// [`Schedule::one_cycle`].
+    #[cfg_attr(feature = "cli", value(help = None::<&'static str>))]
+    OneCycle,
+}
+
+impl ScheduleKind {
+    /// The schedule this name stands for, for a training of `epochs` epochs.
+    pub fn schedule(self, epochs: usize) -> Schedule {
+        match self {
+            ScheduleKind::Constant => Schedule::Constant,
+            ScheduleKind::Step => Schedule::Step {
+                every_epochs: epochs.div_ceil(3).max(1),
+                gamma: 0.1,
+            },
+            ScheduleKind::Cosine => Schedule::Cosine {
+                final_fraction: 0.0,
+            },
+            ScheduleKind::Linear => Schedule::Linear {
+                final_fraction: 0.0,
+            },
+            ScheduleKind::OneCycle => Schedule::one_cycle(),
+        }
+    }
+}
 /// The optimiser's running state (moments; SGD uses the first as its velocity) and its step
 /// counter.
 #[derive(Clone, Debug)]

@@ -3,8 +3,10 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::layers::{self, CHUNK, Network, Workspace};
+use super::loss::{self, BatchLoss};
+use super::network::{LayerSpec, Network};
 use super::optim::OptimizerState;
+use super::pass::{self, CHUNK, Workspace};
 use super::{CnnParams, EpochRecord};
 use crate::error::{Error, Result};
 use crate::progress;
@@ -42,6 +44,16 @@ pub(crate) struct Pixels<'a> {
     pub width: usize,
 }
 
+/// What [`train`] returns.
+pub(crate) struct Trained {
+    /// The trained parameters.
+    pub weights: Vec<f32>,
+    /// The batch-norm running statistics.
+    pub buffers: Vec<f32>,
+    /// One record per epoch.
+    pub history: Vec<EpochRecord>,
+}
+
 /// Trains `net` from scratch; returns the weights, the buffers and the per-epoch history.
 /// `eval` (normalised pixels and labels) is scored after every epoch when given.
 #[allow(clippy::too_many_arguments)]
@@ -53,8 +65,9 @@ pub(crate) fn train(
     mean: f32,
     std: f32,
     eval: Option<(&[f32], &[u32])>,
-) -> Result<(Vec<f32>, Vec<f32>, Vec<EpochRecord>)> {
-    let (mut weights, mut buffers) = net.init(p.seed);
+) -> Result<Trained> {
+    let init = net.init(p.seed);
+    let (mut weights, mut buffers) = (init.params, init.buffers);
     let decay = decay_mask(net);
     let mut opt = OptimizerState::new(net.n_params);
     let mut ws = Workspace::new(net);
@@ -104,10 +117,10 @@ pub(crate) fn train(
             batch_labels.clear();
             batch_labels.extend(idx.iter().map(|&i| labels[i]));
             let step_seed = Rng::stream(p.seed, DROPOUT_STREAM + step as u64).next_u64();
-            layers::forward_train(net, &weights, &mut buffers, &mut ws, bs, step_seed);
+            pass::forward_train(net, &weights, &mut buffers, &mut ws, bs, step_seed);
             ws.dy.resize(bs * k, 0.0);
             let logits = &ws.acts[net.layers.len()][..bs * k];
-            let (loss, ok) = layers::softmax_cross_entropy(
+            let BatchLoss { loss, correct: ok } = loss::softmax_cross_entropy(
                 logits,
                 &batch_labels,
                 k,
@@ -122,7 +135,7 @@ pub(crate) fn train(
             }
             loss_sum += loss;
             correct += ok;
-            layers::backward(net, &weights, &mut ws, bs);
+            pass::backward(net, &weights, &mut ws, bs);
             lr = p.learning_rate
                 * p.schedule.factor(step, total, steps_per_epoch)
                 * if step < warmup {
@@ -146,11 +159,11 @@ pub(crate) fn train(
         }
         bar.finish();
         let eval_accuracy = eval.map(|(x, y)| {
-            let logits = layers::forward_eval(net, &weights, &buffers, x, y.len());
+            let logits = pass::forward_eval(net, &weights, &buffers, x, y.len());
             let hits = logits
                 .chunks(k)
                 .zip(y)
-                .filter(|(z, y)| layers::argmax(z).0 == **y as usize)
+                .filter(|(z, y)| loss::argmax(z).0 == **y as usize)
                 .count();
             hits as f32 / y.len().max(1) as f32
         });
@@ -162,17 +175,18 @@ pub(crate) fn train(
             eval_accuracy,
         });
     }
-    Ok((weights, buffers, history))
+    Ok(Trained {
+        weights,
+        buffers,
+        history,
+    })
 }
 
 /// 1 for the weights of conv and dense layers, 0 for biases and batch-norm parameters.
 fn decay_mask(net: &Network) -> Vec<f32> {
     let mut mask = vec![0f32; net.n_params];
     for l in &net.layers {
-        let is_weight = matches!(
-            l.spec,
-            layers::LayerSpec::Conv2d { .. } | layers::LayerSpec::Dense { .. }
-        );
+        let is_weight = matches!(l.spec, LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. });
         if is_weight {
             mask[l.param_offset..l.param_offset + l.n_weights].fill(1.0);
         }

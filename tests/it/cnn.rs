@@ -1,6 +1,9 @@
 //! The CNN: determinism across thread counts, model files, learning, parameter validation.
 
-use classic_cv::cnn::{Augment, Cnn, CnnParams, LayerSpec, Optimizer, Schedule};
+use classic_cv::cnn::network::LayerSpec;
+use classic_cv::cnn::optim::{Optimizer, Schedule};
+use classic_cv::cnn::train::Augment;
+use classic_cv::cnn::{Cnn, CnnParams};
 use classic_cv::pipeline::{Fit, Label, Transform};
 use classic_cv::rng::Rng;
 use classic_cv::{Error, Image, persist};
@@ -456,9 +459,9 @@ fn params_read_from_a_config_file() {
 fn default_network_is_the_reference_one() {
     let p = CnnParams::default();
     assert!(p.validate().is_ok());
-    let net = classic_cv::cnn::Network::plan(
+    let net = classic_cv::cnn::network::Network::plan(
         &p.layers,
-        classic_cv::cnn::Shape {
+        classic_cv::cnn::network::Shape {
             height: 28,
             width: 28,
             channels: 1,
@@ -478,7 +481,8 @@ fn compare_row_reports_the_cnn() {
         epochs: 2,
         ..small_params()
     };
-    let (model, row) = classic_cv::cnn::compare_row(&p, &x, &y, &tx, &ty).unwrap();
+    let classic_cv::classify::compare::Comparison { model, row } =
+        classic_cv::classify::compare::compare_row("cnn", &p, &x, &y, &tx, &ty).unwrap();
     assert_eq!(row.n_params, model.n_params());
     let predicted = model.transform_batch(&tx).unwrap();
     let acc = predicted.iter().zip(&ty).filter(|(p, t)| p == t).count() as f32 / 40.0;

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand, ValueEnum};
-use classic_cv::cnn::{Cnn, CnnParams, Optimizer, Schedule};
+use clap::{Args, Subcommand};
+use classic_cv::classify::metrics;
+use classic_cv::cnn::optim::{OptimizerKind, ScheduleKind};
+use classic_cv::cnn::{Cnn, CnnParams};
 use classic_cv::datasets::{self, Dataset, Split};
 use classic_cv::pipeline::Transform;
 use classic_cv::{Image, datasets::fetch, persist};
@@ -29,23 +31,6 @@ enum CnnCommand {
     Predict(PredictArgs),
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum OptimizerArg {
-    Sgd,
-    Nesterov,
-    Adam,
-    Adamw,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ScheduleArg {
-    Constant,
-    Step,
-    Cosine,
-    Linear,
-    OneCycle,
-}
-
 #[derive(Args, Debug)]
 struct TrainArgs {
     /// Where to write the model (`.json` for JSON, anything else binary).
@@ -65,13 +50,13 @@ struct TrainArgs {
     batch: Option<usize>,
     /// Update rule (sgd and nesterov use momentum 0.9).
     #[arg(long, value_enum)]
-    optimizer: Option<OptimizerArg>,
+    optimizer: Option<OptimizerKind>,
     /// Base (peak) learning rate.
     #[arg(long)]
     lr: Option<f32>,
     /// Learning-rate schedule (step: x0.1 every third of training; cosine and linear decay to 0).
     #[arg(long, value_enum)]
-    schedule: Option<ScheduleArg>,
+    schedule: Option<ScheduleKind>,
     /// Warm-up epochs (linear, fractional allowed).
     #[arg(long)]
     warmup: Option<f32>,
@@ -154,44 +139,13 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
         p.batch_size = v;
     }
     if let Some(o) = a.optimizer {
-        p.optimizer = match o {
-            OptimizerArg::Sgd => Optimizer::Sgd {
-                momentum: 0.9,
-                nesterov: false,
-            },
-            OptimizerArg::Nesterov => Optimizer::Sgd {
-                momentum: 0.9,
-                nesterov: true,
-            },
-            OptimizerArg::Adam => Optimizer::adam(),
-            OptimizerArg::Adamw => Optimizer::adamw(),
-        };
+        p.optimizer = o.optimizer();
     }
     if let Some(v) = a.lr {
         p.learning_rate = v;
     }
     if let Some(s) = a.schedule {
-        p.schedule = match s {
-            ScheduleArg::Constant => Schedule::Constant,
-            ScheduleArg::Step => Schedule::Step {
-                every_epochs: p.epochs.div_ceil(3).max(1),
-                gamma: 0.1,
-            },
-            ScheduleArg::Cosine => Schedule::Cosine {
-                final_fraction: 0.0,
-            },
-            ScheduleArg::Linear => Schedule::Linear {
-                final_fraction: 0.0,
-            },
-            ScheduleArg::OneCycle => match CnnParams::default().schedule {
-                s @ Schedule::OneCycle { .. } => s,
-                _ => Schedule::OneCycle {
-                    peak_fraction: 0.25,
-                    start_div: 10.0,
-                    final_div: 100.0,
-                },
-            },
-        };
+        p.schedule = s.schedule(p.epochs);
     }
     if let Some(v) = a.warmup {
         p.warmup_epochs = v;
@@ -273,16 +227,13 @@ fn eval(a: &EvalArgs, g: &Globals) -> Result<()> {
     let predicted = model.transform_batch(&test.images)?;
     let seconds = start.elapsed().as_secs_f64();
     let k = model.n_classes.max(test.class_names.len());
-    let mut confusion = vec![vec![0usize; k]; k];
-    for (&p, &y) in predicted.iter().zip(&test.labels) {
-        confusion[y as usize][p as usize] += 1;
-    }
-    let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
+    let confusion = metrics::confusion_matrix(&test.labels, &predicted, k)?;
+    let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
     let accuracy = correct as f64 / test.len() as f64;
     let per_class: Vec<f64> = confusion
         .iter()
         .enumerate()
-        .map(|(i, row)| row[i] as f64 / row.iter().sum::<usize>().max(1) as f64)
+        .map(|(i, row)| row[i] as f64 / row.iter().sum::<u64>().max(1) as f64)
         .collect();
     if g.json {
         println!(

@@ -2,14 +2,13 @@
 //! (Markdown and JSON) and two plots.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use classic_cv::classify::config::PipelineConfig;
-use classic_cv::cnn::{CnnParams, ComparisonRow};
+use classic_cv::classify::compare::{Comparison, ComparisonRow, compare_row};
+use classic_cv::classify::config::{Classifier, PipelineConfig};
+use classic_cv::cnn::{CnnParams, EpochRecord};
 use classic_cv::datasets::Split;
-use classic_cv::pipeline::{Fit, Transform};
 use classic_cv::plot::{Chart, Series};
 
 use crate::Globals;
@@ -104,14 +103,15 @@ pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
         if !g.json {
             eprintln!("training {name} on {} images", train.len());
         }
-        let start = Instant::now();
-        let model = config.fit(&train.images, &train.labels)?;
-        let train_seconds = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let predicted = model.transform_batch(&test.images)?;
-        let infer = start.elapsed().as_secs_f64();
-        let bytes = postcard::to_stdvec(&model).context("serialising the model")?;
-        if let classic_cv::classify::config::Classifier::Softmax(s) = &model.classifier {
+        let Comparison { model, row } = compare_row(
+            name,
+            config,
+            &train.images,
+            &train.labels,
+            &test.images,
+            &test.labels,
+        )?;
+        if let Classifier::Softmax(s) = &model.classifier {
             let pts = s
                 .loss_history
                 .iter()
@@ -120,14 +120,7 @@ pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
                 .collect();
             curves.push(Series::line(&format!("{name}: training loss"), pts));
         }
-        rows.push(ComparisonRow {
-            method: name.clone(),
-            test_accuracy: accuracy(&predicted, &test.labels),
-            train_seconds,
-            inference_images_per_second: test.len() as f64 / infer.max(1e-9),
-            n_params: count_numbers(&model)?,
-            model_bytes: bytes.len(),
-        });
+        rows.push(row);
     }
     if !args.no_cnn {
         let params = CnnParams {
@@ -142,14 +135,15 @@ pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
                 train.len()
             );
         }
-        let (cnn, row) = classic_cv::cnn::compare_row(
+        let Comparison { model: cnn, row } = compare_row(
+            "cnn",
             &params,
             &train.images,
             &train.labels,
             &test.images,
             &test.labels,
         )?;
-        let epochs = |f: &dyn Fn(&classic_cv::cnn::EpochRecord) -> f32| -> Vec<(f64, f64)> {
+        let epochs = |f: &dyn Fn(&EpochRecord) -> f32| -> Vec<(f64, f64)> {
             cnn.history
                 .iter()
                 .map(|e| (e.epoch as f64, f(e) as f64))
@@ -180,11 +174,6 @@ pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
         println!("written to {}/", args.out.display());
     }
     Ok(())
-}
-
-fn accuracy(predicted: &[u32], truth: &[u32]) -> f32 {
-    let hits = predicted.iter().zip(truth).filter(|(p, t)| p == t).count();
-    hits as f32 / truth.len().max(1) as f32
 }
 
 /// The comparison table as Markdown.
@@ -255,69 +244,4 @@ fn write_outputs(
         .render(720, 480)
         .save_png(out.join("learning_curves.png"))?;
     Ok(())
-}
-
-/// Number of numeric values a fitted model stores: the numbers in its JSON form, counted
-/// while streaming (no document is built, so a 47-million-value kNN costs no memory).
-fn count_numbers<T: serde::Serialize>(model: &T) -> Result<usize> {
-    let mut counter = NumberCounter::default();
-    serde_json::to_writer(&mut counter, model).context("counting model parameters")?;
-    Ok(counter.count)
-}
-
-/// Counts JSON number tokens in the bytes written to it.
-#[derive(Default)]
-struct NumberCounter {
-    count: usize,
-    in_string: bool,
-    escaped: bool,
-    in_number: bool,
-}
-
-impl std::io::Write for NumberCounter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for &b in buf {
-            if self.in_string {
-                match (self.escaped, b) {
-                    (true, _) => self.escaped = false,
-                    (false, b'\\') => self.escaped = true,
-                    (false, b'"') => self.in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            let numeric = b.is_ascii_digit() || b == b'-';
-            let continues = numeric || matches!(b, b'.' | b'e' | b'E' | b'+');
-            if self.in_number {
-                self.in_number = continues;
-            } else if numeric {
-                self.in_number = true;
-                self.count += 1;
-            }
-            if b == b'"' {
-                self.in_string = true;
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write as _;
-
-    #[test]
-    fn numbers_are_counted_outside_strings() {
-        let v = serde_json::json!({"a": [1, -2.5e-3, 3], "b": "x1 2 \"3\"", "c": {"d": 1e10, "e": true}});
-        assert_eq!(count_numbers(&v).unwrap(), 4);
-        let mut c = NumberCounter::default();
-        c.write_all(b"[12,").unwrap();
-        c.write_all(b"34]").unwrap();
-        assert_eq!(c.count, 2);
-    }
 }

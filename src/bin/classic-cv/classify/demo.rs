@@ -8,9 +8,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use classic_cv::classify::config::{Pipeline, PipelineConfig};
 use classic_cv::datasets::Dataset;
-use classic_cv::draw::{Canvas, text_width};
+use classic_cv::draw::Canvas;
 use classic_cv::pipeline::{Fit, Transform};
-use classic_cv::{Image, Rect, classify::metrics, persist};
+use classic_cv::plot::{self, CategoryPoint};
+use classic_cv::{Image, classify::metrics, persist};
 use serde::Deserialize;
 
 use crate::Globals;
@@ -190,153 +191,16 @@ pub fn report(args: &ReportArgs, g: &Globals) -> Result<()> {
     Ok(())
 }
 
-/// A line chart: x = codebook size (log2 spaced), y = accuracy, one colour per encoding.
+/// A line chart: x = codebook size (evenly spaced in sorted order), y = accuracy, one line
+/// per encoding.
 pub fn accuracy_chart(rows: &[GridRow]) -> Canvas {
-    const W: usize = 640;
-    const H: usize = 400;
-    const L: usize = 60;
-    const B: usize = 40;
-    const T: usize = 20;
-    const R: usize = 180;
-    const COLOURS: [[u8; 3]; 8] = [
-        [220, 40, 40],
-        [40, 90, 220],
-        [30, 160, 60],
-        [200, 120, 0],
-        [140, 50, 170],
-        [0, 150, 160],
-        [120, 120, 120],
-        [230, 0, 140],
-    ];
-    let mut c = Canvas::new(W, H, [255, 255, 255]);
-    let mut ks: Vec<usize> = rows.iter().map(|r| r.k.max(1)).collect();
-    ks.sort_unstable();
-    ks.dedup();
-    let lo = rows
+    let points: Vec<CategoryPoint> = rows
         .iter()
-        .map(|r| r.accuracy)
-        .fold(f64::INFINITY, f64::min);
-    let hi = rows
-        .iter()
-        .map(|r| r.accuracy)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = (
-        (lo * 100.0).floor() / 100.0,
-        (hi * 100.0).ceil() / 100.0 + 1e-9,
-    );
-    let (pw, ph) = ((W - L - R) as f64, (H - T - B) as f64);
-    let px = |k: usize| -> i64 {
-        let i = ks.iter().position(|&v| v == k.max(1)).unwrap_or(0);
-        let f = if ks.len() > 1 {
-            i as f64 / (ks.len() - 1) as f64
-        } else {
-            0.5
-        };
-        (L as f64 + f * pw) as i64
-    };
-    let py = |a: f64| -> i64 { (T as f64 + (hi - a) / (hi - lo).max(1e-9) * ph) as i64 };
-    let axis = [0, 0, 0];
-    c.fill_rect(
-        Rect {
-            x: L as u32,
-            y: T as u32,
-            width: 1,
-            height: ph as u32,
-        },
-        axis,
-    );
-    c.fill_rect(
-        Rect {
-            x: L as u32,
-            y: (H - B) as u32,
-            width: pw as u32,
-            height: 1,
-        },
-        axis,
-    );
-    for &k in &ks {
-        let s = k.to_string();
-        c.draw_text(
-            px(k) - text_width(&s, 1) as i64 / 2,
-            (H - B + 6) as i64,
-            &s,
-            axis,
-            1,
-        );
-    }
-    c.draw_text(
-        (L + pw as usize / 2) as i64 - 40,
-        (H - 14) as i64,
-        "CODEBOOK SIZE K",
-        axis,
-        1,
-    );
-    let steps = 5;
-    for s in 0..=steps {
-        let a = lo + (hi - lo) * s as f64 / steps as f64;
-        let label = format!("{a:.3}");
-        c.draw_text(4, py(a) - 3, &label, axis, 1);
-        c.fill_rect(
-            Rect {
-                x: (L - 4) as u32,
-                y: py(a) as u32,
-                width: 4,
-                height: 1,
-            },
-            axis,
-        );
-    }
-    let mut series: Vec<&str> = Vec::new();
-    for r in rows {
-        if !series.contains(&r.encoding.as_str()) {
-            series.push(&r.encoding);
-        }
-    }
-    for (si, name) in series.iter().enumerate() {
-        let colour = COLOURS[si % COLOURS.len()];
-        let mut pts: Vec<(i64, i64)> = rows
-            .iter()
-            .filter(|r| r.encoding == *name)
-            .map(|r| (px(r.k), py(r.accuracy)))
-            .collect();
-        pts.sort_unstable();
-        for w in pts.windows(2) {
-            line(&mut c, w[0], w[1], colour);
-        }
-        for &(x, y) in &pts {
-            c.fill_rect(
-                Rect {
-                    x: (x - 2).max(0) as u32,
-                    y: (y - 2).max(0) as u32,
-                    width: 5,
-                    height: 5,
-                },
-                colour,
-            );
-        }
-        let ly = (T + 10 + 14 * si) as i64;
-        c.fill_rect(
-            Rect {
-                x: (W - R + 10) as u32,
-                y: ly as u32,
-                width: 10,
-                height: 7,
-            },
-            colour,
-        );
-        c.draw_text((W - R + 26) as i64, ly, &name.to_uppercase(), colour, 1);
-    }
-    c
-}
-
-/// A straight line by linear interpolation, one pixel per step of the longer axis.
-fn line(c: &mut Canvas, (x0, y0): (i64, i64), (x1, y1): (i64, i64), colour: [u8; 3]) {
-    let n = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
-    for i in 0..=n {
-        let x = x0 + (x1 - x0) * i / n;
-        let y = y0 + (y1 - y0) * i / n;
-        for d in 0..2 {
-            c.put(x, y + d, colour);
-        }
-    }
+        .map(|r| CategoryPoint {
+            series: r.encoding.clone(),
+            x: r.k,
+            y: r.accuracy,
+        })
+        .collect();
+    plot::category_chart("CODEBOOK SIZE K", &points)
 }

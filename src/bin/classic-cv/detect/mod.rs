@@ -325,7 +325,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         per_image.push((dets, gt));
     }
     let rep = detect::eval::evaluate(&per_image, args.iou);
-    plot_curve(&rep.curve, &args.curve)?;
+    classic_cv::plot::precision_recall_chart(&rep.curve).save_png(&args.curve)?;
     if g.json {
         println!(
             "{}",
@@ -350,44 +350,4 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A 400x400 precision (up) versus recall (right) plot.
-fn plot_curve(curve: &[(f64, f64)], path: &Path) -> Result<()> {
-    let (size, m) = (400i64, 40i64);
-    let mut c = Canvas::new(size as usize, size as usize, [255, 255, 255]);
-    let span = size - 2 * m;
-    let at = |r: f64, p: f64| {
-        (
-            m + (r * span as f64).round() as i64,
-            size - m - (p * span as f64).round() as i64,
-        )
-    };
-    let axes = Rect {
-        x: m as u32,
-        y: m as u32,
-        width: span as u32 + 1,
-        height: span as u32 + 1,
-    };
-    c.draw_rect(axes, [0, 0, 0], 1);
-    c.draw_text(m, size - m + 8, "recall", [0, 0, 0], 1);
-    c.draw_text(4, m - 16, "precision", [0, 0, 0], 1);
-    let mut prev = at(0.0, curve.first().map_or(1.0, |p| p.1));
-    for &(r, p) in curve {
-        let next = at(r, p);
-        line(&mut c, prev, next, [200, 0, 0]);
-        prev = next;
-    }
-    c.save_png(path)?;
-    Ok(())
-}
-
-fn line(c: &mut Canvas, a: (i64, i64), b: (i64, i64), colour: [u8; 3]) {
-    let n = (b.0 - a.0).abs().max((b.1 - a.1).abs()).max(1);
-    for k in 0..=n {
-        let x = a.0 + (b.0 - a.0) * k / n;
-        let y = a.1 + (b.1 - a.1) * k / n;
-        c.put(x, y, colour);
-        c.put(x, y + 1, colour);
-    }
 }
