@@ -79,7 +79,7 @@ pub fn run(
             names[i], c.precision, c.recall, c.f1, c.support
         );
     }
-    std::fs::write(dir.join("per_class.txt"), &table)?;
+    classic_cv::persist::write_atomic(&dir.join("per_class.txt"), table.as_bytes())?;
     say(table);
     let wrong: Vec<usize> = (0..test.len())
         .filter(|&i| predicted[i] != test.labels[i])
