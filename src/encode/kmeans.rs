@@ -76,6 +76,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, check_finite};
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
 use crate::rng::Rng;
+// The pairwise 8-lane order of k-means: the VLFeat parity tests depend on it.
+use crate::vecops::sq_dist_pairwise as dist2;
 
 /// Rows per block of the parallel assignment (fixed, so results do not depend on threads).
 pub const CHUNK: usize = 1024;
@@ -442,28 +444,6 @@ pub fn quantize(x: ArrayView2<f32>, centres: ArrayView2<f32>) -> Result<Quantize
     check_finite(c.as_slice().expect("standard layout"), "codebook")?;
     let (labels, distances, _) = assign(x.view(), c.view(), false);
     Ok(Quantized { labels, distances })
-}
-
-/// Squared Euclidean distance, in eight lanes so that it vectorises.
-#[inline]
-pub(crate) fn dist2(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            let t = x[l] - y[l];
-            acc[l] += t * t;
-        }
-    }
-    let s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    s + tail
 }
 
 /// Sum in `f64` per block of [`CHUNK`], then across blocks in order.

@@ -103,6 +103,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::vecops; // sum / sum_sq: the sequential 8-lane order of VLFeat parity tests
 
 /// Length of one descriptor: 4 x 4 spatial bins x 8 orientations.
 pub const DESCRIPTOR_LEN: usize = 128;
@@ -503,7 +504,7 @@ impl DenseSift {
                         }
                     }
                 }
-                let mass = sum8(d) / area;
+                let mass = vecops::sum(d) / area;
                 normalize_sift(d);
                 if mass < self.contrast_threshold {
                     d.fill(0.0);
@@ -734,35 +735,13 @@ fn convolve_rows(
     }
 }
 
-/// Sum of 128 values in 8 interleaved partial sums (vectorisable).
-fn sum8(d: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    for c in d.chunks_exact(8) {
-        for t in 0..8 {
-            acc[t] += c[t];
-        }
-    }
-    acc.iter().sum()
-}
-
-/// Sum of squares, as [`sum8`].
-fn sumsq8(d: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    for c in d.chunks_exact(8) {
-        for t in 0..8 {
-            acc[t] += c[t] * c[t];
-        }
-    }
-    acc.iter().sum()
-}
-
 /// VLFeat's SIFT normalisation: L2 (fast sqrt + FLT_EPSILON), clamp at 0.2, L2 again.
 fn normalize_sift(d: &mut [f32]) {
-    let n = fast_sqrt(sumsq8(d)) + EPS_F;
+    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
     for v in d.iter_mut() {
         *v = (*v / n).min(0.2);
     }
-    let n = fast_sqrt(sumsq8(d)) + EPS_F;
+    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
     for v in d.iter_mut() {
         *v /= n;
     }
@@ -770,7 +749,7 @@ fn normalize_sift(d: &mut [f32]) {
 
 /// RootSIFT: L1-normalise, then square root. A zero descriptor stays zero.
 fn root_sift(d: &mut [f32]) {
-    let l1 = sum8(d);
+    let l1 = vecops::sum(d);
     if l1 > 0.0 {
         for v in d.iter_mut() {
             *v = (*v / l1).sqrt();

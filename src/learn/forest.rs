@@ -50,6 +50,7 @@ use crate::error::{Error, Result};
 use crate::learn::tree::{Criterion, Draw, FeatureSource, GrowParams, Tree, grow};
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
 use crate::rng::Rng;
+use crate::vecops;
 
 /// How many candidate features a node draws.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -358,23 +359,12 @@ impl RandomForest {
     }
 }
 
-/// Index of the largest value; ties go to the lowest index.
-fn argmax(p: &[f32]) -> Label {
-    let mut best = 0;
-    for (i, &v) in p.iter().enumerate() {
-        if v > p[best] {
-            best = i;
-        }
-    }
-    best as Label
-}
-
 impl Transform for RandomForest {
     type Input = Vec<f32>;
     type Output = Label;
 
     fn transform(&self, input: &Vec<f32>) -> Result<Label> {
-        Ok(argmax(&self.class_probabilities(input)?))
+        Ok(vecops::argmax(&self.class_probabilities(input)?) as Label)
     }
 }
 

@@ -63,6 +63,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, check_finite};
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
 use crate::rng::Rng;
+// dot: the sequential 8-lane order the scikit-learn parity tests were recorded with.
+use crate::vecops::{self, dot};
 
 /// The loss on the margin `m = y f(x)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +204,7 @@ impl Transform for LinearSvm {
 
     fn transform(&self, input: &Vec<f32>) -> Result<Label> {
         let scores = self.decision_function(input)?;
-        Ok(argmax(&scores))
+        Ok(vecops::argmax(&scores) as Label)
     }
 }
 
@@ -504,30 +506,6 @@ fn pegasos(x: &[f32], dim: usize, y: &[f32], p: &LinearSvmParams, rng: &mut Rng)
         converged,
         ..as_model(&v, vb, scale)
     }
-}
-
-fn argmax(v: &[f32]) -> Label {
-    let mut best = 0;
-    for (i, &s) in v.iter().enumerate() {
-        if s > v[best] {
-            best = i;
-        }
-    }
-    best as Label
-}
-
-/// `a . b` with 8 independent accumulators (vectorised).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 impl crate::persist::Model for LinearSvm {

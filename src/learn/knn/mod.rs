@@ -69,6 +69,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result, check_finite};
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
+// The sequential 8-lane order the kNN search was validated with (exact ties against scikit-learn).
+use crate::vecops::{chi2_dist, dot, dot_f64, l1_dist, sq_dist};
 
 /// The k-d tree is used by [`Algorithm::Auto`] up to this many dimensions.
 pub const KD_TREE_MAX_DIM: usize = 8;
@@ -465,9 +467,9 @@ impl Knn {
                         for j in start..end {
                             let x = &self.train[j * d..(j + 1) * d];
                             let v = if metric == Metric::L1 {
-                                l1_f32(q, x)
+                                l1_dist(q, x)
                             } else {
-                                chi2_f32(q, x)
+                                chi2_dist(q, x)
                             };
                             top.push(v, j as u32);
                         }
@@ -536,7 +538,7 @@ impl Knn {
                     let lb = proj.norms[start + j] - 2.0 * p + offset;
                     if lb <= limits[qi] {
                         let jj = start + j;
-                        let v = l2sq_f32(query, self.train_row(jj));
+                        let v = sq_dist(query, self.train_row(jj));
                         if v < cands[qi].worst() {
                             cands[qi].push(v, jj as u32);
                             limits[qi] = threshold(cands[qi].worst(), slack[qi]);
@@ -652,47 +654,6 @@ pub fn exact_distance(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
 
 fn sort_ranked(v: &mut [(f64, u32)]) {
     v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-}
-
-fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| x * y)
-}
-
-fn l2sq_f32(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| (x - y) * (x - y))
-}
-
-fn l1_f32(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| (x - y).abs())
-}
-
-fn chi2_f32(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| {
-        let s = x + y;
-        if s > 0.0 { (x - y) * (x - y) / s } else { 0.0 }
-    })
-}
-
-/// `sum f(a_i, b_i)` with 8 independent accumulators, so the compiler vectorises it.
-#[inline(always)]
-fn lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += f(x[l], y[l]);
-        }
-    }
-    let mut tail = 0f32;
-    for (&x, &y) in ra.iter().zip(rb) {
-        tail += f(x, y);
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 fn normalized(v: &[f32]) -> Vec<f32> {
