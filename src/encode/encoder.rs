@@ -78,15 +78,30 @@ use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::fisher::{Gmm, GmmParams, fisher_encode};
+use crate::encode::fisher::fisher_encode;
+use crate::encode::gmm::{Gmm, GmmParams};
 use crate::encode::homkermap::HomKerMap;
-use crate::encode::kmeans::{KMeans, KMeansParams, LocalFeatures, quantize};
+use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::encode::vlad::{VladNormalization, vlad_encode};
 use crate::error::{Error, Result};
 use crate::features::sift::{DESCRIPTOR_LEN, DenseSift, Descriptors};
 use crate::image::Image;
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
 use crate::rng::Rng;
+
+/// One image's local descriptors and where they were taken: the input of the encoders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalFeatures {
+    /// `n x d` descriptors, one per row.
+    pub descriptors: Array2<f32>,
+    /// Keypoint centre `(x, y)` in pixels (x = column) for each descriptor. May be empty
+    /// when no encoder needs positions (no spatial pyramid).
+    pub positions: Vec<[f32; 2]>,
+    /// Image width in pixels.
+    pub width: u32,
+    /// Image height in pixels.
+    pub height: u32,
+}
 
 /// Which encoding is computed in each pyramid cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -73,6 +73,7 @@ use ndarray::{Array2, ArrayView2, Axis, Slice};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::encode::encoder::LocalFeatures;
 use crate::error::{Error, Result, check_finite};
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
 use crate::rng::Rng;
@@ -159,20 +160,6 @@ pub struct KMeans {
     pub converged: bool,
     /// Number of full distance evaluations (point x centre) done by the refinement.
     pub n_distances: u64,
-}
-
-/// One image's local descriptors and where they were taken: the input of the encoders.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LocalFeatures {
-    /// `n x d` descriptors, one per row.
-    pub descriptors: Array2<f32>,
-    /// Keypoint centre `(x, y)` in pixels (x = column) for each descriptor. May be empty
-    /// when no encoder needs positions (no spatial pyramid).
-    pub positions: Vec<[f32; 2]>,
-    /// Image width in pixels.
-    pub width: u32,
-    /// Image height in pixels.
-    pub height: u32,
 }
 
 /// Nearest-centre assignment of a set of points.

@@ -9,7 +9,8 @@
 //!
 //! # Usage
 //! ```
-//! use classic_cv::encode::kmeans::{KMeansParams, LocalFeatures};
+//! use classic_cv::encode::encoder::LocalFeatures;
+//! use classic_cv::encode::kmeans::KMeansParams;
 //! use classic_cv::pipeline::{Fit, Transform};
 //! use classic_cv::encode::vlad::VladParams;
 //! use ndarray::array;
@@ -53,7 +54,8 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::kmeans::{KMeans, KMeansParams, LocalFeatures, quantize};
+use crate::encode::encoder::LocalFeatures;
+use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::error::{Error, Result};
 use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
 
