@@ -129,8 +129,12 @@ mod tests {
     /// The kernels against a plain loop in the documented order.
     #[test]
     fn kernels_follow_their_documented_order() {
-        let a: Vec<f32> = (0..21).map(|i| (i as f32 * 0.37).sin() * 3.0 + 0.1).collect();
-        let b: Vec<f32> = (0..21).map(|i| (i as f32 * 0.71).cos() * 2.0 + 2.5).collect();
+        let a: Vec<f32> = (0..21)
+            .map(|i| (i as f32 * 0.37).sin() * 3.0 + 0.1)
+            .collect();
+        let b: Vec<f32> = (0..21)
+            .map(|i| (i as f32 * 0.71).cos() * 2.0 + 2.5)
+            .collect();
         let reference = |f: &dyn Fn(f32, f32) -> f32, pairwise: bool| {
             let mut acc = [0f32; 8];
             for i in 0..16 {
@@ -150,7 +154,10 @@ mod tests {
         let cases: [(f32, f32); 6] = [
             (dot(&a, &b), reference(&|x, y| x * y, false)),
             (sq_dist(&a, &b), reference(&|x, y| (x - y) * (x - y), false)),
-            (sq_dist_pairwise(&a, &b), reference(&|x, y| (x - y) * (x - y), true)),
+            (
+                sq_dist_pairwise(&a, &b),
+                reference(&|x, y| (x - y) * (x - y), true),
+            ),
             (l1_dist(&a, &b), reference(&|x, y| (x - y).abs(), false)),
             (sum(&a), reference(&|x, _| x, false)),
             (sum_sq(&a), reference(&|x, _| x * x, false)),

@@ -410,7 +410,6 @@ impl Knn {
                 .unwrap_or(0),
         }
     }
-
 }
 
 /// A reference search: the exact neighbours of `q` by a full `f64` scan, as (ranked
@@ -471,7 +470,12 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
-    pub(super) fn random_set(n: usize, d: usize, seed: u64, quantized: bool) -> (Vec<Vec<f32>>, Vec<Label>) {
+    pub(super) fn random_set(
+        n: usize,
+        d: usize,
+        seed: u64,
+        quantized: bool,
+    ) -> (Vec<Vec<f32>>, Vec<Label>) {
         let mut r = Rng::new(seed);
         let x = (0..n)
             .map(|_| {
@@ -532,7 +536,13 @@ mod tests {
         let cases: [(usize, Metric, Algorithm, [f32; 2], &str); 4] = [
             (0, Metric::L2, Algorithm::Auto, [0.0, 1.0], "k"),
             (3, Metric::L2, Algorithm::Auto, [0.0, 1.0], "k"),
-            (1, Metric::Cosine, Algorithm::KdTree, [0.0, 1.0], "algorithm"),
+            (
+                1,
+                Metric::Cosine,
+                Algorithm::KdTree,
+                [0.0, 1.0],
+                "algorithm",
+            ),
             (1, Metric::Chi2, Algorithm::Auto, [-1.0, 1.0], "metric"),
         ];
         for (k, metric, algorithm, x, want) in cases {

@@ -98,7 +98,6 @@ impl Knn {
             }
         }
     }
-
 }
 
 /// Dimension of the principal subspace used for pruning.
