@@ -156,6 +156,24 @@ pub fn check_fit_inputs<T>(inputs: &[T], labels: &[Label]) -> Result<()> {
     Ok(())
 }
 
+/// The common start of a fit: the params' own checks (`validated`, the result of their
+/// `validate`), then [`check_fit_inputs`].
+pub fn check_fit<T>(validated: Result<()>, inputs: &[T], labels: &[Label]) -> Result<()> {
+    validated?;
+    check_fit_inputs(inputs, labels)
+}
+
+/// The common start of a classifier's fit: [`check_fit`], then the number of classes
+/// ([`count_classes`]).
+pub fn check_supervised_fit<T>(
+    validated: Result<()>,
+    inputs: &[T],
+    labels: &[Label],
+) -> Result<usize> {
+    check_fit(validated, inputs, labels)?;
+    count_classes(labels)
+}
+
 /// Number of classes (`max label + 1`); fails with [`Error::TooFewClasses`] unless at least
 /// two distinct labels occur.
 pub fn count_classes(labels: &[Label]) -> Result<usize> {

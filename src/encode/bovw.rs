@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use crate::encode::encoder::LocalFeatures;
 use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::error::{Error, Result};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// How descriptors vote for codewords.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,8 +159,7 @@ impl Fit for BovwParams {
     /// Learns the codebook from descriptors pooled across `inputs` (labels are ignored but
     /// must match in number).
     fn fit(&self, inputs: &[LocalFeatures], labels: &[Label]) -> Result<Bovw> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         Ok(Bovw {
             params: self.clone(),
             codebook: self.kmeans.fit_pooled(inputs)?,

@@ -87,7 +87,7 @@ use crate::encode::vlad::{VladNormalization, vlad_encode};
 use crate::error::{Error, Result};
 use crate::features::sift::{DESCRIPTOR_LEN, DenseSift, Descriptors};
 use crate::image::Image;
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 use crate::rng::Rng;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -339,8 +339,7 @@ impl Fit for EncoderParams {
         if let Some(cache) = active() {
             return self.fit_cached(images, labels, &cache);
         }
-        self.validate()?;
-        check_fit_inputs(images, labels)?;
+        check_fit(self.validate(), images, labels)?;
         self.fit_uncached(images)
     }
 }
@@ -354,8 +353,7 @@ impl EncoderParams {
         labels: &[Label],
         cache: &EncodingCache,
     ) -> Result<Encoder> {
-        self.validate()?;
-        check_fit_inputs(images, labels)?;
+        check_fit(self.validate(), images, labels)?;
         cache.cached(
             self,
             images,

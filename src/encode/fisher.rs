@@ -46,7 +46,7 @@ use crate::encode::encoder::LocalFeatures;
 use crate::encode::gmm::{Gmm, GmmParams};
 use crate::encode::kmeans::pool_descriptors;
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// Parameters of [`Fisher`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,8 +90,7 @@ impl Fit for FisherParams {
     /// Learns the mixture from descriptors pooled across `inputs` (labels are ignored but
     /// must match in number).
     fn fit(&self, inputs: &[LocalFeatures], labels: &[Label]) -> Result<Fisher> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         let x = pool_descriptors(inputs, self.gmm.subsample, self.gmm.seed)?;
         let gmm = GmmParams {
             subsample: None,

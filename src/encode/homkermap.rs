@@ -49,7 +49,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// The additive kernel to approximate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,9 +262,7 @@ impl Fit for HomKerMap {
 
     /// Stateless: validates and returns a copy (labels must match the inputs in number).
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<HomKerMap> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        Ok(self.clone())
+        check_fit(self.validate(), inputs, labels).map(|()| self.clone())
     }
 }
 

@@ -75,7 +75,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::encoder::LocalFeatures;
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 use crate::rng::Rng;
 // The pairwise 8-lane order of k-means: the VLFeat parity tests depend on it.
 use crate::vecops::sq_dist_pairwise as dist2;
@@ -328,8 +328,7 @@ impl Fit for KMeansParams {
 
     /// Fits on one descriptor per input; the labels are ignored but must match in number.
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<KMeans> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         let x = crate::pipeline::stack_rows(inputs)?;
         self.fit_array(x.view())
     }

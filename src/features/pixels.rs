@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::image::Image;
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// The flattening stage (no parameters; a struct so that configs stay stable).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -43,9 +43,7 @@ impl Fit for Pixels {
     type Fitted = Pixels;
 
     fn fit(&self, inputs: &[Image], labels: &[Label]) -> Result<Pixels> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        Ok(self.clone())
+        check_fit(self.validate(), inputs, labels).map(|()| self.clone())
     }
 }
 

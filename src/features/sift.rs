@@ -102,7 +102,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 use crate::vecops; // sum / sum_sq: the sequential 8-lane order of VLFeat parity tests
 
 /// Length of one descriptor: 4 x 4 spatial bins x 8 orientations.
@@ -119,14 +119,20 @@ const EPS_F: f32 = f32::EPSILON;
 /// How gradient magnitudes are weighted inside a descriptor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Window {
     /// VLFeat's flat window (`vl_dsift_set_flat_window(1)`): bilinear spatial binning, then
     /// each spatial bin scaled by the mean of the Gaussian window over the bin. The fast
     /// mode, and vl_phow's default.
     #[default]
+    #[cfg_attr(
+        feature = "cli",
+        value(help = "VLFeat's flat window (fast; vl_phow's default)")
+    )]
     Flat,
     /// A Gaussian window of `σ = window_size · bin_size` centred on the descriptor,
     /// applied per pixel (VLFeat's default, exact SIFT weighting).
+    #[cfg_attr(feature = "cli", value(help = "Per-pixel Gaussian window"))]
     Gaussian,
 }
 
@@ -529,9 +535,7 @@ impl Fit for DenseSift {
 
     /// A stateless stage: checks the params and the inputs, returns a copy of itself.
     fn fit(&self, inputs: &[Image], labels: &[Label]) -> Result<DenseSift> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        Ok(self.clone())
+        check_fit(self.validate(), inputs, labels).map(|()| self.clone())
     }
 }
 

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::learn::tree::{Criterion, Draw, FeatureSource, GrowParams, Tree, grow};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit};
 use crate::rng::Rng;
 use crate::vecops;
 
@@ -283,9 +283,7 @@ impl Fit for RandomForestParams {
     type Fitted = RandomForest;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<RandomForest> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         if inputs.len() > u32::MAX as usize / 2 {
             return Err(Error::param("inputs", "too many samples for one forest"));
         }

@@ -44,7 +44,7 @@ use ndarray::{Array2, ArrayView2, Axis, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes, stack_rows};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit, stack_rows};
 use crate::rng::Rng;
 
 /// The update rule.
@@ -153,9 +153,7 @@ impl Fit for SoftmaxParams {
     type Fitted = Softmax;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<Softmax> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         let x = stack_rows(inputs)?;
         let (n, dim) = x.dim();
         let mut w = Array2::<f32>::zeros((n_classes, dim));

@@ -61,7 +61,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit};
 use crate::rng::Rng;
 // dot: the sequential 8-lane order the scikit-learn parity tests were recorded with.
 use crate::vecops::{self, dot};
@@ -170,9 +170,7 @@ impl Fit for LinearSvmParams {
     type Fitted = LinearSvm;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<LinearSvm> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         let stacked = crate::pipeline::stack_rows(inputs)?;
         let x = stacked.view();
         let positives: Vec<Label> = if n_classes == 2 {

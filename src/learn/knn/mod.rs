@@ -76,7 +76,7 @@ use kdtree::KdTree;
 use prune::{PROJ_DIM, Projection};
 
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit};
 // The sequential 8-lane order the kNN search was validated with (exact ties against scikit-learn).
 use crate::vecops::{dot, dot_f64};
 
@@ -213,9 +213,7 @@ impl Fit for KnnParams {
     type Fitted = Knn;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<Knn> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         if self.k > inputs.len() {
             return Err(Error::param(
                 "k",
