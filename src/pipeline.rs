@@ -208,6 +208,30 @@ pub fn stack_rows(inputs: &[Vec<f32>]) -> Result<ndarray::Array2<f32>> {
         .expect("shape matches the stacked length"))
 }
 
+/// Test support: each case (a name and a change of `base`) must make `run` fail with the error
+/// named: the parameter for [`Error::InvalidParam`], else the error's variant (`"NonFinite"`).
+#[cfg(test)]
+pub(crate) fn assert_rejected<P: Clone, T: std::fmt::Debug>(
+    base: &P,
+    cases: &[(&str, fn(&mut P))],
+    run: impl Fn(&P) -> Result<T>,
+) {
+    for (i, (want, change)) in cases.iter().enumerate() {
+        let mut p = base.clone();
+        change(&mut p);
+        let got = match run(&p) {
+            Ok(v) => format!("Ok({v:?})"),
+            Err(Error::InvalidParam { name, .. }) => name.to_string(),
+            Err(e) => format!("{e:?}")
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        };
+        assert_eq!(&got, want, "case {i}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -305,50 +305,17 @@ pub(crate) mod tests {
     #[test]
     fn validation_and_bad_input() {
         let x = mixture_data(30);
-        let bad = |p: GmmParams| p.fit_array(x.view());
-        assert!(matches!(
-            bad(GmmParams {
-                k: 0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 2,
-                tol: -1.0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 2,
-                variance_floor: 0.0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "variance_floor",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 2,
-                subsample: Some(0),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "subsample",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 31,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
+        let cases: [(&str, fn(&mut GmmParams)); 5] = [
+            ("k", |p| p.k = 0),
+            ("tol", |p| p.tol = -1.0),
+            ("variance_floor", |p| p.variance_floor = 0.0),
+            ("subsample", |p| p.subsample = Some(0)),
+            ("k", |p| p.k = 31),
+        ];
+        let base = GmmParams {
+            k: 2,
+            ..Default::default()
+        };
+        crate::pipeline::assert_rejected(&base, &cases, |p| p.fit_array(x.view()));
     }
 }

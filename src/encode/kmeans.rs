@@ -1035,68 +1035,26 @@ mod tests {
     #[test]
     fn validation_rules() {
         let x = blobs(10, 3, 2, 7);
-        let bad = |p: KMeansParams| p.fit_array(x.view());
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 0,
-                ..Default::default()
+        let cases: [(&str, fn(&mut KMeansParams)); 7] = [
+            ("k", |p| p.k = 0),
+            ("tol", |p| p.tol = f32::NAN),
+            ("tol", |p| p.tol = -1.0),
+            ("subsample", |p| p.subsample = Some(0)),
+            ("algorithm", |p| {
+                p.algorithm = KMeansAlgorithm::MiniBatch { batch_size: 0 }
             }),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                tol: f32::NAN,
-                ..Default::default()
+            ("init", |p| {
+                p.init = KMeansInit::Given(Array2::zeros((3, 3)))
             }),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                tol: -1.0,
-                ..Default::default()
+            ("NonFinite", |p| {
+                p.init = KMeansInit::Given(Array2::from_elem((2, 3), f32::NAN))
             }),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                subsample: Some(0),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "subsample",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                algorithm: KMeansAlgorithm::MiniBatch { batch_size: 0 },
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "algorithm",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                init: KMeansInit::Given(Array2::zeros((3, 3))),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "init", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                init: KMeansInit::Given(Array2::from_elem((2, 3), f32::NAN)),
-                ..Default::default()
-            }),
-            Err(Error::NonFinite { .. })
-        ));
+        ];
+        let base = KMeansParams {
+            k: 2,
+            ..Default::default()
+        };
+        crate::pipeline::assert_rejected(&base, &cases, |p| p.fit_array(x.view()));
         assert!(KMeansParams::default().validate().is_ok());
     }
 

@@ -430,95 +430,19 @@ mod tests {
     }
 
     #[test]
-    fn learning_rate_must_be_positive() {
-        let p = SoftmaxParams {
-            learning_rate: -1.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam {
-                name: "learning_rate",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn momentum_must_be_below_one() {
-        let p = SoftmaxParams {
-            momentum: 1.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam {
-                name: "momentum",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn adam_betas_and_epsilon_are_checked() {
-        for (p, name) in [
-            (
-                SoftmaxParams {
-                    beta1: 1.5,
-                    ..Default::default()
-                },
-                "beta1",
-            ),
-            (
-                SoftmaxParams {
-                    beta2: -0.1,
-                    ..Default::default()
-                },
-                "beta2",
-            ),
-            (
-                SoftmaxParams {
-                    epsilon: 0.0,
-                    ..Default::default()
-                },
-                "epsilon",
-            ),
-        ] {
-            assert!(
-                matches!(p.fit(&[vec![0.0], vec![1.0]], &[0, 1]), Err(Error::InvalidParam { name: n, .. }) if n == name)
-            );
-        }
-    }
-
-    #[test]
-    fn batch_size_epochs_and_l2_are_checked() {
-        for (p, name) in [
-            (
-                SoftmaxParams {
-                    batch_size: 0,
-                    ..Default::default()
-                },
-                "batch_size",
-            ),
-            (
-                SoftmaxParams {
-                    epochs: 0,
-                    ..Default::default()
-                },
-                "epochs",
-            ),
-            (
-                SoftmaxParams {
-                    l2: -1.0,
-                    ..Default::default()
-                },
-                "l2",
-            ),
-        ] {
-            assert!(
-                matches!(p.fit(&[vec![0.0], vec![1.0]], &[0, 1]), Err(Error::InvalidParam { name: n, .. }) if n == name)
-            );
-        }
+    fn invalid_params_are_named() {
+        let cases: [(&str, fn(&mut SoftmaxParams)); 8] = [
+            ("learning_rate", |p| p.learning_rate = -1.0),
+            ("momentum", |p| p.momentum = 1.0),
+            ("beta1", |p| p.beta1 = 1.5),
+            ("beta2", |p| p.beta2 = -0.1),
+            ("epsilon", |p| p.epsilon = 0.0),
+            ("batch_size", |p| p.batch_size = 0),
+            ("epochs", |p| p.epochs = 0),
+            ("l2", |p| p.l2 = -1.0),
+        ];
+        let run = |p: &SoftmaxParams| p.fit(&[vec![0.0], vec![1.0]], &[0, 1]);
+        crate::pipeline::assert_rejected(&SoftmaxParams::default(), &cases, run);
     }
 
     #[test]

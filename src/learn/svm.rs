@@ -622,54 +622,15 @@ mod tests {
     }
 
     #[test]
-    fn c_must_be_positive() {
-        let p = LinearSvmParams {
-            c: 0.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "c", .. })
-        ));
-    }
-
-    #[test]
-    fn bias_must_be_non_negative() {
-        let p = LinearSvmParams {
-            bias: -1.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "bias", .. })
-        ));
-    }
-
-    #[test]
-    fn max_iter_must_be_positive() {
-        let p = LinearSvmParams {
-            max_iter: 0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam {
-                name: "max_iter",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn tol_must_be_positive() {
-        let p = LinearSvmParams {
-            tol: f32::NAN,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
+    fn invalid_params_are_named() {
+        let cases: [(&str, fn(&mut LinearSvmParams)); 4] = [
+            ("c", |p| p.c = 0.0),
+            ("bias", |p| p.bias = -1.0),
+            ("max_iter", |p| p.max_iter = 0),
+            ("tol", |p| p.tol = f32::NAN),
+        ];
+        let run = |p: &LinearSvmParams| p.fit(&[vec![0.0], vec![1.0]], &[0, 1]);
+        crate::pipeline::assert_rejected(&LinearSvmParams::default(), &cases, run);
     }
 
     #[test]
