@@ -184,15 +184,7 @@ impl Ranked {
                 what: "feature vectors (length 0)",
             });
         }
-        for r in rows {
-            if r.len() != d {
-                return Err(Error::DimensionMismatch {
-                    what: "feature vector length",
-                    expected: d,
-                    found: r.len(),
-                });
-            }
-        }
+        crate::pipeline::check_row_lengths(rows, d)?;
         const BLOCK: usize = 16;
         let blocks: Vec<Result<Vec<RankedColumn>>> = (0..d.div_ceil(BLOCK))
             .into_par_iter()

@@ -251,17 +251,7 @@ pub fn train_binary(
     stream: u64,
 ) -> Result<BinarySvm> {
     params.validate()?;
-    if x.nrows() == 0 {
-        return Err(Error::EmptyInput {
-            what: "training set",
-        });
-    }
-    if x.nrows() != y.len() {
-        return Err(Error::LengthMismatch {
-            inputs: x.nrows(),
-            labels: y.len(),
-        });
-    }
+    crate::pipeline::check_counts(x.nrows(), y.len())?;
     let owned;
     let flat = match x.as_slice() {
         Some(s) => s,

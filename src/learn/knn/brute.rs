@@ -205,7 +205,7 @@ impl TopK {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::random_set;
+    use super::super::tests::{assert_exact, random_set};
     use super::super::*;
 
     #[test]
@@ -228,14 +228,7 @@ mod tests {
                     }
                     .fit(&x, &y)
                     .unwrap();
-                    let got = knn.kneighbors(&q, 7).unwrap();
-                    for (qi, g) in q.iter().zip(&got) {
-                        let want: Vec<usize> = reference_kneighbors(&knn, qi, 7)
-                            .iter()
-                            .map(|&(_, i)| i as usize)
-                            .collect();
-                        assert_eq!(g.indices, want, "{metric:?} {algorithm:?} d={d}");
-                    }
+                    assert_exact(&knn, &q, 7, &format!("{metric:?} {algorithm:?} d={d}"));
                 }
             }
         }

@@ -75,8 +75,8 @@ use brute::{TRAIN_BLOCK, normalized};
 use kdtree::KdTree;
 use prune::{PROJ_DIM, Projection};
 
-use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_supervised_fit};
+use crate::error::{Error, Result};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit, flatten_rows};
 // The sequential 8-lane order the kNN search was validated with (exact ties against scikit-learn).
 use crate::vecops::{dot, dot_f64};
 
@@ -230,18 +230,7 @@ impl Fit for KnnParams {
                 what: "feature vectors (dimension 0)",
             });
         }
-        let mut train = Vec::with_capacity(inputs.len() * dim);
-        for row in inputs {
-            if row.len() != dim {
-                return Err(Error::DimensionMismatch {
-                    what: "feature vector length",
-                    expected: dim,
-                    found: row.len(),
-                });
-            }
-            train.extend_from_slice(row);
-        }
-        check_finite(&train, "training features")?;
+        let train = flatten_rows(inputs, dim, "training features")?;
         if self.metric == Metric::Chi2 && train.iter().any(|&v| v < 0.0) {
             return Err(Error::param(
                 "metric",
@@ -348,18 +337,7 @@ impl Knn {
                 ),
             ));
         }
-        let mut flat = Vec::with_capacity(queries.len() * self.dim);
-        for q in queries {
-            if q.len() != self.dim {
-                return Err(Error::DimensionMismatch {
-                    what: "feature vector length",
-                    expected: self.dim,
-                    found: q.len(),
-                });
-            }
-            flat.extend_from_slice(q);
-        }
-        check_finite(&flat, "query features")?;
+        let flat = flatten_rows(queries, self.dim, "query features")?;
         let ranked: Vec<Vec<(f64, u32)>> = flat
             .par_chunks(QUERY_BLOCK * self.dim)
             .flat_map_iter(|block| match &self.tree {
@@ -467,6 +445,18 @@ impl crate::persist::Model for Knn {
 mod tests {
     use super::*;
     use crate::rng::Rng;
+
+    /// The neighbours of every query equal those of the exact `f64` reference scan.
+    pub(super) fn assert_exact(knn: &Knn, queries: &[Vec<f32>], k: usize, context: &str) {
+        let got = knn.kneighbors(queries, k).unwrap();
+        for (q, g) in queries.iter().zip(&got) {
+            let want: Vec<usize> = reference_kneighbors(knn, q, k)
+                .iter()
+                .map(|&(_, i)| i as usize)
+                .collect();
+            assert_eq!(g.indices, want, "{context}");
+        }
+    }
 
     pub(super) fn random_set(
         n: usize,
