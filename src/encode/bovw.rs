@@ -510,53 +510,16 @@ mod tests {
 
     #[test]
     fn validation_rules() {
-        let bad = |p: BovwParams| p.validate();
-        assert!(matches!(
-            bad(BovwParams {
-                pyramid: vec![],
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "pyramid",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(BovwParams {
-                pyramid: vec![1, 0],
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "pyramid",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(BovwParams {
-                assignment: BovwAssignment::Soft {
-                    sigma: 0.0,
-                    n_nearest: 3
-                },
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "assignment",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(BovwParams {
-                assignment: BovwAssignment::Soft {
-                    sigma: 1.0,
-                    n_nearest: 0
-                },
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "assignment",
-                ..
-            })
-        ));
+        fn soft(sigma: f32, n_nearest: usize) -> BovwAssignment {
+            BovwAssignment::Soft { sigma, n_nearest }
+        }
+        let cases: [(&str, fn(&mut BovwParams)); 4] = [
+            ("pyramid", |p| p.pyramid = vec![]),
+            ("pyramid", |p| p.pyramid = vec![1, 0]),
+            ("assignment", |p| p.assignment = soft(0.0, 3)),
+            ("assignment", |p| p.assignment = soft(1.0, 0)),
+        ];
+        crate::pipeline::assert_rejected(&BovwParams::default(), &cases, |p| p.validate());
         assert!(BovwParams::default().validate().is_ok());
     }
 }

@@ -187,19 +187,13 @@ pub fn fisher_encode(x: ArrayView2<f32>, gmm: &Gmm, improved: bool) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::gmm::tests::mixture_data;
+    use crate::encode::gmm::tests::{fit_gmm, mixture_data};
     use ndarray::Array2;
 
     #[test]
     fn encoding_matches_a_textbook_loop() {
         let x = mixture_data(300);
-        let g = GmmParams {
-            k: 3,
-            max_iter: 5,
-            ..Default::default()
-        }
-        .fit_array(x.view())
-        .unwrap();
+        let g = fit_gmm(&x, 3, 5);
         let fv = fisher_encode(x.view(), &g, false).unwrap();
         // Textbook: posteriors from the densities directly.
         let (k, d) = (3, 3);
@@ -240,13 +234,7 @@ mod tests {
     #[test]
     fn encoding_rejects_bad_input() {
         let x = mixture_data(30);
-        let g = GmmParams {
-            k: 2,
-            max_iter: 3,
-            ..Default::default()
-        }
-        .fit_array(x.view())
-        .unwrap();
+        let g = fit_gmm(&x, 2, 3);
         assert_eq!(
             fisher_encode(Array2::zeros((0, 3)).view(), &g, true).unwrap(),
             vec![0.0; 12]

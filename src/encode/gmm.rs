@@ -269,6 +269,17 @@ pub(crate) mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    /// A mixture of `k` components fitted on `x` in at most `max_iter` EM iterations.
+    pub(crate) fn fit_gmm(x: &Array2<f32>, k: usize, max_iter: usize) -> Gmm {
+        GmmParams {
+            k,
+            max_iter,
+            ..Default::default()
+        }
+        .fit_array(x.view())
+        .unwrap()
+    }
+
     pub(crate) fn mixture_data(n: usize) -> Array2<f32> {
         let mut rng = Rng::new(4);
         let centres = [[0.0f32, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]];
@@ -281,12 +292,7 @@ pub(crate) mod tests {
     #[test]
     fn em_recovers_the_mixture_and_likelihood_rises() {
         let x = mixture_data(3000);
-        let g = GmmParams {
-            k: 3,
-            ..Default::default()
-        }
-        .fit_array(x.view())
-        .unwrap();
+        let g = fit_gmm(&x, 3, GmmParams::default().max_iter);
         assert!(
             g.log_likelihoods
                 .windows(2)

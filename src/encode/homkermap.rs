@@ -375,28 +375,13 @@ mod tests {
 
     #[test]
     fn validation_rules() {
-        let bad = |m: HomKerMap| m.transform(&vec![0.5]);
-        assert!(matches!(
-            bad(HomKerMap {
-                gamma: 0.0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "gamma", .. })
-        ));
-        assert!(matches!(
-            bad(HomKerMap {
-                period: Some(-1.0),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "period", .. })
-        ));
-        assert!(matches!(
-            bad(HomKerMap {
-                order: 1000,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "order", .. })
-        ));
+        let cases: [(&str, fn(&mut HomKerMap)); 3] = [
+            ("gamma", |m| m.gamma = 0.0),
+            ("period", |m| m.period = Some(-1.0)),
+            ("order", |m| m.order = 1000),
+        ];
+        let run = |m: &HomKerMap| m.transform(&vec![0.5]);
+        crate::pipeline::assert_rejected(&HomKerMap::default(), &cases, run);
         assert!(matches!(
             HomKerMap::default().transform(&vec![f32::NAN]),
             Err(Error::NonFinite { .. })
