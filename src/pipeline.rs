@@ -223,12 +223,16 @@ pub fn stack_rows(inputs: &[Vec<f32>]) -> Result<ndarray::Array2<f32>> {
         .expect("shape matches the stacked length"))
 }
 
+/// Test support: a case of [`assert_rejected`], the error expected and the change of the params.
+#[cfg(test)]
+pub(crate) type Case<P> = (&'static str, fn(&mut P));
+
 /// Test support: each case (a name and a change of `base`) must make `run` fail with the error
 /// named: the parameter for [`Error::InvalidParam`], else the error's variant (`"NonFinite"`).
 #[cfg(test)]
 pub(crate) fn assert_rejected<P: Clone, T: std::fmt::Debug>(
     base: &P,
-    cases: &[(&str, fn(&mut P))],
+    cases: &[Case<P>],
     run: impl Fn(&P) -> Result<T>,
 ) {
     for (i, (want, change)) in cases.iter().enumerate() {

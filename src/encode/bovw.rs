@@ -513,7 +513,7 @@ mod tests {
         fn soft(sigma: f32, n_nearest: usize) -> BovwAssignment {
             BovwAssignment::Soft { sigma, n_nearest }
         }
-        let cases: [(&str, fn(&mut BovwParams)); 4] = [
+        let cases: [crate::pipeline::Case<BovwParams>; 4] = [
             ("pyramid", |p| p.pyramid = vec![]),
             ("pyramid", |p| p.pyramid = vec![1, 0]),
             ("assignment", |p| p.assignment = soft(0.0, 3)),

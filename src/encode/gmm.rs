@@ -311,7 +311,7 @@ pub(crate) mod tests {
     #[test]
     fn validation_and_bad_input() {
         let x = mixture_data(30);
-        let cases: [(&str, fn(&mut GmmParams)); 5] = [
+        let cases: [crate::pipeline::Case<GmmParams>; 5] = [
             ("k", |p| p.k = 0),
             ("tol", |p| p.tol = -1.0),
             ("variance_floor", |p| p.variance_floor = 0.0),

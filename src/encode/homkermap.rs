@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn validation_rules() {
-        let cases: [(&str, fn(&mut HomKerMap)); 3] = [
+        let cases: [crate::pipeline::Case<HomKerMap>; 3] = [
             ("gamma", |m| m.gamma = 0.0),
             ("period", |m| m.period = Some(-1.0)),
             ("order", |m| m.order = 1000),

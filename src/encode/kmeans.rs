@@ -1035,7 +1035,7 @@ mod tests {
     #[test]
     fn validation_rules() {
         let x = blobs(10, 3, 2, 7);
-        let cases: [(&str, fn(&mut KMeansParams)); 7] = [
+        let cases: [crate::pipeline::Case<KMeansParams>; 7] = [
             ("k", |p| p.k = 0),
             ("tol", |p| p.tol = f32::NAN),
             ("tol", |p| p.tol = -1.0),

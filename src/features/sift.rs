@@ -1090,7 +1090,7 @@ mod tests {
 
     #[test]
     fn invalid_params_are_named() {
-        let cases: [(&str, fn(&mut DenseSift)); 10] = [
+        let cases: [crate::pipeline::Case<DenseSift>; 10] = [
             ("bin_size", |p| p.bin_size = 0),
             ("bin_size", |p| p.bin_size = MAX_BIN + 1),
             ("scales", |p| p.scales = vec![4, 0]),
@@ -1110,10 +1110,10 @@ mod tests {
         let base = DenseSift::default();
         crate::pipeline::assert_rejected(&base, &cases, |p| p.validate());
         // Checked when extracting: a zero step, and bounds that hold no frame of the image.
-        let cases: [(&str, fn(&mut DenseSift)); 1] = [("step", |p| p.step = 0)];
+        let cases: [crate::pipeline::Case<DenseSift>; 1] = [("step", |p| p.step = 0)];
         let img = noise_image(40, 40, 1);
         crate::pipeline::assert_rejected(&base, &cases, |p| p.extract(&img));
-        let cases: [(&str, fn(&mut DenseSift)); 1] =
+        let cases: [crate::pipeline::Case<DenseSift>; 1] =
             [("bounds", |p| p.bounds = Some(bounds(0, 0, 20, 60)))];
         let img = noise_image(64, 64, 1);
         crate::pipeline::assert_rejected(&base, &cases, |p| p.extract(&img));

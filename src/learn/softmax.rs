@@ -431,7 +431,7 @@ mod tests {
 
     #[test]
     fn invalid_params_are_named() {
-        let cases: [(&str, fn(&mut SoftmaxParams)); 8] = [
+        let cases: [crate::pipeline::Case<SoftmaxParams>; 8] = [
             ("learning_rate", |p| p.learning_rate = -1.0),
             ("momentum", |p| p.momentum = 1.0),
             ("beta1", |p| p.beta1 = 1.5),

@@ -613,7 +613,7 @@ mod tests {
 
     #[test]
     fn invalid_params_are_named() {
-        let cases: [(&str, fn(&mut LinearSvmParams)); 4] = [
+        let cases: [crate::pipeline::Case<LinearSvmParams>; 4] = [
             ("c", |p| p.c = 0.0),
             ("bias", |p| p.bias = -1.0),
             ("max_iter", |p| p.max_iter = 0),
