@@ -15,8 +15,8 @@
 //! - **pairwise**: `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`, then `+ tail`:
 //!   [`sq_dist_pairwise`] (k-means assignment; its parity with VLFeat's k-means depends on it).
 //!
-//! Every kernel is `#[inline(always)]` so that it is compiled into the caller's loop (and into the
-//! caller's `pulp` SIMD context where there is one).
+//! Every 8-lane kernel is `#[inline(always)]` so that it is compiled into the caller's loop (and
+//! into the caller's `pulp` SIMD context where there is one).
 //!
 //! [`dot_f64`] is the plain sequential `f64` dot product (no lanes), used where a distance is
 //! re-ranked exactly.

@@ -48,6 +48,12 @@
 //!   rule). A tie between classes goes to the class of the nearest tied neighbour
 //!   ([`TieBreak::Nearest`]) or to the lowest label ([`TieBreak::LowestLabel`]).
 //!
+//! # Layout
+//! This module holds the classifier ([`KnnParams`] -> [`Knn`]), the vote and the exact `f64`
+//! distances; `brute` the blocked GEMM / loop search and the exact re-ranking, `prune` the
+//! principal-subspace pruning of high-dimensional L2 searches (its docs give the bound),
+//! `kdtree` the k-d tree, `codec` the model-file layout.
+//!
 //! # Persistence
 //! The fitted model holds the training set. When every training value is `i / 255` for an
 //! integer `i` in `0..=255` (8-bit pixels scaled to `[0, 1]`), it is saved as one byte per
