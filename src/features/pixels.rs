@@ -10,7 +10,7 @@
 //! # Usage
 //! ```
 //! use classic_cv::pipeline::{Fit, Transform};
-//! use classic_cv::{Image, pixels::Pixels};
+//! use classic_cv::{Image, features::pixels::Pixels};
 //! let img = Image::from_fn(3, 2, |x, y| (y * 3 + x) as f32);
 //! let stage = Pixels::default().fit(&[img.clone()], &[0]).unwrap();
 //! assert_eq!(stage.transform(&img).unwrap(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
