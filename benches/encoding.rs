@@ -11,7 +11,8 @@
 use std::path::PathBuf;
 
 use classic_cv::encode::bovw::{Bovw, BovwParams};
-use classic_cv::encode::kmeans::{KMeansInit, KMeansParams, LocalFeatures, quantize};
+use classic_cv::encode::encoder::LocalFeatures;
+use classic_cv::encode::kmeans::{KMeansInit, KMeansParams, quantize};
 use classic_cv::encode::vlad::{Vlad, VladNormalization};
 use classic_cv::pipeline::Transform;
 use classic_cv::rng::Rng;
@@ -130,7 +131,7 @@ fn bench_encoders(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("bovw-spm124", format!("n{n}-k256")), |b| {
         b.iter(|| black_box(bovw.transform(&image).unwrap()))
     });
-    let gmm = classic_cv::encode::fisher::GmmParams {
+    let gmm = classic_cv::encode::gmm::GmmParams {
         k: 64,
         max_iter: 5,
         subsample: Some(5000),

@@ -15,6 +15,7 @@ pub mod plot;
 pub mod progress;
 pub mod rng;
 pub(crate) mod simd;
+pub mod vecops;
 
 // Families.
 pub mod bodyparts;

@@ -142,18 +142,41 @@ where
 /// Checks the common preconditions of supervised fitting: inputs are not empty and there is
 /// one label per input.
 pub fn check_fit_inputs<T>(inputs: &[T], labels: &[Label]) -> Result<()> {
-    if inputs.is_empty() {
+    check_counts(inputs.len(), labels.len())
+}
+
+/// [`check_fit_inputs`] on counts: `n_inputs > 0` and `n_inputs == n_labels`.
+pub fn check_counts(n_inputs: usize, n_labels: usize) -> Result<()> {
+    if n_inputs == 0 {
         return Err(Error::EmptyInput {
             what: "training set",
         });
     }
-    if inputs.len() != labels.len() {
+    if n_inputs != n_labels {
         return Err(Error::LengthMismatch {
-            inputs: inputs.len(),
-            labels: labels.len(),
+            inputs: n_inputs,
+            labels: n_labels,
         });
     }
     Ok(())
+}
+
+/// The common start of a fit: the params' own checks (`validated`, the result of their
+/// `validate`), then [`check_fit_inputs`].
+pub fn check_fit<T>(validated: Result<()>, inputs: &[T], labels: &[Label]) -> Result<()> {
+    validated?;
+    check_fit_inputs(inputs, labels)
+}
+
+/// The common start of a classifier's fit: [`check_fit`], then the number of classes
+/// ([`count_classes`]).
+pub fn check_supervised_fit<T>(
+    validated: Result<()>,
+    inputs: &[T],
+    labels: &[Label],
+) -> Result<usize> {
+    check_fit(validated, inputs, labels)?;
+    count_classes(labels)
 }
 
 /// Number of classes (`max label + 1`); fails with [`Error::TooFewClasses`] unless at least
@@ -171,23 +194,61 @@ pub fn count_classes(labels: &[Label]) -> Result<usize> {
     Ok(n)
 }
 
+/// Checks that every row has `dim` values.
+pub fn check_row_lengths(rows: &[Vec<f32>], dim: usize) -> Result<()> {
+    match rows.iter().find(|r| r.len() != dim) {
+        Some(r) => Err(Error::DimensionMismatch {
+            what: "feature vector length",
+            expected: dim,
+            found: r.len(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The rows concatenated (row-major) after [`check_row_lengths`] and a check that every value
+/// is finite (`what` names them in the error).
+pub fn flatten_rows(rows: &[Vec<f32>], dim: usize, what: &'static str) -> Result<Vec<f32>> {
+    check_row_lengths(rows, dim)?;
+    let flat = rows.concat();
+    crate::error::check_finite(&flat, what)?;
+    Ok(flat)
+}
+
 /// Stacks equal-length feature vectors into rows; fails on ragged or non-finite input.
 pub fn stack_rows(inputs: &[Vec<f32>]) -> Result<ndarray::Array2<f32>> {
     let dim = inputs.first().map_or(0, Vec::len);
-    let mut flat = Vec::with_capacity(inputs.len() * dim);
-    for row in inputs {
-        if row.len() != dim {
-            return Err(Error::DimensionMismatch {
-                what: "feature vector length",
-                expected: dim,
-                found: row.len(),
-            });
-        }
-        flat.extend_from_slice(row);
-    }
-    crate::error::check_finite(&flat, "features")?;
+    let flat = flatten_rows(inputs, dim, "features")?;
     Ok(ndarray::Array2::from_shape_vec((inputs.len(), dim), flat)
         .expect("shape matches the stacked length"))
+}
+
+/// Test support: a case of [`assert_rejected`], the error expected and the change of the params.
+#[cfg(test)]
+pub(crate) type Case<P> = (&'static str, fn(&mut P));
+
+/// Test support: each case (a name and a change of `base`) must make `run` fail with the error
+/// named: the parameter for [`Error::InvalidParam`], else the error's variant (`"NonFinite"`).
+#[cfg(test)]
+pub(crate) fn assert_rejected<P: Clone, T: std::fmt::Debug>(
+    base: &P,
+    cases: &[Case<P>],
+    run: impl Fn(&P) -> Result<T>,
+) {
+    for (i, (want, change)) in cases.iter().enumerate() {
+        let mut p = base.clone();
+        change(&mut p);
+        let got = match run(&p) {
+            Ok(v) => format!("Ok({v:?})"),
+            Err(Error::InvalidParam { name, .. }) => name.to_string(),
+            Err(e) => format!("{e:?}")
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        };
+        assert_eq!(&got, want, "case {i}");
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 //! let y: Vec<u32> = (0..30).map(|i| (i % 2) as u32).collect();
 //! let folds = stratified_k_fold(&y, 3).unwrap();
 //! let grid: Vec<KnnParams> = [1, 3, 5].iter().map(|&k| KnnParams { k, ..Default::default() }).collect();
-//! let result = grid_search(&grid, &x, &y, &folds).unwrap();
+//! let result = grid_search(&grid, &x, &y, &folds, None).unwrap();
 //! assert_eq!(result.best, 0);
 //! assert_eq!(result.scores[0].mean, 1.0);
 //! ```
@@ -37,6 +37,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::encode::encoder::EncodingCache;
 use crate::error::{Error, Result};
 use crate::pipeline::{Fit, Label, Transform};
 use crate::rng::Rng;
@@ -188,18 +189,21 @@ where
     P::Fitted: Transform<Output = Label>,
 {
     Ok(
-        grid_search(std::slice::from_ref(params), inputs, labels, folds)?.scores[0]
+        grid_search(std::slice::from_ref(params), inputs, labels, folds, None)?.scores[0]
             .fold_scores
             .clone(),
     )
 }
 
-/// Scores every candidate on every fold (all pairs in parallel) and picks the best.
+/// Scores every candidate on every fold (all pairs in parallel) and picks the best. With a
+/// `cache`, the encoder stages of the candidates (dense SIFT + codebook + encoding) are fitted
+/// and applied once per fold and reused by every candidate that differs only after them.
 pub fn grid_search<P>(
     candidates: &[P],
     inputs: &[P::Input],
     labels: &[Label],
     folds: &[Fold],
+    cache: Option<&EncodingCache>,
 ) -> Result<GridResult>
 where
     P: Fit,
@@ -233,6 +237,24 @@ where
             });
         }
     }
+    match cache {
+        Some(c) => c.scope(|| score_all(candidates, inputs, labels, folds)),
+        None => score_all(candidates, inputs, labels, folds),
+    }
+}
+
+/// The scores of every (candidate, fold) pair, in parallel, and the ranking.
+fn score_all<P>(
+    candidates: &[P],
+    inputs: &[P::Input],
+    labels: &[Label],
+    folds: &[Fold],
+) -> Result<GridResult>
+where
+    P: Fit,
+    P::Input: Clone + Send,
+    P::Fitted: Transform<Output = Label>,
+{
     let jobs: Vec<(usize, usize)> = (0..candidates.len())
         .flat_map(|c| (0..folds.len()).map(move |f| (c, f)))
         .collect();

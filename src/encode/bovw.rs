@@ -9,7 +9,8 @@
 //! # Usage
 //! ```
 //! use classic_cv::encode::bovw::{BovwNorm, BovwParams};
-//! use classic_cv::encode::kmeans::{KMeansParams, LocalFeatures};
+//! use classic_cv::encode::encoder::LocalFeatures;
+//! use classic_cv::encode::kmeans::KMeansParams;
 //! use classic_cv::pipeline::{Fit, Transform};
 //! use ndarray::array;
 //! let img = LocalFeatures {
@@ -56,9 +57,10 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::kmeans::{KMeans, KMeansParams, LocalFeatures, quantize};
+use crate::encode::encoder::LocalFeatures;
+use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::error::{Error, Result};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// How descriptors vote for codewords.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -157,8 +159,7 @@ impl Fit for BovwParams {
     /// Learns the codebook from descriptors pooled across `inputs` (labels are ignored but
     /// must match in number).
     fn fit(&self, inputs: &[LocalFeatures], labels: &[Label]) -> Result<Bovw> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         Ok(Bovw {
             params: self.clone(),
             codebook: self.kmeans.fit_pooled(inputs)?,
@@ -509,53 +510,16 @@ mod tests {
 
     #[test]
     fn validation_rules() {
-        let bad = |p: BovwParams| p.validate();
-        assert!(matches!(
-            bad(BovwParams {
-                pyramid: vec![],
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "pyramid",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(BovwParams {
-                pyramid: vec![1, 0],
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "pyramid",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(BovwParams {
-                assignment: BovwAssignment::Soft {
-                    sigma: 0.0,
-                    n_nearest: 3
-                },
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "assignment",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(BovwParams {
-                assignment: BovwAssignment::Soft {
-                    sigma: 1.0,
-                    n_nearest: 0
-                },
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "assignment",
-                ..
-            })
-        ));
+        fn soft(sigma: f32, n_nearest: usize) -> BovwAssignment {
+            BovwAssignment::Soft { sigma, n_nearest }
+        }
+        let cases: [crate::pipeline::Case<BovwParams>; 4] = [
+            ("pyramid", |p| p.pyramid = vec![]),
+            ("pyramid", |p| p.pyramid = vec![1, 0]),
+            ("assignment", |p| p.assignment = soft(0.0, 3)),
+            ("assignment", |p| p.assignment = soft(1.0, 0)),
+        ];
+        crate::pipeline::assert_rejected(&BovwParams::default(), &cases, |p| p.validate());
         assert!(BovwParams::default().validate().is_ok());
     }
 }

@@ -54,12 +54,13 @@
 //! 6. Optional [`HomKerMap`] of the normalised vector (for BoVW histograms).
 //!
 //! # Caching for model selection
-//! With [`cache::enable`] (off by default; the `select` command turns it on), the fitted
-//! encoder and the encodings of a batch of images are kept in a process-wide cache keyed on
-//! the stage's full params (as JSON) and a fingerprint of the images (sizes and every pixel's
-//! bits), so that candidates differing only in the classifier (a grid over `C`) reuse them
-//! instead of recomputing. A change of any encoder param, or of any pixel, is a different
-//! key: entries are never stale. The cache holds at most a byte budget, evicting the oldest.
+//! An [`EncodingCache`] (created by the caller with a byte budget; the `select` command makes
+//! one for its grid search) keeps the fitted encoder and the encodings of a batch of images,
+//! keyed on the stage's full params (as JSON) and a fingerprint of the images (sizes and every
+//! pixel's bits), so that candidates differing only in the classifier (a grid over `C`) reuse
+//! them instead of recomputing. A change of any encoder param, or of any pixel, is a different
+//! key: entries are never stale. The cache holds at most its byte budget, evicting the oldest.
+//! Without a cache (the default) nothing is kept.
 //!
 //! # Parallelism
 //! [`Transform::transform_batch`] encodes images in parallel with rayon, one image per
@@ -78,15 +79,33 @@ use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::fisher::{Gmm, GmmParams, fisher_encode};
+use crate::encode::fisher::fisher_encode;
+use crate::encode::gmm::{Gmm, GmmParams};
 use crate::encode::homkermap::HomKerMap;
-use crate::encode::kmeans::{KMeans, KMeansParams, LocalFeatures, quantize};
+use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::encode::vlad::{VladNormalization, vlad_encode};
 use crate::error::{Error, Result};
 use crate::features::sift::{DESCRIPTOR_LEN, DenseSift, Descriptors};
 use crate::image::Image;
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 use crate::rng::Rng;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One image's local descriptors and where they were taken: the input of the encoders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalFeatures {
+    /// `n x d` descriptors, one per row.
+    pub descriptors: Array2<f32>,
+    /// Keypoint centre `(x, y)` in pixels (x = column) for each descriptor. May be empty
+    /// when no encoder needs positions (no spatial pyramid).
+    pub positions: Vec<[f32; 2]>,
+    /// Image width in pixels.
+    pub width: u32,
+    /// Image height in pixels.
+    pub height: u32,
+}
 
 /// Which encoding is computed in each pyramid cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,23 +336,42 @@ impl Fit for EncoderParams {
     /// Extracts descriptors from the sampled training images only and learns the codebook
     /// (labels are ignored but must match in number).
     fn fit(&self, images: &[Image], labels: &[Label]) -> Result<Encoder> {
-        self.validate()?;
-        check_fit_inputs(images, labels)?;
-        let key = cache::is_enabled().then(|| cache::key(self, images));
-        if let Some(k) = &key
-            && let Some(hit) = cache::get_encoder(k)
-        {
-            return Ok(hit);
+        if let Some(cache) = active() {
+            return self.fit_cached(images, labels, &cache);
         }
-        let fitted = self.fit_uncached(images)?;
-        if let Some(k) = key {
-            cache::put_encoder(k, &fitted);
-        }
-        Ok(fitted)
+        check_fit(self.validate(), images, labels)?;
+        self.fit_uncached(images)
     }
 }
 
 impl EncoderParams {
+    /// As [`Fit::fit`], through `cache`: a fit of the same params on the same images is
+    /// returned from the cache.
+    pub fn fit_cached(
+        &self,
+        images: &[Image],
+        labels: &[Label],
+        cache: &EncodingCache,
+    ) -> Result<Encoder> {
+        check_fit(self.validate(), images, labels)?;
+        cache.cached(
+            self,
+            images,
+            |v| match v {
+                CacheValue::Encoder(e) => Some((**e).clone()),
+                CacheValue::Encodings(_) => None,
+            },
+            || self.fit_uncached(images),
+            |e| {
+                let bytes = match &e.codebook {
+                    Codebook::KMeans(k) => k.centres.len() * 4,
+                    Codebook::Gmm(g) => g.means.len() * 8,
+                };
+                (bytes + 1024, CacheValue::Encoder(Box::new(e.clone())))
+            },
+        )
+    }
+
     fn fit_uncached(&self, images: &[Image]) -> Result<Encoder> {
         let idx = self.codebook_sample(images.len());
         let sample: Vec<LocalFeatures> = idx
@@ -489,20 +527,38 @@ impl Transform for Encoder {
     }
 
     fn transform_batch(&self, images: &[Image]) -> Result<Vec<Vec<f32>>> {
-        let key = cache::is_enabled().then(|| cache::key(self, images));
-        if let Some(k) = &key
-            && let Some(hit) = cache::get_encodings(k)
-        {
-            return Ok(hit);
+        match active() {
+            Some(cache) => self.transform_batch_cached(images, &cache),
+            None => self.transform_batch_uncached(images),
         }
-        let out: Vec<Vec<f32>> = images
-            .par_iter()
-            .map(|im| self.transform(im))
-            .collect::<Result<_>>()?;
-        if let Some(k) = key {
-            cache::put_encodings(k, &out);
-        }
-        Ok(out)
+    }
+}
+
+impl Encoder {
+    /// As [`Transform::transform_batch`], through `cache`: the encodings of the same images by
+    /// the same encoder are returned from the cache.
+    pub fn transform_batch_cached(
+        &self,
+        images: &[Image],
+        cache: &EncodingCache,
+    ) -> Result<Vec<Vec<f32>>> {
+        cache.cached(
+            self,
+            images,
+            |v| match v {
+                CacheValue::Encodings(x) => Some(x.clone()),
+                CacheValue::Encoder(_) => None,
+            },
+            || self.transform_batch_uncached(images),
+            |x| {
+                let bytes = x.iter().map(|r| r.len() * 4 + 24).sum::<usize>() + 1024;
+                (bytes, CacheValue::Encodings(x.to_vec()))
+            },
+        )
+    }
+
+    fn transform_batch_uncached(&self, images: &[Image]) -> Result<Vec<Vec<f32>>> {
+        images.par_iter().map(|im| self.transform(im)).collect()
     }
 }
 
@@ -512,70 +568,90 @@ impl crate::persist::Model for Encoder {
     }
 }
 
-/// The process-wide cache of fitted encoders and encodings (see the module docs).
-pub mod cache {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU64, Ordering};
+/// A cache of fitted encoders and encodings, shared by the fits of one model selection (see
+/// the module docs): created by the caller with its byte budget, handed to
+/// [`EncoderParams::fit_cached`] / [`Encoder::transform_batch_cached`], or made the one the
+/// plain [`Fit`] / [`Transform`] of the encoder stages consult while [`EncodingCache::scope`]
+/// runs (the generic pipeline of [`crate::pipeline::Fit`] has no way to pass it down).
+/// Clones share the same entries.
+#[derive(Clone)]
+pub struct EncodingCache(Arc<CacheInner>);
 
-    use serde::Serialize;
+struct CacheInner {
+    budget: usize,
+    state: Mutex<CacheState>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
 
-    use super::Encoder;
-    use crate::image::Image;
+#[derive(Default)]
+struct CacheState {
+    used: usize,
+    entries: Vec<(CacheKey, usize, CacheValue)>,
+}
 
-    /// A cache key: the producing stage as JSON, the number of images and their fingerprint.
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct Key {
-        stage: String,
-        n: usize,
-        fingerprint: u64,
+/// A cache key: the producing stage as JSON, the number of images and their fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheKey {
+    stage: String,
+    n: usize,
+    fingerprint: u64,
+}
+
+enum CacheValue {
+    Encoder(Box<Encoder>),
+    Encodings(Vec<Vec<f32>>),
+}
+
+/// The cache the encoder stages consult while an [`EncodingCache::scope`] runs.
+static ACTIVE: Mutex<Option<EncodingCache>> = Mutex::new(None);
+
+fn active() -> Option<EncodingCache> {
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Restores the previously active cache when a scope ends (also on panic).
+struct Restore(Option<EncodingCache>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = self.0.take();
+    }
+}
+
+impl EncodingCache {
+    /// An empty cache holding at most `max_bytes` (estimated) bytes, evicting the oldest entries;
+    /// `0` stores nothing.
+    pub fn new(max_bytes: usize) -> EncodingCache {
+        EncodingCache(Arc::new(CacheInner {
+            budget: max_bytes,
+            state: Mutex::new(CacheState::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }))
     }
 
-    enum Value {
-        Encoder(Box<Encoder>),
-        Encodings(Vec<Vec<f32>>),
+    /// Runs `f` with this cache consulted by every encoder fit and batch encoding (through the
+    /// plain [`Fit`] and [`Transform`]), then restores the cache active before.
+    pub fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let previous = ACTIVE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(self.clone());
+        let _restore = Restore(previous);
+        f()
     }
 
-    struct State {
-        budget: usize,
-        used: usize,
-        entries: Vec<(Key, usize, Value)>,
+    /// `(hits, misses)` of this cache so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.0.hits.load(Ordering::Relaxed),
+            self.0.misses.load(Ordering::Relaxed),
+        )
     }
 
-    static STATE: Mutex<State> = Mutex::new(State {
-        budget: 0,
-        used: 0,
-        entries: Vec::new(),
-    });
-    static HITS: AtomicU64 = AtomicU64::new(0);
-    static MISSES: AtomicU64 = AtomicU64::new(0);
-
-    fn state() -> std::sync::MutexGuard<'static, State> {
-        STATE.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Turns the cache on with a budget in bytes (0 turns it off and empties it).
-    pub fn enable(max_bytes: usize) {
-        let mut s = state();
-        s.budget = max_bytes;
-        if max_bytes == 0 {
-            s.entries.clear();
-            s.used = 0;
-        }
-    }
-
-    /// Whether the cache is on.
-    pub fn is_enabled() -> bool {
-        state().budget > 0
-    }
-
-    /// `(hits, misses)` since the start of the process.
-    pub fn stats() -> (u64, u64) {
-        (HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed))
-    }
-
-    /// The key of `stage` applied to `images`.
-    pub fn key(stage: &impl Serialize, images: &[Image]) -> Key {
+    /// The key of `stage` applied to `images`; fails if the stage cannot be written as JSON.
+    pub fn key(stage: &impl Serialize, images: &[Image]) -> Result<CacheKey> {
         let mut h = DefaultHasher::new();
         for im in images {
             (im.width(), im.height()).hash(&mut h);
@@ -583,31 +659,42 @@ pub mod cache {
                 v.to_bits().hash(&mut h);
             }
         }
-        Key {
-            stage: serde_json::to_string(stage).unwrap_or_default(),
+        let stage = serde_json::to_string(stage)
+            .map_err(|e| Error::param("stage", format!("cannot be written as a cache key: {e}")))?;
+        Ok(CacheKey {
+            stage,
             n: images.len(),
             fingerprint: h.finish(),
-        }
+        })
     }
 
-    fn get<T>(key: &Key, pick: impl Fn(&Value) -> Option<T>) -> Option<T> {
-        let s = state();
-        let found = s
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get<T>(&self, key: &CacheKey, pick: impl Fn(&CacheValue) -> Option<T>) -> Option<T> {
+        let found = self
+            .state()
             .entries
             .iter()
             .find(|(k, _, _)| k == key)
             .and_then(|(_, _, v)| pick(v));
-        let counter = if found.is_some() { &HITS } else { &MISSES };
+        let counter = if found.is_some() {
+            &self.0.hits
+        } else {
+            &self.0.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    fn put(key: Key, bytes: usize, value: Value) {
-        let mut s = state();
-        if bytes > s.budget {
+    fn put(&self, key: CacheKey, bytes: usize, value: CacheValue) {
+        let budget = self.0.budget;
+        let mut s = self.state();
+        if bytes > budget {
             return;
         }
-        while s.used + bytes > s.budget && !s.entries.is_empty() {
+        while s.used + bytes > budget && !s.entries.is_empty() {
             let (_, b, _) = s.entries.remove(0);
             s.used -= b;
         }
@@ -615,31 +702,27 @@ pub mod cache {
         s.entries.push((key, bytes, value));
     }
 
-    pub(super) fn get_encoder(key: &Key) -> Option<Encoder> {
-        get(key, |v| match v {
-            Value::Encoder(e) => Some((**e).clone()),
-            Value::Encodings(_) => None,
-        })
-    }
-
-    pub(super) fn put_encoder(key: Key, e: &Encoder) {
-        let bytes = match &e.codebook {
-            super::Codebook::KMeans(k) => k.centres.len() * 4,
-            super::Codebook::Gmm(g) => g.means.len() * 8,
-        };
-        put(key, bytes + 1024, Value::Encoder(Box::new(e.clone())));
-    }
-
-    pub(super) fn get_encodings(key: &Key) -> Option<Vec<Vec<f32>>> {
-        get(key, |v| match v {
-            Value::Encodings(x) => Some(x.clone()),
-            Value::Encoder(_) => None,
-        })
-    }
-
-    pub(super) fn put_encodings(key: Key, x: &[Vec<f32>]) {
-        let bytes = x.iter().map(|r| r.len() * 4 + 24).sum::<usize>() + 1024;
-        put(key, bytes, Value::Encodings(x.to_vec()));
+    /// The cached result of `compute`, keyed on `stage` and `images` (computed and stored on
+    /// a miss; a cache with no budget only computes).
+    fn cached<T>(
+        &self,
+        stage: &impl Serialize,
+        images: &[Image],
+        pick: impl Fn(&CacheValue) -> Option<T>,
+        compute: impl FnOnce() -> Result<T>,
+        store: impl FnOnce(&T) -> (usize, CacheValue),
+    ) -> Result<T> {
+        if self.0.budget == 0 {
+            return compute();
+        }
+        let key = Self::key(stage, images)?;
+        if let Some(hit) = self.get(&key, pick) {
+            return Ok(hit);
+        }
+        let value = compute()?;
+        let (bytes, stored) = store(&value);
+        self.put(key, bytes, stored);
+        Ok(value)
     }
 }
 
@@ -773,19 +856,22 @@ mod tests {
             .unwrap()
             .transform_batch(&imgs)
             .unwrap();
-        cache::enable(64 << 20);
-        let (h0, _) = cache::stats();
-        let a = p
-            .fit(&imgs, &labels)
-            .unwrap()
-            .transform_batch(&imgs)
-            .unwrap();
-        let b = p
-            .fit(&imgs, &labels)
-            .unwrap()
-            .transform_batch(&imgs)
-            .unwrap();
-        let (h1, _) = cache::stats();
+        let cache = EncodingCache::new(64 << 20);
+        let run = |p: &EncoderParams| {
+            p.fit_cached(&imgs, &labels, &cache)
+                .unwrap()
+                .transform_batch_cached(&imgs, &cache)
+                .unwrap()
+        };
+        let (h0, _) = cache.stats();
+        let a = run(&p);
+        let b = cache.scope(|| {
+            p.fit(&imgs, &labels)
+                .unwrap()
+                .transform_batch(&imgs)
+                .unwrap()
+        });
+        let (h1, _) = cache.stats();
         assert!(h1 >= h0 + 2, "second fit and encode must be hits");
         assert_eq!(a, fresh);
         assert_eq!(b, fresh);
@@ -794,12 +880,7 @@ mod tests {
             power: 1.0,
             ..p.clone()
         };
-        let c = q
-            .fit(&imgs, &labels)
-            .unwrap()
-            .transform_batch(&imgs)
-            .unwrap();
-        cache::enable(0);
+        let c = run(&q);
         let uncached = q
             .fit(&imgs, &labels)
             .unwrap()
@@ -810,8 +891,9 @@ mod tests {
         // A changed pixel is a different key too.
         let mut other = imgs.clone();
         other[0].as_mut_slice()[5] += 0.5;
-        assert_ne!(cache::key(&p, &imgs), cache::key(&p, &other));
-        assert_ne!(cache::key(&p, &imgs), cache::key(&q, &imgs));
+        let key = |p: &EncoderParams, imgs: &[Image]| EncodingCache::key(p, imgs).unwrap();
+        assert_ne!(key(&p, &imgs), key(&p, &other));
+        assert_ne!(key(&p, &imgs), key(&q, &imgs));
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //!
 //! # Overview
 //! [`GmmParams`] fits a Gaussian mixture with diagonal covariances by EM, started from
-//! k-means. [`FisherParams`] learns such a mixture from descriptors pooled across images;
+//! k-means ([`crate::encode::gmm`]). [`FisherParams`] learns such a mixture from descriptors pooled across images;
 //! the fitted [`Fisher`] encodes one image's [`LocalFeatures`] as the `2·K·D` Fisher vector
 //! (gradients with respect to the means, then to the standard deviations), optionally with
 //! the "improved" normalisation of Perronnin et al. 2010 (signed square root, then L2).
 //!
 //! # Usage
 //! ```
-//! use classic_cv::encode::fisher::{FisherParams, GmmParams};
-//! use classic_cv::encode::kmeans::LocalFeatures;
+//! use classic_cv::encode::fisher::FisherParams;
+//! use classic_cv::encode::gmm::GmmParams;
+//! use classic_cv::encode::encoder::LocalFeatures;
 //! use classic_cv::pipeline::{Fit, Transform};
 //! use ndarray::array;
 //! let img = LocalFeatures {
@@ -26,85 +27,26 @@
 //! ```
 //!
 //! # Algorithm and conventions
-//! - **EM**: initial means are k-means centres (20 Lloyd iterations, k-means++ with `seed`),
-//!   initial variances the per-cluster variances, initial priors the cluster fractions.
-//!   The E-step computes `log π_k + log N(x; μ_k, diag σ²_k)` for all pairs with two matrix
-//!   products (`x²·(1/σ²)` and `x·(μ/σ²)`), then posteriors by log-sum-exp. Variances are
-//!   floored at `variance_floor`; a component whose posterior mass vanishes keeps its
-//!   previous parameters. Iterations stop after `max_iter` or when the log-likelihood rises
-//!   by less than `tol` relative to its magnitude.
+//! - **Mixture**: a diagonal GMM fitted by EM from k-means ([`crate::encode::gmm`]).
 //! - **Encoding** (VLFeat's convention, checked against libvl): with posteriors `q_ik`
 //!   (those below 1e-6 dropped), `u_k = Σ_i q_ik (x_i − μ_k)/σ_k / (N √π_k)` and
 //!   `v_k = Σ_i q_ik [((x_i − μ_k)/σ_k)² − 1] / (N √(2π_k))`; the output is all `u_k`
 //!   (K blocks of D) followed by all `v_k`. `improved`: signed square root, then unit L2
 //!   norm. An image without descriptors encodes to the zero vector.
 //!
-//! # Parallelism
-//! The E-step and the sufficient statistics run in parallel over fixed blocks of rows; block
-//! statistics are added in block order, so results do not depend on the number of threads.
-//!
 //! # References
 //! - F. Perronnin, J. Sánchez, T. Mensink, "Improving the Fisher kernel for large-scale image
 //!   classification", ECCV 2010.
 //! - VLFeat `vl_gmm`, `vl_fisher_encode`.
 
-use ndarray::{Array2, ArrayView2, Axis, Slice};
-use rayon::prelude::*;
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::kmeans::{CHUNK, KMeansParams, LocalFeatures, pool_descriptors};
+use crate::encode::encoder::LocalFeatures;
+use crate::encode::gmm::{Gmm, GmmParams};
+use crate::encode::kmeans::pool_descriptors;
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
-
-/// Parameters of [`Gmm`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GmmParams {
-    /// Number of components (default 64).
-    pub k: usize,
-    /// Maximum EM iterations (default 50).
-    pub max_iter: usize,
-    /// Relative log-likelihood gain below which EM stops (default 1e-6).
-    pub tol: f32,
-    /// Lower bound of every variance (default 1e-4).
-    pub variance_floor: f32,
-    /// Seed of the k-means initialisation (default 42).
-    pub seed: u64,
-    /// Fit on at most this many descriptors, drawn at random with `seed` (default 100,000).
-    pub subsample: Option<usize>,
-}
-
-impl Default for GmmParams {
-    fn default() -> Self {
-        GmmParams {
-            k: 64,
-            max_iter: 50,
-            tol: 1e-6,
-            variance_floor: 1e-4,
-            seed: 42,
-            subsample: Some(100_000),
-        }
-    }
-}
-
-/// A fitted diagonal Gaussian mixture.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Gmm {
-    /// The params it was fitted with.
-    pub params: GmmParams,
-    /// `k x d` means.
-    pub means: Array2<f32>,
-    /// `k x d` variances (diagonal covariances).
-    pub variances: Array2<f32>,
-    /// `k` mixing weights, summing to 1.
-    pub priors: Vec<f32>,
-    /// Total log-likelihood before each M-step.
-    pub log_likelihoods: Vec<f64>,
-    /// EM iterations performed.
-    pub n_iter: usize,
-    /// Whether the `tol` rule stopped EM.
-    pub converged: bool,
-}
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// Parameters of [`Fisher`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,192 +76,6 @@ pub struct Fisher {
     pub gmm: Gmm,
 }
 
-impl GmmParams {
-    /// Checks every parameter; called first by every fit.
-    pub fn validate(&self) -> Result<()> {
-        if self.k == 0 {
-            return Err(Error::param("k", "must be at least 1"));
-        }
-        if !(self.tol >= 0.0) || !self.tol.is_finite() {
-            return Err(Error::param("tol", "must be finite and >= 0"));
-        }
-        if !(self.variance_floor > 0.0) || !self.variance_floor.is_finite() {
-            return Err(Error::param("variance_floor", "must be finite and > 0"));
-        }
-        if self.subsample == Some(0) {
-            return Err(Error::param("subsample", "must be at least 1 when given"));
-        }
-        Ok(())
-    }
-
-    /// Fits on the rows of `x` (`n x d`).
-    pub fn fit_array(&self, x: ArrayView2<f32>) -> Result<Gmm> {
-        self.validate()?;
-        let km = KMeansParams {
-            k: self.k,
-            max_iter: 20,
-            seed: self.seed,
-            subsample: self.subsample,
-            ..Default::default()
-        }
-        .fit_array(x)?;
-        let x = x.as_standard_layout();
-        let (n, d) = x.dim();
-        let k = self.k;
-        // Initial variances and priors from the k-means partition.
-        let labels = km.quantize(x.view())?.labels;
-        let mut counts = vec![0f64; k];
-        let mut s1 = vec![0f64; k * d];
-        let mut s2 = vec![0f64; k * d];
-        for (row, &l) in x.rows().into_iter().zip(&labels) {
-            let l = l as usize;
-            counts[l] += 1.0;
-            for (t, &v) in row.iter().enumerate() {
-                s1[l * d + t] += v as f64;
-                s2[l * d + t] += v as f64 * v as f64;
-            }
-        }
-        let mut gmm = Gmm {
-            params: self.clone(),
-            means: km.centres.clone(),
-            variances: Array2::from_elem((k, d), self.variance_floor),
-            priors: counts.iter().map(|&c| (c / n as f64) as f32).collect(),
-            log_likelihoods: Vec::new(),
-            n_iter: 0,
-            converged: false,
-        };
-        self.m_step(&mut gmm, &counts, &s1, &s2, false);
-        while gmm.n_iter < self.max_iter {
-            let (ll, s0, s1, s2) = gmm.statistics(x.view());
-            gmm.log_likelihoods.push(ll);
-            self.m_step(&mut gmm, &s0, &s1, &s2, true);
-            gmm.n_iter += 1;
-            let t = gmm.log_likelihoods.len();
-            if t >= 2 {
-                let (prev, cur) = (gmm.log_likelihoods[t - 2], gmm.log_likelihoods[t - 1]);
-                if (cur - prev) <= self.tol as f64 * cur.abs() {
-                    gmm.converged = true;
-                    break;
-                }
-            }
-        }
-        Ok(gmm)
-    }
-
-    /// Means, floored variances and (optionally) priors from the statistics.
-    fn m_step(&self, gmm: &mut Gmm, s0: &[f64], s1: &[f64], s2: &[f64], priors: bool) {
-        let d = gmm.means.ncols();
-        let total: f64 = s0.iter().sum();
-        for j in 0..s0.len() {
-            if s0[j] <= 1e-10 * total.max(1.0) {
-                continue;
-            }
-            for t in 0..d {
-                let m = s1[j * d + t] / s0[j];
-                let v = (s2[j * d + t] / s0[j] - m * m).max(self.variance_floor as f64);
-                gmm.means[[j, t]] = m as f32;
-                gmm.variances[[j, t]] = v as f32;
-            }
-            if priors {
-                gmm.priors[j] = (s0[j] / total) as f32;
-            }
-        }
-    }
-}
-
-impl Gmm {
-    /// Number of components.
-    pub fn k(&self) -> usize {
-        self.means.nrows()
-    }
-
-    /// Posteriors (`n x k`) of the rows of `x` and the total log-likelihood; `x` is in
-    /// standard layout with the mixture's dimension.
-    pub fn posteriors(&self, x: ArrayView2<f32>) -> (Array2<f32>, f64) {
-        let k = self.k();
-        let prec = self.variances.mapv(|v| 1.0 / v);
-        let mp = &self.means * &prec;
-        // Per component: log π − ½ (Σ log 2πσ² + Σ μ²/σ²).
-        let konst: Vec<f64> = (0..k)
-            .map(|j| {
-                let mut c = 0f64;
-                for (&v, &m) in self.variances.row(j).iter().zip(self.means.row(j).iter()) {
-                    c += (2.0 * std::f64::consts::PI * v as f64).ln()
-                        + (m as f64).powi(2) / v as f64;
-                }
-                (self.priors[j].max(f32::MIN_POSITIVE) as f64).ln() - 0.5 * c
-            })
-            .collect();
-        let n = x.nrows();
-        let mut q = Array2::<f32>::zeros((n, k));
-        let lls: Vec<f64> = q
-            .axis_chunks_iter_mut(Axis(0), CHUNK)
-            .into_par_iter()
-            .enumerate()
-            .map(|(b, mut qb)| {
-                let rows = qb.nrows();
-                let xb = x.slice_axis(Axis(0), Slice::from(b * CHUNK..b * CHUNK + rows));
-                let x2 = xb.mapv(|v| v * v);
-                let a = x2.dot(&prec.t());
-                let c = xb.dot(&mp.t());
-                let mut ll = 0f64;
-                for r in 0..rows {
-                    let mut row: Vec<f64> = (0..k)
-                        .map(|j| konst[j] - 0.5 * (a[[r, j]] as f64 - 2.0 * c[[r, j]] as f64))
-                        .collect();
-                    let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let s: f64 = row.iter().map(|v| (v - mx).exp()).sum();
-                    let lse = mx + s.ln();
-                    ll += lse;
-                    for (j, v) in row.iter_mut().enumerate() {
-                        qb[[r, j]] = (*v - lse).exp() as f32;
-                    }
-                }
-                ll
-            })
-            .collect();
-        (q, lls.iter().sum())
-    }
-
-    /// Log-likelihood and the sufficient statistics Σq, Σq·x, Σq·x² (per component).
-    fn statistics(&self, x: ArrayView2<f32>) -> (f64, Vec<f64>, Vec<f64>, Vec<f64>) {
-        let (k, d) = self.means.dim();
-        let (q, ll) = self.posteriors(x);
-        let n = x.nrows();
-        let blocks: Vec<(Vec<f64>, Array2<f32>, Array2<f32>)> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|b| {
-                let r = Slice::from(b * CHUNK..((b + 1) * CHUNK).min(n));
-                let qb = q.slice_axis(Axis(0), r);
-                let xb = x.slice_axis(Axis(0), r);
-                let s0 = (0..k)
-                    .map(|j| qb.column(j).iter().map(|&v| v as f64).sum())
-                    .collect();
-                (s0, qb.t().dot(&xb), qb.t().dot(&xb.mapv(|v| v * v)))
-            })
-            .collect();
-        let (mut s0, mut s1, mut s2) = (vec![0f64; k], vec![0f64; k * d], vec![0f64; k * d]);
-        for (b0, b1, b2) in blocks {
-            for j in 0..k {
-                s0[j] += b0[j];
-            }
-            for (s, &v) in s1.iter_mut().zip(b1.iter()) {
-                *s += v as f64;
-            }
-            for (s, &v) in s2.iter_mut().zip(b2.iter()) {
-                *s += v as f64;
-            }
-        }
-        (ll, s0, s1, s2)
-    }
-}
-
-impl crate::persist::Model for Gmm {
-    fn kind() -> String {
-        "gmm".into()
-    }
-}
-
 impl FisherParams {
     /// Checks every parameter; called first by `fit`.
     pub fn validate(&self) -> Result<()> {
@@ -334,8 +90,7 @@ impl Fit for FisherParams {
     /// Learns the mixture from descriptors pooled across `inputs` (labels are ignored but
     /// must match in number).
     fn fit(&self, inputs: &[LocalFeatures], labels: &[Label]) -> Result<Fisher> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         let x = pool_descriptors(inputs, self.gmm.subsample, self.gmm.seed)?;
         let gmm = GmmParams {
             subsample: None,
@@ -432,51 +187,13 @@ pub fn fisher_encode(x: ArrayView2<f32>, gmm: &Gmm, improved: bool) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
-
-    fn mixture_data(n: usize) -> Array2<f32> {
-        let mut rng = Rng::new(4);
-        let centres = [[0.0f32, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]];
-        let sds = [0.5f32, 1.0, 0.3];
-        Array2::from_shape_fn((n, 3), |(i, t)| {
-            centres[i % 3][t] + sds[i % 3] * rng.normal()
-        })
-    }
-
-    #[test]
-    fn em_recovers_the_mixture_and_likelihood_rises() {
-        let x = mixture_data(3000);
-        let g = GmmParams {
-            k: 3,
-            ..Default::default()
-        }
-        .fit_array(x.view())
-        .unwrap();
-        assert!(
-            g.log_likelihoods
-                .windows(2)
-                .all(|w| w[1] >= w[0] - 1e-6 * w[0].abs())
-        );
-        for j in 0..3 {
-            assert!((g.priors[j] - 1.0 / 3.0).abs() < 0.02, "{:?}", g.priors);
-            let v = g.variances.row(j).mean().unwrap().sqrt();
-            assert!(
-                [0.5f32, 1.0, 0.3].iter().any(|s| (v - s).abs() < 0.08),
-                "sd {v}"
-            );
-        }
-    }
+    use crate::encode::gmm::tests::{fit_gmm, mixture_data};
+    use ndarray::Array2;
 
     #[test]
     fn encoding_matches_a_textbook_loop() {
         let x = mixture_data(300);
-        let g = GmmParams {
-            k: 3,
-            max_iter: 5,
-            ..Default::default()
-        }
-        .fit_array(x.view())
-        .unwrap();
+        let g = fit_gmm(&x, 3, 5);
         let fv = fisher_encode(x.view(), &g, false).unwrap();
         // Textbook: posteriors from the densities directly.
         let (k, d) = (3, 3);
@@ -515,60 +232,9 @@ mod tests {
     }
 
     #[test]
-    fn validation_and_bad_input() {
+    fn encoding_rejects_bad_input() {
         let x = mixture_data(30);
-        let bad = |p: GmmParams| p.fit_array(x.view());
-        assert!(matches!(
-            bad(GmmParams {
-                k: 0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 2,
-                tol: -1.0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 2,
-                variance_floor: 0.0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "variance_floor",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 2,
-                subsample: Some(0),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "subsample",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(GmmParams {
-                k: 31,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
-        let g = GmmParams {
-            k: 2,
-            max_iter: 3,
-            ..Default::default()
-        }
-        .fit_array(x.view())
-        .unwrap();
+        let g = fit_gmm(&x, 2, 3);
         assert_eq!(
             fisher_encode(Array2::zeros((0, 3)).view(), &g, true).unwrap(),
             vec![0.0; 12]

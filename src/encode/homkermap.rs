@@ -49,7 +49,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// The additive kernel to approximate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,9 +262,7 @@ impl Fit for HomKerMap {
 
     /// Stateless: validates and returns a copy (labels must match the inputs in number).
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<HomKerMap> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        Ok(self.clone())
+        check_fit(self.validate(), inputs, labels).map(|()| self.clone())
     }
 }
 
@@ -377,28 +375,13 @@ mod tests {
 
     #[test]
     fn validation_rules() {
-        let bad = |m: HomKerMap| m.transform(&vec![0.5]);
-        assert!(matches!(
-            bad(HomKerMap {
-                gamma: 0.0,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "gamma", .. })
-        ));
-        assert!(matches!(
-            bad(HomKerMap {
-                period: Some(-1.0),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "period", .. })
-        ));
-        assert!(matches!(
-            bad(HomKerMap {
-                order: 1000,
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "order", .. })
-        ));
+        let cases: [crate::pipeline::Case<HomKerMap>; 3] = [
+            ("gamma", |m| m.gamma = 0.0),
+            ("period", |m| m.period = Some(-1.0)),
+            ("order", |m| m.order = 1000),
+        ];
+        let run = |m: &HomKerMap| m.transform(&vec![0.5]);
+        crate::pipeline::assert_rejected(&HomKerMap::default(), &cases, run);
         assert!(matches!(
             HomKerMap::default().transform(&vec![f32::NAN]),
             Err(Error::NonFinite { .. })

@@ -73,9 +73,12 @@ use ndarray::{Array2, ArrayView2, Axis, Slice};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::encode::encoder::LocalFeatures;
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 use crate::rng::Rng;
+// The pairwise 8-lane order of k-means: the VLFeat parity tests depend on it.
+use crate::vecops::sq_dist_pairwise as dist2;
 
 /// Rows per block of the parallel assignment (fixed, so results do not depend on threads).
 pub const CHUNK: usize = 1024;
@@ -157,20 +160,6 @@ pub struct KMeans {
     pub converged: bool,
     /// Number of full distance evaluations (point x centre) done by the refinement.
     pub n_distances: u64,
-}
-
-/// One image's local descriptors and where they were taken: the input of the encoders.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LocalFeatures {
-    /// `n x d` descriptors, one per row.
-    pub descriptors: Array2<f32>,
-    /// Keypoint centre `(x, y)` in pixels (x = column) for each descriptor. May be empty
-    /// when no encoder needs positions (no spatial pyramid).
-    pub positions: Vec<[f32; 2]>,
-    /// Image width in pixels.
-    pub width: u32,
-    /// Image height in pixels.
-    pub height: u32,
 }
 
 /// Nearest-centre assignment of a set of points.
@@ -339,8 +328,7 @@ impl Fit for KMeansParams {
 
     /// Fits on one descriptor per input; the labels are ignored but must match in number.
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<KMeans> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         let x = crate::pipeline::stack_rows(inputs)?;
         self.fit_array(x.view())
     }
@@ -442,28 +430,6 @@ pub fn quantize(x: ArrayView2<f32>, centres: ArrayView2<f32>) -> Result<Quantize
     check_finite(c.as_slice().expect("standard layout"), "codebook")?;
     let (labels, distances, _) = assign(x.view(), c.view(), false);
     Ok(Quantized { labels, distances })
-}
-
-/// Squared Euclidean distance, in eight lanes so that it vectorises.
-#[inline]
-pub(crate) fn dist2(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            let t = x[l] - y[l];
-            acc[l] += t * t;
-        }
-    }
-    let s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    s + tail
 }
 
 /// Sum in `f64` per block of [`CHUNK`], then across blocks in order.
@@ -1069,68 +1035,26 @@ mod tests {
     #[test]
     fn validation_rules() {
         let x = blobs(10, 3, 2, 7);
-        let bad = |p: KMeansParams| p.fit_array(x.view());
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 0,
-                ..Default::default()
+        let cases: [crate::pipeline::Case<KMeansParams>; 7] = [
+            ("k", |p| p.k = 0),
+            ("tol", |p| p.tol = f32::NAN),
+            ("tol", |p| p.tol = -1.0),
+            ("subsample", |p| p.subsample = Some(0)),
+            ("algorithm", |p| {
+                p.algorithm = KMeansAlgorithm::MiniBatch { batch_size: 0 }
             }),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                tol: f32::NAN,
-                ..Default::default()
+            ("init", |p| {
+                p.init = KMeansInit::Given(Array2::zeros((3, 3)))
             }),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                tol: -1.0,
-                ..Default::default()
+            ("NonFinite", |p| {
+                p.init = KMeansInit::Given(Array2::from_elem((2, 3), f32::NAN))
             }),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                subsample: Some(0),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "subsample",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                algorithm: KMeansAlgorithm::MiniBatch { batch_size: 0 },
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam {
-                name: "algorithm",
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                init: KMeansInit::Given(Array2::zeros((3, 3))),
-                ..Default::default()
-            }),
-            Err(Error::InvalidParam { name: "init", .. })
-        ));
-        assert!(matches!(
-            bad(KMeansParams {
-                k: 2,
-                init: KMeansInit::Given(Array2::from_elem((2, 3), f32::NAN)),
-                ..Default::default()
-            }),
-            Err(Error::NonFinite { .. })
-        ));
+        ];
+        let base = KMeansParams {
+            k: 2,
+            ..Default::default()
+        };
+        crate::pipeline::assert_rejected(&base, &cases, |p| p.fit_array(x.view()));
         assert!(KMeansParams::default().validate().is_ok());
     }
 

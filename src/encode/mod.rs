@@ -4,6 +4,7 @@
 pub mod bovw;
 pub mod encoder;
 pub mod fisher;
+pub mod gmm;
 pub mod homkermap;
 pub mod kmeans;
 pub mod vlad;

@@ -9,7 +9,8 @@
 //!
 //! # Usage
 //! ```
-//! use classic_cv::encode::kmeans::{KMeansParams, LocalFeatures};
+//! use classic_cv::encode::encoder::LocalFeatures;
+//! use classic_cv::encode::kmeans::KMeansParams;
 //! use classic_cv::pipeline::{Fit, Transform};
 //! use classic_cv::encode::vlad::VladParams;
 //! use ndarray::array;
@@ -53,9 +54,10 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::kmeans::{KMeans, KMeansParams, LocalFeatures, quantize};
+use crate::encode::encoder::LocalFeatures;
+use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::error::{Error, Result};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// VLFeat's VLAD normalisation flags (`VL_VLAD_FLAG_*`); all false = VLFeat's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,8 +121,7 @@ impl Fit for VladParams {
     /// Learns the codebook from descriptors pooled across `inputs` (labels are ignored but
     /// must match in number).
     fn fit(&self, inputs: &[LocalFeatures], labels: &[Label]) -> Result<Vlad> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         Ok(Vlad {
             params: self.clone(),
             codebook: self.kmeans.fit_pooled(inputs)?,

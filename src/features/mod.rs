@@ -1,4 +1,5 @@
-//! Image features: raw pixels and dense SIFT.
+//! Image features: raw pixels and dense SIFT (with VLFeat's fast math).
 
 pub mod pixels;
 pub mod sift;
+pub mod vlmath;

@@ -10,7 +10,7 @@
 //! # Usage
 //! ```
 //! use classic_cv::pipeline::{Fit, Transform};
-//! use classic_cv::{Image, pixels::Pixels};
+//! use classic_cv::{Image, features::pixels::Pixels};
 //! let img = Image::from_fn(3, 2, |x, y| (y * 3 + x) as f32);
 //! let stage = Pixels::default().fit(&[img.clone()], &[0]).unwrap();
 //! assert_eq!(stage.transform(&img).unwrap(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::image::Image;
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
 
 /// The flattening stage (no parameters; a struct so that configs stay stable).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -43,9 +43,7 @@ impl Fit for Pixels {
     type Fitted = Pixels;
 
     fn fit(&self, inputs: &[Image], labels: &[Label]) -> Result<Pixels> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        Ok(self.clone())
+        check_fit(self.validate(), inputs, labels).map(|()| self.clone())
     }
 }
 

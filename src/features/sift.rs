@@ -101,8 +101,10 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::features::vlmath::{fast_atan2, fast_sqrt};
 use crate::image::Image;
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform, check_fit};
+use crate::vecops; // sum / sum_sq: the sequential 8-lane order of VLFeat parity tests
 
 /// Length of one descriptor: 4 x 4 spatial bins x 8 orientations.
 pub const DESCRIPTOR_LEN: usize = 128;
@@ -118,14 +120,20 @@ const EPS_F: f32 = f32::EPSILON;
 /// How gradient magnitudes are weighted inside a descriptor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Window {
     /// VLFeat's flat window (`vl_dsift_set_flat_window(1)`): bilinear spatial binning, then
     /// each spatial bin scaled by the mean of the Gaussian window over the bin. The fast
     /// mode, and vl_phow's default.
     #[default]
+    #[cfg_attr(
+        feature = "cli",
+        value(help = "VLFeat's flat window (fast; vl_phow's default)")
+    )]
     Flat,
     /// A Gaussian window of `σ = window_size · bin_size` centred on the descriptor,
     /// applied per pixel (VLFeat's default, exact SIFT weighting).
+    #[cfg_attr(feature = "cli", value(help = "Per-pixel Gaussian window"))]
     Gaussian,
 }
 
@@ -503,7 +511,7 @@ impl DenseSift {
                         }
                     }
                 }
-                let mass = sum8(d) / area;
+                let mass = vecops::sum(d) / area;
                 normalize_sift(d);
                 if mass < self.contrast_threshold {
                     d.fill(0.0);
@@ -528,9 +536,7 @@ impl Fit for DenseSift {
 
     /// A stateless stage: checks the params and the inputs, returns a copy of itself.
     fn fit(&self, inputs: &[Image], labels: &[Label]) -> Result<DenseSift> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        Ok(self.clone())
+        check_fit(self.validate(), inputs, labels).map(|()| self.clone())
     }
 }
 
@@ -547,45 +553,6 @@ impl crate::persist::Model for DenseSift {
     fn kind() -> String {
         "dense-sift".into()
     }
-}
-
-/// VLFeat's `vl_fast_resqrt_f`: `0x5f3759df` initial guess and two Newton steps.
-pub fn fast_rsqrt(x: f32) -> f32 {
-    let xhalf = 0.5 * x;
-    let mut y = f32::from_bits((0x5f37_59df_i32 - ((x.to_bits() as i32) >> 1)) as u32);
-    y *= 1.5 - xhalf * y * y;
-    y *= 1.5 - xhalf * y * y;
-    y
-}
-
-/// VLFeat's `vl_fast_sqrt_f`: 0 below 1e-8, else `x · fast_rsqrt(x)`.
-pub fn fast_sqrt(x: f32) -> f32 {
-    // `x < 1e-8` in double precision, as in C; for a float x that is `x <= 1e-8f32`.
-    if x <= 1e-8_f32 {
-        0.0
-    } else {
-        x * fast_rsqrt(x)
-    }
-}
-
-/// VLFeat's `vl_fast_atan2_f`: a rational approximation of `atan2(y, x)` with a maximum
-/// error of about 0.0061 rad.
-pub fn fast_atan2(y: f32, x: f32) -> f32 {
-    const C3: f32 = 0.1821;
-    const C1: f32 = 0.9675;
-    let abs_y = y.abs() + EPS_F;
-    // Written as selects (no branches) so that loops over pixels vectorise.
-    let pos = x >= 0.0;
-    let num = if pos { x - abs_y } else { x + abs_y };
-    let den = if pos { x + abs_y } else { abs_y - x };
-    let base = if pos {
-        std::f32::consts::FRAC_PI_4
-    } else {
-        (3.0 * std::f64::consts::FRAC_PI_4) as f32
-    };
-    let r = num / den;
-    let angle = base + (C3 * r * r - C1) * r;
-    if y < 0.0 { -angle } else { angle }
 }
 
 /// Frame layout of one scale.
@@ -734,35 +701,13 @@ fn convolve_rows(
     }
 }
 
-/// Sum of 128 values in 8 interleaved partial sums (vectorisable).
-fn sum8(d: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    for c in d.chunks_exact(8) {
-        for t in 0..8 {
-            acc[t] += c[t];
-        }
-    }
-    acc.iter().sum()
-}
-
-/// Sum of squares, as [`sum8`].
-fn sumsq8(d: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    for c in d.chunks_exact(8) {
-        for t in 0..8 {
-            acc[t] += c[t] * c[t];
-        }
-    }
-    acc.iter().sum()
-}
-
 /// VLFeat's SIFT normalisation: L2 (fast sqrt + FLT_EPSILON), clamp at 0.2, L2 again.
 fn normalize_sift(d: &mut [f32]) {
-    let n = fast_sqrt(sumsq8(d)) + EPS_F;
+    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
     for v in d.iter_mut() {
         *v = (*v / n).min(0.2);
     }
-    let n = fast_sqrt(sumsq8(d)) + EPS_F;
+    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
     for v in d.iter_mut() {
         *v /= n;
     }
@@ -770,7 +715,7 @@ fn normalize_sift(d: &mut [f32]) {
 
 /// RootSIFT: L1-normalise, then square root. A zero descriptor stays zero.
 fn root_sift(d: &mut [f32]) {
-    let l1 = sum8(d);
+    let l1 = vecops::sum(d);
     if l1 > 0.0 {
         for v in d.iter_mut() {
             *v = (*v / l1).sqrt();
@@ -1008,33 +953,6 @@ mod tests {
     }
 
     #[test]
-    fn fast_atan2_and_sqrt_are_close_to_exact() {
-        let mut worst = 0f32;
-        for i in 0..2000 {
-            let a = (i as f32 / 1000.0 - 1.0) * std::f32::consts::PI;
-            for r in [1e-3f32, 0.5, 7.0] {
-                let (y, x) = (r * a.sin(), r * a.cos());
-                let e = (fast_atan2(y, x) - y.atan2(x)).abs();
-                worst = worst.max(e.min((e - 2.0 * std::f32::consts::PI).abs()));
-            }
-        }
-        assert!(worst < 0.0065 && worst > 0.003, "max error {worst}");
-        for x in [1e-7f32, 0.01, 1.0, 2.0, 123.0] {
-            assert!((fast_sqrt(x) - x.sqrt()).abs() <= 1e-5 * x.sqrt());
-        }
-        assert_eq!(fast_sqrt(5e-9), 0.0);
-        // The C comparison `x < 1e-8` is done in double precision.
-        let c = 1e-8_f32;
-        for v in [
-            c,
-            f32::from_bits(c.to_bits() + 1),
-            f32::from_bits(c.to_bits() - 1),
-        ] {
-            assert_eq!(fast_sqrt(v) == 0.0, (v as f64) < 1e-8, "{v:e}");
-        }
-    }
-
-    #[test]
     fn root_sift_is_sqrt_of_l1_normalised_sift() {
         let img = noise_image(40, 40, 3);
         let p = DenseSift {
@@ -1171,119 +1089,43 @@ mod tests {
     }
 
     #[test]
-    fn step_must_be_positive() {
-        let p = DenseSift {
-            step: 0,
-            ..DenseSift::default()
-        };
+    fn invalid_params_are_named() {
+        let cases: [crate::pipeline::Case<DenseSift>; 10] = [
+            ("bin_size", |p| p.bin_size = 0),
+            ("bin_size", |p| p.bin_size = MAX_BIN + 1),
+            ("scales", |p| p.scales = vec![4, 0]),
+            ("window_size", |p| p.window_size = 0.0),
+            ("window_size", |p| p.window_size = -1.0),
+            ("window_size", |p| p.window_size = f32::NAN),
+            ("window_size", |p| p.window_size = f32::INFINITY),
+            ("contrast_threshold", |p| p.contrast_threshold = f32::NAN),
+            ("magnif", |p| {
+                *p = DenseSift {
+                    magnif: 0.0,
+                    ..DenseSift::phow()
+                }
+            }),
+            ("bounds", |p| p.bounds = Some(bounds(10, 0, 5, 30))),
+        ];
+        let base = DenseSift::default();
+        crate::pipeline::assert_rejected(&base, &cases, |p| p.validate());
+        // Checked when extracting: a zero step, and bounds that hold no frame of the image.
+        let cases: [crate::pipeline::Case<DenseSift>; 1] = [("step", |p| p.step = 0)];
         let img = noise_image(40, 40, 1);
-        assert!(matches!(
-            p.extract(&img),
-            Err(Error::InvalidParam { name: "step", .. })
-        ));
-    }
-
-    #[test]
-    fn bin_size_must_be_in_range() {
-        let p = DenseSift {
-            bin_size: 0,
-            ..DenseSift::default()
-        };
-        assert!(matches!(
-            p.validate(),
-            Err(Error::InvalidParam {
-                name: "bin_size",
-                ..
-            })
-        ));
-        let p = DenseSift {
-            bin_size: MAX_BIN + 1,
-            ..DenseSift::default()
-        };
-        assert!(matches!(
-            p.validate(),
-            Err(Error::InvalidParam {
-                name: "bin_size",
-                ..
-            })
-        ));
-        let p = DenseSift {
-            scales: vec![4, 0],
-            ..DenseSift::default()
-        };
-        assert!(matches!(
-            p.validate(),
-            Err(Error::InvalidParam { name: "scales", .. })
-        ));
-    }
-
-    #[test]
-    fn window_size_contrast_and_magnif_must_be_valid() {
-        for ws in [0.0, -1.0, f32::NAN, f32::INFINITY] {
-            let p = DenseSift {
-                window_size: ws,
-                ..DenseSift::default()
-            };
-            assert!(matches!(
-                p.validate(),
-                Err(Error::InvalidParam {
-                    name: "window_size",
-                    ..
-                })
-            ));
-        }
-        let p = DenseSift {
-            contrast_threshold: f32::NAN,
-            ..DenseSift::default()
-        };
-        assert!(matches!(
-            p.validate(),
-            Err(Error::InvalidParam {
-                name: "contrast_threshold",
-                ..
-            })
-        ));
-        let p = DenseSift {
-            magnif: 0.0,
-            ..DenseSift::phow()
-        };
-        assert!(matches!(
-            p.validate(),
-            Err(Error::InvalidParam { name: "magnif", .. })
-        ));
-    }
-
-    #[test]
-    fn bounds_must_be_ordered_and_hold_a_frame() {
-        let b = Bounds {
-            min_x: 10,
-            min_y: 0,
-            max_x: 5,
-            max_y: 30,
-        };
-        let p = DenseSift {
-            bounds: Some(b),
-            ..DenseSift::default()
-        };
-        assert!(matches!(
-            p.validate(),
-            Err(Error::InvalidParam { name: "bounds", .. })
-        ));
-        let b = Bounds {
-            min_x: 0,
-            min_y: 0,
-            max_x: 20,
-            max_y: 60,
-        };
-        let p = DenseSift {
-            bounds: Some(b),
-            ..DenseSift::default()
-        };
+        crate::pipeline::assert_rejected(&base, &cases, |p| p.extract(&img));
+        let cases: [crate::pipeline::Case<DenseSift>; 1] =
+            [("bounds", |p| p.bounds = Some(bounds(0, 0, 20, 60)))];
         let img = noise_image(64, 64, 1);
-        assert!(matches!(
-            p.extract(&img),
-            Err(Error::InvalidParam { name: "bounds", .. })
-        ));
+        crate::pipeline::assert_rejected(&base, &cases, |p| p.extract(&img));
+    }
+
+    fn bounds(min_x: usize, min_y: usize, max_x: usize, max_y: usize) -> Bounds {
+        Bounds {
+            min_x,
+            min_y,
+            max_x,
+            max_y,
+        }
     }
 
     #[test]

@@ -48,8 +48,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::learn::tree::{Criterion, Draw, FeatureSource, GrowParams, Tree, grow};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit};
 use crate::rng::Rng;
+use crate::vecops;
 
 /// How many candidate features a node draws.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -183,15 +184,7 @@ impl Ranked {
                 what: "feature vectors (length 0)",
             });
         }
-        for r in rows {
-            if r.len() != d {
-                return Err(Error::DimensionMismatch {
-                    what: "feature vector length",
-                    expected: d,
-                    found: r.len(),
-                });
-            }
-        }
+        crate::pipeline::check_row_lengths(rows, d)?;
         const BLOCK: usize = 16;
         let blocks: Vec<Result<Vec<RankedColumn>>> = (0..d.div_ceil(BLOCK))
             .into_par_iter()
@@ -282,9 +275,7 @@ impl Fit for RandomForestParams {
     type Fitted = RandomForest;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<RandomForest> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         if inputs.len() > u32::MAX as usize / 2 {
             return Err(Error::param("inputs", "too many samples for one forest"));
         }
@@ -358,23 +349,12 @@ impl RandomForest {
     }
 }
 
-/// Index of the largest value; ties go to the lowest index.
-fn argmax(p: &[f32]) -> Label {
-    let mut best = 0;
-    for (i, &v) in p.iter().enumerate() {
-        if v > p[best] {
-            best = i;
-        }
-    }
-    best as Label
-}
-
 impl Transform for RandomForest {
     type Input = Vec<f32>;
     type Output = Label;
 
     fn transform(&self, input: &Vec<f32>) -> Result<Label> {
-        Ok(argmax(&self.class_probabilities(input)?))
+        Ok(vecops::argmax(&self.class_probabilities(input)?) as Label)
     }
 }
 

@@ -22,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, stack_rows};
+use crate::pipeline::{Fit, Label, Transform, check_fit, stack_rows};
 
 /// Parameters of [`Standardize`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,8 +64,7 @@ impl Fit for StandardizeParams {
     type Fitted = Standardize;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<Standardize> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
+        check_fit(self.validate(), inputs, labels)?;
         let x = stack_rows(inputs)?;
         let n = x.nrows() as f64;
         let mut sum = vec![0f64; x.ncols()];

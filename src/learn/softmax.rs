@@ -44,7 +44,7 @@ use ndarray::{Array2, ArrayView2, Axis, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes, stack_rows};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit, stack_rows};
 use crate::rng::Rng;
 
 /// The update rule.
@@ -153,9 +153,7 @@ impl Fit for SoftmaxParams {
     type Fitted = Softmax;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<Softmax> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         let x = stack_rows(inputs)?;
         let (n, dim) = x.dim();
         let mut w = Array2::<f32>::zeros((n_classes, dim));
@@ -432,95 +430,19 @@ mod tests {
     }
 
     #[test]
-    fn learning_rate_must_be_positive() {
-        let p = SoftmaxParams {
-            learning_rate: -1.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam {
-                name: "learning_rate",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn momentum_must_be_below_one() {
-        let p = SoftmaxParams {
-            momentum: 1.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam {
-                name: "momentum",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn adam_betas_and_epsilon_are_checked() {
-        for (p, name) in [
-            (
-                SoftmaxParams {
-                    beta1: 1.5,
-                    ..Default::default()
-                },
-                "beta1",
-            ),
-            (
-                SoftmaxParams {
-                    beta2: -0.1,
-                    ..Default::default()
-                },
-                "beta2",
-            ),
-            (
-                SoftmaxParams {
-                    epsilon: 0.0,
-                    ..Default::default()
-                },
-                "epsilon",
-            ),
-        ] {
-            assert!(
-                matches!(p.fit(&[vec![0.0], vec![1.0]], &[0, 1]), Err(Error::InvalidParam { name: n, .. }) if n == name)
-            );
-        }
-    }
-
-    #[test]
-    fn batch_size_epochs_and_l2_are_checked() {
-        for (p, name) in [
-            (
-                SoftmaxParams {
-                    batch_size: 0,
-                    ..Default::default()
-                },
-                "batch_size",
-            ),
-            (
-                SoftmaxParams {
-                    epochs: 0,
-                    ..Default::default()
-                },
-                "epochs",
-            ),
-            (
-                SoftmaxParams {
-                    l2: -1.0,
-                    ..Default::default()
-                },
-                "l2",
-            ),
-        ] {
-            assert!(
-                matches!(p.fit(&[vec![0.0], vec![1.0]], &[0, 1]), Err(Error::InvalidParam { name: n, .. }) if n == name)
-            );
-        }
+    fn invalid_params_are_named() {
+        let cases: [crate::pipeline::Case<SoftmaxParams>; 8] = [
+            ("learning_rate", |p| p.learning_rate = -1.0),
+            ("momentum", |p| p.momentum = 1.0),
+            ("beta1", |p| p.beta1 = 1.5),
+            ("beta2", |p| p.beta2 = -0.1),
+            ("epsilon", |p| p.epsilon = 0.0),
+            ("batch_size", |p| p.batch_size = 0),
+            ("epochs", |p| p.epochs = 0),
+            ("l2", |p| p.l2 = -1.0),
+        ];
+        let run = |p: &SoftmaxParams| p.fit(&[vec![0.0], vec![1.0]], &[0, 1]);
+        crate::pipeline::assert_rejected(&SoftmaxParams::default(), &cases, run);
     }
 
     #[test]

@@ -61,8 +61,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit};
 use crate::rng::Rng;
+// dot: the sequential 8-lane order the scikit-learn parity tests were recorded with.
+use crate::vecops::{self, dot};
 
 /// The loss on the margin `m = y f(x)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,9 +170,7 @@ impl Fit for LinearSvmParams {
     type Fitted = LinearSvm;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<LinearSvm> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         let stacked = crate::pipeline::stack_rows(inputs)?;
         let x = stacked.view();
         let positives: Vec<Label> = if n_classes == 2 {
@@ -202,7 +202,7 @@ impl Transform for LinearSvm {
 
     fn transform(&self, input: &Vec<f32>) -> Result<Label> {
         let scores = self.decision_function(input)?;
-        Ok(argmax(&scores))
+        Ok(vecops::argmax(&scores) as Label)
     }
 }
 
@@ -251,17 +251,7 @@ pub fn train_binary(
     stream: u64,
 ) -> Result<BinarySvm> {
     params.validate()?;
-    if x.nrows() == 0 {
-        return Err(Error::EmptyInput {
-            what: "training set",
-        });
-    }
-    if x.nrows() != y.len() {
-        return Err(Error::LengthMismatch {
-            inputs: x.nrows(),
-            labels: y.len(),
-        });
-    }
+    crate::pipeline::check_counts(x.nrows(), y.len())?;
     let owned;
     let flat = match x.as_slice() {
         Some(s) => s,
@@ -506,30 +496,6 @@ fn pegasos(x: &[f32], dim: usize, y: &[f32], p: &LinearSvmParams, rng: &mut Rng)
     }
 }
 
-fn argmax(v: &[f32]) -> Label {
-    let mut best = 0;
-    for (i, &s) in v.iter().enumerate() {
-        if s > v[best] {
-            best = i;
-        }
-    }
-    best as Label
-}
-
-/// `a . b` with 8 independent accumulators (vectorised).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
 impl crate::persist::Model for LinearSvm {
     fn kind() -> String {
         "linear-svm".into()
@@ -646,54 +612,15 @@ mod tests {
     }
 
     #[test]
-    fn c_must_be_positive() {
-        let p = LinearSvmParams {
-            c: 0.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "c", .. })
-        ));
-    }
-
-    #[test]
-    fn bias_must_be_non_negative() {
-        let p = LinearSvmParams {
-            bias: -1.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "bias", .. })
-        ));
-    }
-
-    #[test]
-    fn max_iter_must_be_positive() {
-        let p = LinearSvmParams {
-            max_iter: 0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam {
-                name: "max_iter",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn tol_must_be_positive() {
-        let p = LinearSvmParams {
-            tol: f32::NAN,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "tol", .. })
-        ));
+    fn invalid_params_are_named() {
+        let cases: [crate::pipeline::Case<LinearSvmParams>; 4] = [
+            ("c", |p| p.c = 0.0),
+            ("bias", |p| p.bias = -1.0),
+            ("max_iter", |p| p.max_iter = 0),
+            ("tol", |p| p.tol = f32::NAN),
+        ];
+        let run = |p: &LinearSvmParams| p.fit(&[vec![0.0], vec![1.0]], &[0, 1]);
+        crate::pipeline::assert_rejected(&LinearSvmParams::default(), &cases, run);
     }
 
     #[test]

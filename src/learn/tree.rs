@@ -680,6 +680,13 @@ mod tests {
         }
     }
 
+    /// Grows on every sample of `t` (`0..labels.len()`), each of weight 1.
+    fn grow_all(t: &Table, labels: &[Label], p: &GrowParams, seed: u64) -> Tree<u32> {
+        let n = labels.len();
+        let samples: Vec<u32> = (0..n as u32).collect();
+        grow(t, &samples, &vec![1; n], labels, p, &mut Rng::new(seed))
+    }
+
     fn params(nc: usize, mf: usize, crit: Criterion) -> GrowParams {
         GrowParams {
             n_classes: nc,
@@ -709,14 +716,7 @@ mod tests {
         };
         let y = [0, 0, 1, 1, 1, 0];
         for crit in [Criterion::Gini, Criterion::Entropy] {
-            let tree = grow(
-                &t,
-                &[0, 1, 2, 3, 4, 5],
-                &[1; 6],
-                &y,
-                &params(2, 1, crit),
-                &mut Rng::new(0),
-            );
+            let tree = grow_all(&t, &y, &params(2, 1, crit), 0);
             assert_eq!(tree.thresholds[0], 1.5, "{crit:?}");
             // The tree separates the training set perfectly.
             for (s, &l) in y.iter().enumerate() {
@@ -745,14 +745,7 @@ mod tests {
             &params(2, 2, Criterion::Gini),
             &mut Rng::new(1),
         );
-        let b = grow(
-            &t3,
-            &[0, 1, 2, 3, 4, 5],
-            &[1; 6],
-            &y3,
-            &params(2, 2, Criterion::Gini),
-            &mut Rng::new(1),
-        );
+        let b = grow_all(&t3, &y3, &params(2, 2, Criterion::Gini), 1);
         assert_eq!(a, b);
     }
 
@@ -772,19 +765,16 @@ mod tests {
             .map(|i| (cols[0][i] + cols[3][i] / 5000) % 3)
             .collect();
         let t = Table { cols };
-        let samples: Vec<u32> = (0..n as u32).collect();
         let p = params(3, 3, Criterion::Entropy);
-        let seq = grow(&t, &samples, &vec![1; n], &y, &p, &mut Rng::new(5));
-        let par = grow(
+        let seq = grow_all(&t, &y, &p, 5);
+        let par = grow_all(
             &t,
-            &samples,
-            &vec![1; n],
             &y,
             &GrowParams {
                 parallel_work: 1,
                 ..p.clone()
             },
-            &mut Rng::new(5),
+            5,
         );
         assert_eq!(seq, par);
         assert!(seq.is_well_formed());
@@ -808,31 +798,26 @@ mod tests {
             .map(|i| (cols[1][i] / 250 + cols[2][i] / 500) % 3)
             .collect();
         let t = Table { cols };
-        let samples: Vec<u32> = (0..n as u32).collect();
         let p = params(3, 2, Criterion::Entropy);
-        let exact = grow(&t, &samples, &vec![1; n], &y, &p, &mut Rng::new(6));
-        let capped_high = grow(
+        let exact = grow_all(&t, &y, &p, 6);
+        let capped_high = grow_all(
             &t,
-            &samples,
-            &vec![1; n],
             &y,
             &GrowParams {
                 max_split_samples: n,
                 ..p.clone()
             },
-            &mut Rng::new(6),
+            6,
         );
         assert_eq!(exact, capped_high);
-        let sub = grow(
+        let sub = grow_all(
             &t,
-            &samples,
-            &vec![1; n],
             &y,
             &GrowParams {
                 max_split_samples: 300,
                 ..p.clone()
             },
-            &mut Rng::new(6),
+            6,
         );
         assert!(sub.is_well_formed());
         assert_ne!(sub, exact, "the subset must change some split");
@@ -848,17 +833,14 @@ mod tests {
             cols: vec![vec![7; 8], vec![0, 1, 2, 3, 4, 5, 6, 7]],
         };
         let y = [0, 1, 0, 1, 0, 1, 0, 1];
-        let s: Vec<u32> = (0..8).collect();
-        let tree = grow(
+        let tree = grow_all(
             &t,
-            &s,
-            &[1; 8],
             &y,
             &GrowParams {
                 max_depth: 2,
                 ..params(2, 1, Criterion::Gini)
             },
-            &mut Rng::new(0),
+            0,
         );
         assert_eq!(tree.depth(), 2);
         // Column 0 is constant, so every split uses column 1.
@@ -870,14 +852,7 @@ mod tests {
         let all_const = Table {
             cols: vec![vec![7; 8]],
         };
-        let leaf = grow(
-            &all_const,
-            &s,
-            &[1; 8],
-            &y,
-            &params(2, 1, Criterion::Gini),
-            &mut Rng::new(0),
-        );
+        let leaf = grow_all(&all_const, &y, &params(2, 1, Criterion::Gini), 0);
         assert_eq!(leaf.n_nodes(), 1);
         assert_eq!(leaf.distributions, vec![0.5, 0.5]);
     }

@@ -234,7 +234,7 @@ fn dense_sift_conforms() {
 }
 
 /// Ten small "images" of 2-D descriptors around three centres, with positions.
-fn local_feature_sets() -> (Vec<classic_cv::encode::kmeans::LocalFeatures>, Vec<Label>) {
+fn local_feature_sets() -> (Vec<classic_cv::encode::encoder::LocalFeatures>, Vec<Label>) {
     let mut rng = classic_cv::rng::Rng::new(5);
     let centres = [[0.0f32, 0.0], [4.0, 0.0], [0.0, 4.0]];
     let images = (0..10)
@@ -246,7 +246,7 @@ fn local_feature_sets() -> (Vec<classic_cv::encode::kmeans::LocalFeatures>, Vec<
                 d[[r, 0]] = c[0] + 0.3 * rng.normal();
                 d[[r, 1]] = c[1] + 0.3 * rng.normal();
             }
-            classic_cv::encode::kmeans::LocalFeatures {
+            classic_cv::encode::encoder::LocalFeatures {
                 descriptors: d,
                 positions: (0..n)
                     .map(|r| [r as f32 * 3.0, (r * 7 % 16) as f32])
@@ -365,7 +365,8 @@ fn encoding_default_params_validate() {
 
 #[test]
 fn fisher_conforms() {
-    use classic_cv::encode::fisher::{FisherParams, GmmParams};
+    use classic_cv::encode::fisher::FisherParams;
+    use classic_cv::encode::gmm::GmmParams;
     let (x, y) = local_feature_sets();
     check_estimator(
         &FisherParams {

@@ -144,7 +144,7 @@ fn quantize_agrees_with_vlfeat_assignments() {
 #[test]
 fn encoders_handle_bad_and_empty_input() {
     use classic_cv::encode::bovw::BovwParams;
-    use classic_cv::encode::kmeans::LocalFeatures;
+    use classic_cv::encode::encoder::LocalFeatures;
     use classic_cv::encode::vlad::VladParams;
     use classic_cv::pipeline::{Fit, Transform};
     let (x, _, _) = astronaut();
@@ -277,7 +277,8 @@ fn homkermap_matches_vlfeat() {
 /// `vl_gmm` fitted on descriptors 0..2000; the GMM and both encodings are in `tests/data`.
 #[test]
 fn fisher_matches_vlfeat_for_the_same_mixture() {
-    use classic_cv::encode::fisher::{Gmm, GmmParams, fisher_encode};
+    use classic_cv::encode::fisher::fisher_encode;
+    use classic_cv::encode::gmm::{Gmm, GmmParams};
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let raw = |name: &str| -> Vec<f32> {
         std::fs::read(data.join(name))

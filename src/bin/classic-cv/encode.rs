@@ -6,9 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use classic_cv::encode::bovw::{Bovw, BovwAssignment, BovwNorm, BovwParams};
-use classic_cv::encode::kmeans::{
-    KMeans, KMeansAlgorithm, KMeansInit, KMeansParams, LocalFeatures,
-};
+use classic_cv::encode::encoder::LocalFeatures;
+use classic_cv::encode::kmeans::{KMeans, KMeansAlgorithm, KMeansInit, KMeansParams};
 use classic_cv::encode::vlad::{Vlad, VladNormalization, vlad_encode};
 use classic_cv::npy;
 use classic_cv::pipeline::Transform;

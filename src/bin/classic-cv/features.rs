@@ -4,20 +4,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use classic_cv::features::sift::{DenseSift, Window};
 use classic_cv::{Image, npy, transform_all};
 
 use crate::Globals;
-
-/// Spatial window of the descriptors.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum WindowArg {
-    /// VLFeat's flat window (fast; vl_phow's default).
-    Flat,
-    /// Per-pixel Gaussian window.
-    Gaussian,
-}
 
 /// Arguments of `dsift`.
 #[derive(Args, Debug)]
@@ -33,7 +24,7 @@ pub struct DsiftArgs {
     pub bin_size: usize,
     /// Spatial window.
     #[arg(long, value_enum, default_value = "flat")]
-    pub window: WindowArg,
+    pub window: Window,
     /// Gaussian window sigma, in bins.
     #[arg(long, default_value_t = 2.0)]
     pub window_size: f32,
@@ -70,10 +61,7 @@ pub fn dsift(args: &DsiftArgs, g: &Globals) -> Result<()> {
     let params = DenseSift {
         step: args.step,
         bin_size: args.bin_size,
-        window: match args.window {
-            WindowArg::Flat => Window::Flat,
-            WindowArg::Gaussian => Window::Gaussian,
-        },
+        window: args.window,
         window_size: args.window_size,
         bounds: None,
         contrast_threshold: args.contrast_threshold,

@@ -48,6 +48,12 @@
 //!   rule). A tie between classes goes to the class of the nearest tied neighbour
 //!   ([`TieBreak::Nearest`]) or to the lowest label ([`TieBreak::LowestLabel`]).
 //!
+//! # Layout
+//! This module holds the classifier ([`KnnParams`] -> [`Knn`]), the vote and the exact `f64`
+//! distances; `brute` the blocked GEMM / loop search and the exact re-ranking, `prune` the
+//! principal-subspace pruning of high-dimensional L2 searches (its docs give the bound),
+//! `kdtree` the k-d tree, `codec` the model-file layout.
+//!
 //! # Persistence
 //! The fitted model holds the training set. When every training value is `i / 255` for an
 //! integer `i` in `0..=255` (8-bit pixels scaled to `[0, 1]`), it is saved as one byte per
@@ -63,22 +69,28 @@
 //! Friedman, Bentley & Finkel, "An algorithm for finding best matches in logarithmic
 //! expected time", ACM TOMS 3(3), 1977 (k-d tree).
 
-use ndarray::{ArrayView2, linalg::general_mat_mul};
 use rayon::prelude::*;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, check_finite};
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs, count_classes};
+mod brute;
+mod codec;
+mod kdtree;
+mod prune;
+
+use brute::{TRAIN_BLOCK, normalized};
+use kdtree::KdTree;
+use prune::{PROJ_DIM, Projection};
+
+use crate::error::{Error, Result};
+use crate::pipeline::{Fit, Label, Transform, check_supervised_fit, flatten_rows};
+// The sequential 8-lane order the kNN search was validated with (exact ties against scikit-learn).
+use crate::vecops::{dot, dot_f64};
 
 /// The k-d tree is used by [`Algorithm::Auto`] up to this many dimensions.
 pub const KD_TREE_MAX_DIM: usize = 8;
 
-/// Queries per parallel task of the brute-force search.
+/// Queries per parallel task of the search.
 const QUERY_BLOCK: usize = 256;
-/// Training rows per GEMM (or per loop block) of the brute-force search.
-const TRAIN_BLOCK: usize = 1024;
-/// Points per k-d tree leaf.
-const LEAF_SIZE: usize = 16;
 
 /// Distance between feature vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,9 +219,7 @@ impl Fit for KnnParams {
     type Fitted = Knn;
 
     fn fit(&self, inputs: &[Vec<f32>], labels: &[Label]) -> Result<Knn> {
-        self.validate()?;
-        check_fit_inputs(inputs, labels)?;
-        let n_classes = count_classes(labels)?;
+        let n_classes = check_supervised_fit(self.validate(), inputs, labels)?;
         if self.k > inputs.len() {
             return Err(Error::param(
                 "k",
@@ -226,18 +236,7 @@ impl Fit for KnnParams {
                 what: "feature vectors (dimension 0)",
             });
         }
-        let mut train = Vec::with_capacity(inputs.len() * dim);
-        for row in inputs {
-            if row.len() != dim {
-                return Err(Error::DimensionMismatch {
-                    what: "feature vector length",
-                    expected: dim,
-                    found: row.len(),
-                });
-            }
-            train.extend_from_slice(row);
-        }
-        check_finite(&train, "training features")?;
+        let train = flatten_rows(inputs, dim, "training features")?;
         if self.metric == Metric::Chi2 && train.iter().any(|&v| v < 0.0) {
             return Err(Error::param(
                 "metric",
@@ -344,18 +343,7 @@ impl Knn {
                 ),
             ));
         }
-        let mut flat = Vec::with_capacity(queries.len() * self.dim);
-        for q in queries {
-            if q.len() != self.dim {
-                return Err(Error::DimensionMismatch {
-                    what: "feature vector length",
-                    expected: self.dim,
-                    found: q.len(),
-                });
-            }
-            flat.extend_from_slice(q);
-        }
-        check_finite(&flat, "query features")?;
+        let flat = flatten_rows(queries, self.dim, "query features")?;
         let ranked: Vec<Vec<(f64, u32)>> = flat
             .par_chunks(QUERY_BLOCK * self.dim)
             .flat_map_iter(|block| match &self.tree {
@@ -403,203 +391,6 @@ impl Knn {
                 .find(|&l| score[l as usize] == best)
                 .unwrap_or(0),
         }
-    }
-
-    /// Brute-force search for a block of queries: approximate `f32` distances select
-    /// candidates, which are re-ranked exactly (see the module docs).
-    fn brute_block(&self, block: &[f32], k: usize) -> Vec<Vec<(f64, u32)>> {
-        let d = self.dim;
-        let n = self.n_train();
-        let nq = block.len() / d;
-        let keep = (2 * k + 8).min(n);
-        let mut cands: Vec<TopK> = (0..nq).map(|_| TopK::new(keep)).collect();
-        let metric = self.params.metric;
-        if let Some(proj) = &self.projection {
-            self.pruned_scan(proj, block, &mut cands);
-            return block
-                .chunks_exact(d)
-                .zip(cands)
-                .map(|(q, top)| self.rerank(q, top, k, true))
-                .collect();
-        }
-        match metric {
-            Metric::L2 | Metric::Cosine => {
-                let queries: Vec<f32> = if metric == Metric::Cosine {
-                    block.chunks_exact(d).flat_map(normalized).collect()
-                } else {
-                    block.to_vec()
-                };
-                let q = ArrayView2::from_shape((nq, d), &queries).expect("block shape");
-                let mut g = ndarray::Array2::<f32>::zeros((nq, TRAIN_BLOCK.min(n)));
-                let train = if metric == Metric::Cosine {
-                    &self.unit
-                } else {
-                    &self.train
-                };
-                for start in (0..n).step_by(TRAIN_BLOCK) {
-                    let end = (start + TRAIN_BLOCK).min(n);
-                    let x = ArrayView2::from_shape((end - start, d), &train[start * d..end * d])
-                        .expect("block shape");
-                    let mut gb =
-                        g.slice_axis_mut(ndarray::Axis(1), ndarray::Slice::from(0..end - start));
-                    general_mat_mul(1.0, &q, &x.t(), 0.0, &mut gb);
-                    for (qi, row) in gb.rows().into_iter().enumerate() {
-                        let top = &mut cands[qi];
-                        let row = row.as_slice().expect("standard layout");
-                        for (j, &p) in row.iter().enumerate() {
-                            let v = if metric == Metric::L2 {
-                                self.norms[start + j] - 2.0 * p
-                            } else {
-                                1.0 - p
-                            };
-                            top.push(v, (start + j) as u32);
-                        }
-                    }
-                }
-            }
-            Metric::L1 | Metric::Chi2 => {
-                for start in (0..n).step_by(TRAIN_BLOCK) {
-                    let end = (start + TRAIN_BLOCK).min(n);
-                    for (qi, q) in block.chunks_exact(d).enumerate() {
-                        let top = &mut cands[qi];
-                        for j in start..end {
-                            let x = &self.train[j * d..(j + 1) * d];
-                            let v = if metric == Metric::L1 {
-                                l1_f32(q, x)
-                            } else {
-                                chi2_f32(q, x)
-                            };
-                            top.push(v, j as u32);
-                        }
-                    }
-                }
-            }
-        }
-        block
-            .chunks_exact(d)
-            .zip(cands)
-            .map(|(q, top)| self.rerank(q, top, k, false))
-            .collect()
-    }
-
-    /// L2 with pruning: a lower bound of every distance from the principal subspace (one
-    /// small GEMM), and the full distance only where the bound does not exclude the row.
-    fn pruned_scan(&self, proj: &Projection, block: &[f32], cands: &mut [TopK]) {
-        let d = self.dim;
-        let n = self.n_train();
-        let m = proj.m;
-        let nq = block.len() / d;
-        let pq: Vec<f32> = block
-            .chunks_exact(d)
-            .flat_map(|q| proj.project(q))
-            .collect();
-        let pq_norm: Vec<f32> = pq.chunks_exact(m).map(|v| dot(v, v)).collect();
-        let q_norm: Vec<f64> = block
-            .chunks_exact(d)
-            .map(|q| dot_f64(q, q).sqrt())
-            .collect();
-        let u = f32::EPSILON as f64 / 2.0;
-        // Bounds (see `Projection`): eps_* bound the error of a projected vector, gemm the
-        // error of |Px|^2 - 2 Pq.Px + |Pq|^2 in f32.
-        let eps_x = proj.err_factor * self.max_norm.sqrt() as f64;
-        let slack: Vec<(f64, f64)> = (0..nq)
-            .map(|qi| {
-                let eps = eps_x + proj.err_factor * q_norm[qi];
-                let r = proj.max_proj_norm as f64 + (pq_norm[qi] as f64).sqrt();
-                (eps, (m as f64 + 8.0) * u * r * r * 1.01)
-            })
-            .collect();
-        let threshold = |tau: f32, (eps, gemm): (f64, f64)| -> f32 {
-            if tau.is_infinite() {
-                f32::INFINITY
-            } else {
-                let t = ((tau as f64).max(0.0).sqrt() + eps).powi(2) + gemm;
-                (t * (1.0 + 1e-6)) as f32
-            }
-        };
-        let mut limits: Vec<f32> = (0..nq)
-            .map(|qi| threshold(cands[qi].worst(), slack[qi]))
-            .collect();
-        let q = ArrayView2::from_shape((nq, m), &pq).expect("block shape");
-        let mut g = ndarray::Array2::<f32>::zeros((nq, TRAIN_BLOCK.min(n)));
-        for start in (0..n).step_by(TRAIN_BLOCK) {
-            let end = (start + TRAIN_BLOCK).min(n);
-            let x = ArrayView2::from_shape((end - start, m), &proj.rows[start * m..end * m])
-                .expect("block shape");
-            let mut gb = g.slice_axis_mut(ndarray::Axis(1), ndarray::Slice::from(0..end - start));
-            general_mat_mul(1.0, &q, &x.t(), 0.0, &mut gb);
-            for (qi, row) in gb.rows().into_iter().enumerate() {
-                let row = row.as_slice().expect("standard layout");
-                let query = &block[qi * d..(qi + 1) * d];
-                let offset = pq_norm[qi];
-                for (j, &p) in row.iter().enumerate() {
-                    let lb = proj.norms[start + j] - 2.0 * p + offset;
-                    if lb <= limits[qi] {
-                        let jj = start + j;
-                        let v = l2sq_f32(query, self.train_row(jj));
-                        if v < cands[qi].worst() {
-                            cands[qi].push(v, jj as u32);
-                            limits[qi] = threshold(cands[qi].worst(), slack[qi]);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Exact re-ranking of one query's candidates, with the proof that nothing outside
-    /// them can enter the top `k` (else an exact scan).
-    fn rerank(&self, q: &[f32], top: TopK, k: usize, relative: bool) -> Vec<(f64, u32)> {
-        let metric = self.params.metric;
-        let n = self.n_train();
-        let worst_kept = top.worst() as f64;
-        let kept = top.items.len();
-        let mut exact: Vec<(f64, u32)> = top
-            .items
-            .iter()
-            .map(|&(_, j)| (exact_distance(metric, q, self.train_row(j as usize)), j))
-            .collect();
-        sort_ranked(&mut exact);
-        exact.truncate(k);
-        if kept == n {
-            return exact;
-        }
-        let kth = exact[k - 1].0;
-        // Rounding-error bounds of the f32 pass (Higham, "Accuracy and Stability of
-        // Numerical Algorithms", 3.1: a dot product of d terms errs by at most d u sum|terms|).
-        let u = f32::EPSILON as f64 / 2.0;
-        let d = self.dim as f64;
-        let proven = match metric {
-            _ if relative => worst_kept / (1.0 + (d + 6.0) * u * 1.01) > kth,
-            Metric::L2 => {
-                let qn = dot_f64(q, q);
-                let m = self.max_norm as f64;
-                let bound = (d + 4.0) * u * (m + 2.0 * qn.sqrt() * m.sqrt()) * 1.01 + 1e-30;
-                // Ranked values are |x - q|^2; the f32 values omit the constant |q|^2.
-                worst_kept + qn - bound > kth
-            }
-            Metric::Cosine => {
-                let bound = 2.0 * (d + 6.0) * u * 1.01;
-                worst_kept - bound > kth
-            }
-            Metric::L1 | Metric::Chi2 => worst_kept / (1.0 + (d + 6.0) * u * 1.01) > kth,
-        };
-        if proven { exact } else { self.exact_scan(q, k) }
-    }
-
-    /// The exact `k` nearest by a direct `f64` scan (the reference, and the fallback).
-    fn exact_scan(&self, q: &[f32], k: usize) -> Vec<(f64, u32)> {
-        let mut all: Vec<(f64, u32)> = (0..self.n_train())
-            .map(|j| {
-                (
-                    exact_distance(self.params.metric, q, self.train_row(j)),
-                    j as u32,
-                )
-            })
-            .collect();
-        sort_ranked(&mut all);
-        all.truncate(k);
-        all
     }
 }
 
@@ -650,444 +441,6 @@ pub fn exact_distance(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-fn sort_ranked(v: &mut [(f64, u32)]) {
-    v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-}
-
-fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| x * y)
-}
-
-fn l2sq_f32(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| (x - y) * (x - y))
-}
-
-fn l1_f32(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| (x - y).abs())
-}
-
-fn chi2_f32(a: &[f32], b: &[f32]) -> f32 {
-    lanes(a, b, |x, y| {
-        let s = x + y;
-        if s > 0.0 { (x - y) * (x - y) / s } else { 0.0 }
-    })
-}
-
-/// `sum f(a_i, b_i)` with 8 independent accumulators, so the compiler vectorises it.
-#[inline(always)]
-fn lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += f(x[l], y[l]);
-        }
-    }
-    let mut tail = 0f32;
-    for (&x, &y) in ra.iter().zip(rb) {
-        tail += f(x, y);
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-fn normalized(v: &[f32]) -> Vec<f32> {
-    let n = dot(v, v).sqrt();
-    if n > 0.0 {
-        v.iter().map(|x| x / n).collect()
-    } else {
-        v.to_vec()
-    }
-}
-
-/// The `cap` smallest (value, index) pairs seen, sorted ascending.
-struct TopK {
-    cap: usize,
-    items: Vec<(f32, u32)>,
-}
-
-impl TopK {
-    fn new(cap: usize) -> Self {
-        TopK {
-            cap,
-            items: Vec::with_capacity(cap + 1),
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, v: f32, i: u32) {
-        if self.items.len() == self.cap {
-            if v >= self.items[self.cap - 1].0 {
-                return;
-            }
-            self.items.pop();
-        }
-        let pos = self.items.partition_point(|&(w, _)| w <= v);
-        self.items.insert(pos, (v, i));
-    }
-
-    /// The largest kept value, or infinity while fewer than `cap` are kept.
-    fn worst(&self) -> f32 {
-        if self.items.len() < self.cap {
-            f32::INFINITY
-        } else {
-            self.items[self.cap - 1].0
-        }
-    }
-}
-
-/// Dimension of the principal subspace used for pruning.
-const PROJ_DIM: usize = 64;
-/// Rows used to estimate the covariance.
-const PROJ_SAMPLE: usize = 4096;
-
-/// An orthonormal projection `P` (rows: approximate principal directions of the training
-/// set) and the projected training rows. For any orthonormal `P`,
-/// `|P(x - q)| <= |x - q|`, so the projected distance is a lower bound of the true one
-/// whatever the quality of the directions; they only decide how much is pruned.
-///
-/// Rounding: a projected vector computed in `f32` errs by at most `err_factor * |x|`
-/// (`sqrt(m) (d + 3) u`: `m` dot products of `d` terms plus the rounding of `P`).
-#[derive(Clone, Debug, PartialEq)]
-struct Projection {
-    m: usize,
-    dim: usize,
-    /// `m x dim`, row-major, orthonormal rows (in f64, stored in f32).
-    p: Vec<f32>,
-    /// Projected training rows, `n x m`.
-    rows: Vec<f32>,
-    /// Their squared norms.
-    norms: Vec<f32>,
-    /// Largest projected norm (not squared).
-    max_proj_norm: f32,
-    err_factor: f64,
-}
-
-impl Projection {
-    /// `None` when no orthonormal basis could be formed (then brute force is unpruned).
-    fn build(train: &[f32], dim: usize) -> Option<Projection> {
-        let n = train.len() / dim;
-        let m = PROJ_DIM.min(dim);
-        // Covariance of an evenly spaced sample of rows, by one f32 matrix product.
-        let step = (n / PROJ_SAMPLE).max(1);
-        let sample: Vec<usize> = (0..n).step_by(step).take(PROJ_SAMPLE).collect();
-        let mut mean = vec![0f64; dim];
-        for &i in &sample {
-            for (a, &v) in mean.iter_mut().zip(&train[i * dim..(i + 1) * dim]) {
-                *a += v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|a| *a /= sample.len() as f64);
-        let centred: Vec<f32> = sample
-            .iter()
-            .flat_map(|&i| {
-                train[i * dim..(i + 1) * dim]
-                    .iter()
-                    .zip(&mean)
-                    .map(|(&v, &mu)| (v as f64 - mu) as f32)
-            })
-            .collect();
-        let xs = ArrayView2::from_shape((sample.len(), dim), &centred).expect("shape");
-        let mut cov = xs.t().dot(&xs);
-        // Iterating with C + sI (s > 0) keeps every direction alive on rank-deficient data;
-        // the eigenvectors are those of C.
-        let shift = (cov.diag().sum() / dim as f32 * 1e-3).max(1e-6);
-        cov.diag_mut().iter_mut().for_each(|v| *v += shift);
-        // Subspace iteration from a fixed random start, Gram-Schmidt in f64.
-        let mut rng = crate::rng::Rng::new(0x006b_6e6e_5f70_6361);
-        let mut basis: Vec<Vec<f64>> = (0..m)
-            .map(|_| (0..dim).map(|_| rng.normal() as f64).collect())
-            .collect();
-        orthonormalize(&mut basis);
-        for _ in 0..12 {
-            let q = ndarray::Array2::from_shape_fn((dim, m), |(i, c)| basis[c][i] as f32);
-            let z = cov.dot(&q);
-            basis = (0..m)
-                .map(|c| z.column(c).iter().map(|&v| v as f64).collect())
-                .collect();
-            orthonormalize(&mut basis);
-        }
-        for i in 0..m {
-            for j in 0..=i {
-                let d: f64 = basis[i].iter().zip(&basis[j]).map(|(a, b)| a * b).sum();
-                if (d - f64::from(i == j)).abs() > 1e-9 {
-                    return None;
-                }
-            }
-        }
-        let p: Vec<f32> = basis.iter().flatten().map(|&v| v as f32).collect();
-        let pv = ArrayView2::from_shape((m, dim), &p).expect("shape");
-        let xv = ArrayView2::from_shape((n, dim), train).expect("shape");
-        let projected = xv.dot(&pv.t());
-        let rows: Vec<f32> = projected.iter().copied().collect();
-        let norms: Vec<f32> = rows.chunks_exact(m).map(|r| dot(r, r)).collect();
-        let max_proj_norm = norms.iter().copied().fold(0.0, f32::max).sqrt();
-        let u = f32::EPSILON as f64 / 2.0;
-        Some(Projection {
-            m,
-            dim,
-            p,
-            rows,
-            norms,
-            max_proj_norm,
-            err_factor: (m as f64).sqrt() * (dim as f64 + 3.0) * u * 1.01,
-        })
-    }
-
-    fn project(&self, q: &[f32]) -> Vec<f32> {
-        self.p.chunks_exact(self.dim).map(|r| dot(r, q)).collect()
-    }
-}
-
-/// Modified Gram-Schmidt, twice (orthonormal to f64 precision); a vector that vanishes is
-/// replaced by a unit coordinate vector orthogonalised in turn.
-fn orthonormalize(basis: &mut [Vec<f64>]) {
-    for _ in 0..2 {
-        for i in 0..basis.len() {
-            for j in 0..i {
-                let (head, tail) = basis.split_at_mut(i);
-                let d: f64 = head[j].iter().zip(&tail[0]).map(|(a, b)| a * b).sum();
-                for (b, a) in tail[0].iter_mut().zip(&head[j]) {
-                    *b -= d * a;
-                }
-            }
-            let norm = basis[i].iter().map(|v| v * v).sum::<f64>().sqrt();
-            if norm > 1e-12 {
-                basis[i].iter_mut().for_each(|v| *v /= norm);
-            } else {
-                let dim = basis[i].len();
-                basis[i] = (0..dim).map(|t| f64::from(t == i % dim)).collect();
-            }
-        }
-    }
-}
-
-/// A k-d tree over the training rows (rebuilt, never stored).
-#[derive(Clone, Debug, PartialEq)]
-struct KdTree {
-    nodes: Vec<KdNode>,
-    /// Training indices; each leaf owns a contiguous range.
-    perm: Vec<u32>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum KdNode {
-    Leaf {
-        start: u32,
-        end: u32,
-    },
-    Split {
-        dim: u32,
-        value: f32,
-        left: u32,
-        right: u32,
-    },
-}
-
-impl KdTree {
-    fn build(train: &[f32], dim: usize) -> KdTree {
-        let n = train.len() / dim;
-        let mut tree = KdTree {
-            nodes: Vec::new(),
-            perm: (0..n as u32).collect(),
-        };
-        tree.build_node(train, dim, 0, n);
-        tree
-    }
-
-    fn build_node(&mut self, train: &[f32], dim: usize, start: usize, end: usize) -> u32 {
-        let id = self.nodes.len() as u32;
-        let at = |i: u32, c: usize| train[i as usize * dim + c];
-        let mut widest = (0, 0f32);
-        if end - start > LEAF_SIZE {
-            for c in 0..dim {
-                let (lo, hi) = self.perm[start..end]
-                    .iter()
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &i| {
-                        (lo.min(at(i, c)), hi.max(at(i, c)))
-                    });
-                if hi - lo > widest.1 {
-                    widest = (c, hi - lo);
-                }
-            }
-        }
-        if end - start <= LEAF_SIZE || widest.1 == 0.0 {
-            self.nodes.push(KdNode::Leaf {
-                start: start as u32,
-                end: end as u32,
-            });
-            return id;
-        }
-        let c = widest.0;
-        let mid = start + (end - start) / 2;
-        self.perm[start..end].select_nth_unstable_by(mid - start, |&a, &b| {
-            at(a, c).total_cmp(&at(b, c)).then(a.cmp(&b))
-        });
-        let value = at(self.perm[mid], c);
-        self.nodes.push(KdNode::Split {
-            dim: c as u32,
-            value,
-            left: 0,
-            right: 0,
-        });
-        let left = self.build_node(train, dim, start, mid);
-        let right = self.build_node(train, dim, mid, end);
-        if let KdNode::Split {
-            left: l, right: r, ..
-        } = &mut self.nodes[id as usize]
-        {
-            *l = left;
-            *r = right;
-        }
-        id
-    }
-
-    fn search(
-        &self,
-        train: &[f32],
-        dim: usize,
-        metric: Metric,
-        q: &[f32],
-        k: usize,
-    ) -> Vec<(f64, u32)> {
-        let mut best: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
-        self.visit(0, train, dim, metric, q, k, &mut best);
-        best
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn visit(
-        &self,
-        node: u32,
-        train: &[f32],
-        dim: usize,
-        metric: Metric,
-        q: &[f32],
-        k: usize,
-        best: &mut Vec<(f64, u32)>,
-    ) {
-        match self.nodes[node as usize] {
-            KdNode::Leaf { start, end } => {
-                for &i in &self.perm[start as usize..end as usize] {
-                    let row = &train[i as usize * dim..(i as usize + 1) * dim];
-                    let cand = (exact_distance(metric, q, row), i);
-                    let worse = |a: &(f64, u32), b: &(f64, u32)| {
-                        a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).is_lt()
-                    };
-                    if best.len() == k {
-                        if !worse(&cand, &best[k - 1]) {
-                            continue;
-                        }
-                        best.pop();
-                    }
-                    let pos = best.partition_point(|b| worse(b, &cand));
-                    best.insert(pos, cand);
-                }
-            }
-            KdNode::Split {
-                dim: c,
-                value,
-                left,
-                right,
-            } => {
-                let diff = q[c as usize] as f64 - value as f64;
-                let (near, far) = if diff < 0.0 {
-                    (left, right)
-                } else {
-                    (right, left)
-                };
-                self.visit(near, train, dim, metric, q, k, best);
-                let plane = match metric {
-                    Metric::L2 => diff * diff,
-                    _ => diff.abs(),
-                };
-                if best.len() < k || plane <= best[k - 1].0 {
-                    self.visit(far, train, dim, metric, q, k, best);
-                }
-            }
-        }
-    }
-}
-
-/// What is written to a model file: the params, the labels and the training rows (one
-/// byte per value when lossless).
-#[derive(Serialize, Deserialize)]
-struct Stored<R> {
-    params: KnnParams,
-    n_classes: usize,
-    labels: Vec<Label>,
-    dim: usize,
-    rows: R,
-}
-
-#[derive(Serialize, Deserialize)]
-enum StoredRows {
-    /// `i / 255` values stored as `i`.
-    Bytes255(Vec<u8>),
-    /// Anything else.
-    F32(Vec<f32>),
-}
-
-#[derive(Serialize)]
-enum StoredRowsRef<'a> {
-    Bytes255(Vec<u8>),
-    F32(&'a [f32]),
-}
-
-/// The 8-bit code of `v` if `v` is exactly `i as f32 / 255.0` for an integer `i`.
-fn as_byte255(v: f32) -> Option<u8> {
-    let i = (v * 255.0).round();
-    ((0.0..=255.0).contains(&i) && (i as u8) as f32 / 255.0 == v).then_some(i as u8)
-}
-
-impl Serialize for Knn {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let bytes: Option<Vec<u8>> = self.train.iter().map(|&v| as_byte255(v)).collect();
-        let rows = match bytes {
-            Some(b) => StoredRowsRef::Bytes255(b),
-            None => StoredRowsRef::F32(&self.train),
-        };
-        Stored {
-            params: self.params.clone(),
-            n_classes: self.n_classes,
-            labels: self.labels.clone(),
-            dim: self.dim,
-            rows,
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Knn {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let s = Stored::<StoredRows>::deserialize(d)?;
-        let train = match s.rows {
-            StoredRows::Bytes255(b) => b.into_iter().map(|v| v as f32 / 255.0).collect(),
-            StoredRows::F32(v) => v,
-        };
-        let n = s.labels.len();
-        if s.dim == 0 || train.len() != n * s.dim {
-            return Err(D::Error::custom(format!(
-                "knn training set of {} values does not hold {n} rows of {}",
-                train.len(),
-                s.dim
-            )));
-        }
-        if s.labels.iter().any(|&l| l as usize >= s.n_classes) {
-            return Err(D::Error::custom("knn label outside 0..n_classes"));
-        }
-        if n < s.params.k || s.params.validate().is_err() || !train.iter().all(|v| v.is_finite()) {
-            return Err(D::Error::custom("knn model fails its own checks"));
-        }
-        Ok(Knn::build(s.params, s.n_classes, s.labels, s.dim, train))
-    }
-}
-
 impl crate::persist::Model for Knn {
     fn kind() -> String {
         "knn".into()
@@ -1099,7 +452,24 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
-    fn random_set(n: usize, d: usize, seed: u64, quantized: bool) -> (Vec<Vec<f32>>, Vec<Label>) {
+    /// The neighbours of every query equal those of the exact `f64` reference scan.
+    pub(super) fn assert_exact(knn: &Knn, queries: &[Vec<f32>], k: usize, context: &str) {
+        let got = knn.kneighbors(queries, k).unwrap();
+        for (q, g) in queries.iter().zip(&got) {
+            let want: Vec<usize> = reference_kneighbors(knn, q, k)
+                .iter()
+                .map(|&(_, i)| i as usize)
+                .collect();
+            assert_eq!(g.indices, want, "{context}");
+        }
+    }
+
+    pub(super) fn random_set(
+        n: usize,
+        d: usize,
+        seed: u64,
+        quantized: bool,
+    ) -> (Vec<Vec<f32>>, Vec<Label>) {
         let mut r = Rng::new(seed);
         let x = (0..n)
             .map(|_| {
@@ -1117,78 +487,6 @@ mod tests {
             .collect();
         let y = (0..n).map(|i| (i % 3) as Label).collect();
         (x, y)
-    }
-
-    #[test]
-    fn brute_and_tree_match_the_exact_reference() {
-        for metric in [Metric::L1, Metric::L2, Metric::Chi2, Metric::Cosine] {
-            for (d, quantized) in [(3, false), (3, true), (37, false), (20, true)] {
-                let (x, y) = random_set(1500, d, 7 + d as u64, quantized);
-                let (q, _) = random_set(300, d, 99, quantized);
-                let algorithms: &[Algorithm] = if matches!(metric, Metric::L1 | Metric::L2) {
-                    &[Algorithm::Brute, Algorithm::KdTree]
-                } else {
-                    &[Algorithm::Brute]
-                };
-                for &algorithm in algorithms {
-                    let knn = KnnParams {
-                        k: 7,
-                        metric,
-                        algorithm,
-                        ..Default::default()
-                    }
-                    .fit(&x, &y)
-                    .unwrap();
-                    let got = knn.kneighbors(&q, 7).unwrap();
-                    for (qi, g) in q.iter().zip(&got) {
-                        let want: Vec<usize> = reference_kneighbors(&knn, qi, 7)
-                            .iter()
-                            .map(|&(_, i)| i as usize)
-                            .collect();
-                        assert_eq!(g.indices, want, "{metric:?} {algorithm:?} d={d}");
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn pruned_l2_search_matches_the_exact_reference() {
-        // High dimension and enough rows to switch on the principal-subspace pruning; the
-        // data lie near a 10-D subspace (as images do) plus noise, with exact duplicates.
-        let (n, d) = (2500, 300);
-        let mut r = Rng::new(4);
-        let basis: Vec<Vec<f32>> = (0..10)
-            .map(|_| (0..d).map(|_| r.normal()).collect())
-            .collect();
-        let point = |r: &mut Rng| -> Vec<f32> {
-            let c: Vec<f32> = (0..10).map(|_| r.normal()).collect();
-            (0..d)
-                .map(|j| (0..10).map(|t| c[t] * basis[t][j]).sum::<f32>() + 0.3 * r.normal())
-                .collect()
-        };
-        let mut x: Vec<Vec<f32>> = (0..n).map(|_| point(&mut r)).collect();
-        for i in 0..50 {
-            x[n - 1 - i] = x[i].clone();
-        }
-        let y: Vec<Label> = (0..n).map(|i| (i % 4) as Label).collect();
-        let knn = KnnParams {
-            k: 5,
-            ..Default::default()
-        }
-        .fit(&x, &y)
-        .unwrap();
-        assert!(knn.projection.is_some());
-        let mut q: Vec<Vec<f32>> = (0..200).map(|_| point(&mut r)).collect();
-        q.push(x[3].clone());
-        let got = knn.kneighbors(&q, 5).unwrap();
-        for (qi, g) in q.iter().zip(&got) {
-            let want: Vec<usize> = reference_kneighbors(&knn, qi, 5)
-                .iter()
-                .map(|&(_, i)| i as usize)
-                .collect();
-            assert_eq!(g.indices, want);
-        }
     }
 
     #[test]
@@ -1226,71 +524,34 @@ mod tests {
         assert_eq!(knn.transform(&vec![10.0]).unwrap(), 1);
     }
 
+    /// Invalid params and inputs: (k, metric, algorithm, training set, the param named).
     #[test]
-    fn bytes_are_stored_when_lossless() {
-        let (x, y) = random_set(50, 4, 1, true);
-        let knn = KnnParams::default().fit(&x, &y).unwrap();
-        let bytes = postcard::to_stdvec(&knn).unwrap();
-        assert!(bytes.len() < 50 * 4 + 200, "{} bytes", bytes.len());
-        assert_eq!(postcard::from_bytes::<Knn>(&bytes).unwrap(), knn);
-        let (x, y) = random_set(50, 4, 1, false);
-        let knn = KnnParams::default().fit(&x, &y).unwrap();
-        let bytes = postcard::to_stdvec(&knn).unwrap();
-        assert_eq!(postcard::from_bytes::<Knn>(&bytes).unwrap(), knn);
-    }
-
-    #[test]
-    fn k_must_be_positive() {
-        let p = KnnParams {
-            k: 0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
-    }
-
-    #[test]
-    fn k_above_training_size_is_an_error() {
-        let p = KnnParams {
-            k: 3,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "k", .. })
-        ));
-    }
-
-    #[test]
-    fn kd_tree_needs_l1_or_l2() {
-        let p = KnnParams {
-            k: 1,
-            metric: Metric::Cosine,
-            algorithm: Algorithm::KdTree,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![0.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam {
-                name: "algorithm",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn chi2_needs_non_negative_features() {
-        let p = KnnParams {
-            k: 1,
-            metric: Metric::Chi2,
-            ..Default::default()
-        };
-        assert!(matches!(
-            p.fit(&[vec![-1.0], vec![1.0]], &[0, 1]),
-            Err(Error::InvalidParam { name: "metric", .. })
-        ));
+    fn invalid_params_are_named() {
+        let cases: [(usize, Metric, Algorithm, [f32; 2], &str); 4] = [
+            (0, Metric::L2, Algorithm::Auto, [0.0, 1.0], "k"),
+            (3, Metric::L2, Algorithm::Auto, [0.0, 1.0], "k"),
+            (
+                1,
+                Metric::Cosine,
+                Algorithm::KdTree,
+                [0.0, 1.0],
+                "algorithm",
+            ),
+            (1, Metric::Chi2, Algorithm::Auto, [-1.0, 1.0], "metric"),
+        ];
+        for (k, metric, algorithm, x, want) in cases {
+            let p = KnnParams {
+                k,
+                metric,
+                algorithm,
+                ..Default::default()
+            };
+            let r = p.fit(&[vec![x[0]], vec![x[1]]], &[0, 1]);
+            assert!(
+                matches!(r, Err(Error::InvalidParam { name, .. }) if name == want),
+                "{want}: {r:?}"
+            );
+        }
     }
 
     #[test]

@@ -320,11 +320,11 @@ pub fn select(args: &SelectArgs, g: &Globals) -> Result<()> {
     let folds = select::stratified_k_fold(&data.labels, args.folds)?;
     // Encoder stages (dense SIFT + codebook + encoding) are fitted and applied once per fold
     // and reused by every candidate that differs only in the classifier.
-    classic_cv::encode::encoder::cache::enable(4 << 30);
+    let cache = classic_cv::encode::encoder::EncodingCache::new(4 << 30);
     let configs: Vec<PipelineConfig> = candidates.iter().map(|(_, c)| c.clone()).collect();
     let names: Vec<String> = candidates.iter().map(|(n, _)| n.clone()).collect();
     let start = Instant::now();
-    let result = select::grid_search(&configs, &data.images, &data.labels, &folds)?;
+    let result = select::grid_search(&configs, &data.images, &data.labels, &folds, Some(&cache))?;
     let seconds = start.elapsed().as_secs_f64();
     let best = &configs[result.best];
     persist::write_atomic(
