@@ -44,7 +44,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::encode::encoder::{Encoder, EncoderParams};
+use crate::encode::encoder::{Encoder, EncoderParams, EncodingCache};
 use crate::error::{Error, Result};
 use crate::features::pixels::Pixels;
 use crate::image::Image;
@@ -138,9 +138,24 @@ impl Fit for FeaturesConfig {
     type Fitted = Features;
 
     fn fit(&self, x: &[Image], y: &[Label]) -> Result<Features> {
-        Ok(match self {
-            FeaturesConfig::Pixels(p) => Features::Pixels(p.fit(x, y)?),
-            FeaturesConfig::Encoder(p) => Features::Encoder(Box::new(p.fit(x, y)?)),
+        self.fit_with(x, y, None)
+    }
+}
+
+impl FeaturesConfig {
+    /// [`Fit::fit`], an encoder stage through `cache` when one is given.
+    fn fit_with(
+        &self,
+        x: &[Image],
+        y: &[Label],
+        cache: Option<&EncodingCache>,
+    ) -> Result<Features> {
+        Ok(match (self, cache) {
+            (FeaturesConfig::Pixels(p), _) => Features::Pixels(p.fit(x, y)?),
+            (FeaturesConfig::Encoder(p), None) => Features::Encoder(Box::new(p.fit(x, y)?)),
+            (FeaturesConfig::Encoder(p), Some(c)) => {
+                Features::Encoder(Box::new(p.fit_cached(x, y, c)?))
+            }
         })
     }
 }
@@ -157,9 +172,21 @@ impl Transform for Features {
     }
 
     fn transform_batch(&self, x: &[Image]) -> Result<Vec<Vec<f32>>> {
-        match self {
-            Features::Pixels(f) => f.transform_batch(x),
-            Features::Encoder(f) => f.transform_batch(x),
+        self.transform_batch_with(x, None)
+    }
+}
+
+impl Features {
+    /// [`Transform::transform_batch`], an encoder stage through `cache` when one is given.
+    fn transform_batch_with(
+        &self,
+        x: &[Image],
+        cache: Option<&EncodingCache>,
+    ) -> Result<Vec<Vec<f32>>> {
+        match (self, cache) {
+            (Features::Pixels(f), _) => f.transform_batch(x),
+            (Features::Encoder(f), None) => f.transform_batch(x),
+            (Features::Encoder(f), Some(c)) => f.transform_batch_cached(x, c),
         }
     }
 }
@@ -264,10 +291,24 @@ impl Fit for PipelineConfig {
     type Fitted = Pipeline;
 
     fn fit(&self, images: &[Image], labels: &[Label]) -> Result<Pipeline> {
+        self.fit_with(images, labels, None)
+    }
+}
+
+impl PipelineConfig {
+    /// [`Fit::fit`] with the feature stage fitted and applied through `cache` when one is
+    /// given (model selection shares encoders and encodings between candidates this way).
+    /// The fitted pipeline is the same either way.
+    pub fn fit_with(
+        &self,
+        images: &[Image],
+        labels: &[Label],
+        cache: Option<&EncodingCache>,
+    ) -> Result<Pipeline> {
         self.validate()?;
         check_fit_inputs(images, labels)?;
-        let features = self.features.fit(images, labels)?;
-        let mut x = features.transform_batch(images)?;
+        let features = self.features.fit_with(images, labels, cache)?;
+        let mut x = features.transform_batch_with(images, cache)?;
         let standardize = match &self.standardize {
             Some(p) => {
                 let s = p.fit(&x, labels)?;
@@ -296,7 +337,19 @@ impl Transform for Pipeline {
     }
 
     fn transform_batch(&self, images: &[Image]) -> Result<Vec<Label>> {
-        let mut x = self.features.transform_batch(images)?;
+        self.transform_batch_with(images, None)
+    }
+}
+
+impl Pipeline {
+    /// [`Transform::transform_batch`] with the feature stage applied through `cache` when one
+    /// is given; the labels are the same either way.
+    pub fn transform_batch_with(
+        &self,
+        images: &[Image],
+        cache: Option<&EncodingCache>,
+    ) -> Result<Vec<Label>> {
+        let mut x = self.features.transform_batch_with(images, cache)?;
         if let Some(s) = &self.standardize {
             x = s.transform_batch(&x)?;
         }

@@ -37,8 +37,10 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::classify::config::PipelineConfig;
 use crate::encode::encoder::EncodingCache;
 use crate::error::{Error, Result};
+use crate::image::Image;
 use crate::pipeline::{Fit, Label, Transform};
 use crate::rng::Rng;
 
@@ -189,28 +191,65 @@ where
     P::Fitted: Transform<Output = Label>,
 {
     Ok(
-        grid_search(std::slice::from_ref(params), inputs, labels, folds, None)?.scores[0]
+        grid_search(std::slice::from_ref(params), inputs, labels, folds)?.scores[0]
             .fold_scores
             .clone(),
     )
 }
 
-/// Scores every candidate on every fold (all pairs in parallel) and picks the best. With a
-/// `cache`, the encoder stages of the candidates (dense SIFT + codebook + encoding) are fitted
-/// and applied once per fold and reused by every candidate that differs only after them.
+/// Scores every candidate on every fold (all pairs in parallel) and picks the best.
 pub fn grid_search<P>(
     candidates: &[P],
     inputs: &[P::Input],
     labels: &[Label],
     folds: &[Fold],
-    cache: Option<&EncodingCache>,
 ) -> Result<GridResult>
 where
     P: Fit,
     P::Input: Clone + Send,
     P::Fitted: Transform<Output = Label>,
 {
-    if candidates.is_empty() {
+    check_grid(candidates.len(), inputs, labels, folds)?;
+    score_all(
+        candidates,
+        inputs,
+        labels,
+        folds,
+        |p, x, y| p.fit(x, y),
+        |m, x| m.transform_batch(x),
+    )
+}
+
+/// [`grid_search`] over pipeline configs, their encoder stages (dense SIFT + codebook +
+/// encoding) fitted and applied through `cache`: once per fold, then reused by every
+/// candidate that differs only after them. The scores are those of [`grid_search`].
+pub fn grid_search_pipelines(
+    candidates: &[PipelineConfig],
+    images: &[Image],
+    labels: &[Label],
+    folds: &[Fold],
+    cache: &EncodingCache,
+) -> Result<GridResult> {
+    check_grid(candidates.len(), images, labels, folds)?;
+    score_all(
+        candidates,
+        images,
+        labels,
+        folds,
+        |p, x, y| p.fit_with(x, y, Some(cache)),
+        |m, x| m.transform_batch_with(x, Some(cache)),
+    )
+}
+
+/// The checks of a grid search, in this order: some candidates, some folds, inputs and
+/// labels that match, fold indices in range, no empty test part.
+fn check_grid<T>(
+    n_candidates: usize,
+    inputs: &[T],
+    labels: &[Label],
+    folds: &[Fold],
+) -> Result<()> {
+    if n_candidates == 0 {
         return Err(Error::EmptyInput {
             what: "grid of candidates",
         });
@@ -237,18 +276,18 @@ where
             });
         }
     }
-    match cache {
-        Some(c) => c.scope(|| score_all(candidates, inputs, labels, folds)),
-        None => score_all(candidates, inputs, labels, folds),
-    }
+    Ok(())
 }
 
-/// The scores of every (candidate, fold) pair, in parallel, and the ranking.
+/// The scores of every (candidate, fold) pair, in parallel, and the ranking: `fit` fits a
+/// candidate on a fold's training part, `predict` labels its test part.
 fn score_all<P>(
     candidates: &[P],
     inputs: &[P::Input],
     labels: &[Label],
     folds: &[Fold],
+    fit: impl Fn(&P, &[P::Input], &[Label]) -> Result<P::Fitted> + Sync,
+    predict: impl Fn(&P::Fitted, &[P::Input]) -> Result<Vec<Label>> + Sync,
 ) -> Result<GridResult>
 where
     P: Fit,
@@ -267,8 +306,8 @@ where
             };
             let (x_train, y_train) = pick(&fold.train);
             let (x_test, y_test) = pick(&fold.test);
-            let model = candidates[c].fit(&x_train, &y_train)?;
-            let predicted = model.transform_batch(&x_test)?;
+            let model = fit(&candidates[c], &x_train, &y_train)?;
+            let predicted = predict(&model, &x_test)?;
             crate::classify::metrics::accuracy(&y_test, &predicted)
         })
         .collect::<Result<_>>()?;
@@ -369,5 +408,42 @@ mod tests {
             stratified_split(&[0, 1], 1.5, 0),
             Err(Error::InvalidParam { .. })
         ));
+    }
+
+    /// Pipeline grid search through an encoding cache scores exactly as the plain grid
+    /// search, and the cache is used.
+    #[test]
+    fn cached_pipeline_search_equals_the_plain_one() {
+        let images: Vec<Image> = (0..24)
+            .map(|i| {
+                Image::from_fn(24, 24, |x, y| {
+                    let bar = if i % 2 == 0 { x } else { y };
+                    (((bar + i) % 6) as f32 / 5.0 + 0.01 * ((x * y + i) % 7) as f32).min(1.0)
+                })
+            })
+            .collect();
+        let labels: Vec<Label> = (0..24).map(|i| (i % 2) as Label).collect();
+        let config = |c: f32| {
+            PipelineConfig::from_json(
+                &format!(
+                    r#"{{"features": {{"encoder": {{"sift": {{"step": 4, "bin_size": 4}},
+                    "encoding": "vlad", "k": 4}}}}, "classifier": {{"linear_svm": {{"c": {c}}}}}}}"#
+                ),
+                "test",
+            )
+            .unwrap()
+        };
+        let grid = [config(0.1), config(1.0), config(10.0)];
+        let folds = stratified_k_fold(&labels, 3).unwrap();
+        let plain = grid_search(&grid, &images, &labels, &folds).unwrap();
+        let cache = EncodingCache::new(64 << 20);
+        let cached = grid_search_pipelines(&grid, &images, &labels, &folds, &cache).unwrap();
+        assert_eq!(plain, cached);
+        // A second search finds every fitted encoder and every encoding in the cache: one
+        // fit, one training and one test encoding per (candidate, fold).
+        let (hits, misses) = cache.stats();
+        let again = grid_search_pipelines(&grid, &images, &labels, &folds, &cache).unwrap();
+        assert_eq!(again, plain);
+        assert_eq!(cache.stats(), (hits + 3 * 3 * 3, misses));
     }
 }

@@ -336,9 +336,6 @@ impl Fit for EncoderParams {
     /// Extracts descriptors from the sampled training images only and learns the codebook
     /// (labels are ignored but must match in number).
     fn fit(&self, images: &[Image], labels: &[Label]) -> Result<Encoder> {
-        if let Some(cache) = active() {
-            return self.fit_cached(images, labels, &cache);
-        }
         check_fit(self.validate(), images, labels)?;
         self.fit_uncached(images)
     }
@@ -527,10 +524,7 @@ impl Transform for Encoder {
     }
 
     fn transform_batch(&self, images: &[Image]) -> Result<Vec<Vec<f32>>> {
-        match active() {
-            Some(cache) => self.transform_batch_cached(images, &cache),
-            None => self.transform_batch_uncached(images),
-        }
+        self.transform_batch_uncached(images)
     }
 }
 
@@ -569,11 +563,10 @@ impl crate::persist::Model for Encoder {
 }
 
 /// A cache of fitted encoders and encodings, shared by the fits of one model selection (see
-/// the module docs): created by the caller with its byte budget, handed to
-/// [`EncoderParams::fit_cached`] / [`Encoder::transform_batch_cached`], or made the one the
-/// plain [`Fit`] / [`Transform`] of the encoder stages consult while [`EncodingCache::scope`]
-/// runs (the generic pipeline of [`crate::pipeline::Fit`] has no way to pass it down).
-/// Clones share the same entries.
+/// the module docs): created by the caller with its byte budget and handed explicitly to
+/// [`EncoderParams::fit_cached`] / [`Encoder::transform_batch_cached`] (model selection passes
+/// it down through `classify::select::grid_search_pipelines`). The plain [`Fit`] /
+/// [`Transform`] never cache. Clones share the same entries.
 #[derive(Clone)]
 pub struct EncodingCache(Arc<CacheInner>);
 
@@ -603,22 +596,6 @@ enum CacheValue {
     Encodings(Vec<Vec<f32>>),
 }
 
-/// The cache the encoder stages consult while an [`EncodingCache::scope`] runs.
-static ACTIVE: Mutex<Option<EncodingCache>> = Mutex::new(None);
-
-fn active() -> Option<EncodingCache> {
-    ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// Restores the previously active cache when a scope ends (also on panic).
-struct Restore(Option<EncodingCache>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = self.0.take();
-    }
-}
-
 impl EncodingCache {
     /// An empty cache holding at most `max_bytes` (estimated) bytes, evicting the oldest entries;
     /// `0` stores nothing.
@@ -629,17 +606,6 @@ impl EncodingCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }))
-    }
-
-    /// Runs `f` with this cache consulted by every encoder fit and batch encoding (through the
-    /// plain [`Fit`] and [`Transform`]), then restores the cache active before.
-    pub fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let previous = ACTIVE
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(self.clone());
-        let _restore = Restore(previous);
-        f()
     }
 
     /// `(hits, misses)` of this cache so far.
@@ -865,12 +831,7 @@ mod tests {
         };
         let (h0, _) = cache.stats();
         let a = run(&p);
-        let b = cache.scope(|| {
-            p.fit(&imgs, &labels)
-                .unwrap()
-                .transform_batch(&imgs)
-                .unwrap()
-        });
+        let b = run(&p);
         let (h1, _) = cache.stats();
         assert!(h1 >= h0 + 2, "second fit and encode must be hits");
         assert_eq!(a, fresh);

@@ -90,7 +90,7 @@ fn knn_grid_search_scores_equal_grid_search_cv() {
             })
         })
         .collect();
-    let result = select::grid_search(&grid, &x, y, &folds, None).unwrap();
+    let result = select::grid_search(&grid, &x, y, &folds).unwrap();
     let g = &golden()["grid_1500"];
     // L1 distances between 8-bit images tie exactly (integer sums) far more often than L2
     // ones, and scikit-learn orders tied neighbours by the rounding of its f32 differences:

@@ -324,7 +324,8 @@ pub fn select(args: &SelectArgs, g: &Globals) -> Result<()> {
     let configs: Vec<PipelineConfig> = candidates.iter().map(|(_, c)| c.clone()).collect();
     let names: Vec<String> = candidates.iter().map(|(n, _)| n.clone()).collect();
     let start = Instant::now();
-    let result = select::grid_search(&configs, &data.images, &data.labels, &folds, Some(&cache))?;
+    let result =
+        select::grid_search_pipelines(&configs, &data.images, &data.labels, &folds, &cache)?;
     let seconds = start.elapsed().as_secs_f64();
     let best = &configs[result.best];
     persist::write_atomic(
