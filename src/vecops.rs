@@ -122,6 +122,19 @@ pub fn argmax(v: &[f32]) -> usize {
     best
 }
 
+/// Index and value of the largest entry: the first one on ties, and NaN never wins (the
+/// search starts from `(0, -inf)`, so an empty or all-NaN row gives `(0, -inf)`). The CNN's
+/// prediction and loss use it; unlike [`argmax`], a NaN at index 0 does not stick.
+pub fn max_entry(v: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (j, &x) in v.iter().enumerate() {
+        if x > best.1 {
+            best = (j, x);
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +187,8 @@ mod tests {
         assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
         assert_eq!(argmax(&[]), 0);
         assert_eq!(argmax(&[f32::NAN, 1.0]), 0);
+        assert_eq!(max_entry(&[1.0, 3.0, 3.0, -1.0]), (1, 3.0));
+        assert_eq!(max_entry(&[f32::NAN, 1.0]), (1, 1.0));
+        assert_eq!(max_entry(&[]), (0, f32::NEG_INFINITY));
     }
 }

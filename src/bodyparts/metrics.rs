@@ -140,14 +140,7 @@ pub fn evaluate(forest: &BodyPartForest, frames: &[LabelledFrame]) -> Result<Bod
                     if !f.depth.as_slice()[i].lt(&BACKGROUND) {
                         return 0;
                     }
-                    let p = &probs[i * np..(i + 1) * np];
-                    let mut best = 0;
-                    for c in 1..np {
-                        if p[c] > p[best] {
-                            best = c;
-                        }
-                    }
-                    best as u8 + 1
+                    crate::vecops::argmax(&probs[i * np..(i + 1) * np]) as u8 + 1
                 })
                 .collect();
             let mut one = One {

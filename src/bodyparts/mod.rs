@@ -535,13 +535,7 @@ impl BodyPartForest {
                 if img.is_body(x, y) {
                     Self::pixel_sum(flat, img, x, y, &mut acc);
                     acc.iter_mut().for_each(|a| *a *= k);
-                    let mut best = 0;
-                    for c in 1..acc.len() {
-                        if acc[c] > acc[best] {
-                            best = c;
-                        }
-                    }
-                    row[x] = best as u8 + 1;
+                    row[x] = crate::vecops::argmax(&acc) as u8 + 1;
                 }
             }
         });

@@ -24,7 +24,7 @@ pub(crate) fn softmax_cross_entropy(
     let n = labels.len();
     let (mut loss, mut correct) = (0f64, 0);
     for ((z, d), &y) in logits.chunks(k).zip(dz.chunks_mut(k)).zip(labels) {
-        let (best, mx) = argmax(z);
+        let (best, mx) = crate::vecops::max_entry(z);
         correct += (best == y as usize) as usize;
         let sum: f32 = z.iter().map(|v| (v - mx).exp()).sum();
         let log_sum = sum.ln() + mx;
@@ -40,17 +40,6 @@ pub(crate) fn softmax_cross_entropy(
         }
     }
     BatchLoss { loss, correct }
-}
-
-/// Index and value of the largest entry (the first one on ties; NaN never wins).
-pub(crate) fn argmax(z: &[f32]) -> (usize, f32) {
-    let mut best = (0, f32::NEG_INFINITY);
-    for (j, &v) in z.iter().enumerate() {
-        if v > best.1 {
-            best = (j, v);
-        }
-    }
-    best
 }
 
 #[cfg(test)]

@@ -359,7 +359,7 @@ impl Transform for Cnn {
 /// The class of a row of scores: the first largest one.
 fn top_class(row: ndarray::ArrayView1<f32>) -> Label {
     let row = row.as_slice().expect("rows of a standard layout array");
-    loss::argmax(row).0 as Label
+    crate::vecops::max_entry(row).0 as Label
 }
 
 impl crate::persist::Model for Cnn {

@@ -163,7 +163,7 @@ pub(crate) fn train(
             let hits = logits
                 .chunks(k)
                 .zip(y)
-                .filter(|(z, y)| loss::argmax(z).0 == **y as usize)
+                .filter(|(z, y)| crate::vecops::max_entry(z).0 == **y as usize)
                 .count();
             hits as f32 / y.len().max(1) as f32
         });

@@ -198,14 +198,7 @@ impl Transform for Softmax {
     type Output = Label;
 
     fn transform(&self, input: &Vec<f32>) -> Result<Label> {
-        let p = self.probabilities(input)?;
-        let mut best = 0;
-        for (i, &v) in p.iter().enumerate() {
-            if v > p[best] {
-                best = i;
-            }
-        }
-        Ok(best as Label)
+        Ok(crate::vecops::argmax(&self.probabilities(input)?) as Label)
     }
 }
 

@@ -3,7 +3,6 @@
 //! folders before it, and no source file is over 1,200 lines.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 /// The families in dependency order: a folder may use the root and the folders before it.
 const FOLDERS: [&str; 8] = [
@@ -17,9 +16,7 @@ const FOLDERS: [&str; 8] = [
     "bodyparts",
 ];
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::locate::root;
 
 /// Source files below `src/` (relative to it, sorted); the binary's only with `with_bin`.
 fn source_files(with_bin: bool) -> Vec<String> {
@@ -218,5 +215,9 @@ fn no_two_public_types_share_a_name() {
         .filter(|(_, files)| files.len() > 1)
         .map(|(name, files)| format!("{name}: {files:?}"))
         .collect();
-    assert!(twice.is_empty(), "public names defined twice:\n{}", twice.join("\n"));
+    assert!(
+        twice.is_empty(),
+        "public names defined twice:\n{}",
+        twice.join("\n")
+    );
 }

@@ -409,7 +409,7 @@ fn background_regions_are_disjoint_large_enough_and_clear_of_every_box() {
 fn held_out_faces() -> Vec<(std::path::PathBuf, Vec<Rect>)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let truth = classic_cv::datasets::read_imglab(root.join("data/faces-eval.xml")).unwrap();
-    let cache = super::datasets::cache();
+    let cache = crate::locate::cache();
     truth
         .images
         .iter()
@@ -452,7 +452,7 @@ fn committed_and_reference_scores() -> ((f64, f64), (f64, f64)) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let ours = face_scores(&root.join("data/models/face-cascade.xml"));
     let opencv = face_scores(
-        &super::datasets::cache().join("opencv/haarcascades/haarcascade_frontalface_default.xml"),
+        &crate::locate::cache().join("opencv/haarcascades/haarcascade_frontalface_default.xml"),
     );
     eprintln!(
         "held-out faces, IoU 0.3: ours recall {:.2}, {:.2} FP/image; OpenCV default recall {:.2}, {:.2} FP/image",

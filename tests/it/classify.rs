@@ -12,17 +12,10 @@ use classic_cv::datasets::{self, Dataset, Split};
 use classic_cv::learn::knn::{KnnParams, Metric, TieBreak};
 use classic_cv::learn::svm::{self, LinearSvmParams, Loss};
 use classic_cv::pipeline::{Fit, Label, Transform};
-use classic_cv::{Error, Image, classify::select, datasets::fetch, persist};
+use classic_cv::{Error, Image, classify::select, persist};
 use ndarray::ArrayView2;
 
-fn cache() -> PathBuf {
-    let dir = fetch::default_cache_dir();
-    if dir.is_absolute() {
-        dir
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir)
-    }
-}
+use crate::locate::cache;
 
 fn fashion(split: Split) -> Dataset {
     datasets::fashion_mnist(cache().join("fashion-mnist"), split).unwrap()

@@ -1,20 +1,12 @@
 //! Dataset readers and image loading on real and broken files.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use classic_cv::datasets::{self, Split};
 use classic_cv::{Error, Image, datasets::fetch};
 
 /// The fetched data, as `fetch-data` leaves it (`.ci/run` fetches before testing).
-pub fn cache() -> PathBuf {
-    let dir = fetch::default_cache_dir();
-    if dir.is_absolute() {
-        dir
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir)
-    }
-}
+use crate::locate::cache;
 
 #[test]
 fn fetched_data_is_complete_and_verified() {
@@ -162,8 +154,7 @@ fn image_folder_labels_sorted_class_names() {
 
 #[test]
 fn imglab_reads_the_anchor_faces() {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/anchors/data/dlibfaces/training.xml");
+    let p = crate::locate::anchors("data/dlibfaces/training.xml");
     let data = datasets::read_imglab(&p).unwrap();
     assert_eq!(data.images.len(), 4);
     assert_eq!(data.images.iter().map(|i| i.boxes.len()).sum::<usize>(), 18);

@@ -4,28 +4,14 @@ use std::path::PathBuf;
 
 use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::{self, DetectParams, Detection, Detector, FrameStream, Grouping};
-use classic_cv::{Error, Image, datasets::fetch};
+use classic_cv::{Error, Image};
 use proptest::prelude::*;
 
-fn cache() -> PathBuf {
-    let dir = fetch::default_cache_dir();
-    if dir.is_absolute() {
-        dir
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir)
-    }
-}
+use crate::locate::cache;
 
-/// `../shared/anchors/opencv` (also found from a worktree one level deeper).
+/// OpenCV's anchor outputs.
 fn anchors() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for up in ["../shared", "../../shared"] {
-        let p = root.join(up).join("anchors/opencv");
-        if p.join("detections.json").exists() {
-            return p;
-        }
-    }
-    panic!("../shared/anchors/opencv/detections.json not found next to the crate");
+    crate::locate::anchors("opencv")
 }
 
 fn cascade_path(name: &str) -> PathBuf {

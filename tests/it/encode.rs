@@ -6,21 +6,9 @@ use classic_cv::Error;
 use classic_cv::encode::kmeans::{KMeansAlgorithm, KMeansInit, KMeansParams, quantize};
 use ndarray::Array2;
 
-/// The VLFeat anchor outputs: `../shared` beside the checkout (a worktree under `wt/` looks
-/// one level higher), or `$CLASSIC_CV_SHARED`.
+/// VLFeat's anchor outputs.
 pub fn anchors() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("CLASSIC_CV_SHARED").map(PathBuf::from),
-        Some(root.join("../shared")),
-        Some(root.join("../../shared")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(|p| p.join("anchors/vlfeat/out"))
-        .find(|p| p.join("descriptors_100k.f32").exists())
-        .expect("VLFeat anchors not found: set CLASSIC_CV_SHARED to the shared directory")
+    crate::locate::anchors("vlfeat/out")
 }
 
 /// A raw little-endian f32 file as an `n x dim` matrix.

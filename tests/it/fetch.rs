@@ -1,12 +1,10 @@
 //! `fetch-data` against the real registries: repair of a corrupted file, idempotence.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use classic_cv::datasets::fetch::{self, FetchEvent, FileState};
 
-fn cache() -> PathBuf {
-    super::datasets::cache()
-}
+use crate::locate::cache;
 
 fn copy_tree(from: &Path, to: &Path) {
     for (rel, _) in fetch::MANIFEST {

@@ -7,14 +7,7 @@ use classic_cv::learn::tree::Criterion;
 use classic_cv::pipeline::{Fit, Label, Transform, transform_all};
 use classic_cv::{Error, persist};
 
-fn cache() -> std::path::PathBuf {
-    let dir = classic_cv::datasets::fetch::default_cache_dir();
-    if dir.is_absolute() {
-        dir
-    } else {
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir)
-    }
-}
+use crate::locate::cache;
 
 fn fm(split: Split, n: usize) -> (Vec<Vec<f32>>, Vec<Label>) {
     let d = fashion_mnist(cache().join("fashion-mnist"), split)
@@ -325,7 +318,7 @@ fn random_forest_config_trains_through_the_pipeline_enum() {
         panic!("random-forest-100.json is not a random forest config");
     };
     p.n_trees = 10;
-    let dir = super::datasets::cache().join("fashion-mnist");
+    let dir = crate::locate::cache().join("fashion-mnist");
     let train = fashion_mnist(&dir, Split::Train).unwrap().truncate(2000);
     let test = fashion_mnist(&dir, Split::Test).unwrap().truncate(500);
     let model = config.fit(&train.images, &train.labels).unwrap();

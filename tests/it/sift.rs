@@ -7,15 +7,9 @@ use classic_cv::features::sift::{DenseSift, Descriptors, Window};
 use classic_cv::pipeline::{Fit, Transform, transform_all};
 use classic_cv::{Error, Image};
 
-/// VLFeat's reference outputs: `../shared/anchors/vlfeat/out` (the CI checkout has
-/// `../shared` beside the crate); a worktree nested deeper finds it further up.
+/// VLFeat's anchor outputs.
 fn anchors() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    root.ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/anchors/vlfeat/out"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("no shared/anchors/vlfeat/out beside {}", root.display()))
+    crate::locate::anchors("vlfeat/out")
 }
 
 fn read_f32(path: PathBuf) -> Vec<f32> {
