@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::num::NonZero;
 
 use classic_cv::learn::knn::{Algorithm, KnnParams, Metric};
-use classic_cv::learn::softmax::{Optimizer, SoftmaxParams};
+use classic_cv::learn::softmax::{SoftmaxParams, UpdateRule};
 use classic_cv::learn::svm::{LinearSvmParams, Solver};
 use classic_cv::pipeline::{Fit, Label, Transform};
 use classic_cv::rng::Rng;
@@ -137,7 +137,7 @@ fn svm_and_softmax(c: &mut Criterion) {
         );
     }
     let p = SoftmaxParams {
-        optimizer: Optimizer::Adam,
+        optimizer: UpdateRule::Adam,
         learning_rate: 0.001,
         epochs: 1,
         ..Default::default()

@@ -2,7 +2,7 @@
 //! Backward: `dx = dy y'(x)`, read from the output (`y > 0` exactly when `x > 0`).
 
 use super::network::{Layer, LayerSize, Shape};
-use super::pass::{CHUNK, zip3};
+use super::pass::{SAMPLE_CHUNK, zip3};
 use crate::error::{Error, Result};
 
 /// A leaky ReLU keeps its input's shape; its slope must be in `[0, 1)`.
@@ -30,7 +30,7 @@ pub(super) fn leaky_relu_forward(slope: f32, x: &[f32], y: &mut [f32]) {
 /// Input gradient of a batch from the output `y` (slope 0 for ReLU).
 pub(super) fn backward(l: &Layer, slope: f32, y: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (in_len, out_len) = (l.input.len(), l.output.len());
-    let lens = [out_len, out_len, in_len].map(|v| CHUNK * v);
+    let lens = [out_len, out_len, in_len].map(|v| SAMPLE_CHUNK * v);
     zip3((dy, y, dx), lens, |_, dy, y, dx| {
         if slope == 0.0 {
             for ((dx, &d), &y) in dx.iter_mut().zip(dy).zip(y) {

@@ -11,7 +11,7 @@
 use super::dense;
 use super::gemm::{Mat, matmul};
 use super::network::{Layer, LayerSize, LayerSpec, Shape};
-use super::pass::{Backward, CHUNK, Cache, resize, zip3, zip4};
+use super::pass::{Backward, Cache, SAMPLE_CHUNK, resize, zip3, zip4};
 use crate::error::{Error, Result};
 
 /// Output shape and parameter counts of a conv layer on input `s`; fails when the window
@@ -181,7 +181,7 @@ pub(super) fn forward(l: &Layer, p: &[f32], x: &[f32], y: &mut [f32], cols: &mut
     dense::affine(y, &cols[..n * rows * kdim], w, b, kdim);
 }
 
-/// Training forward of `n` samples: [`forward`] on chunks of [`CHUNK`] samples in parallel,
+/// Training forward of `n` samples: [`forward`] on chunks of [`SAMPLE_CHUNK`] samples in parallel,
 /// keeping the im2col matrices in `cache.cols` for the backward pass.
 pub(super) fn forward_train(
     l: &Layer,
@@ -193,7 +193,7 @@ pub(super) fn forward_train(
 ) {
     let cols_len = cols_len(l);
     resize(&mut cache.cols, n * cols_len);
-    let lens = [l.input.len(), l.output.len(), cols_len].map(|v| CHUNK * v);
+    let lens = [l.input.len(), l.output.len(), cols_len].map(|v| SAMPLE_CHUNK * v);
     zip3((x, y, &mut cache.cols[..]), lens, |_, x, y, cols| {
         forward(l, p, x, y, cols)
     });
@@ -203,9 +203,9 @@ pub(super) fn forward_train(
 /// in `partial`, added in chunk order) and, when `need_dx`, of the input into `dx`.
 pub(super) fn backward(b: Backward, cols: &mut [f32], partial: &mut Vec<f32>) {
     let (l, p, need_dx) = (b.layer, b.params, b.need_dx);
-    let n_chunks = b.n.div_ceil(CHUNK);
+    let n_chunks = b.n.div_ceil(SAMPLE_CHUNK);
     resize(partial, n_chunks * l.n_params);
-    let per_sample = [l.output.len(), l.input.len(), cols_len(l)].map(|v| CHUNK * v);
+    let per_sample = [l.output.len(), l.input.len(), cols_len(l)].map(|v| SAMPLE_CHUNK * v);
     let lens = [per_sample[0], per_sample[1], per_sample[2], l.n_params];
     zip4(
         (b.dy, b.dx, cols, &mut partial[..]),

@@ -4,7 +4,7 @@
 //! samples, so it does not depend on the thread count.
 
 use super::network::{Layer, LayerSize, Shape};
-use super::pass::{CHUNK, Cache, resize, zip3};
+use super::pass::{Cache, SAMPLE_CHUNK, resize, zip3};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -27,7 +27,7 @@ pub(super) fn forward_train(
     cache: &mut Cache,
 ) {
     resize(&mut cache.mask, y.len());
-    let len = CHUNK * l.input.len();
+    let len = SAMPLE_CHUNK * l.input.len();
     let layer_seed = Rng::stream(seed, index as u64).next_u64();
     zip3((x, y, &mut cache.mask[..]), [len; 3], |c, x, y, m| {
         let mut rng = Rng::stream(layer_seed, c as u64);

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::network::{Layer, LayerSize, Shape};
-use super::pass::{Backward, CHUNK, Cache, resize, zip3};
+use super::pass::{Backward, Cache, SAMPLE_CHUNK, resize, zip3};
 use crate::error::{Error, Result};
 
 /// Batch norm keeps its input's shape and holds `2c` parameters and `2c` buffers.
@@ -92,7 +92,7 @@ pub(super) fn forward_train(
 ) {
     let c = l.input.channels;
     let m = (x.len() / c) as f64;
-    let chunk = CHUNK * l.input.len();
+    let chunk = SAMPLE_CHUNK * l.input.len();
     let ChannelSums { s1, s2 } = channel_sums(x, None, c, chunk);
     let mean: Vec<f32> = s1.iter().map(|s| (s / m) as f32).collect();
     let var: Vec<f64> = (0..c)
@@ -150,7 +150,7 @@ pub(super) fn backward(b: Backward, cache: &Cache) {
     let (l, dy) = (b.layer, b.dy);
     let c = l.input.channels;
     let m = (dy.len() / c) as f32;
-    let chunk = CHUNK * l.input.len();
+    let chunk = SAMPLE_CHUNK * l.input.len();
     let xhat = &cache.mask[..dy.len()];
     let ChannelSums {
         s1: sum_dy,

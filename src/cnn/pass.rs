@@ -1,7 +1,7 @@
 //! The passes over the network plan: training forward, backward and inference forward, each
 //! a loop over the layers that hands every layer to its kind's module.
 //!
-//! Parallelism: every pass splits the batch into fixed chunks of [`CHUNK`] samples, or the
+//! Parallelism: every pass splits the batch into fixed chunks of [`SAMPLE_CHUNK`] samples, or the
 //! output of a weight gradient into fixed row blocks; partial sums are added in chunk order.
 //! Nothing depends on the number of threads.
 
@@ -11,7 +11,7 @@ use super::network::{Layer, LayerSpec, Network};
 use super::{activation, conv, dense, dropout, norm, pool};
 
 /// Samples per parallel task. Fixed, so results do not depend on the thread count.
-pub const CHUNK: usize = 16;
+pub const SAMPLE_CHUNK: usize = 16;
 
 /// What a layer keeps from its forward pass for the backward pass (reused across steps).
 #[derive(Clone, Debug, Default)]
@@ -98,7 +98,7 @@ impl<'a> ParSlice<'a> for &'a mut [f32] {
     }
 }
 
-/// Runs `f` on matching chunks of [`CHUNK`] samples of `x` (`in_len` values per sample) and
+/// Runs `f` on matching chunks of [`SAMPLE_CHUNK`] samples of `x` (`in_len` values per sample) and
 /// `y` (`out_len` per sample), in parallel.
 pub(super) fn per_chunk(
     x: &[f32],
@@ -108,8 +108,8 @@ pub(super) fn per_chunk(
     f: impl Fn(&[f32], &mut [f32]) + Sync + Send,
 ) {
     (
-        x.par_chunks(CHUNK * in_len),
-        y.par_chunks_mut(CHUNK * out_len),
+        x.par_chunks(SAMPLE_CHUNK * in_len),
+        y.par_chunks_mut(SAMPLE_CHUNK * out_len),
     )
         .into_par_iter()
         .for_each(|(x, y)| f(x, y));
@@ -231,7 +231,7 @@ pub(crate) fn backward(net: &Network, params: &[f32], ws: &mut Workspace, n: usi
 }
 
 /// Inference-mode forward pass of `n` samples `x` (any number; processed in chunks of
-/// [`CHUNK`], the last one padded with zeros so every chunk has the same shape and a sample's
+/// [`SAMPLE_CHUNK`], the last one padded with zeros so every chunk has the same shape and a sample's
 /// logits do not depend on its neighbours). Returns `n` rows of logits.
 pub(crate) fn forward_eval(
     net: &Network,
@@ -243,21 +243,21 @@ pub(crate) fn forward_eval(
     let (in_len, out_len) = (net.input.len(), net.output().len());
     let mut logits = vec![0f32; n * out_len];
     logits
-        .par_chunks_mut(CHUNK * out_len)
-        .zip(x[..n * in_len].par_chunks(CHUNK * in_len))
+        .par_chunks_mut(SAMPLE_CHUNK * out_len)
+        .zip(x[..n * in_len].par_chunks(SAMPLE_CHUNK * in_len))
         .for_each_init(
             || (Vec::new(), Vec::new(), Cache::default()),
             |(a, b, cache), (out, x)| {
                 a.clear();
                 a.extend_from_slice(x);
-                a.resize(CHUNK * in_len, 0.0);
+                a.resize(SAMPLE_CHUNK * in_len, 0.0);
                 for l in &net.layers {
                     let p = &params[l.param_offset..l.param_offset + l.n_params];
                     let buf = &buffers[l.buffer_offset..l.buffer_offset + l.n_buffers];
-                    resize(b, CHUNK * l.output.len());
+                    resize(b, SAMPLE_CHUNK * l.output.len());
                     match l.spec {
                         LayerSpec::Conv2d { .. } => {
-                            resize(&mut cache.cols, CHUNK * conv::cols_len(l));
+                            resize(&mut cache.cols, SAMPLE_CHUNK * conv::cols_len(l));
                             conv::forward(l, p, a, b, &mut cache.cols);
                         }
                         LayerSpec::MaxPool { .. } => pool::forward(l, a, b),

@@ -3,7 +3,7 @@
 //! window order) equal to the maximum.
 
 use super::network::{Layer, LayerSize, LayerSpec, Shape};
-use super::pass::{CHUNK, zip4};
+use super::pass::{SAMPLE_CHUNK, zip4};
 use crate::error::{Error, Result};
 
 /// Output shape of a max-pool layer on input `s`; fails when the window does not fit.
@@ -60,10 +60,10 @@ pub(super) fn forward(l: &Layer, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// Input gradient of a batch, in parallel chunks of [`CHUNK`] samples.
+/// Input gradient of a batch, in parallel chunks of [`SAMPLE_CHUNK`] samples.
 pub(super) fn backward(l: &Layer, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (in_len, out_len) = (l.input.len(), l.output.len());
-    let lens = [in_len, out_len, out_len, in_len].map(|v| CHUNK * v);
+    let lens = [in_len, out_len, out_len, in_len].map(|v| SAMPLE_CHUNK * v);
     zip4((x, y, dy, dx), lens, |x, y, dy, dx| {
         backward_chunk(l, x, y, dy, dx)
     });

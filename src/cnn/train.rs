@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::loss::{self, BatchLoss};
 use super::network::{LayerSpec, Network};
 use super::optim::OptimizerState;
-use super::pass::{self, CHUNK, Workspace};
+use super::pass::{self, SAMPLE_CHUNK, Workspace};
 use super::{CnnParams, EpochRecord};
 use crate::error::{Error, Result};
 use crate::progress;
@@ -95,13 +95,13 @@ pub(crate) fn train(
             ws.acts[0].resize(bs * in_len, 0.0);
             let first = epoch * n + b * p.batch_size;
             ws.acts[0]
-                .par_chunks_mut(CHUNK * in_len)
-                .zip(idx.par_chunks(CHUNK))
+                .par_chunks_mut(SAMPLE_CHUNK * in_len)
+                .zip(idx.par_chunks(SAMPLE_CHUNK))
                 .enumerate()
                 .for_each(|(c, (dst, idx))| {
                     for (j, (dst, &i)) in dst.chunks_mut(in_len).zip(idx).enumerate() {
                         let src = &train.data[i * in_len..(i + 1) * in_len];
-                        let mut rng = Rng::stream(aug_seed, (first + c * CHUNK + j) as u64);
+                        let mut rng = Rng::stream(aug_seed, (first + c * SAMPLE_CHUNK + j) as u64);
                         augment(
                             &p.augment,
                             src,

@@ -3,16 +3,16 @@
 //! # Overview
 //! [`SoftmaxParams`] learns one weight vector and bias per class by minimising the mean
 //! cross-entropy of `p = softmax(W x + b)` plus `l2/2 |W|^2` (the bias is not
-//! regularised), with one of four update rules ([`Optimizer`]): plain SGD, momentum,
+//! regularised), with one of four update rules ([`UpdateRule`]): plain SGD, momentum,
 //! Nesterov momentum and Adam, in the forms of the CS231n course notes. The fitted
 //! [`Softmax`] predicts the most probable class and gives [`Softmax::probabilities`].
 //!
 //! # Usage
 //! ```
 //! use classic_cv::pipeline::{Fit, Transform};
-//! use classic_cv::learn::softmax::{Optimizer, SoftmaxParams};
+//! use classic_cv::learn::softmax::{UpdateRule, SoftmaxParams};
 //! let x = vec![vec![0.0, 0.1], vec![0.1, 0.0], vec![1.0, 0.9], vec![0.9, 1.0]];
-//! let p = SoftmaxParams { optimizer: Optimizer::Adam, epochs: 200, batch_size: 2, ..Default::default() };
+//! let p = SoftmaxParams { optimizer: UpdateRule::Adam, epochs: 200, batch_size: 2, ..Default::default() };
 //! let model = p.fit(&x, &[0, 0, 1, 1]).unwrap();
 //! assert_eq!(model.transform(&vec![0.95, 0.95]).unwrap(), 1);
 //! ```
@@ -50,7 +50,7 @@ use crate::rng::Rng;
 /// The update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Optimizer {
+pub enum UpdateRule {
     /// Plain stochastic gradient descent.
     Sgd,
     /// Classical (heavy-ball) momentum.
@@ -67,8 +67,8 @@ pub enum Optimizer {
 pub struct SoftmaxParams {
     /// Step size (`> 0`). Default 0.1.
     pub learning_rate: f32,
-    /// Update rule. Default [`Optimizer::Momentum`].
-    pub optimizer: Optimizer,
+    /// Update rule. Default [`UpdateRule::Momentum`].
+    pub optimizer: UpdateRule,
     /// Momentum `mu` in `[0, 1)` (momentum and Nesterov). Default 0.9.
     pub momentum: f32,
     /// Adam's first-moment decay in `[0, 1)`. Default 0.9.
@@ -91,7 +91,7 @@ impl Default for SoftmaxParams {
     fn default() -> Self {
         SoftmaxParams {
             learning_rate: 0.1,
-            optimizer: Optimizer::Momentum,
+            optimizer: UpdateRule::Momentum,
             momentum: 0.9,
             beta1: 0.9,
             beta2: 0.999,
@@ -313,17 +313,17 @@ impl OptState {
 fn update(p: &SoftmaxParams, t: i32, x: &mut f32, g: f32, v: &mut f32, s: &mut f32) {
     let lr = p.learning_rate;
     match p.optimizer {
-        Optimizer::Sgd => *x -= lr * g,
-        Optimizer::Momentum => {
+        UpdateRule::Sgd => *x -= lr * g,
+        UpdateRule::Momentum => {
             *v = p.momentum * *v - lr * g;
             *x += *v;
         }
-        Optimizer::Nesterov => {
+        UpdateRule::Nesterov => {
             let prev = *v;
             *v = p.momentum * *v - lr * g;
             *x += -p.momentum * prev + (1.0 + p.momentum) * *v;
         }
-        Optimizer::Adam => {
+        UpdateRule::Adam => {
             *v = p.beta1 * *v + (1.0 - p.beta1) * g;
             *s = p.beta2 * *s + (1.0 - p.beta2) * g * g;
             let mhat = *v / (1.0 - p.beta1.powi(t));
@@ -390,12 +390,12 @@ mod tests {
     fn every_optimizer_lowers_the_loss_and_fits_blobs() {
         let (x, y) = blobs(150);
         for optimizer in [
-            Optimizer::Sgd,
-            Optimizer::Momentum,
-            Optimizer::Nesterov,
-            Optimizer::Adam,
+            UpdateRule::Sgd,
+            UpdateRule::Momentum,
+            UpdateRule::Nesterov,
+            UpdateRule::Adam,
         ] {
-            let lr = if optimizer == Optimizer::Adam {
+            let lr = if optimizer == UpdateRule::Adam {
                 0.01
             } else {
                 0.1
@@ -444,7 +444,7 @@ mod tests {
         let y: Vec<Label> = (0..20).map(|i| (i % 2) as Label).collect();
         let p = SoftmaxParams {
             learning_rate: 1e30,
-            optimizer: Optimizer::Sgd,
+            optimizer: UpdateRule::Sgd,
             epochs: 3,
             ..Default::default()
         };

@@ -430,13 +430,13 @@ fn linear_svm_conforms() {
 
 #[test]
 fn softmax_conforms() {
-    use classic_cv::learn::softmax::{Optimizer, SoftmaxParams};
+    use classic_cv::learn::softmax::{SoftmaxParams, UpdateRule};
     let (x, y) = blobs();
     for optimizer in [
-        Optimizer::Sgd,
-        Optimizer::Momentum,
-        Optimizer::Nesterov,
-        Optimizer::Adam,
+        UpdateRule::Sgd,
+        UpdateRule::Momentum,
+        UpdateRule::Nesterov,
+        UpdateRule::Adam,
     ] {
         check_estimator(
             &SoftmaxParams {
