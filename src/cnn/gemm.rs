@@ -2,14 +2,11 @@
 //!
 //! # Why a dependency, and why `unsafe` here
 //! Every conv and dense layer is a matrix product (convolutions through im2col), so this
-//! function is the whole speed of training. Measured on the 2-core AMD EPYC dev machine on
-//! the shapes of the default network (one chunk of 8-16 images), single-threaded:
-//!
-//! | kernel | GFLOP/s |
-//! | --- | --- |
-//! | `gemm` 0.18 (AVX2/FMA/AVX-512 picked at run time, packed, blocked) | 84-116 |
-//! | `ndarray` `general_mat_mul` (matrixmultiply 0.3, AVX2/FMA at run time) | 67-99 |
-//! | hand-written 4x16 register-blocked kernel in safe Rust (baseline x86-64, SSE2 only) | 33-38 |
+//! function is the whole speed of training. On the shapes of the default network (one chunk
+//! of 8-16 images, single-threaded) `gemm` (AVX2/FMA/AVX-512 picked at run time, packed,
+//! blocked) measured ahead of `ndarray`'s `general_mat_mul` (matrixmultiply) and far ahead of
+//! a register-blocked kernel in safe Rust (baseline x86-64, SSE2 only); the figures are in
+//! ARCHITECTURE.md, under Dependencies.
 //!
 //! Safe Rust cannot reach the vector units beyond the compile-time target without a run-time
 //! dispatch, and dispatch needs `unsafe` somewhere. `gemm::gemm` takes raw pointers, so this
