@@ -10,6 +10,9 @@
 //!   accuracy on its test part; it works for any [`Fit`] whose fitted form predicts labels
 //!   (a single learner, a [`crate::pipeline::Chain`], a runtime-chosen pipeline config).
 //!   [`GridResult::table`] formats the results.
+//! - [`grid_search_pipelines`] is the same search over pipeline configs with an explicit
+//!   [`EncodingCache`]: the encoder stages of each fold are fitted and applied once and reused
+//!   by every candidate that differs only after them.
 //!
 //! # Usage
 //! ```
@@ -19,7 +22,7 @@
 //! let y: Vec<u32> = (0..30).map(|i| (i % 2) as u32).collect();
 //! let folds = stratified_k_fold(&y, 3).unwrap();
 //! let grid: Vec<KnnParams> = [1, 3, 5].iter().map(|&k| KnnParams { k, ..Default::default() }).collect();
-//! let result = grid_search(&grid, &x, &y, &folds, None).unwrap();
+//! let result = grid_search(&grid, &x, &y, &folds).unwrap();
 //! assert_eq!(result.best, 0);
 //! assert_eq!(result.scores[0].mean, 1.0);
 //! ```
