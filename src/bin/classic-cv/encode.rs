@@ -174,7 +174,7 @@ fn read_indices(path: &Path) -> Result<Vec<u32>> {
 fn write_matrix(path: &Path, a: &Array2<f32>) -> Result<()> {
     if path.extension().and_then(|e| e.to_str()) == Some("f32") {
         let bytes: Vec<u8> = a.iter().flat_map(|v| v.to_le_bytes()).collect();
-        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        classic_cv::persist::write_atomic(path, &bytes)?;
     } else {
         npy::write_array2(path, a)?;
     }
