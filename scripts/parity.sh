@@ -3,10 +3,10 @@
 #
 #   scripts/parity.sh OLD_BINARY NEW_BINARY [WORKDIR]
 #
-# Runs `detect`, `dsift`, `kmeans`, `encode`, `train`/`eval`/`predict`, `cnn train|eval`,
-# `bodyparts synth|train|eval` and `train-cascade` with both binaries on the same inputs and
+# Runs `detect`, `dsift`, `kmeans`, `encode`, `train`/`eval`, `cnn train|eval`, `demo` and
+# `bodyparts synth|train|eval` with both binaries on the same inputs and
 # compares every output file and stdout byte for byte. Models written by OLD are also
-# loaded by NEW (`eval`, `predict`, `cnn eval`, `bodyparts eval`, `detect`), which checks
+# loaded by NEW (`eval`, `cnn eval`, `bodyparts eval`), which checks
 # that model files saved before a change still load after it. Needs `fetch-data` done and
 # the anchors (`../shared/anchors`, or `$CLASSIC_CV_SHARED/anchors`). Exits 1 on the first
 # difference, naming it.
@@ -75,6 +75,7 @@ done
 run cnn_train '$BIN cnn train --epochs 1 --train-limit 2000 --data '$DR'/fashion-mnist -o cnn.bin'
 run cnn_eval '$BIN --json cnn eval cnn.bin --data '$DR'/fashion-mnist'
 cross cnn_eval '$BIN --json cnn eval cnn.bin --data '$DR'/fashion-mnist'
+run demo '$BIN demo'
 run body_synth '$BIN --seed 3 bodyparts synth --n 12 -o body'
 run body_train '$BIN bodyparts train body --trees 2 --depth 10 --pixels 100 --candidates 20 -o body.bin'
 run body_eval '$BIN --json bodyparts eval body.bin body'
