@@ -9,19 +9,17 @@
 
 use std::path::PathBuf;
 
+use classic_cv::Image;
 use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::{DetectParams, Detector, FrameStream};
-use classic_cv::{Image, datasets::fetch};
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 
+#[allow(dead_code)]
+#[path = "../tests/it/locate.rs"]
+mod locate;
+
 fn frames() -> Vec<Vec<u8>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::var_os("CLASSIC_CV_SHARED")
-        .map(|p| PathBuf::from(p).join("anchors/opencv/frames"))
-        .into_iter()
-        .chain(["../shared", "../../shared"].map(|u| root.join(u).join("anchors/opencv/frames")))
-        .find(|p| p.exists())
-        .expect("../shared/anchors/opencv/frames");
+    let dir = locate::anchors("opencv/frames");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -35,14 +33,7 @@ fn frames() -> Vec<Vec<u8>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let cache = {
-        let d = fetch::default_cache_dir();
-        if d.is_absolute() {
-            d
-        } else {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(d)
-        }
-    };
+    let cache = locate::cache();
     let cascade =
         Cascade::load(cache.join("opencv/haarcascades/haarcascade_frontalface_default.xml"))
             .unwrap();

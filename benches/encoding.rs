@@ -19,17 +19,12 @@ use classic_cv::rng::Rng;
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
 use ndarray::{Array2, Axis, Slice};
 
+#[allow(dead_code)]
+#[path = "../tests/it/locate.rs"]
+mod locate;
+
 fn anchor(name: &str) -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        std::env::var_os("CLASSIC_CV_SHARED").map(PathBuf::from),
-        Some(root.join("../shared")),
-        Some(root.join("../../shared")),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|p| p.join("anchors/vlfeat/out").join(name))
-    .find(|p| p.exists())
+    locate::find_anchor(&format!("vlfeat/out/{name}"))
 }
 
 /// `rows x 128` descriptors: the anchor file if present, else random.

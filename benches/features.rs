@@ -11,19 +11,19 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use classic_cv::Image;
 use classic_cv::features::sift::{DenseSift, Window};
 use classic_cv::pipeline::transform_all;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
+#[allow(dead_code)]
+#[path = "../tests/it/locate.rs"]
+mod locate;
+
 /// `name` (512x512 or 640x480 gray .f32) from the anchors, or a synthetic stand-in.
 fn anchor_image(name: &str, w: usize, h: usize) -> Image {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    root.ancestors()
-        .map(|a| a.join("shared/anchors/vlfeat/out").join(name))
-        .find(|p| p.is_file())
+    locate::find_anchor(&format!("vlfeat/out/{name}"))
         .and_then(|p| Image::load_raw_f32(p, w, h).ok())
         .unwrap_or_else(|| {
             Image::from_fn(w, h, |x, y| {
