@@ -90,10 +90,13 @@ pub(crate) fn check_nonempty(width: usize, height: usize) -> Result<()> {
 /// of [`Image::new`] and of the 8-bit detector inputs).
 pub(crate) fn check_pixel_count(width: usize, height: usize, len: usize) -> Result<()> {
     check_nonempty(width, height)?;
-    if len != width * height {
+    let n = width
+        .checked_mul(height)
+        .ok_or_else(|| Error::param("size", format!("{width}x{height} pixels overflow")))?;
+    if len != n {
         return Err(Error::DimensionMismatch {
             what: "image pixel count",
-            expected: width * height,
+            expected: n,
             found: len,
         });
     }
@@ -448,5 +451,20 @@ mod tests {
         assert!(parse_size("640").is_err());
         assert!(parse_size("0x5").is_err());
         assert!(parse_size("ax5").is_err());
+    }
+
+    /// A size whose pixel count overflows is an error naming the size, not a wrapped product.
+    #[test]
+    fn overflowing_sizes_are_errors() {
+        for (w, h) in [(usize::MAX, 2), (1 << 33, 1 << 33), (2, usize::MAX)] {
+            assert!(matches!(
+                check_pixel_count(w, h, 0),
+                Err(Error::InvalidParam { name: "size", .. })
+            ));
+            assert!(matches!(
+                Image::new(w, h, Vec::new()),
+                Err(Error::InvalidParam { name: "size", .. })
+            ));
+        }
     }
 }

@@ -208,8 +208,20 @@ impl Chart {
     }
 }
 
-/// Draws a straight line (Bresenham), clipped to the canvas.
+/// `p` moved to at most one pixel outside the canvas, so that a line between far-away or
+/// saturated (`f64::INFINITY as i64`) points takes at most a canvas' worth of steps. Points
+/// on the canvas or next to it are unchanged.
+fn near_canvas(c: &Canvas, (x, y): (i64, i64)) -> (i64, i64) {
+    (
+        x.clamp(-1, c.width() as i64),
+        y.clamp(-1, c.height() as i64),
+    )
+}
+
+/// Draws a straight line (Bresenham), clipped to the canvas (endpoints further than one
+/// pixel outside it are first moved to that border, see [`near_canvas`]).
 pub fn line(c: &mut Canvas, x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3]) {
+    let ((x0, y0), (x1, y1)) = (near_canvas(c, (x0, y0)), near_canvas(c, (x1, y1)));
     let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
     let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
     let (mut x, mut y, mut err) = (x0, y0, dx + dy);
@@ -246,7 +258,7 @@ fn marker(c: &mut Canvas, x: i64, y: i64, colour: [u8; 3]) {
 /// interpolation (rounded toward zero). The stroke of [`category_chart`] and
 /// [`precision_recall_chart`].
 pub fn stroke(c: &mut Canvas, from: (i64, i64), to: (i64, i64), colour: [u8; 3]) {
-    let ((x0, y0), (x1, y1)) = (from, to);
+    let ((x0, y0), (x1, y1)) = (near_canvas(c, from), near_canvas(c, to));
     let n = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
     for i in 0..=n {
         let x = x0 + (x1 - x0) * i / n;
@@ -518,5 +530,51 @@ mod tests {
         };
         assert_eq!(chart.render(200, 150).width(), 200);
         assert_eq!(Chart::default().render(120, 100).height(), 100);
+    }
+
+    /// Lines to saturated or far-away points end at once (bounded by the canvas), and lines
+    /// on the canvas are unchanged by the clamping.
+    #[test]
+    fn lines_to_absurd_points_are_bounded() {
+        let mut a = Canvas::new(50, 40, [255, 255, 255]);
+        let far = [i64::MIN, -1_000_000_000_000, 1_000_000_000_000, i64::MAX];
+        for &x in &far {
+            for &y in &far {
+                line(&mut a, 10, 10, x, y, [0, 0, 0]);
+                stroke(&mut a, (10, 10), (x, y), [0, 0, 0]);
+            }
+        }
+        let (mut b, mut d) = (
+            Canvas::new(50, 40, [255, 255, 255]),
+            Canvas::new(50, 40, [255, 255, 255]),
+        );
+        line(&mut b, -1, 3, 50, 39, [0, 0, 0]);
+        stroke(&mut b, (2, -1), (49, 40), [0, 0, 0]);
+        // The same lines drawn by hand: Bresenham and the interpolated stroke, unclamped.
+        let (x0, y0, x1, y1) = (-1i64, 3i64, 50i64, 39i64);
+        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
+        loop {
+            d.put(x, y, [0, 0, 0]);
+            if x == x1 && y == y1 {
+                break;
+            }
+            let e2 = 2 * err;
+            if e2 >= dy {
+                err += dy;
+                x += 1;
+            }
+            if e2 <= dx {
+                err += dx;
+                y += 1;
+            }
+        }
+        let n = 47i64; // the longer axis: 47 columns against 41 rows
+        for i in 0..=n {
+            let (x, y) = (2 + 47 * i / n, -1 + 41 * i / n);
+            d.put(x, y, [0, 0, 0]);
+            d.put(x, y + 1, [0, 0, 0]);
+        }
+        assert!(b == d, "clamping changed a line on the canvas");
     }
 }

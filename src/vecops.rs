@@ -20,6 +20,9 @@
 //!
 //! [`dot_f64`] is the plain sequential `f64` dot product (no lanes), used where a distance is
 //! re-ranked exactly.
+//!
+//! The two-slice kernels expect slices of one length (their callers check dimensions first);
+//! given unequal lengths they sum the pairs `zip` forms per chunk and per tail, never panic.
 
 /// Eight lane sums of `f(a_i, b_i)` over the whole chunks, and the tail sum over the remainder.
 #[inline(always)]
@@ -125,6 +128,7 @@ pub fn argmax(v: &[f32]) -> usize {
 /// Index and value of the largest entry: the first one on ties, and NaN never wins (the
 /// search starts from `(0, -inf)`, so an empty or all-NaN row gives `(0, -inf)`). The CNN's
 /// prediction and loss use it; unlike [`argmax`], a NaN at index 0 does not stick.
+#[inline]
 pub fn max_entry(v: &[f32]) -> (usize, f32) {
     let mut best = (0, f32::NEG_INFINITY);
     for (j, &x) in v.iter().enumerate() {

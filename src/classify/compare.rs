@@ -31,7 +31,7 @@ use super::metrics;
 use crate::cnn::Cnn;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
+use crate::pipeline::{Fit, Label, Transform};
 
 /// One method's row of the comparison table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,7 +95,15 @@ where
     P: Fit<Input = Image>,
     P::Fitted: Transform<Input = Image, Output = Label> + Serialize + ParamCount,
 {
-    check_fit_inputs(test_images, test_labels)?;
+    if test_images.is_empty() {
+        return Err(Error::EmptyInput { what: "test set" });
+    }
+    if test_images.len() != test_labels.len() {
+        return Err(Error::LengthMismatch {
+            inputs: test_images.len(),
+            labels: test_labels.len(),
+        });
+    }
     let start = Instant::now();
     let model = params.fit(train_images, train_labels)?;
     let train_seconds = start.elapsed().as_secs_f64();
@@ -179,5 +187,25 @@ mod tests {
         c.write_all(b"[12,").unwrap();
         c.write_all(b"34]").unwrap();
         assert_eq!(c.count, 2);
+    }
+
+    /// An empty or mismatched test set is an error naming it, before anything is fitted.
+    #[test]
+    fn bad_test_sets_are_errors() {
+        let config = crate::classify::config::PipelineConfig::from_json(
+            r#"{"features": {"pixels": {}}, "classifier": {"knn": {"k": 1}}}"#,
+            "inline",
+        )
+        .unwrap();
+        let images = vec![
+            Image::from_fn(2, 2, |_, _| 0.0),
+            Image::from_fn(2, 2, |_, _| 1.0),
+        ];
+        let empty = compare_row("knn", &config, &images, &[0, 1], &[], &[]);
+        assert!(matches!(empty, Err(Error::EmptyInput { what: "test set" })));
+        let mismatched = compare_row("knn", &config, &images, &[0, 1], &images, &[0]);
+        assert!(matches!(mismatched, Err(Error::LengthMismatch { .. })));
+        let ok = compare_row("knn", &config, &images, &[0, 1], &images, &[0, 1]).unwrap();
+        assert_eq!(ok.row.test_accuracy, 1.0);
     }
 }
