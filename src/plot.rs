@@ -219,7 +219,7 @@ fn near_canvas(c: &Canvas, (x, y): (i64, i64)) -> (i64, i64) {
 }
 
 /// Draws a straight line (Bresenham), clipped to the canvas (endpoints further than one
-/// pixel outside it are first moved to that border, see [`near_canvas`]).
+/// pixel outside it are first moved to that border, so the work is bounded by the canvas).
 pub fn line(c: &mut Canvas, x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3]) {
     let ((x0, y0), (x1, y1)) = (near_canvas(c, (x0, y0)), near_canvas(c, (x1, y1)));
     let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
