@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `dataset-fashion-mnist` | Debian (`apt-get download`, unpacked with `dpkg-deb -x`; no root) | `fashion-mnist/*.gz` |
 //! | `opencv-data` | Debian | `opencv/haarcascades/*.xml`, `opencv/lbpcascades/*.xml` |
+//! | `opencv-doc` | Debian | `opencv-doc/*` (OpenCV's sample data for geometry and stereo: the 9x6 chessboard photos `left01..14.jpg` / `right01..14.jpg` (no 10), `graf1.png` / `graf3.png` with the ground-truth homography `H1to3p.xml`, `box.png` / `box_in_scene.png`, the Middlebury Aloe pair `aloeL.jpg` / `aloeR.jpg` with `aloeGT.png`, and the video `Megamind.avi`) |
 //! | `lomiri-wallpapers-16.04`, `lomiri-wallpapers-20.04`, `ukui-wallpapers` | Debian | `wallpapers/*/*.jpg,*.png` (31 desktop photos and illustrations without faces: background images for training face cascades) |
 //! | `scikit-image==0.26.0` wheel | PyPI (`pip download`, unpacked with Python's `zipfile`) | `skimage/*.png,*.jpg,lfw_subset.npy` |
 //! | `face_recognition==1.3.0` source archive | PyPI (`pip download --no-binary :all:`, unpacked with Python's `tarfile`) | `faces/*.jpg` (4 portrait photos of its tests, used only to evaluate face detectors) |
@@ -280,6 +281,146 @@ pub const MANIFEST: &[(&str, &str)] = &[
         "e4717d5cb7dd3ed12cf0883567b7f2ca38dd83a073a12fc666e8c3b87c3abf79",
     ),
     (
+        "opencv-doc/left01.jpg",
+        "9621899098adffa1440c8264606bb7be535ccfd9ad126ae8e0bd9b0c5a5b8676",
+    ),
+    (
+        "opencv-doc/left02.jpg",
+        "052e700bbcc865c112958ec2ea105cb1bce4deca50ac8d6efae13adca9df7a2c",
+    ),
+    (
+        "opencv-doc/left03.jpg",
+        "c85b9426c3d8fcf161e1e727356105091009c3fd0b1b1a65bc2da91fea2724d2",
+    ),
+    (
+        "opencv-doc/left04.jpg",
+        "b490599dccfbfe5eb56d33363415b02227a9548ab8c9b8e7b05d3580e97266d9",
+    ),
+    (
+        "opencv-doc/left05.jpg",
+        "40bab8934fa76f82ec614a7fd0e6ebb4d9f74391d5e8b0c6f2f0ed6080c6c4de",
+    ),
+    (
+        "opencv-doc/left06.jpg",
+        "1cb164db61b3bd52f58a7e9340bb27c5e0278895bc80b6f292fba5cf9bccc4a1",
+    ),
+    (
+        "opencv-doc/left07.jpg",
+        "d2211fe9f971646b6ff88ed93a4f0d3f443741eb2894095cba15caade7c8c6e4",
+    ),
+    (
+        "opencv-doc/left08.jpg",
+        "f7a0737894812a28243af5b409c5689f4fadfe7610958b8ca5fc79aec2f2cd1b",
+    ),
+    (
+        "opencv-doc/left09.jpg",
+        "753939bc62d093c001d9118e989bef2b887f1b2f9ac03603df915a8b85aa81d3",
+    ),
+    (
+        "opencv-doc/left11.jpg",
+        "e736ace3d515c94c547009c3c10d818c81506ed7059cb31123749b9cc3f94ee8",
+    ),
+    (
+        "opencv-doc/left12.jpg",
+        "04bdd78b3b507fe0551aa7062a3ffd94846a147ee2bea7fb38082c720bdbe231",
+    ),
+    (
+        "opencv-doc/left13.jpg",
+        "2637fb6dd5e557f4fadb06b353a453eb0b9223f4671f6f572f815302bc4a70b3",
+    ),
+    (
+        "opencv-doc/left14.jpg",
+        "d4c032971dd7b859f9d6aed5090c9888bd8039b82e0604bee5bfe05444fce834",
+    ),
+    (
+        "opencv-doc/right01.jpg",
+        "94a160342fade4d0c4d2e94b8cb6c1e144a6e7682389d2991257e3a28625cb2d",
+    ),
+    (
+        "opencv-doc/right02.jpg",
+        "f7819b2fcc45fdeff0cefd666a1f8bd2a5828c4d34367d7b6b6691f442bf1c42",
+    ),
+    (
+        "opencv-doc/right03.jpg",
+        "43a3cea1907be641268ea18478362ab6c459424a9d8b7265eb5fb2264fcfb894",
+    ),
+    (
+        "opencv-doc/right04.jpg",
+        "d5874ff3d948dbb673beb035dd70aef5e517119ff626ecdfd612fdd6a1eec32e",
+    ),
+    (
+        "opencv-doc/right05.jpg",
+        "9382a24af5a21a9e3ec477bd4f74011e4bb10b0cdbc7e0de3ae60b75e95d650b",
+    ),
+    (
+        "opencv-doc/right06.jpg",
+        "874b60edc8a53da477c6ee393184a1aafdc83ceaedcb4d0535f7c482d1c80e76",
+    ),
+    (
+        "opencv-doc/right07.jpg",
+        "446093eead30c8cb1e51c8d01d322907760a3a57876596a81af6bf0795e9be67",
+    ),
+    (
+        "opencv-doc/right08.jpg",
+        "5f1be870c8709fd5fc4dd578103b320018aabb4e18b8e8edaba9afbdd4d0b8f4",
+    ),
+    (
+        "opencv-doc/right09.jpg",
+        "de28e9f146f4b7de78b0e39be6682997a7428f8ec5ef4efc753415d4ff8d9d76",
+    ),
+    (
+        "opencv-doc/right11.jpg",
+        "2695e8f8e94eaef0bcfe56818090dada6dc76f53e30b77b97bea3a91080949db",
+    ),
+    (
+        "opencv-doc/right12.jpg",
+        "07489b6a334fae390954bbbddedf03a0556163e5e364820838e881ebd3f33e0d",
+    ),
+    (
+        "opencv-doc/right13.jpg",
+        "a576cc5e69668d65dd926366d103c4c77377e0cd71403e4e0fc278e335ed953c",
+    ),
+    (
+        "opencv-doc/right14.jpg",
+        "e98bbe907610e9499d704bd0fe68d4adc158b19346cbc32f4cfe8a0014b1bd62",
+    ),
+    (
+        "opencv-doc/graf1.png",
+        "1504b769303c7bde00fa578eeaad3c68e02aceabeb1242e556f1f8d19e4bdea5",
+    ),
+    (
+        "opencv-doc/graf3.png",
+        "492e0e96f21748d093e1a29f4dbfd46528bd75966937e85ce7c8abc0f361fc15",
+    ),
+    (
+        "opencv-doc/H1to3p.xml",
+        "9cd961fef3542462153a95acad164bc0da784622034a4eaf384c9beeaa19588f",
+    ),
+    (
+        "opencv-doc/box.png",
+        "1094629c1e2ebbc8a9ae2c9c63e18c1dff0f5f1481146e02f3b11a3d30feb20a",
+    ),
+    (
+        "opencv-doc/box_in_scene.png",
+        "8b0225ff76244a42bd1400c0904f8b7afea7d97b7d8115495e42e98ad347bd51",
+    ),
+    (
+        "opencv-doc/aloeL.jpg",
+        "cce5736808efe80d9f04b118dbb978c344d4345672b332718c3e039a3eeb8eee",
+    ),
+    (
+        "opencv-doc/aloeR.jpg",
+        "9b23100df31a846bc6e6a6545563b2b4120b948c9835c7d36cde00af77f4503e",
+    ),
+    (
+        "opencv-doc/aloeGT.png",
+        "39ce4f3cb48d797d1091c5152f93361d8104298c337f8a1c134d87dda3442c04",
+    ),
+    (
+        "opencv-doc/Megamind.avi",
+        "0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5",
+    ),
+    (
         "skimage/astronaut.png",
         "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
     ),
@@ -439,6 +580,11 @@ pub const SOURCES: &[Source] = &[
         package: "opencv-data",
         inner: "usr/share/opencv4/lbpcascades",
         prefix: "opencv/lbpcascades",
+    },
+    Source::Debian {
+        package: "opencv-doc",
+        inner: "usr/share/doc/opencv-doc/examples/data",
+        prefix: "opencv-doc",
     },
     Source::Debian {
         package: "lomiri-wallpapers-16.04",
