@@ -25,6 +25,7 @@ pub mod datasets;
 pub mod detect;
 pub mod encode;
 pub mod features;
+pub mod geometry;
 pub mod learn;
 
 pub use error::{Error, Result};

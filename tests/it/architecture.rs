@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 
 /// The families in dependency order: a folder may use the root and the folders before it.
-const FOLDERS: [&str; 8] = [
+const FOLDERS: [&str; 9] = [
     "features",
+    "geometry",
     "encode",
     "learn",
     "cnn",
