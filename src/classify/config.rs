@@ -17,7 +17,9 @@
 //!   "classifier": { "knn": { "k": 5, "metric": "l2" } }
 //! }
 //! ```
-//! - `features`: exactly one of `{"pixels": {}}` ([`Pixels`]: the image flattened) or
+//! - `features`: exactly one of `{"pixels": {}}` ([`Pixels`]: the image flattened),
+//!   `{"hog": {...}}` ([`Hog`]: histograms of oriented gradients; fields `orientations`,
+//!   `cell`, `block`, `block_norm`, `transform_sqrt`, each optional) or
 //!   `{"encoder": EncoderParams}` ([`crate::encode::encoder`]: dense SIFT, codebook, BoVW / VLAD /
 //!   Fisher per spatial-pyramid cell, power and L2 normalisation, optional kernel map).
 //! - `standardize` (optional): [`StandardizeParams`]; omit it for none.
@@ -46,6 +48,7 @@ use serde_json::Value;
 
 use crate::encode::encoder::{Encoder, EncoderParams, EncodingCache};
 use crate::error::{Error, Result};
+use crate::features::hog::Hog;
 use crate::features::pixels::Pixels;
 use crate::image::Image;
 use crate::learn::forest::{RandomForest, RandomForestParams};
@@ -61,6 +64,8 @@ use crate::pipeline::{Fit, Label, Transform, check_fit_inputs};
 pub enum FeaturesConfig {
     /// Raw pixels, flattened.
     Pixels(Pixels),
+    /// Histograms of oriented gradients.
+    Hog(Hog),
     /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
     Encoder(Box<EncoderParams>),
 }
@@ -71,6 +76,8 @@ pub enum FeaturesConfig {
 pub enum Features {
     /// Raw pixels, flattened.
     Pixels(Pixels),
+    /// Histograms of oriented gradients.
+    Hog(Hog),
     /// Dense SIFT -> codebook -> BoVW / VLAD / Fisher per pyramid cell.
     Encoder(Box<Encoder>),
 }
@@ -152,6 +159,7 @@ impl FeaturesConfig {
     ) -> Result<Features> {
         Ok(match (self, cache) {
             (FeaturesConfig::Pixels(p), _) => Features::Pixels(p.fit(x, y)?),
+            (FeaturesConfig::Hog(p), _) => Features::Hog(p.fit(x, y)?),
             (FeaturesConfig::Encoder(p), None) => Features::Encoder(Box::new(p.fit(x, y)?)),
             (FeaturesConfig::Encoder(p), Some(c)) => {
                 Features::Encoder(Box::new(p.fit_cached(x, y, c)?))
@@ -167,6 +175,7 @@ impl Transform for Features {
     fn transform(&self, x: &Image) -> Result<Vec<f32>> {
         match self {
             Features::Pixels(f) => f.transform(x),
+            Features::Hog(f) => f.transform(x),
             Features::Encoder(f) => f.transform(x),
         }
     }
@@ -185,6 +194,7 @@ impl Features {
     ) -> Result<Vec<Vec<f32>>> {
         match (self, cache) {
             (Features::Pixels(f), _) => f.transform_batch(x),
+            (Features::Hog(f), _) => f.transform_batch(x),
             (Features::Encoder(f), None) => f.transform_batch(x),
             (Features::Encoder(f), Some(c)) => f.transform_batch_cached(x, c),
         }
@@ -245,6 +255,7 @@ impl FeaturesConfig {
     pub fn validate(&self) -> Result<()> {
         match self {
             FeaturesConfig::Pixels(p) => p.validate(),
+            FeaturesConfig::Hog(p) => p.validate(),
             FeaturesConfig::Encoder(p) => p.validate(),
         }
     }

@@ -1,5 +1,7 @@
-//! Image features: raw pixels and dense SIFT (with VLFeat's fast math).
+//! Image features: raw pixels, histograms of oriented gradients and dense SIFT (with
+//! VLFeat's fast math).
 
+pub mod hog;
 pub mod pixels;
 pub mod sift;
 pub mod vlmath;

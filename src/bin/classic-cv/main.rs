@@ -44,6 +44,8 @@ enum Command {
     Report(classify::demo::ReportArgs),
     /// Dense SIFT descriptors (VLFeat's vl_dsift / vl_phow) of images, as .npy.
     Dsift(features::DsiftArgs),
+    /// Histograms of oriented gradients (scikit-image's hog), one row per image, as .npy.
+    Hog(features::HogArgs),
     /// Learn a k-means codebook from descriptors.
     Kmeans(encode::KMeansArgs),
     /// Encode one image's descriptors as BoVW or VLAD with a given codebook.
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => datasets::demo(&args, &globals),
             Command::Report(args) => classify::demo::report(&args, &globals),
             Command::Dsift(args) => features::dsift(&args, &globals),
+            Command::Hog(args) => features::hog(&args, &globals),
             Command::Kmeans(args) => encode::kmeans(&args, &globals),
             Command::Encode(args) => encode::encode(&args, &globals),
             Command::Cnn(args) => cnn::run(&args, &globals),

@@ -33,6 +33,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../examples/configs/random-forest-100.json"),
     ),
     (
+        "HOG + linear SVM",
+        include_str!("../../../../examples/configs/hog-svm.json"),
+    ),
+    (
         "dense SIFT + VLAD + SVM",
         include_str!("../../../../examples/configs/fashion-best.json"),
     ),
