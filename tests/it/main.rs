@@ -16,4 +16,5 @@ mod forest;
 pub mod locate;
 mod npy;
 mod persist;
+mod serve;
 mod sift;

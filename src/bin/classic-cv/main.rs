@@ -14,6 +14,8 @@ mod datasets;
 mod detect;
 mod encode;
 mod features;
+#[cfg(feature = "serve")]
+mod serve;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -68,6 +70,9 @@ enum Command {
     TrainCascade(detect::train::TrainCascadeArgs),
     /// Body-part segmentation from depth: synth, train, eval, segment.
     Bodyparts(bodyparts::BodyPartsArgs),
+    /// Face detection as a web service, with a live camera page at `/`.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
 }
 
 /// Options every subcommand may read.
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
             Command::Detect(args) => detect::detect(&args, &globals),
             Command::EvalDetector(args) => detect::eval(&args, &globals),
             Command::Bodyparts(args) => bodyparts::run(&args, &globals),
+            #[cfg(feature = "serve")]
+            Command::Serve(args) => serve::serve(&args, &globals),
         }
     });
     match result {
