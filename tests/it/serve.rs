@@ -525,3 +525,152 @@ fn concurrent_requests_all_equal_the_cli() {
     assert_eq!(m["requests"].as_u64(), Some(n as u64));
     eprintln!("server /metrics: {m}");
 }
+
+/// `ffmpeg` with `args`, its stdout; fails naming the program when it is missing.
+fn ffmpeg(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is missing: `apt-get install ffmpeg` (the video tests need it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn detect_video_equals_detect_raw_on_the_same_frames_and_draws_a_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mkv");
+    let megamind = cache().join("opencv-doc/Megamind.avi");
+    let (clip_s, megamind_s) = (clip.to_str().unwrap(), megamind.to_str().unwrap());
+    // 24 frames, losslessly re-encoded so that every decoder sees the same pixels.
+    ffmpeg(&[
+        "-i",
+        megamind_s,
+        "-an",
+        "-frames:v",
+        "24",
+        "-c:v",
+        "ffv1",
+        clip_s,
+    ]);
+    let raw = ffmpeg(&["-i", clip_s, "-f", "rawvideo", "-pix_fmt", "gray", "-"]);
+    assert_eq!(raw.len(), 24 * 720 * 528);
+    let cascade = haar_default();
+    let out = dir.path().join("boxes.mp4");
+    let video = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+        .args([
+            "detect",
+            "--cascade",
+            cascade.to_str().unwrap(),
+            "--video",
+            clip_s,
+        ])
+        .args(["--draw-video", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        video.status.success(),
+        "{}",
+        String::from_utf8_lossy(&video.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+        .args([
+            "detect",
+            "--cascade",
+            cascade.to_str().unwrap(),
+            "--raw",
+            "720x528",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&raw).unwrap());
+    let piped = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let lines = |b: &[u8]| -> Vec<Value> {
+        String::from_utf8_lossy(b)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (v, r) = (lines(&video.stdout), lines(&piped.stdout));
+    assert_eq!(v.len(), 24);
+    assert_eq!(v.len(), r.len());
+    let mut boxed = 0;
+    for (k, (a, b)) in v.iter().zip(&r).enumerate() {
+        assert_eq!(a["frame"], k, "{a}");
+        assert_eq!(a["boxes"], b["boxes"], "frame {k}");
+        boxed += usize::from(!a["boxes"].as_array().unwrap().is_empty());
+    }
+    assert!(boxed > 12, "only {boxed} of 24 frames have a box");
+    // The drawn video: 24 frames of the input's size, with green where the boxes are.
+    let first = ffmpeg(&[
+        "-i",
+        out.to_str().unwrap(),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]);
+    assert_eq!(first.len(), 24 * 720 * 528 * 3);
+    let b = v.iter().find(|l| !l["boxes"][0].is_null()).unwrap();
+    let (k, x, y) = (
+        b["frame"].as_u64().unwrap() as usize,
+        b["boxes"][0][0].as_u64().unwrap() as usize,
+        b["boxes"][0][1].as_u64().unwrap() as usize,
+    );
+    let w = b["boxes"][0][2].as_u64().unwrap() as usize;
+    let at = |x: usize, y: usize| &first[((k * 528 + y) * 720 + x) * 3..][..3];
+    let green = (x..x + w).filter(|&xx| {
+        let p = at(xx, y);
+        p[1] > 150 && p[0] < 110 && p[2] < 110
+    });
+    assert!(
+        green.count() > w / 2,
+        "no green box edge at frame {k}, row {y}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "a temporary file was left"
+    );
+}
+
+#[test]
+fn detect_video_names_missing_ffmpeg_and_refuses_bad_arguments() {
+    let megamind = cache().join("opencv-doc/Megamind.avi");
+    let run = |args: &[&str], path: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_classic-cv"));
+        c.args(["detect", "--cascade", haar_default().to_str().unwrap()])
+            .args(args);
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let m = megamind.to_str().unwrap();
+    let (code, err) = run(&["--video", m], Some("/nonexistent"));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("`ffmpeg` was not found"), "{err}");
+    let (code, err) = run(&["--video", "/nonexistent.avi"], None);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no such video file"), "{err}");
+    let (code, err) = run(&["--video", m, "--draw-video", m], None);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is the input video"), "{err}");
+    let (code, _) = run(&["--video", m, "--raw", "8x8"], None);
+    assert_eq!(code, Some(2));
+}
