@@ -10,9 +10,10 @@ of every frame are identical (as sorted lists) and prints the frames per second 
 (OpenCV's detection loop alone; classic-cv's whole command, decoding included, and its own
 detection rate as printed on stderr), median of --reps runs, interleaved.
 
-    /work/anchors/venv/bin/python scripts/bench_video.py [--video data/cache/opencv-doc/Megamind.avi]
+    python3 scripts/bench_video.py [--video data/cache/opencv-doc/Megamind.avi]
         [--cascade XML] [--bin target/release/classic-cv] [--reps 3] [--threads N]
-Exit status 1 if any frame differs.
+Needs a Python with opencv-python-headless and numpy, and ffmpeg. Exit status 1 if any
+frame differs.
 """
 import argparse
 import json

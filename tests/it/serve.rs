@@ -640,7 +640,7 @@ fn detect_video_equals_detect_raw_on_the_same_frames_and_draws_a_video() {
     );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
-        3,
+        2,
         "a temporary file was left"
     );
 }
