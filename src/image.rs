@@ -201,6 +201,15 @@ impl Image {
         })
     }
 
+    /// Decodes a PNG, JPEG or PNM image held in memory exactly as [`Image::load`] decodes a
+    /// file; `name` only labels the error (e.g. "request body").
+    pub fn load_from_memory(bytes: &[u8], name: impl AsRef<Path>) -> Result<Self> {
+        Image::decode(bytes).map_err(|reason| Error::Image {
+            path: name.as_ref().to_path_buf(),
+            reason,
+        })
+    }
+
     /// Decodes an encoded image (PNG, JPEG, PNM) held in memory.
     fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
         let format = ::image::guess_format(bytes)

@@ -17,4 +17,5 @@ mod hog;
 pub mod locate;
 mod npy;
 mod persist;
+mod serve;
 mod sift;

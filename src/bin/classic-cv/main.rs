@@ -14,6 +14,8 @@ mod datasets;
 mod detect;
 mod encode;
 mod features;
+#[cfg(feature = "serve")]
+mod serve;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -70,6 +72,9 @@ enum Command {
     TrainCascade(detect::train::TrainCascadeArgs),
     /// Body-part segmentation from depth: synth, train, eval, segment.
     Bodyparts(bodyparts::BodyPartsArgs),
+    /// Face detection as a web service, with a live camera page at `/`.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
 }
 
 /// Options every subcommand may read.
@@ -107,6 +112,8 @@ fn main() -> ExitCode {
             Command::Detect(args) => detect::detect(&args, &globals),
             Command::EvalDetector(args) => detect::eval(&args, &globals),
             Command::Bodyparts(args) => bodyparts::run(&args, &globals),
+            #[cfg(feature = "serve")]
+            Command::Serve(args) => serve::serve(&args, &globals),
         }
     });
     match result {

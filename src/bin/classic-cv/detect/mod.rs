@@ -1,6 +1,7 @@
 //! `detect` and `eval-detector`: Viola-Jones with OpenCV cascades.
 
 pub mod train;
+pub mod video;
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -43,7 +44,8 @@ pub struct DetectOpts {
 }
 
 impl DetectOpts {
-    fn params(&self) -> DetectParams {
+    /// The library parameters these options give.
+    pub(crate) fn params(&self) -> DetectParams {
         DetectParams {
             scale_factor: self.scale_factor,
             min_neighbors: self.min_neighbors,
@@ -56,7 +58,8 @@ impl DetectOpts {
         }
     }
 
-    fn detector(&self) -> Result<Detector> {
+    /// Loads the cascade and checks the parameters.
+    pub(crate) fn detector(&self) -> Result<Detector> {
         let cascade = Cascade::load(&self.cascade)?;
         let det = Detector::new(cascade)?;
         self.params().validate()?;
@@ -83,6 +86,18 @@ pub struct DetectArgs {
     /// Save each image with its boxes drawn into this directory.
     #[arg(long, value_name = "OUTDIR")]
     pub draw: Option<PathBuf>,
+    /// Read the frames of this video file through ffmpeg: one JSON line per frame,
+    /// `{"frame": i, "boxes": [...]}`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["raw", "frames", "camera"])]
+    pub video: Option<PathBuf>,
+    /// Read frames from this camera through ffmpeg (Linux: /dev/video0; macOS: a device
+    /// index such as 0; Windows: the device name).
+    #[arg(long, value_name = "DEVICE", conflicts_with_all = ["raw", "frames"])]
+    pub camera: Option<String>,
+    /// With --video or --camera: write the frames with their boxes drawn to this video
+    /// file (e.g. OUT.mp4), encoded by ffmpeg.
+    #[arg(long, value_name = "OUT")]
+    pub draw_video: Option<PathBuf>,
 }
 
 /// Arguments of `eval-detector`.
@@ -132,7 +147,24 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
     }
     if let Some(size) = &args.raw {
         let (w, h) = parse_size(size)?;
-        return raw_stream(&det, params, w, h, args, &mut out);
+        let mut stdin = std::io::stdin().lock();
+        let source = FrameSource {
+            input: &mut stdin,
+            width: w,
+            height: h,
+            key: "image",
+            video: None,
+        };
+        return raw_stream(&det, params, args, source, &mut out);
+    }
+    if args.video.is_some() || args.camera.is_some() {
+        if !images.is_empty() {
+            bail!("give images, --video FILE or --camera DEVICE, not several of them");
+        }
+        return video::run(&det, params, args, &mut out);
+    }
+    if args.draw_video.is_some() {
+        bail!("--draw-video needs --video FILE or --camera DEVICE");
     }
     let images: Vec<PathBuf> = match &args.frames {
         Some(dir) => crate::ui::images_in(dir)?,
@@ -144,15 +176,14 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
     let mut total = 0;
     for path in &images {
         let img = Image::load(path)?;
-        let (w, h) = (img.width(), img.height());
-        let mut px = img.to_u8();
-        if args.opts.equalize {
-            detect::resize::equalize_hist(&mut px);
-        }
-        let found = det.detect_u8(&px, w, h, &params)?;
+        let found = detect_image(&det, &img, &args.opts)?;
         total += found.len();
         let name = path.display().to_string();
-        writeln!(out, "{}", json_line(serde_json::json!(name), &found))?;
+        writeln!(
+            out,
+            "{}",
+            json_line("image", serde_json::json!(name), &found)
+        )?;
         if let Some(dir) = &args.draw {
             let stem = path
                 .file_stem()
@@ -171,29 +202,70 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
     Ok(())
 }
 
-/// `{"image": ..., "boxes": [[x, y, w, h], ...]}` with the keys in that order.
-fn json_line(image: serde_json::Value, found: &[Detection]) -> String {
-    let boxes: Vec<[u32; 4]> = found
-        .iter()
-        .map(|d| [d.rect.x, d.rect.y, d.rect.width, d.rect.height])
-        .collect();
-    format!(
-        "{{\"image\":{},\"boxes\":{}}}",
-        image,
-        serde_json::Value::from(boxes.iter().map(|b| b.to_vec()).collect::<Vec<_>>())
-    )
+/// `{"<key>": ..., "boxes": [[x, y, w, h], ...]}` with the keys in that order (the key is
+/// `image`, or `frame` for video frames).
+fn json_line(key: &str, image: serde_json::Value, found: &[Detection]) -> String {
+    format!("{{\"{key}\":{},\"boxes\":{}}}", image, boxes_json(found))
 }
 
-fn raw_stream(
+/// The boxes as the JSON array `[[x, y, w, h], ...]` (`detect`'s lines and `serve`'s answers).
+pub(crate) fn boxes_json(found: &[Detection]) -> serde_json::Value {
+    found
+        .iter()
+        .map(|d| serde_json::json!([d.rect.x, d.rect.y, d.rect.width, d.rect.height]))
+        .collect()
+}
+
+/// Detects in a decoded image as `detect` does: 8-bit pixels (`round(255 v)`), equalised
+/// first when the options ask for it.
+pub(crate) fn detect_image(
+    det: &Detector,
+    img: &Image,
+    opts: &DetectOpts,
+) -> Result<Vec<Detection>> {
+    detect_gray(det, img.to_u8(), img.width(), img.height(), opts)
+}
+
+/// [`detect_image`] on raw 8-bit gray pixels.
+pub(crate) fn detect_gray(
+    det: &Detector,
+    mut px: Vec<u8>,
+    width: usize,
+    height: usize,
+    opts: &DetectOpts,
+) -> Result<Vec<Detection>> {
+    if opts.equalize {
+        detect::resize::equalize_hist(&mut px);
+    }
+    Ok(det.detect_u8(&px, width, height, &opts.params())?)
+}
+
+/// A stream of raw 8-bit gray frames: stdin (`--raw`) or an ffmpeg child (`--video`).
+pub(crate) struct FrameSource<'a> {
+    pub input: &'a mut dyn Read,
+    pub width: usize,
+    pub height: usize,
+    /// The JSON key of the frame number.
+    pub key: &'static str,
+    /// Where the annotated frames go (`--draw-video`).
+    pub video: Option<&'a mut video::VideoOutput>,
+}
+
+pub(crate) fn raw_stream(
     det: &Detector,
     params: DetectParams,
-    w: usize,
-    h: usize,
     args: &DetectArgs,
+    source: FrameSource,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let FrameSource {
+        input: stdin,
+        width: w,
+        height: h,
+        key,
+        mut video,
+    } = source;
     let mut stream = FrameStream::new(det, w, h, params)?;
-    let mut stdin = std::io::stdin().lock();
     // One frame per thread at a time: frames are detected in parallel (each one in
     // parallel inside too) and written in order.
     let batch = rayon::current_num_threads().max(1);
@@ -205,7 +277,7 @@ fn raw_stream(
         let mut full = 0;
         let mut short = None;
         for f in frames.iter_mut() {
-            let got = read_full(&mut stdin, f)?;
+            let got = read_full(stdin, f)?;
             if got == f.len() {
                 full += 1;
                 continue;
@@ -235,7 +307,10 @@ fn raw_stream(
         };
         let found = stream.detect_batch(&views)?;
         for (k, found) in found.iter().enumerate() {
-            writeln!(out, "{}", json_line(serde_json::json!(n + k), found))?;
+            writeln!(out, "{}", json_line(key, serde_json::json!(n + k), found))?;
+            if let Some(v) = video.as_deref_mut() {
+                v.write(&frames[k], found)?;
+            }
             if let Some(dir) = &args.draw {
                 let img = Image::from_u8(w, h, &frames[k])?;
                 draw(&img, found, &dir.join(format!("{:06}.png", n + k)))?;
@@ -271,7 +346,7 @@ fn raw_stream(
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
