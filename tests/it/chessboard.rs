@@ -30,7 +30,11 @@ fn npz_members(path: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i + 30 <= b.len() && b[i..i + 4] == *b"PK\x03\x04" {
-        assert_eq!(u16_at(i + 8), 0, "npz member is compressed (np.savez writes stored)");
+        assert_eq!(
+            u16_at(i + 8),
+            0,
+            "npz member is compressed (np.savez writes stored)"
+        );
         let (name_len, extra_len) = (u16_at(i + 26), u16_at(i + 28));
         let mut size = u32_at(i + 18);
         if size == 0xFFFF_FFFF {
@@ -70,7 +74,10 @@ fn corners_equal_opencv_on_its_26_sample_photos() {
             .map(|(p, r)| (p[0] - r[0] as f64).powi(2) + (p[1] - r[1] as f64).powi(2))
             .sum();
         let rms = (sq / 54.0).sqrt();
-        assert!(rms <= 0.1, "{image_name}: RMS {rms} px from OpenCV's corners");
+        assert!(
+            rms <= 0.1,
+            "{image_name}: RMS {rms} px from OpenCV's corners"
+        );
         worst = worst.max(rms);
     }
     // Same order and same sub-pixel fixed points: far below the 0.1 px bound.
@@ -87,7 +94,8 @@ fn apply(h: &[[f64; 3]; 3], x: f64, y: f64) -> [f64; 2] {
 }
 
 fn inverse(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let c = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let c =
+        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     let det = m[0][0] * c(1, 2, 1, 2) - m[0][1] * c(1, 2, 0, 2) + m[0][2] * c(1, 2, 0, 1);
     let adj = [
         [c(1, 2, 1, 2), -c(0, 2, 1, 2), c(0, 1, 1, 2)],
@@ -99,11 +107,12 @@ fn inverse(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
 
 /// Renders a `board` chessboard (board units: one square; square `(i, j)` dark when
 /// `i + j` is even, so the first corner square is dark) with a one-square white margin,
-/// seen through `h` (board units -> pixels), 8x8 supersampled.
+/// seen through `h` (board units -> pixels), 8x8 supersampled, then blurred by a Gaussian
+/// of 1.5 px (a camera's optics).
 fn render(board: BoardSize, h: &[[f64; 3]; 3], w: usize, hgt: usize) -> Image {
     let inv = inverse(h);
     let (sq_w, sq_h) = ((board.cols + 1) as f64, (board.rows + 1) as f64);
-    Image::from_fn(w, hgt, |x, y| {
+    let sharp = Image::from_fn(w, hgt, |x, y| {
         let mut acc = 0.0;
         for sy in 0..8 {
             for sx in 0..8 {
@@ -111,7 +120,11 @@ fn render(board: BoardSize, h: &[[f64; 3]; 3], w: usize, hgt: usize) -> Image {
                 let py = y as f64 - 0.5 + (sy as f64 + 0.5) / 8.0;
                 let [u, v] = apply(&inv, px, py);
                 acc += if u >= 0.0 && v >= 0.0 && u < sq_w && v < sq_h {
-                    if (u.floor() as i64 + v.floor() as i64) % 2 == 0 { 0.15 } else { 0.85 }
+                    if (u.floor() as i64 + v.floor() as i64) % 2 == 0 {
+                        0.15
+                    } else {
+                        0.85
+                    }
                 } else if u >= -1.0 && v >= -1.0 && u < sq_w + 1.0 && v < sq_h + 1.0 {
                     0.9
                 } else {
@@ -120,7 +133,31 @@ fn render(board: BoardSize, h: &[[f64; 3]; 3], w: usize, hgt: usize) -> Image {
             }
         }
         (acc / 64.0) as f32
-    })
+    });
+    blur(&sharp, 1.5)
+}
+
+/// Separable Gaussian blur, border replicated.
+fn blur(img: &Image, sigma: f64) -> Image {
+    let r = (3.0 * sigma).ceil() as i64;
+    let k: Vec<f64> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let sum: f64 = k.iter().sum();
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let pass = |src: &Image, dx: i64, dy: i64| {
+        Image::from_fn(w as usize, h as usize, |x, y| {
+            let mut acc = 0.0;
+            for (t, kv) in k.iter().enumerate() {
+                let o = t as i64 - r;
+                let xx = (x as i64 + o * dx).clamp(0, w - 1) as usize;
+                let yy = (y as i64 + o * dy).clamp(0, h - 1) as usize;
+                acc += kv * src.get(xx, yy) as f64;
+            }
+            (acc / sum) as f32
+        })
+    };
+    pass(&pass(img, 1, 0), 0, 1)
 }
 
 #[test]
@@ -128,34 +165,48 @@ fn synthetic_boards_under_known_homographies_are_recovered_in_order() {
     let board = BOARD;
     // Board units -> pixels: a similarity (scale 24 px, angle, shift) then a mild
     // perspective; every one keeps the board's handedness, so the order is the board's own.
+    // cornerSubPix's estimate depends on a corner's sub-pixel phase (by up to about 0.08 px
+    // when all corners share one phase, as in OpenCV: see `subpix`'s tests); the views are
+    // turned off the pixel axes so that the corners' phases vary.
     let views: [(f64, f64, f64); 5] = [
-        (0.0, 0.0, 0.0),
+        (0.3, 0.0, 0.0),
         (0.5, 0.0004, -0.0003),
-        (std::f64::consts::PI, 0.0, 0.0005),
-        (std::f64::consts::FRAC_PI_2, -0.0004, 0.0),
+        (std::f64::consts::PI + 0.2, 0.0, 0.0005),
+        (std::f64::consts::FRAC_PI_2 + 0.15, -0.0004, 0.0),
         (-0.35, 0.0006, 0.0004),
     ];
     for (k, &(angle, p1, p2)) in views.iter().enumerate() {
         let (s, c) = angle.sin_cos();
         let scale = 24.0;
         let (cx, cy) = (5.0, 3.5); // board centre in board units
-        let (tx, ty) = (200.0, 180.0);
+        let (tx, ty) = (200.3, 180.2);
         let lin = [[scale * c, -scale * s], [scale * s, scale * c]];
         let h = [
             [lin[0][0], lin[0][1], tx - lin[0][0] * cx - lin[0][1] * cy],
             [lin[1][0], lin[1][1], ty - lin[1][0] * cx - lin[1][1] * cy],
-            [p1 * scale, p2 * scale, 1.0 - p1 * scale * cx - p2 * scale * cy],
+            [
+                p1 * scale,
+                p2 * scale,
+                1.0 - p1 * scale * cx - p2 * scale * cy,
+            ],
         ];
         let img = render(board, &h, 400, 360);
         let found = find_chessboard_corners(&img, board, &ChessboardParams::default())
             .unwrap()
             .unwrap_or_else(|| panic!("view {k}: board not found"));
+        let mut sq = 0.0;
         for (i, p) in found.iter().enumerate() {
             let (col, row) = (i % board.cols, i / board.cols);
             let truth = apply(&h, (col + 1) as f64, (row + 1) as f64);
             let err = ((p[0] - truth[0]).powi(2) + (p[1] - truth[1]).powi(2)).sqrt();
-            assert!(err < 0.05, "view {k} corner {i}: {p:?} vs {truth:?} ({err} px)");
+            assert!(
+                err < 0.05,
+                "view {k} corner {i}: {p:?} vs {truth:?} ({err} px)"
+            );
+            sq += err * err;
         }
+        let rms = (sq / found.len() as f64).sqrt();
+        assert!(rms < 0.03, "view {k}: RMS {rms} px");
     }
 }
 
@@ -164,12 +215,21 @@ fn no_board_wrong_size_tiny_and_nan_images_are_refused() {
     let params = ChessboardParams::default();
     for name in ["box.png"] {
         let img = Image::load(photo(name)).unwrap();
-        assert!(find_chessboard_corners(&img, BOARD, &params).unwrap().is_none(), "{name}");
+        assert!(
+            find_chessboard_corners(&img, BOARD, &params)
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
     }
     let astronaut = cache().join("skimage").join("astronaut.png");
     if astronaut.exists() {
         let img = Image::load(&astronaut).unwrap();
-        assert!(find_chessboard_corners(&img, BOARD, &params).unwrap().is_none());
+        assert!(
+            find_chessboard_corners(&img, BOARD, &params)
+                .unwrap()
+                .is_none()
+        );
     }
     for name in ["left01.jpg", "right05.jpg", "left12.jpg"] {
         let img = Image::load(photo(name)).unwrap();
@@ -186,7 +246,11 @@ fn no_board_wrong_size_tiny_and_nan_images_are_refused() {
     }
     // A flat image, and a tiny one.
     let flat = Image::from_fn(64, 48, |_, _| 0.5);
-    assert!(find_chessboard_corners(&flat, BOARD, &params).unwrap().is_none());
+    assert!(
+        find_chessboard_corners(&flat, BOARD, &params)
+            .unwrap()
+            .is_none()
+    );
     let tiny = Image::from_fn(10, 10, |x, y| ((x + y) % 2) as f32);
     assert!(matches!(
         find_chessboard_corners(&tiny, BOARD, &params),
@@ -272,6 +336,9 @@ fn cli_prints_one_json_line_per_image_and_draws() {
     ] {
         let (code, out, err) = classic_cv(&bad);
         assert_eq!(code, 1, "{bad:?}: {out}");
-        assert!(err.starts_with("error: ") && err.trim_end().lines().count() == 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && err.trim_end().lines().count() == 1,
+            "{err}"
+        );
     }
 }
