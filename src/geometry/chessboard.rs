@@ -718,7 +718,7 @@ impl GridFinder<'_> {
         if sign * (sum[0] / n[0] as f64 - sum[1] / n[1] as f64) < self.min_contrast as f64 {
             return false;
         }
-        let even = |r: usize, c: usize| (r + c) % 2 == 0;
+        let even = |r: usize, c: usize| (r + c).is_multiple_of(2);
         for r in 0..cr {
             for c in 0..cc {
                 let here = v[r * cc + c] as f64;
@@ -809,7 +809,7 @@ impl GridFinder<'_> {
             }
         }
         let odd_even = (board.cols + board.rows) % 2 == 1;
-        let both_even = board.cols % 2 == 0 && board.rows % 2 == 0;
+        let both_even = board.cols.is_multiple_of(2) && board.rows.is_multiple_of(2);
         let last_row = (board.rows - 1) * board.cols;
         let keep = |pts: &Vec<[f64; 2]>| {
             if odd_even {

@@ -213,17 +213,26 @@ fn synthetic_boards_under_known_homographies_are_recovered_in_order() {
 #[test]
 fn no_board_wrong_size_tiny_and_nan_images_are_refused() {
     let params = ChessboardParams::default();
-    for name in ["box.png"] {
+    for name in ["box.png", "box_in_scene.png", "graf1.png", "aloeL.jpg"] {
         let img = Image::load(photo(name)).unwrap();
-        assert!(
-            find_chessboard_corners(&img, BOARD, &params)
-                .unwrap()
-                .is_none(),
-            "{name}"
-        );
+        for b in [
+            BOARD,
+            BoardSize { cols: 3, rows: 3 },
+            BoardSize { cols: 5, rows: 4 },
+        ] {
+            assert!(
+                find_chessboard_corners(&img, b, &params).unwrap().is_none(),
+                "{name}: a {b} board reported"
+            );
+        }
     }
     let astronaut = cache().join("skimage").join("astronaut.png");
-    if astronaut.exists() {
+    assert!(
+        astronaut.exists(),
+        "{} missing: run `classic-cv fetch-data`",
+        astronaut.display()
+    );
+    {
         let img = Image::load(&astronaut).unwrap();
         assert!(
             find_chessboard_corners(&img, BOARD, &params)
