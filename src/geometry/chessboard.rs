@@ -205,9 +205,11 @@ pub fn find_chessboard_corners(
     let (w, h) = (image.width(), image.height());
     check_window_fits(w, h, params.half_window)?;
     image.check_finite()?;
-    let smooth = gaussian_blur(image.as_slice(), w, h, params.sigma);
-    let response = saddle_response(&smooth, w, h);
-    let cands = saddle_points(&response, w, h);
+    let mut scratch = Vec::new();
+    let smooth = gaussian_blur(image.as_slice(), w, h, params.sigma, &mut scratch);
+    // The blur's scratch buffer holds the response.
+    saddle_response(&smooth, w, h, &mut scratch);
+    let cands = saddle_points(&scratch, w, h);
     let mut finder = GridFinder {
         smooth: &smooth,
         w,
@@ -252,8 +254,9 @@ struct Candidate {
     p: [f64; 2],
 }
 
-/// Separable Gaussian blur of gray values (scaled to `0..255`), border replicated.
-fn gaussian_blur(px: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
+/// Separable Gaussian blur of gray values (scaled to `0..255`), border replicated;
+/// `tmp` is scratch space (left `w * h` long).
+fn gaussian_blur(px: &[f32], w: usize, h: usize, sigma: f64, tmp: &mut Vec<f32>) -> Vec<f32> {
     let r = ((3.0 * sigma).ceil() as usize).min((w.min(h) - 1) / 2);
     let mut k: Vec<f32> = (0..=2 * r)
         .map(|i| {
@@ -263,7 +266,8 @@ fn gaussian_blur(px: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
         .collect();
     let sum: f32 = k.iter().sum();
     k.iter_mut().for_each(|v| *v /= sum);
-    let mut tmp = vec![0f32; w * h];
+    tmp.clear();
+    tmp.resize(w * h, 0.0);
     let mut padded = vec![0f32; w + 2 * r];
     for y in 0..h {
         let row = &px[y * w..(y + 1) * w];
@@ -291,9 +295,9 @@ fn gaussian_blur(px: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
     out
 }
 
-/// The maximum over the 5x5 window around each pixel at least 2 pixels inside the image
-/// (0 elsewhere).
-fn max_5x5(src: &[f32], w: usize, h: usize) -> Vec<f32> {
+/// The maximum over the 5 pixels of each row centred on each pixel at least 2 pixels from
+/// the left and right sides (0 elsewhere).
+fn row_max_5(src: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mut rows = vec![0f32; w * h];
     for y in 0..h {
         let s = &src[y * w..(y + 1) * w];
@@ -307,25 +311,13 @@ fn max_5x5(src: &[f32], w: usize, h: usize) -> Vec<f32> {
             }
         }
     }
-    let mut out = vec![0f32; w * h];
-    for y in 2..h - 2 {
-        let o = &mut out[y * w..(y + 1) * w];
-        o.copy_from_slice(&rows[(y - 2) * w..(y - 1) * w]);
-        for d in 1..5 {
-            let r = &rows[(y - 2 + d) * w..(y - 1 + d) * w];
-            for (ov, &v) in o.iter_mut().zip(r) {
-                if v > *ov {
-                    *ov = v;
-                }
-            }
-        }
-    }
-    out
+    rows
 }
 
-/// `Ixy^2 - Ixx Iyy` by central differences (0 on the one-pixel frame).
-fn saddle_response(s: &[f32], w: usize, h: usize) -> Vec<f32> {
-    let mut r = vec![0f32; w * h];
+/// `Ixy^2 - Ixx Iyy` by central differences into `r` (`w * h` long; 0 on the one-pixel
+/// frame).
+fn saddle_response(s: &[f32], w: usize, h: usize, r: &mut [f32]) {
+    r.fill(0.0);
     for y in 1..h.saturating_sub(1) {
         let (up, mid, down) = (
             &s[(y - 1) * w..y * w],
@@ -340,7 +332,6 @@ fn saddle_response(s: &[f32], w: usize, h: usize) -> Vec<f32> {
             out[x] = ixy * ixy - ixx * iyy;
         }
     }
-    r
 }
 
 /// Local maxima of the response over 5x5 pixels above a small floor, strongest first,
@@ -351,12 +342,12 @@ fn saddle_points(r: &[f32], w: usize, h: usize) -> Vec<Candidate> {
     if w < 5 || h < 5 {
         return Vec::new();
     }
-    let m = max_5x5(r, w, h);
+    let m = row_max_5(r, w, h);
     let mut found: Vec<(f32, usize, usize)> = Vec::new();
-    for y in 2..h.saturating_sub(2) {
-        for x in 2..w.saturating_sub(2) {
+    for y in 2..h - 2 {
+        for x in 2..w - 2 {
             let v = r[y * w + x];
-            if v > FLOOR && v >= m[y * w + x] {
+            if v > FLOOR && (y - 2..=y + 2).all(|yy| m[yy * w + x] <= v) {
                 found.push((v, x, y));
             }
         }
