@@ -3,6 +3,7 @@
 mod architecture;
 mod bodyparts;
 mod cascade_train;
+mod chessboard;
 mod classify;
 mod cli;
 mod cnn;

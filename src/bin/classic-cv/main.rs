@@ -16,6 +16,7 @@ mod encode;
 mod features;
 #[cfg(feature = "serve")]
 mod serve;
+mod geometry;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -75,6 +76,8 @@ enum Command {
     /// Face detection as a web service, with a live camera page at `/`.
     #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+    /// Chessboard inner corners (OpenCV's order), refined to sub-pixel accuracy.
+    Corners(geometry::corners::CornersArgs),
 }
 
 /// Options every subcommand may read.
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
             Command::Bodyparts(args) => bodyparts::run(&args, &globals),
             #[cfg(feature = "serve")]
             Command::Serve(args) => serve::serve(&args, &globals),
+            Command::Corners(args) => geometry::corners::corners(&args, &globals),
         }
     });
     match result {

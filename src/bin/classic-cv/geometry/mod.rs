@@ -1,0 +1,3 @@
+//! The camera-geometry commands: `corners`.
+
+pub mod corners;
