@@ -129,6 +129,15 @@ pub enum Error {
         /// sha256 found (hex).
         found: String,
     },
+    /// Geometric data cannot determine the model: collinear or repeated points, a model
+    /// supported by too few inliers.
+    #[error("degenerate {what}: {reason}")]
+    Degenerate {
+        /// What was degenerate (for example "correspondences").
+        what: &'static str,
+        /// Why, with the counts involved.
+        reason: String,
+    },
 }
 
 /// `std::result::Result` with the crate's [`Error`].
