@@ -56,11 +56,9 @@
 use nalgebra::{SMatrix, SVector};
 use serde::{Deserialize, Serialize};
 
+use super::camera::{Mat3, apply_homography, mat3_mul};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-
-/// A 3x3 matrix, row-major (`m[row][col]`).
-type Mat3 = [[f64; 3]; 3];
 
 /// Points in a minimal sample.
 const MODEL_POINTS: usize = 4;
@@ -162,17 +160,9 @@ impl HomographyFit {
     }
 }
 
-/// `H p`, dehomogenised; `None` when the point maps to infinity.
-fn transfer(h: &Mat3, p: [f64; 2]) -> Option<[f64; 2]> {
-    let w = h[2][0] * p[0] + h[2][1] * p[1] + h[2][2];
-    let u = (h[0][0] * p[0] + h[0][1] * p[1] + h[0][2]) / w;
-    let v = (h[1][0] * p[0] + h[1][1] * p[1] + h[1][2]) / w;
-    (u.is_finite() && v.is_finite()).then_some([u, v])
-}
-
 /// Squared transfer error `|π(H s) - d|²` (infinite when `s` maps to infinity).
 fn transfer_error2(h: &Mat3, s: [f64; 2], d: [f64; 2]) -> f64 {
-    match transfer(h, s) {
+    match apply_homography(h, s) {
         Some(p) => (p[0] - d[0]).powi(2) + (p[1] - d[1]).powi(2),
         None => f64::INFINITY,
     }
@@ -180,7 +170,7 @@ fn transfer_error2(h: &Mat3, s: [f64; 2], d: [f64; 2]) -> f64 {
 
 fn degenerate(reason: String) -> Error {
     Error::Degenerate {
-        what: "correspondences",
+        what: "homography",
         reason,
     }
 }
@@ -289,18 +279,8 @@ fn dlt_kernel(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Result<Mat3> {
     // H = T2⁻¹ Hn T1 with T = [[s, 0, -s cx], [0, s, -s cy], [0, 0, 1]].
     let t1 = [[s1, 0.0, -s1 * c1x], [0.0, s1, -s1 * c1y], [0.0, 0.0, 1.0]];
     let t2inv = [[1.0 / s2, 0.0, c2x], [0.0, 1.0 / s2, c2y], [0.0, 0.0, 1.0]];
-    let h = mul3(&t2inv, &mul3(&hn, &t1));
+    let h = mat3_mul(&t2inv, &mat3_mul(&hn, &t1));
     normalise_scale(h)
-}
-
-fn mul3(a: &Mat3, b: &Mat3) -> Mat3 {
-    let mut c = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            c[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
-        }
-    }
-    c
 }
 
 /// Scales `h` so that `h33 = 1`, or to unit Frobenius norm when `h33` is negligible.
@@ -624,7 +604,9 @@ mod tests {
     }
 
     fn mapped(h: &Mat3, pts: &[[f64; 2]]) -> Vec<[f64; 2]> {
-        pts.iter().map(|&p| transfer(h, p).unwrap()).collect()
+        pts.iter()
+            .map(|&p| apply_homography(h, p).unwrap())
+            .collect()
     }
 
     fn max_diff(a: &Mat3, b: &Mat3) -> f64 {

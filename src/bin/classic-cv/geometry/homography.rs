@@ -8,6 +8,7 @@ use clap::Args;
 use classic_cv::Image;
 use classic_cv::draw::Canvas;
 use classic_cv::features::keypoints::{SiftDetectorParams, SiftFeatures};
+use classic_cv::geometry::camera::apply_homography;
 use classic_cv::geometry::homography::{HomographyFit, RansacParams, find_homography};
 use classic_cv::geometry::matching::{DescriptorMatch, MatchParams, match_descriptors};
 use classic_cv::plot::line;
@@ -64,7 +65,10 @@ pub fn run(args: &HomographyArgs, g: &Globals) -> Result<()> {
         ..SiftDetectorParams::default()
     };
     detector.validate()?;
-    let matching = MatchParams { ratio: args.ratio, mutual: args.mutual };
+    let matching = MatchParams {
+        ratio: args.ratio,
+        mutual: args.mutual,
+    };
     matching.validate()?;
     let ransac = RansacParams {
         threshold: args.threshold,
@@ -110,7 +114,9 @@ pub fn run(args: &HomographyArgs, g: &Globals) -> Result<()> {
         "keypoints": [fa.keypoints.len(), fb.keypoints.len()],
     });
     if let Some(path) = &args.draw {
-        draw(&a, &b, &src, &dst, &fit).save_png(path).with_context(|| format!("writing {}", path.display()))?;
+        draw(&a, &b, &src, &dst, &fit)
+            .save_png(path)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.output {
         let text = serde_json::to_string_pretty(&json)? + "\n";
@@ -124,9 +130,24 @@ pub fn run(args: &HomographyArgs, g: &Globals) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(fa: &SiftFeatures, fb: &SiftFeatures, matches: &[DescriptorMatch], fit: &HomographyFit) {
-    println!("keypoints: {} and {}", fa.keypoints.len(), fb.keypoints.len());
-    println!("matches: {}, inliers: {} (rms {:.3} px, {} RANSAC iterations)", matches.len(), fit.inlier_count(), fit.rms, fit.iterations);
+fn print_summary(
+    fa: &SiftFeatures,
+    fb: &SiftFeatures,
+    matches: &[DescriptorMatch],
+    fit: &HomographyFit,
+) {
+    println!(
+        "keypoints: {} and {}",
+        fa.keypoints.len(),
+        fb.keypoints.len()
+    );
+    println!(
+        "matches: {}, inliers: {} (rms {:.3} px, {} RANSAC iterations)",
+        matches.len(),
+        fit.inlier_count(),
+        fit.rms,
+        fit.iterations
+    );
     println!("H =");
     for r in &fit.h {
         println!("  [{:>14.8e} {:>14.8e} {:>14.8e}]", r[0], r[1], r[2]);
@@ -152,27 +173,36 @@ fn draw(a: &Image, b: &Image, src: &[[f64; 2]], dst: &[[f64; 2]], fit: &Homograp
         for ((s, d), &inlier) in src.iter().zip(dst).zip(&fit.inliers) {
             if inlier == pass {
                 let colour = if inlier { [0, 220, 0] } else { [230, 0, 0] };
-                line(&mut c, round(s[0]), round(s[1]), wa + round(d[0]), round(d[1]), colour);
+                line(
+                    &mut c,
+                    round(s[0]),
+                    round(s[1]),
+                    wa + round(d[0]),
+                    round(d[1]),
+                    colour,
+                );
             }
         }
     }
     let (w, h) = ((a.width() - 1) as f64, (a.height() - 1) as f64);
     let corners = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]];
-    let mapped: Vec<Option<[f64; 2]>> = corners.iter().map(|&p| map_point(&fit.h, p)).collect();
+    let mapped: Vec<Option<[f64; 2]>> = corners
+        .iter()
+        .map(|&p| apply_homography(&fit.h, p))
+        .collect();
     for i in 0..4 {
         if let (Some(p), Some(q)) = (mapped[i], mapped[(i + 1) % 4]) {
             for t in [-1, 0, 1] {
-                line(&mut c, wa + round(p[0]) + t, round(p[1]), wa + round(q[0]) + t, round(q[1]), [255, 220, 0]);
+                line(
+                    &mut c,
+                    wa + round(p[0]) + t,
+                    round(p[1]),
+                    wa + round(q[0]) + t,
+                    round(q[1]),
+                    [255, 220, 0],
+                );
             }
         }
     }
     c
-}
-
-/// `H p` dehomogenised; `None` behind the camera or at infinity.
-fn map_point(h: &[[f64; 3]; 3], p: [f64; 2]) -> Option<[f64; 2]> {
-    let w = h[2][0] * p[0] + h[2][1] * p[1] + h[2][2];
-    let x = (h[0][0] * p[0] + h[0][1] * p[1] + h[0][2]) / w;
-    let y = (h[1][0] * p[0] + h[1][1] * p[1] + h[1][2]) / w;
-    (w > 0.0 && x.is_finite() && y.is_finite()).then_some([x, y])
 }
