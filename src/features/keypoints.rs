@@ -716,3 +716,178 @@ fn orientations(g: &Gradient, w: usize, h: usize, kp: &OctaveKeypoint) -> Vec<f6
     }
     angles
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Smooth random texture: a sum of Gaussian blobs of several sizes.
+    fn texture(w: usize, h: usize, seed: u64) -> Image {
+        let mut rng = Rng::new(seed);
+        let blobs: Vec<(f32, f32, f32, f32)> = (0..60)
+            .map(|_| {
+                let (x, y) = (rng.next_f32() * w as f32, rng.next_f32() * h as f32);
+                (x, y, 1.5 + 5.0 * rng.next_f32(), rng.next_f32() - 0.5)
+            })
+            .collect();
+        Image::from_fn(w, h, |x, y| {
+            let v: f32 = blobs
+                .iter()
+                .map(|&(bx, by, s, a)| {
+                    let r2 = (x as f32 - bx).powi(2) + (y as f32 - by).powi(2);
+                    a * (-r2 / (2.0 * s * s)).exp()
+                })
+                .sum();
+            0.5 + 0.5 * v
+        })
+    }
+
+    #[test]
+    fn upsampling_interpolates_and_repeats_the_last_sample() {
+        let up = upsample(&[0.0, 2.0, 4.0, 6.0], 2, 2);
+        #[rustfmt::skip]
+        let expected = [
+            0.0, 1.0, 2.0, 2.0,
+            2.0, 3.0, 4.0, 4.0,
+            4.0, 5.0, 6.0, 6.0,
+            4.0, 5.0, 6.0, 6.0,
+        ];
+        assert_eq!(up, expected);
+        assert_eq!(subsample(&expected, 4, 4, 2), vec![0.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn a_gaussian_blob_gives_one_keypoint_at_its_centre_and_scale() {
+        let (cx, cy, s) = (40.3f32, 35.7f32, 4.0f32);
+        let img = Image::from_fn(96, 96, |x, y| {
+            let r2 = (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2);
+            0.2 + 0.6 * (-r2 / (2.0 * s * s)).exp()
+        });
+        let f = SiftDetectorParams::default().detect(&img).unwrap();
+        let k = f
+            .keypoints
+            .iter()
+            .min_by(|a, b| {
+                let d = |k: &SiftKeypoint| (k.x - cx).hypot(k.y - cy);
+                d(a).total_cmp(&d(b))
+            })
+            .expect("a keypoint");
+        assert!((k.x - cx).hypot(k.y - cy) < 0.3, "{k:?}");
+        assert!((k.scale / s - 1.0).abs() < 0.25, "{k:?}");
+        assert_eq!(f.descriptors.nrows(), f.keypoints.len());
+        for row in f.descriptors.rows() {
+            let n: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((n - 1.0).abs() < 1e-3 && row.iter().all(|&v| (0.0..=1.0).contains(&v)));
+        }
+    }
+
+    #[test]
+    fn keypoints_rotate_with_the_image() {
+        // A quarter turn maps the pixel grid onto itself: within one octave (odd sizes keep
+        // the subsampling aligned), keypoints, angles and descriptors follow exactly, up to
+        // rounding and fast_atan2's 0.006 rad.
+        let (w, h) = (81, 65);
+        let img = texture(w, h, 1);
+        // Rotated a quarter turn clockwise on screen: (x, y) -> (h - 1 - y, x).
+        let rot = Image::from_fn(h, w, |xr, yr| img.get(yr, h - 1 - xr));
+        let p = SiftDetectorParams {
+            octaves: Some(1),
+            first_octave: 0,
+            ..SiftDetectorParams::default()
+        };
+        let (a, b) = (p.detect(&img).unwrap(), p.detect(&rot).unwrap());
+        assert!(a.keypoints.len() >= 10, "{} keypoints", a.keypoints.len());
+        let mut matched = 0;
+        for (i, k) in a.keypoints.iter().enumerate() {
+            let (xr, yr) = ((h - 1) as f32 - k.y, k.x);
+            let turn = (k.angle + std::f32::consts::FRAC_PI_2) % TAU;
+            let found = b.keypoints.iter().enumerate().find(|(_, q)| {
+                let da = (q.angle - turn).abs();
+                (q.x - xr).hypot(q.y - yr) < 1e-3 && da.min(TAU - da) < 0.02
+            });
+            if let Some((j, q)) = found {
+                matched += 1;
+                assert!((q.scale - k.scale).abs() < 1e-3);
+                let d: f32 = a
+                    .descriptors
+                    .row(i)
+                    .iter()
+                    .zip(b.descriptors.row(j))
+                    .map(|(u, v)| (u - v).powi(2))
+                    .sum();
+                assert!(d.sqrt() < 0.05, "descriptor distance {}", d.sqrt());
+            }
+        }
+        assert!(
+            matched * 10 >= a.keypoints.len() * 9,
+            "{matched} of {} matched",
+            a.keypoints.len()
+        );
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let img = texture(120, 90, 2);
+        let p = SiftDetectorParams::default();
+        let run = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+                .install(|| p.detect(&img).unwrap())
+        };
+        let one = run(1);
+        assert!(one.keypoints.len() > 10);
+        assert_eq!(one, run(3));
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let p = SiftDetectorParams::default();
+        assert!(matches!(
+            p.detect(&Image::from_fn(7, 30, |_, _| 0.5)),
+            Err(Error::ImageTooSmall { .. })
+        ));
+        let mut nan = Image::from_fn(20, 20, |_, _| 0.5);
+        nan.as_mut_slice()[5] = f32::NAN;
+        assert!(matches!(p.detect(&nan), Err(Error::NonFinite { .. })));
+        let flat = p.detect(&Image::from_fn(40, 30, |_, _| 0.5)).unwrap();
+        assert!(flat.keypoints.is_empty() && flat.descriptors.dim() == (0, DESCRIPTOR_LEN));
+        for bad in [
+            SiftDetectorParams {
+                levels: 0,
+                ..p.clone()
+            },
+            SiftDetectorParams {
+                octaves: Some(0),
+                ..p.clone()
+            },
+            SiftDetectorParams {
+                first_octave: -2,
+                ..p.clone()
+            },
+            SiftDetectorParams {
+                peak_threshold: -1.0,
+                ..p.clone()
+            },
+            SiftDetectorParams {
+                edge_threshold: f32::NAN,
+                ..p.clone()
+            },
+            SiftDetectorParams {
+                magnif: 0.0,
+                ..p.clone()
+            },
+        ] {
+            assert!(matches!(
+                bad.detect(&flat_image()),
+                Err(Error::InvalidParam { .. })
+            ));
+        }
+    }
+
+    fn flat_image() -> Image {
+        Image::from_fn(40, 30, |_, _| 0.5)
+    }
+}

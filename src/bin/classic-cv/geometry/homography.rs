@@ -124,7 +124,7 @@ pub fn run(args: &HomographyArgs, g: &Globals) -> Result<()> {
     }
     if g.json {
         println!("{json}");
-    } else if args.output.is_none() || args.draw.is_some() {
+    } else {
         print_summary(&fa, &fb, &matches, &fit);
     }
     Ok(())
