@@ -152,13 +152,13 @@ fn mod_2pi(mut x: f32) -> f32 {
 impl SiftDetectorParams {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<()> {
-        if let Some(o) = self.octaves {
-            if !(1..=16).contains(&o) {
-                return Err(Error::param(
-                    "octaves",
-                    format!("must be in 1..=16, got {o}"),
-                ));
-            }
+        if let Some(o) = self.octaves
+            && !(1..=16).contains(&o)
+        {
+            return Err(Error::param(
+                "octaves",
+                format!("must be in 1..=16, got {o}"),
+            ));
         }
         if !(1..=16).contains(&self.levels) {
             return Err(Error::param(

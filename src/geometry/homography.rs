@@ -572,10 +572,10 @@ pub fn find_homography(
         .unzip();
     debug_assert_eq!(si.len(), count);
     let mut h = dlt_kernel(&si, &di).unwrap_or(h);
-    if params.refine {
-        if let Ok(r) = refine_homography(&h, &si, &di, REFINE_ITERATIONS) {
-            h = r;
-        }
+    if params.refine
+        && let Ok(r) = refine_homography(&h, &si, &di, REFINE_ITERATIONS)
+    {
+        h = r;
     }
     let sse: f64 = si
         .iter()

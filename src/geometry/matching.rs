@@ -118,7 +118,7 @@ pub fn match_descriptors(
     let starts: Vec<usize> = (0..query.nrows()).step_by(QUERY_BLOCK).collect();
     let blocks: Vec<BlockResult> = starts
         .par_iter()
-        .map(|&start| match_block(query.view(), start, train.view(), &train_sq))
+        .map(|&start| match_block(query.view(), start, train.view(), &train_sq, params.mutual))
         .collect();
     let mut owner = vec![(f32::INFINITY, usize::MAX); train.nrows()];
     if params.mutual {
@@ -146,12 +146,14 @@ pub fn match_descriptors(
     Ok(out)
 }
 
-/// Nearest neighbours of the query rows `start..start + QUERY_BLOCK`.
+/// Nearest neighbours of the query rows `start..start + QUERY_BLOCK` (and, with `mutual`, the
+/// block's nearest query of every train row).
 fn match_block(
     query: ArrayView2<f32>,
     start: usize,
     train: ArrayView2<f32>,
     train_sq: &[f32],
+    mutual: bool,
 ) -> BlockResult {
     let end = (start + QUERY_BLOCK).min(query.nrows());
     let q = query.slice(s![start..end, ..]);
@@ -169,7 +171,7 @@ fn match_block(
         let mut top = [(f32::INFINITY, usize::MAX); 3];
         for (j, (&v, cm)) in row.iter().zip(column_min.iter_mut()).enumerate() {
             let d = v + train_sq[j] + q_sq;
-            if d < cm.0 {
+            if mutual && d < cm.0 {
                 *cm = (d, qi);
             }
             if d < top[2].0 {
