@@ -48,7 +48,7 @@ pub struct HomographyArgs {
     /// SIFT peak (contrast) threshold on the difference of Gaussians, images in [0, 1].
     #[arg(long, default_value_t = 0.04 / 3.0)]
     pub peak_threshold: f32,
-    /// Write the JSON result here (atomically) instead of printing it.
+    /// Also write the JSON result here (atomically).
     #[arg(short, long, value_name = "H.json")]
     pub output: Option<PathBuf>,
     /// Write a side-by-side picture: inlier matches green, outliers red, A's outline mapped
