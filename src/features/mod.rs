@@ -2,6 +2,7 @@
 //! VLFeat's fast math).
 
 pub mod hog;
+pub mod keypoints;
 pub mod pixels;
 pub mod sift;
 pub mod vlmath;

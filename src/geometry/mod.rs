@@ -11,3 +11,5 @@
 pub mod camera;
 pub mod chessboard;
 pub mod subpix;
+pub mod homography;
+pub mod matching;

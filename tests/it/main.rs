@@ -15,6 +15,7 @@ mod encode;
 mod fetch;
 mod forest;
 mod hog;
+mod homography;
 pub mod locate;
 mod npy;
 mod persist;

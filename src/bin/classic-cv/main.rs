@@ -14,9 +14,9 @@ mod datasets;
 mod detect;
 mod encode;
 mod features;
+mod geometry;
 #[cfg(feature = "serve")]
 mod serve;
-mod geometry;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -78,6 +78,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Chessboard inner corners (OpenCV's order), refined to sub-pixel accuracy.
     Corners(geometry::corners::CornersArgs),
+    /// Homography between two photos of a plane: SIFT, ratio-test matching, RANSAC.
+    Homography(geometry::homography::HomographyArgs),
 }
 
 /// Options every subcommand may read.
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
             #[cfg(feature = "serve")]
             Command::Serve(args) => serve::serve(&args, &globals),
             Command::Corners(args) => geometry::corners::corners(&args, &globals),
+            Command::Homography(args) => geometry::homography::run(&args, &globals),
         }
     });
     match result {

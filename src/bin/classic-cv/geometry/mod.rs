@@ -1,3 +1,4 @@
-//! The camera-geometry commands: `corners`.
+//! The camera-geometry commands: `corners`, `homography`.
 
 pub mod corners;
+pub mod homography;
