@@ -126,8 +126,11 @@ impl Default for BodyPartsParams {
 impl BodyPartsParams {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
-        if self.n_trees == 0 {
-            return Err(Error::param("n_trees", "must be at least 1"));
+        if self.n_trees == 0 || self.n_trees > crate::limits::MAX_TREES {
+            return Err(Error::param(
+                "n_trees",
+                format!("must be 1 to {}", crate::limits::MAX_TREES),
+            ));
         }
         if self.max_depth == 0 || self.max_depth > 40 {
             return Err(Error::param("max_depth", "must be in 1..=40"));

@@ -361,6 +361,32 @@ impl crate::persist::Model for Pipeline {
     fn kind() -> String {
         "pipeline".into()
     }
+
+    /// Every fitted stage valid, and a name for every class when names are stored.
+    fn validate_loaded(&self) -> Result<()> {
+        self.config.validate()?;
+        match &self.features {
+            Features::Pixels(p) => p.validate()?,
+            Features::Encoder(e) => e.validate_loaded()?,
+        }
+        if let Some(s) = &self.standardize {
+            s.validate_loaded()?;
+        }
+        let n_classes = match &self.classifier {
+            Classifier::Knn(m) => m.validate_loaded().map(|_| m.n_classes)?,
+            Classifier::LinearSvm(m) => m.validate_loaded().map(|_| m.n_classes)?,
+            Classifier::Softmax(m) => m.validate_loaded().map(|_| m.weights.nrows())?,
+            Classifier::RandomForest(m) => m.validate_loaded().map(|_| m.n_classes)?,
+        };
+        if self.class_names.len() < n_classes {
+            return Err(Error::DimensionMismatch {
+                what: "class names of the pipeline (one per class)",
+                expected: n_classes,
+                found: self.class_names.len(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A grid of pipeline configs: a base config and, for some of its fields, the values to
