@@ -516,7 +516,11 @@ fn decode_binary<T: Model>(path: &Path, bytes: &[u8]) -> Result<T> {
     let model = postcard::from_bytes(payload).map_err(|e| {
         Error::format(
             path,
-            format!("model does not decode as `{}`: {e}", T::kind()),
+            format!(
+                "the payload does not decode as a `{}` model (corrupt, or written by another \
+                 version): {e}",
+                T::kind()
+            ),
         )
     })?;
     checked(path, model)

@@ -401,6 +401,9 @@ pub struct GridConfig {
     pub grid: serde_json::Map<String, Value>,
 }
 
+/// Most candidates a grid may expand to.
+pub const MAX_GRID_CANDIDATES: usize = 10_000;
+
 impl GridConfig {
     /// Parses a grid from JSON text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: impl AsRef<Path>) -> Result<Self> {
@@ -427,7 +430,16 @@ impl GridConfig {
                 }
             }
         }
-        let total: usize = lists.iter().map(|l| l.len()).product();
+        let total = lists
+            .iter()
+            .try_fold(1usize, |a, l| a.checked_mul(l.len()))
+            .filter(|&t| t <= MAX_GRID_CANDIDATES)
+            .ok_or_else(|| {
+                Error::format(
+                    origin,
+                    format!("the grid has more than {MAX_GRID_CANDIDATES} candidates"),
+                )
+            })?;
         let mut out = Vec::with_capacity(total);
         for mut idx in 0..total {
             let mut picks = vec![0; keys.len()];

@@ -84,7 +84,19 @@ pub struct Globals {
 
 fn main() -> ExitCode {
     ui::install_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // clap's message as one line: its first paragraph, without the usage and the
+            // pointer to --help that follow.
+            let text = e.render().to_string();
+            let first = text.split("\n\n").next().unwrap_or_default();
+            let line: Vec<&str> = first.lines().map(str::trim).collect();
+            eprintln!("{}", line.join(" "));
+            return ExitCode::from(2);
+        }
+    };
     if let Err(e) = output::install_signal_cleanup() {
         ui::print_error(&e);
         return ExitCode::from(1);

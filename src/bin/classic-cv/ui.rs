@@ -40,7 +40,9 @@ pub fn print_error(e: &anyhow::Error) {
             line.push_str(&part);
         }
     }
-    eprintln!("error: {line}");
+    // One line, whatever the messages of the libraries below us contain.
+    let line: Vec<&str> = line.split_whitespace().collect();
+    eprintln!("error: {}", line.join(" "));
 }
 
 /// Replaces Rust's panic message and backtrace by one line (a panic is a bug in classic-cv).
