@@ -362,7 +362,8 @@ impl crate::persist::Model for Pipeline {
         "pipeline".into()
     }
 
-    /// Every fitted stage valid, and a name for every class when names are stored.
+    /// Every fitted stage valid, and exactly one name per class when names are stored (a
+    /// pipeline fitted by the library stores none; `train` stores the dataset's).
     fn validate_loaded(&self) -> Result<()> {
         self.config.validate()?;
         match &self.features {
@@ -378,7 +379,7 @@ impl crate::persist::Model for Pipeline {
             Classifier::Softmax(m) => m.validate_loaded().map(|_| m.weights.nrows())?,
             Classifier::RandomForest(m) => m.validate_loaded().map(|_| m.n_classes)?,
         };
-        if self.class_names.len() < n_classes {
+        if !self.class_names.is_empty() && self.class_names.len() != n_classes {
             return Err(Error::DimensionMismatch {
                 what: "class names of the pipeline (one per class)",
                 expected: n_classes,

@@ -614,7 +614,7 @@ fn models_are_validated_on_load() {
         &["no-svm.json", "classifiers"],
     );
     edited(d, "no-names.json", env.clone(), |m| {
-        m["class_names"] = serde_json::json!([])
+        m["class_names"] = serde_json::json!(["only one"])
     });
     expect(
         run_in(d, &["predict", "no-names.json", "photo.png"]),
