@@ -435,7 +435,7 @@ impl crate::persist::Model for Cnn {
                 found: self.n_classes,
             });
         }
-        if !self.input_mean.is_finite() || !(self.input_std.is_finite() && self.input_std > 0.0) {
+        if !(self.input_mean.is_finite() && self.input_std.is_finite() && self.input_std > 0.0) {
             return Err(Error::param(
                 "input_std",
                 "the input normalisation needs a finite mean and a finite spread > 0",
