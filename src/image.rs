@@ -194,7 +194,7 @@ impl Image {
     /// Loads a PNG, JPEG or PGM/PPM file and converts it to gray.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::limits::read_input(path)?;
         Image::decode(&bytes).map_err(|reason| Error::Image {
             path: path.to_path_buf(),
             reason,
@@ -202,7 +202,8 @@ impl Image {
     }
 
     /// Decodes a PNG, JPEG or PNM image held in memory exactly as [`Image::load`] decodes a
-    /// file; `name` only labels the error (e.g. "request body").
+    /// file (the same pixel limit and truncation checks); `name` only labels the error (e.g.
+    /// "request body").
     pub fn load_from_memory(bytes: &[u8], name: impl AsRef<Path>) -> Result<Self> {
         Image::decode(bytes).map_err(|reason| Error::Image {
             path: name.as_ref().to_path_buf(),
@@ -212,10 +213,7 @@ impl Image {
 
     /// Decodes an encoded image (PNG, JPEG, PNM) held in memory.
     fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let format = ::image::guess_format(bytes)
-            .map_err(|_| "not a PNG, JPEG or PNM image (unrecognised content)".to_string())?;
-        let dynamic = ::image::load_from_memory_with_format(bytes, format)
-            .map_err(|e| format!("cannot decode {format:?} image: {e}"))?;
+        let dynamic = decode_checked(bytes)?;
         let (w, h) = (dynamic.width() as usize, dynamic.height() as usize);
         if w == 0 || h == 0 {
             return Err(format!("image has zero size ({w}x{h})"));
@@ -245,13 +243,14 @@ impl Image {
     /// header), e.g. the gray inputs of the VLFeat anchors.
     pub fn load_raw_f32(path: impl AsRef<Path>, width: usize, height: usize) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        if bytes.len() != width * height * 4 {
+        let n = crate::limits::check_image_size(width, height)?;
+        let bytes = crate::limits::read_input(path)?;
+        if Some(bytes.len()) != n.checked_mul(4) {
             return Err(Error::format(
                 path,
                 format!(
                     "raw .f32 image of {width}x{height} needs {} bytes, file has {}",
-                    width * height * 4,
+                    n as u128 * 4,
                     bytes.len()
                 ),
             ));
@@ -334,7 +333,55 @@ pub fn parse_size(text: &str) -> Result<(usize, usize)> {
     if w == 0 || h == 0 {
         return Err(bad());
     }
+    crate::limits::check_image_size(w, h)?;
     Ok((w, h))
+}
+
+/// Decodes an encoded PNG, JPEG or PNM image with the crate's limits: the size in the
+/// header is checked against [`crate::limits::max_pixels`] before anything is decoded, and a
+/// JPEG whose data ends before its end-of-image marker is an error, not an image with
+/// filled-in pixels. Every image file the crate reads goes through it.
+pub(crate) fn decode_checked(bytes: &[u8]) -> std::result::Result<::image::DynamicImage, String> {
+    let format = ::image::guess_format(bytes)
+        .map_err(|_| "not a PNG, JPEG or PNM image (unrecognised content)".to_string())?;
+    let reader = || {
+        let mut r = ::image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        let mut limits = ::image::Limits::default();
+        // The decoded buffer: up to 4 channels of 16 bits per pixel, plus the f32 copy.
+        limits.max_alloc = Some(crate::limits::max_pixels().saturating_mul(12));
+        r.limits(limits);
+        r
+    };
+    let (hw, hh) = reader()
+        .into_dimensions()
+        .map_err(|e| format!("cannot read the {format:?} header: {e}"))?;
+    crate::limits::check_image_size(hw as usize, hh as usize).map_err(|e| e.to_string())?;
+    if format == ::image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err("truncated JPEG: the data ends before the end-of-image marker".into());
+    }
+    reader()
+        .decode()
+        .map_err(|e| format!("cannot decode {format:?} image: {e}"))
+}
+
+/// Reads and decodes an image file with [`decode_checked`]; errors name the file.
+pub(crate) fn open_checked(path: &Path) -> Result<::image::DynamicImage> {
+    let bytes = crate::limits::read_input(path)?;
+    decode_checked(&bytes).map_err(|reason| Error::Image {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// Whether a JPEG's scan data is followed by its end-of-image marker (`FF D9`). Inside the
+/// entropy-coded data a `FF` byte is always stuffed (`FF 00`) or a restart marker, so an
+/// `FF D9` after the first start-of-scan is the real end; a file cut short lacks it (the
+/// decoder would fill the missing blocks silently).
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// `round(clamp(v, 0, 1) * 255)`, NaN to 0.

@@ -8,6 +8,7 @@
 pub mod draw;
 pub mod error;
 pub mod image;
+pub mod limits;
 pub mod npy;
 pub mod persist;
 pub mod pipeline;

@@ -222,7 +222,7 @@ pub fn write_u32(path: impl AsRef<Path>, values: &[u32]) -> Result<()> {
 /// Reads a `.npy` file.
 pub fn read(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::limits::read_input(path)?;
     parse(path, &bytes)
 }
 

@@ -33,7 +33,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
@@ -52,12 +53,33 @@ const MAGIC: &[u8; 8] = b"CCVMODEL";
 pub trait Model: Serialize + DeserializeOwned {
     /// A short, stable name for this type of model (e.g. `"linear-svm"`).
     fn kind() -> String;
+
+    /// Checks what a decoded model claims (a model file is untrusted input): sizes that
+    /// agree with each other, counts within [`crate::limits`], finite numbers. [`load`] and
+    /// [`decode`] call it, so a model that loads can be used without panicking. Kinds whose
+    /// every decodable value is usable keep the default, which accepts everything.
+    fn validate_loaded(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<A: Model, B: Model> Model for crate::pipeline::Chain<A, B> {
     fn kind() -> String {
         format!("{}+{}", A::kind(), B::kind())
     }
+
+    fn validate_loaded(&self) -> Result<()> {
+        self.first.validate_loaded()?;
+        self.second.validate_loaded()
+    }
+}
+
+/// Runs [`Model::validate_loaded`], naming the file and the kind on failure.
+fn checked<T: Model>(path: &Path, model: T) -> Result<T> {
+    model
+        .validate_loaded()
+        .map_err(|e| Error::format(path, format!("invalid `{}` model: {e}", T::kind())))?;
+    Ok(model)
 }
 
 #[derive(Serialize)]
@@ -94,7 +116,7 @@ pub fn save<T: Model>(path: impl AsRef<Path>, model: &T) -> Result<()> {
 /// Loads a model of type `T` from `path` (JSON or binary, detected from the content).
 pub fn load<T: Model>(path: impl AsRef<Path>) -> Result<T> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::limits::read_input(path)?;
     decode(path, &bytes)
 }
 
@@ -116,13 +138,36 @@ pub fn decode<T: Model>(path: &Path, bytes: &[u8]) -> Result<T> {
 
 /// Writes `bytes` to `path` through a temp file in the same directory and a rename, so
 /// readers see either the old file or the complete new one.
+///
+/// The target must be absent or a regular file (a symlink to a regular file is followed and
+/// its target replaced); anything else (a directory, a device node such as `/dev/null`, a
+/// FIFO, a socket) is refused, because a rename would replace it. The temp file is listed
+/// in the process's in-flight registry while it exists (see [`remove_temp_files`]). Inside
+/// a group ([`begin_group`]), the rename waits for [`commit_group`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (target, tmp) = stage_path(path)?;
+    let result = (|| {
+        let mut f = create_new(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = result {
+        discard_temp(&tmp);
+        return Err(Error::io(path, e));
+    }
+    finish_staged(tmp, target, path)
+}
+
+/// The file a write to `path` replaces (a symlink resolved) and a fresh temp path beside
+/// it. Fails when `path` exists and is not a regular file.
+pub fn stage_path(path: &Path) -> Result<(PathBuf, PathBuf)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
+    let target = writable_target(path)?;
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
+    let name = target
         .file_name()
         .ok_or_else(|| Error::format(path, "not a file path"))?;
     let tmp = dir.join(format!(
@@ -131,16 +176,168 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
+    Ok((target, tmp))
+}
+
+/// Creates `tmp` (which must not exist) and lists it in the in-flight registry.
+pub fn create_new(tmp: &Path) -> std::io::Result<std::fs::File> {
+    let mut temps = lock(&TEMPS);
+    if CLOSED.load(Ordering::SeqCst) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "interrupted: no more files are written",
+        ));
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)?;
+    temps.push(tmp.to_path_buf());
+    Ok(f)
+}
+
+/// Renames the written temp `tmp` onto `target` now, or at [`commit_group`] inside a group.
+/// `path` (the name the caller gave) labels errors.
+pub fn finish_staged(tmp: PathBuf, target: PathBuf, path: &Path) -> Result<()> {
+    {
+        let mut group = lock(&GROUP);
+        if let Some(staged) = group.as_mut() {
+            staged.push((tmp, target));
+            return Ok(());
+        }
+    }
+    let renamed = std::fs::rename(&tmp, &target);
+    forget_temp(&tmp);
+    renamed.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// `path` itself, or the file it links to; an error if that exists and is not a regular
+/// file.
+fn writable_target(path: &Path) -> Result<PathBuf> {
+    let link = std::fs::symlink_metadata(path);
+    let target = match &link {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "is a symbolic link that cannot be followed ({e}); refusing to replace it"
+                    ),
+                ));
+            }
+        },
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&target) {
+        Ok(m) if !m.is_file() => Err(Error::format(
+            path,
+            format!(
+                "exists and is not a regular file ({}); refusing to replace it",
+                file_kind(&m)
+            ),
+        )),
+        _ => Ok(target),
+    }
+}
+
+/// A short name for what a non-regular file is.
+pub fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Temp files written but not yet renamed into place.
+static TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Set by [`remove_temp_files`]: no temp file may be created any more.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+/// The open group: temps waiting for [`commit_group`], with their targets.
+static GROUP: Mutex<Option<Vec<(PathBuf, PathBuf)>>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn forget_temp(tmp: &Path) {
+    lock(&TEMPS).retain(|t| t != tmp);
+}
+
+/// Removes `tmp` from disk and from the registry.
+pub fn discard_temp(tmp: &Path) {
+    let _ = std::fs::remove_file(tmp);
+    forget_temp(tmp);
+}
+
+/// Removes every temp file this process has in flight (written or being written, not yet
+/// renamed into place, including those of an open group) and returns how many it removed.
+/// The library installs no signal handler: a program that wants interrupted runs to leave
+/// nothing behind calls this from its own SIGINT/SIGTERM handler before exiting.
+///
+/// After this call no new temp file can be created: the writes that follow fail, so a
+/// file cannot appear between the cleanup and the exit.
+pub fn remove_temp_files() -> usize {
+    let mut temps = lock(&TEMPS);
+    CLOSED.store(true, Ordering::SeqCst);
+    let mut n = 0;
+    for t in temps.drain(..) {
+        if std::fs::remove_file(&t).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Opens a group: from now on [`write_atomic`] (and so every file the crate writes) leaves
+/// its complete temp file beside the target and renames nothing until [`commit_group`];
+/// [`abandon_group`] removes them instead. A program that writes several outputs uses it so
+/// that a failure half-way replaces none of them.
+pub fn begin_group() {
+    *lock(&GROUP) = Some(Vec::new());
+}
+
+/// Closes the group: renames every staged temp onto its target, in the order written.
+pub fn commit_group() -> Result<()> {
+    let staged = lock(&GROUP).take().unwrap_or_default();
+    let mut first_err = None;
+    for (tmp, target) in staged {
+        if first_err.is_some() {
+            discard_temp(&tmp);
+            continue;
+        }
+        let renamed = std::fs::rename(&tmp, &target);
+        forget_temp(&tmp);
+        if let Err(e) = renamed {
+            let _ = std::fs::remove_file(&tmp);
+            first_err = Some(Error::io(&target, e));
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Closes the group without renaming anything: its temps are removed.
+pub fn abandon_group() {
+    let staged = lock(&GROUP).take().unwrap_or_default();
+    for (tmp, _) in staged {
+        discard_temp(&tmp);
+    }
 }
 
 fn is_json_path(path: &Path) -> bool {
@@ -193,12 +390,13 @@ fn decode_json<T: Model>(path: &Path, bytes: &[u8]) -> Result<T> {
             ));
         }
     }
-    serde_json::from_str(env.model.get()).map_err(|e| {
+    let model = serde_json::from_str(env.model.get()).map_err(|e| {
         Error::format(
             path,
             format!("model does not decode as `{}`: {e}", T::kind()),
         )
-    })
+    })?;
+    checked(path, model)
 }
 
 fn check_header(path: &Path, format: &str, version: u32, kind: &str, expected: &str) -> Result<()> {
@@ -315,10 +513,15 @@ fn decode_binary<T: Model>(path: &Path, bytes: &[u8]) -> Result<T> {
         ));
     }
     check_header(path, FORMAT, version, &kind, &T::kind())?;
-    postcard::from_bytes(payload).map_err(|e| {
+    let model = postcard::from_bytes(payload).map_err(|e| {
         Error::format(
             path,
-            format!("model does not decode as `{}`: {e}", T::kind()),
+            format!(
+                "the payload does not decode as a `{}` model (corrupt, or written by another \
+                 version): {e}",
+                T::kind()
+            ),
         )
-    })
+    })?;
+    checked(path, model)
 }

@@ -180,8 +180,12 @@ pub fn check_supervised_fit<T>(
 }
 
 /// Number of classes (`max label + 1`); fails with [`Error::TooFewClasses`] unless at least
-/// two distinct labels occur.
+/// two distinct labels occur, and with [`Error::InvalidParam`] for a label of
+/// [`crate::limits::MAX_CLASSES`] or more.
 pub fn count_classes(labels: &[Label]) -> Result<usize> {
+    if let Some(&big) = labels.iter().max() {
+        crate::limits::check_label(big, "training labels")?;
+    }
     let n = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
     let mut seen = vec![false; n];
     for &l in labels {

@@ -126,17 +126,20 @@ impl Default for BodyPartsParams {
 impl BodyPartsParams {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
-        if self.n_trees == 0 {
-            return Err(Error::param("n_trees", "must be at least 1"));
+        if self.n_trees == 0 || self.n_trees > crate::limits::MAX_TREES {
+            return Err(Error::param(
+                "n_trees",
+                format!("must be 1 to {}", crate::limits::MAX_TREES),
+            ));
         }
         if self.max_depth == 0 || self.max_depth > 40 {
             return Err(Error::param("max_depth", "must be in 1..=40"));
         }
-        if self.pixels_per_image == 0 {
-            return Err(Error::param("pixels_per_image", "must be at least 1"));
+        if self.pixels_per_image == 0 || self.pixels_per_image > 1 << 20 {
+            return Err(Error::param("pixels_per_image", "must be 1 to 1048576"));
         }
-        if self.candidates == 0 {
-            return Err(Error::param("candidates", "must be at least 1"));
+        if self.candidates == 0 || self.candidates > 1 << 16 {
+            return Err(Error::param("candidates", "must be 1 to 65536"));
         }
         if !(self.radius > 0.0 && self.radius <= 10_000.0) {
             return Err(Error::param("radius", "must be in (0, 10000] pixel-metres"));

@@ -536,14 +536,28 @@ pub fn write_frame(dir: &Path, stem: &str, frame: &Frame) -> Result<()> {
     crate::persist::write_atomic(&path, &text)
 }
 
-/// Reads a 16-bit (or 8-bit) depth PNG in millimetres as metres; 0 stays 0 (no reading).
+/// Reads a 16-bit single-channel depth PNG in millimetres as metres; 0 stays 0 (no reading).
+/// Any other pixel format, or a frame smaller than [`MIN_DEPTH_SIDE`] on a side, is an error.
 pub fn read_depth_png(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let img = ::image::open(path).map_err(|e| Error::Image {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let img = crate::image::open_checked(path)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let mm = img.into_luma16();
+    let ::image::DynamicImage::ImageLuma16(mm) = img else {
+        return Err(Error::Image {
+            path: path.to_path_buf(),
+            reason: format!(
+                "a depth frame must be a 16-bit single-channel PNG (millimetres), this one is {:?}",
+                img.color()
+            ),
+        });
+    };
+    if w < MIN_DEPTH_SIDE || h < MIN_DEPTH_SIDE {
+        return Err(Error::Image {
+            path: path.to_path_buf(),
+            reason: format!(
+                "a depth frame of {w}x{h} is too small (at least {MIN_DEPTH_SIDE}x{MIN_DEPTH_SIDE})"
+            ),
+        });
+    }
     Ok((
         w,
         h,
@@ -551,13 +565,13 @@ pub fn read_depth_png(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     ))
 }
 
+/// Smallest side of a depth frame [`read_depth_png`] accepts.
+pub const MIN_DEPTH_SIDE: usize = 8;
+
 /// Reads an 8-bit label PNG; fails if it is not `width x height` or holds a label above
 /// [`N_PARTS`].
 pub fn read_labels_png(path: &Path, width: usize, height: usize) -> Result<Vec<u8>> {
-    let img = ::image::open(path).map_err(|e| Error::Image {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let img = crate::image::open_checked(path)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if (w, h) != (width, height) {
         return Err(Error::format(

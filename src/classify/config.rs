@@ -372,6 +372,34 @@ impl crate::persist::Model for Pipeline {
     fn kind() -> String {
         "pipeline".into()
     }
+
+    /// Every fitted stage valid, and exactly one name per class when names are stored (a
+    /// pipeline fitted by the library stores none; `train` stores the dataset's).
+    fn validate_loaded(&self) -> Result<()> {
+        self.config.validate()?;
+        match &self.features {
+            Features::Pixels(p) => p.validate()?,
+            Features::Hog(h) => h.validate()?,
+            Features::Encoder(e) => e.validate_loaded()?,
+        }
+        if let Some(s) = &self.standardize {
+            s.validate_loaded()?;
+        }
+        let n_classes = match &self.classifier {
+            Classifier::Knn(m) => m.validate_loaded().map(|_| m.n_classes)?,
+            Classifier::LinearSvm(m) => m.validate_loaded().map(|_| m.n_classes)?,
+            Classifier::Softmax(m) => m.validate_loaded().map(|_| m.weights.nrows())?,
+            Classifier::RandomForest(m) => m.validate_loaded().map(|_| m.n_classes)?,
+        };
+        if !self.class_names.is_empty() && self.class_names.len() != n_classes {
+            return Err(Error::DimensionMismatch {
+                what: "class names of the pipeline (one per class)",
+                expected: n_classes,
+                found: self.class_names.len(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A grid of pipeline configs: a base config and, for some of its fields, the values to
@@ -385,6 +413,9 @@ pub struct GridConfig {
     /// Path -> values to try.
     pub grid: serde_json::Map<String, Value>,
 }
+
+/// Most candidates a grid may expand to.
+pub const MAX_GRID_CANDIDATES: usize = 10_000;
 
 impl GridConfig {
     /// Parses a grid from JSON text; `origin` names it in errors.
@@ -412,7 +443,16 @@ impl GridConfig {
                 }
             }
         }
-        let total: usize = lists.iter().map(|l| l.len()).product();
+        let total = lists
+            .iter()
+            .try_fold(1usize, |a, l| a.checked_mul(l.len()))
+            .filter(|&t| t <= MAX_GRID_CANDIDATES)
+            .ok_or_else(|| {
+                Error::format(
+                    origin,
+                    format!("the grid has more than {MAX_GRID_CANDIDATES} candidates"),
+                )
+            })?;
         let mut out = Vec::with_capacity(total);
         for mut idx in 0..total {
             let mut picks = vec![0; keys.len()];

@@ -178,15 +178,22 @@ pub fn default_layers() -> Vec<LayerSpec> {
     ]
 }
 
+/// Most trainable parameters a network may have (2^28: 1 GiB of `f32` weights, before
+/// gradients and optimiser state).
+pub const MAX_CNN_PARAMS: usize = 1 << 28;
+
 impl CnnParams {
     /// Checks the parameters (layer constants against a generous 1024x1024 input; whether the
     /// layers fit the actual image size is checked by `fit`).
     pub fn validate(&self) -> Result<()> {
-        if self.epochs == 0 {
-            return Err(Error::param("epochs", "must be >= 1"));
+        if self.epochs == 0 || self.epochs > crate::limits::MAX_EPOCHS {
+            return Err(Error::param(
+                "epochs",
+                format!("must be 1 to {}", crate::limits::MAX_EPOCHS),
+            ));
         }
-        if self.batch_size == 0 {
-            return Err(Error::param("batch_size", "must be >= 1"));
+        if self.batch_size == 0 || self.batch_size > 1 << 16 {
+            return Err(Error::param("batch_size", "must be 1 to 65536"));
         }
         if !(self.learning_rate > 0.0) || !self.learning_rate.is_finite() {
             return Err(Error::param("learning_rate", "must be a finite number > 0"));
@@ -210,7 +217,24 @@ impl CnnParams {
             width: 1024,
             channels: 1,
         };
-        Network::plan(&self.layers, big).map(|_| ())
+        let net = Network::plan(&self.layers, big)?;
+        if net.n_params == 0 {
+            return Err(Error::param(
+                "layers",
+                "the network has no trainable parameter (it needs a conv or dense layer)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses a CNN config from JSON text (the `CnnParams` fields; missing ones take their
+    /// defaults) and validates it; `origin` names it in errors.
+    pub fn from_json(text: &str, origin: impl AsRef<std::path::Path>) -> Result<Self> {
+        let p: CnnParams = serde_json::from_str(text)
+            .map_err(|e| Error::format(origin.as_ref(), format!("invalid CNN config: {e}")))?;
+        p.validate()
+            .map_err(|e| Error::format(origin.as_ref(), e.to_string()))?;
+        Ok(p)
     }
 
     /// Like [`Fit::fit`], also scoring `eval` (images and labels) after every epoch into
@@ -243,6 +267,15 @@ impl CnnParams {
             channels: 1,
         };
         let net = Network::plan(&self.layers, input)?;
+        if net.n_params > MAX_CNN_PARAMS {
+            return Err(Error::param(
+                "layers",
+                format!(
+                    "the network has {} parameters on {w}x{h} images, more than {MAX_CNN_PARAMS}",
+                    net.n_params
+                ),
+            ));
+        }
         if net.output().len() < n_classes {
             return Err(Error::param(
                 "layers",
@@ -285,6 +318,10 @@ impl CnnParams {
         model.weights = trained.weights;
         model.buffers = trained.buffers;
         model.history = trained.history;
+        crate::error::check_finite(
+            &model.weights,
+            "cnn weights after training (lower the learning rate)",
+        )?;
         Ok(model)
     }
 }
@@ -365,6 +402,47 @@ fn top_class(row: ndarray::ArrayView1<f32>) -> Label {
 impl crate::persist::Model for Cnn {
     fn kind() -> String {
         "cnn".into()
+    }
+
+    /// Valid params, a network that plans for the stored input, weights and buffers of the
+    /// planned sizes (at least one weight), `1 <= n_classes <=` the network's outputs, a
+    /// finite input mean and a finite positive input spread, finite weights.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        crate::limits::check_image_size(self.input.width, self.input.height)?;
+        let net = self.network()?;
+        if net.n_params == 0 || net.n_params > MAX_CNN_PARAMS {
+            return Err(Error::param(
+                "layers",
+                format!(
+                    "the network has {} parameters (must be 1 to {MAX_CNN_PARAMS})",
+                    net.n_params
+                ),
+            ));
+        }
+        if net.n_params != self.weights.len() || net.n_buffers != self.buffers.len() {
+            return Err(Error::DimensionMismatch {
+                what: "stored weights of the cnn model",
+                expected: net.n_params + net.n_buffers,
+                found: self.weights.len() + self.buffers.len(),
+            });
+        }
+        crate::limits::check_class_count(self.n_classes, "cnn")?;
+        if self.n_classes > net.output().len() {
+            return Err(Error::DimensionMismatch {
+                what: "classes of the cnn model (at most the network's outputs)",
+                expected: net.output().len(),
+                found: self.n_classes,
+            });
+        }
+        if !(self.input_mean.is_finite() && self.input_std.is_finite() && self.input_std > 0.0) {
+            return Err(Error::param(
+                "input_std",
+                "the input normalisation needs a finite mean and a finite spread > 0",
+            ));
+        }
+        crate::error::check_finite(&self.weights, "cnn weights")?;
+        crate::error::check_finite(&self.buffers, "cnn buffers")
     }
 }
 

@@ -178,6 +178,7 @@ impl Network {
         let mut layers = Vec::with_capacity(specs.len());
         let (mut shape, mut n_params, mut n_buffers) = (input, 0, 0);
         for spec in specs {
+            check_layer_bounds(spec, shape)?;
             let size = plan_layer(spec, shape)?;
             layers.push(Layer {
                 spec: spec.clone(),
@@ -189,8 +190,13 @@ impl Network {
                 buffer_offset: n_buffers,
                 n_buffers: size.n_buffers,
             });
-            n_params += size.n_weights + size.n_biases;
-            n_buffers += size.n_buffers;
+            n_params = [n_params, size.n_weights, size.n_biases]
+                .iter()
+                .try_fold(0usize, |a, &b| a.checked_add(b))
+                .ok_or_else(|| Error::param("layers", "the parameter count overflows"))?;
+            n_buffers = n_buffers
+                .checked_add(size.n_buffers)
+                .ok_or_else(|| Error::param("layers", "the buffer count overflows"))?;
             shape = size.output;
         }
         Ok(Network {
@@ -232,6 +238,47 @@ impl Network {
         }
         InitialState { params, buffers }
     }
+}
+
+/// Largest activation of one sample, in values (2^31), and the largest layer constants:
+/// with them every product in the shape rules fits in 64 bits.
+const MAX_ACTIVATION: u128 = 1 << 31;
+const MAX_WIDTH: usize = 1 << 20;
+const MAX_KERNEL: usize = 255;
+
+/// Fails when the layer's input or its constants are beyond the bounds above.
+fn check_layer_bounds(spec: &LayerSpec, s: Shape) -> Result<()> {
+    let len = s.height as u128 * s.width as u128 * s.channels as u128;
+    if len > MAX_ACTIVATION {
+        return Err(Error::param(
+            "layers",
+            format!(
+                "a layer input of {}x{}x{} values is larger than {MAX_ACTIVATION}",
+                s.height, s.width, s.channels
+            ),
+        ));
+    }
+    let (width, kernel) = match *spec {
+        LayerSpec::Conv2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        } => (out_channels, kernel.max(stride).max(padding)),
+        LayerSpec::Dense { out_features } => (out_features, 1),
+        LayerSpec::MaxPool { size, stride } => (1, size.max(stride)),
+        _ => (1, 1),
+    };
+    if width > MAX_WIDTH || kernel > MAX_KERNEL {
+        return Err(Error::param(
+            "layers",
+            format!(
+                "a layer of width {width} and kernel (or stride, padding) {kernel} is beyond \
+                 the limits (width <= {MAX_WIDTH}, kernel, stride and padding <= {MAX_KERNEL})"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The shape rule of the layer's kind.

@@ -165,16 +165,56 @@ pub fn fashion_mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
 /// Reads a gzip-compressed (or plain) IDX file of `u8` values with `ndim` dimensions.
 /// Returns the dimensions and the data.
 pub fn read_idx(path: &Path, ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+    let raw = crate::limits::read_input(path)?;
+    parse_idx(path, &raw, ndim)
+}
+
+/// Largest IDX payload read, in bytes (2^31; Fashion-MNIST's training images are 47 MB).
+pub const MAX_IDX_BYTES: usize = 1 << 31;
+
+/// Parses IDX bytes (gzip-compressed or plain) of `u8` values with `ndim` dimensions;
+/// `path` labels errors. A gzip stream is decompressed only as far as the header's
+/// dimensions justify (at most [`MAX_IDX_BYTES`]).
+pub fn parse_idx(path: &Path, raw: &[u8], ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
+    let header_len = 4 + 4 * ndim;
+    let bytes: std::borrow::Cow<[u8]> = if raw.starts_with(&[0x1f, 0x8b]) {
+        let gz_err =
+            |e: std::io::Error| Error::format(path, format!("corrupt or truncated gzip data: {e}"));
+        let mut dec = flate2::read::MultiGzDecoder::new(raw);
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
+        (&mut dec)
+            .take(header_len as u64)
             .read_to_end(&mut out)
-            .map_err(|e| Error::format(path, format!("corrupt or truncated gzip data: {e}")))?;
-        out
+            .map_err(gz_err)?;
+        let limit = idx_count(path, &out, ndim)
+            .ok()
+            .flatten()
+            .map_or(0, |(_, count)| count.saturating_add(1));
+        dec.take(limit as u64)
+            .read_to_end(&mut out)
+            .map_err(gz_err)?;
+        out.into()
     } else {
-        raw
+        raw.into()
     };
+    let (dims, count) = idx_count(path, &bytes, ndim)?
+        .ok_or_else(|| Error::format(path, "truncated IDX header"))?;
+    let data = &bytes[header_len..];
+    if data.len() != count {
+        return Err(Error::format(
+            path,
+            format!(
+                "IDX dimensions {dims:?} need {count} bytes of data, file has {}",
+                data.len()
+            ),
+        ));
+    }
+    Ok((dims, data.to_vec()))
+}
+
+/// The dimensions and the payload size an IDX header claims (`None` if the header is cut
+/// short); an error for a wrong magic number or a payload over [`MAX_IDX_BYTES`].
+fn idx_count(path: &Path, bytes: &[u8], ndim: usize) -> Result<Option<(Vec<usize>, usize)>> {
     let expected_magic = 0x0800 | ndim as u32;
     let magic = bytes
         .get(..4)
@@ -188,26 +228,24 @@ pub fn read_idx(path: &Path, ndim: usize) -> Result<(Vec<usize>, Vec<u8>)> {
             ),
         ));
     }
-    let header_len = 4 + 4 * ndim;
-    let header = bytes
-        .get(4..header_len)
-        .ok_or_else(|| Error::format(path, "truncated IDX header"))?;
+    let Some(header) = bytes.get(4..4 + 4 * ndim) else {
+        return Ok(None);
+    };
     let dims: Vec<usize> = header
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let count: usize = dims.iter().product();
-    let data = &bytes[header_len..];
-    if data.len() != count {
-        return Err(Error::format(
-            path,
-            format!(
-                "IDX dimensions {dims:?} need {count} bytes of data, file has {}",
-                data.len()
-            ),
-        ));
-    }
-    Ok((dims, data.to_vec()))
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&c| c <= MAX_IDX_BYTES)
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("IDX dimensions {dims:?} claim more than {MAX_IDX_BYTES} bytes"),
+            )
+        })?;
+    Ok(Some((dims, count)))
 }
 
 /// Reads `root/<class>/<image>`: each sub-directory is a class (sorted by name, labelled
@@ -330,7 +368,7 @@ pub struct Imglab {
 /// Reads a dlib imglab XML file.
 pub fn read_imglab(path: impl AsRef<Path>) -> Result<Imglab> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::limits::read_input(path)?;
     // imglab writes ISO-8859-1; decode bytes as Latin-1 so any file parses.
     let text: String = match std::str::from_utf8(&bytes) {
         Ok(s) => s.to_string(),
@@ -339,7 +377,9 @@ pub fn read_imglab(path: impl AsRef<Path>) -> Result<Imglab> {
     parse_imglab(path, &text)
 }
 
-fn parse_imglab(path: &Path, text: &str) -> Result<Imglab> {
+/// Parses imglab XML text (`path` labels errors).
+pub fn parse_imglab(path: &Path, text: &str) -> Result<Imglab> {
+    crate::limits::check_xml_depth(text, path)?;
     let doc = roxmltree::Document::parse(text)
         .map_err(|e| Error::format(path, format!("malformed XML: {e}")))?;
     let root = doc.root_element();
@@ -386,10 +426,10 @@ fn parse_imglab(path: &Path, text: &str) -> Result<Imglab> {
                 })
             };
             let (width, height) = (num("width")?, num("height")?);
-            if width < 0 || height < 0 {
+            if width <= 0 || height <= 0 {
                 return Err(Error::format(
                     path,
-                    format!("a <box> of {file} has a negative size"),
+                    format!("a <box> of {file} has an empty size ({width}x{height})"),
                 ));
             }
             boxes.push(ImglabBox {

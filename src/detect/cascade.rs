@@ -158,7 +158,7 @@ impl Cascade {
     /// Reads an OpenCV cascade XML file (current or old format).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::limits::read_input(path)?;
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::format(path, "cascade file is not valid UTF-8"))?;
         Cascade::from_xml(&text, path)
@@ -167,6 +167,7 @@ impl Cascade {
     /// Parses cascade XML held in memory; `path` is only used in error messages.
     pub fn from_xml(text: &str, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        crate::limits::check_xml_depth(text, &path)?;
         let doc = roxmltree::Document::parse(text)
             .map_err(|e| Error::format(&path, format!("malformed XML: {e}")))?;
         let p = Parser { path };

@@ -272,6 +272,7 @@ impl<'a> FrameStream<'a> {
     ) -> Result<Self> {
         params.validate()?;
         check_nonempty(width, height)?;
+        crate::limits::check_image_size(width, height)?;
         Ok(FrameStream {
             detector,
             scratch: vec![Scratch::default()],
@@ -432,6 +433,7 @@ impl Detector {
             return Ok(Vec::new());
         }
         let mut levels = pyramid_levels(&scales, width, height);
+        check_pyramid(&levels, width, height, params.scale_factor)?;
         let stride = table_stride(&levels, window.1, width)?;
         scratch.size_tables(&levels, stride, c.has_tilted());
         scratch.compile_offsets(c, stride, self.id);
@@ -733,6 +735,31 @@ struct Level {
     step: usize,
     /// Tables stored column-de-interleaved (step-2 levels of lane-evaluated cascades).
     dual: bool,
+}
+
+/// Most pixels the levels of one pyramid may hold together, as a multiple of the image's
+/// (a scale factor of 1.1 gives about 5.8, 1.01 about 50).
+pub const MAX_PYRAMID_RATIO: usize = 64;
+
+/// Fails when the pyramid's levels hold more than [`MAX_PYRAMID_RATIO`] times the image's
+/// pixels (a scale factor too close to 1), before their tables are allocated.
+fn check_pyramid(levels: &[Level], width: usize, height: usize, factor: f64) -> Result<()> {
+    let total: u128 = levels
+        .iter()
+        .map(|l| l.width as u128 * l.height as u128)
+        .sum();
+    let limit = (width * height) as u128 * MAX_PYRAMID_RATIO as u128;
+    if total > limit {
+        return Err(Error::param(
+            "scale_factor",
+            format!(
+                "{factor} gives {} pyramid levels holding {total} pixels on a {width}x{height} \
+                 image, more than {MAX_PYRAMID_RATIO} times the image (use a larger scale factor)",
+                levels.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The integral tables of all levels (rows `stride` apart, each level in its own rows).

@@ -560,6 +560,35 @@ impl crate::persist::Model for Encoder {
     fn kind() -> String {
         "encoder".into()
     }
+
+    /// Valid params and a codebook of the params' kind, `k` and descriptor length.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        let (k, dim) = match (&self.codebook, self.params.encoding) {
+            (Codebook::KMeans(c), Encoding::Bovw | Encoding::Vlad) => {
+                c.validate_loaded()?;
+                c.centres.dim()
+            }
+            (Codebook::Gmm(g), Encoding::Fisher) => {
+                g.validate_loaded()?;
+                g.means.dim()
+            }
+            _ => {
+                return Err(Error::param(
+                    "codebook",
+                    "the codebook does not match the encoding",
+                ));
+            }
+        };
+        if k != self.params.k || dim != crate::features::sift::DESCRIPTOR_LEN {
+            return Err(Error::DimensionMismatch {
+                what: "codebook of the encoder (k x 128)",
+                expected: self.params.k * crate::features::sift::DESCRIPTOR_LEN,
+                found: k * dim,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A cache of fitted encoders and encodings, shared by the fits of one model selection (see

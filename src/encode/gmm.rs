@@ -262,6 +262,29 @@ impl crate::persist::Model for Gmm {
     fn kind() -> String {
         "gmm".into()
     }
+
+    /// Means and variances of one shape, one prior per component, finite values, positive
+    /// variances.
+    fn validate_loaded(&self) -> Result<()> {
+        let (k, d) = self.means.dim();
+        if k == 0 || d == 0 || self.variances.dim() != (k, d) || self.priors.len() != k {
+            return Err(Error::DimensionMismatch {
+                what: "GMM variances and priors (one row and one prior per mean)",
+                expected: k,
+                found: self.priors.len(),
+            });
+        }
+        let (Some(m), Some(v)) = (self.means.as_slice(), self.variances.as_slice()) else {
+            return Err(Error::param("means", "not a standard-layout matrix"));
+        };
+        crate::error::check_finite(m, "GMM means")?;
+        crate::error::check_finite(v, "GMM variances")?;
+        crate::error::check_finite(&self.priors, "GMM priors")?;
+        if v.iter().any(|&x| x <= 0.0) {
+            return Err(Error::param("variances", "a GMM variance is not positive"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -267,10 +267,9 @@ impl KMeansParams {
                 format!("k = {} exceeds the number of descriptors ({n})", self.k),
             ));
         }
-        check_finite(
-            x.as_slice().expect("standard layout checked by the caller"),
-            "descriptors",
-        )?;
+        let values = x.as_slice().expect("standard layout checked by the caller");
+        check_finite(values, "descriptors")?;
+        check_magnitude(values, d)?;
         let centres = match &self.init {
             KMeansInit::Given(c) => {
                 if c.ncols() != d {
@@ -296,6 +295,9 @@ impl KMeansParams {
             }
         };
         model.params = self.clone();
+        if let Some(c) = model.centres.as_slice() {
+            check_finite(c, "k-means centres (the data are too large: rescale them)")?;
+        }
         Ok(model)
     }
 }
@@ -320,6 +322,23 @@ impl KMeans {
     pub fn quantize(&self, x: ArrayView2<f32>) -> Result<Quantized> {
         quantize(x, self.centres.view())
     }
+}
+
+/// Fails when the values are so large that squared distances between them overflow `f32`
+/// (`(2 max|x|)^2 d` must stay finite): the centres would become infinite.
+pub(crate) fn check_magnitude(values: &[f32], d: usize) -> Result<()> {
+    let max = values.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    let limit = (f32::MAX as f64 / (4.0 * d.max(1) as f64)).sqrt();
+    if max > limit {
+        return Err(Error::param(
+            "descriptors",
+            format!(
+                "values up to {max:.3e} are too large: squared distances in dimension {d} \
+                 would overflow f32 (the largest usable magnitude is {limit:.3e}; rescale the data)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Fit for KMeansParams {
@@ -356,6 +375,20 @@ impl Transform for KMeans {
 impl crate::persist::Model for KMeans {
     fn kind() -> String {
         "kmeans".into()
+    }
+
+    /// At least one centre of at least one dimension, finite.
+    fn validate_loaded(&self) -> Result<()> {
+        let (k, dim) = self.centres.dim();
+        if k == 0 || dim == 0 {
+            return Err(Error::EmptyInput {
+                what: "k-means centres",
+            });
+        }
+        match self.centres.as_slice() {
+            Some(c) => check_finite(c, "k-means centres"),
+            None => Err(Error::param("centres", "not a standard-layout matrix")),
+        }
     }
 }
 

@@ -158,12 +158,14 @@ impl Transform for Vlad {
             return Ok(vec![0.0; self.dim()]);
         }
         let q = quantize(x, self.codebook.centres.view())?;
-        vlad_encode(
+        let v = vlad_encode(
             x,
             self.codebook.centres.view(),
             &q.labels,
             self.params.normalization,
-        )
+        )?;
+        crate::error::check_finite(&v, "VLAD encoding (descriptors too large: rescale them)")?;
+        Ok(v)
     }
 }
 

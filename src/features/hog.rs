@@ -287,6 +287,10 @@ impl crate::persist::Model for Hog {
     fn kind() -> String {
         "hog".into()
     }
+
+    fn validate_loaded(&self) -> Result<()> {
+        self.validate()
+    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,8 @@ const NB: usize = 4;
 const NT: usize = 8;
 /// Largest accepted bin size (a frame is `3 * bin + 1` pixels wide).
 const MAX_BIN: usize = 1 << 16;
+/// Largest Gaussian smoothing sigma of the multi-scale mode, in pixels.
+pub const MAX_SMOOTHING_SIGMA: f32 = 256.0;
 /// `FLT_EPSILON`, VLFeat's `VL_EPSILON_F`.
 const EPS_F: f32 = f32::EPSILON;
 
@@ -258,6 +260,9 @@ impl DenseSift {
     }
 
     /// Checks the parameters.
+    ///
+    /// The multi-scale mode smooths with sigma = bin size / `magnif`, at most
+    /// [`MAX_SMOOTHING_SIGMA`].
     pub fn validate(&self) -> Result<()> {
         if self.step == 0 {
             return Err(Error::param("step", "must be at least 1"));
@@ -286,6 +291,21 @@ impl DenseSift {
         let magnif_ok = self.magnif > 0.0 && self.magnif.is_finite();
         if !self.scales.is_empty() && !magnif_ok {
             return Err(Error::param("magnif", "must be positive and finite"));
+        }
+        // The smoothing kernel is about 8 sigma wide: bound sigma = bin size / magnif.
+        if let Some(&big) = self.scales.iter().max()
+            && big as f32 / self.magnif > MAX_SMOOTHING_SIGMA
+        {
+            return Err(Error::param(
+                "magnif",
+                format!(
+                    "{:?}: the smoothing sigma of bin size {big} would be {:e}, more than \
+                     {MAX_SMOOTHING_SIGMA} (magnif must be at least {})",
+                    self.magnif,
+                    big as f32 / self.magnif,
+                    big as f32 / MAX_SMOOTHING_SIGMA
+                ),
+            ));
         }
         if let Some(b) = self.bounds
             && (b.min_x > b.max_x || b.min_y > b.max_y)

@@ -381,6 +381,10 @@ impl crate::persist::Model for Camera {
     fn kind() -> String {
         "camera".into()
     }
+
+    fn validate_loaded(&self) -> Result<()> {
+        self.validate()
+    }
 }
 
 impl Camera {

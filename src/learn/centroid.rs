@@ -95,6 +95,29 @@ impl crate::persist::Model for NearestCentroid {
     fn kind() -> String {
         "nearest-centroid".into()
     }
+
+    /// At least one centroid, all of one non-zero dimension, finite.
+    fn validate_loaded(&self) -> Result<()> {
+        crate::limits::check_class_count(self.centroids.len(), "nearest centroid")?;
+        let mut dim = None;
+        for c in self.centroids.iter().flatten() {
+            let d = *dim.get_or_insert(c.len());
+            if c.len() != d || d == 0 {
+                return Err(Error::DimensionMismatch {
+                    what: "centroids of the nearest-centroid model",
+                    expected: d.max(1),
+                    found: c.len(),
+                });
+            }
+            crate::error::check_finite(c, "centroids")?;
+        }
+        if dim.is_none() {
+            return Err(Error::EmptyInput {
+                what: "centroids of the nearest-centroid model",
+            });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -120,8 +120,11 @@ impl Default for RandomForestParams {
 impl RandomForestParams {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
-        if self.n_trees == 0 {
-            return Err(Error::param("n_trees", "must be at least 1"));
+        if self.n_trees == 0 || self.n_trees > crate::limits::MAX_TREES {
+            return Err(Error::param(
+                "n_trees",
+                format!("must be 1 to {}", crate::limits::MAX_TREES),
+            ));
         }
         if self.max_depth == Some(0) {
             return Err(Error::param("max_depth", "must be at least 1 (or null)"));
@@ -158,6 +161,28 @@ pub struct RandomForest {
 impl crate::persist::Model for RandomForest {
     fn kind() -> String {
         "random-forest".into()
+    }
+
+    /// Valid params, at least one tree, a class count within the limits that every tree
+    /// shares.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        crate::limits::check_class_count(self.n_classes, "random forest")?;
+        if self.trees.is_empty() || self.n_features == 0 {
+            return Err(Error::EmptyInput {
+                what: "trees (or features) of the random forest",
+            });
+        }
+        for t in &self.trees {
+            if t.n_classes as usize != self.n_classes {
+                return Err(Error::DimensionMismatch {
+                    what: "classes of a tree of the random forest",
+                    expected: self.n_classes,
+                    found: t.n_classes as usize,
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -117,6 +117,23 @@ impl crate::persist::Model for Standardize {
     fn kind() -> String {
         "standardize".into()
     }
+
+    /// As many scales as means, finite, no zero scale.
+    fn validate_loaded(&self) -> Result<()> {
+        if self.mean.len() != self.scale.len() {
+            return Err(Error::DimensionMismatch {
+                what: "standardisation scales (one per mean)",
+                expected: self.mean.len(),
+                found: self.scale.len(),
+            });
+        }
+        crate::error::check_finite(&self.mean, "standardisation means")?;
+        crate::error::check_finite(&self.scale, "standardisation scales")?;
+        if self.scale.contains(&0.0) {
+            return Err(Error::param("scale", "a standardisation scale is 0"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

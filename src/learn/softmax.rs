@@ -107,6 +107,12 @@ impl Default for SoftmaxParams {
 impl SoftmaxParams {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
+        if self.epochs > crate::limits::MAX_EPOCHS {
+            return Err(Error::param(
+                "epochs",
+                format!("must be at most {}", crate::limits::MAX_EPOCHS),
+            ));
+        }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(Error::param("learning_rate", "must be positive and finite"));
         }
@@ -336,6 +342,26 @@ fn update(p: &SoftmaxParams, t: i32, x: &mut f32, g: f32, v: &mut f32, s: &mut f
 impl crate::persist::Model for Softmax {
     fn kind() -> String {
         "softmax".into()
+    }
+
+    /// One weight row and one bias per class (at least 2 classes), at least one feature,
+    /// finite numbers.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        let (k, dim) = self.weights.dim();
+        crate::limits::check_class_count(k, "softmax")?;
+        if k < 2 || dim == 0 || self.biases.len() != k {
+            return Err(Error::DimensionMismatch {
+                what: "softmax biases (one per class, at least 2 classes and 1 feature)",
+                expected: k.max(2),
+                found: if dim == 0 { 0 } else { self.biases.len() },
+            });
+        }
+        check_finite(self.weights.as_slice().unwrap_or(&[]), "softmax weights")?;
+        if self.weights.as_slice().is_none() {
+            return Err(Error::param("weights", "not a standard-layout matrix"));
+        }
+        check_finite(&self.biases, "softmax biases")
     }
 }
 

@@ -188,6 +188,16 @@ impl Fit for LinearSvmParams {
                 train_binary(x, &y, self, c as u64)
             })
             .collect::<Result<Vec<_>>>()?;
+        for c in &classifiers {
+            check_finite(
+                &c.w,
+                "SVM weights (training overflowed: rescale the features)",
+            )?;
+            check_finite(
+                &[c.bias],
+                "SVM bias (training overflowed: rescale the features)",
+            )?;
+        }
         Ok(LinearSvm {
             params: self.clone(),
             n_classes,
@@ -499,6 +509,38 @@ fn pegasos(x: &[f32], dim: usize, y: &[f32], p: &LinearSvmParams, rng: &mut Rng)
 impl crate::persist::Model for LinearSvm {
     fn kind() -> String {
         "linear-svm".into()
+    }
+
+    /// One binary classifier for two classes, one per class otherwise; all of one
+    /// dimension; finite weights.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        crate::limits::check_class_count(self.n_classes, "linear SVM")?;
+        let expected = if self.n_classes == 2 {
+            1
+        } else {
+            self.n_classes
+        };
+        if self.n_classes < 2 || self.classifiers.len() != expected {
+            return Err(Error::DimensionMismatch {
+                what: "binary classifiers of the linear SVM (one for 2 classes, else one per class)",
+                expected,
+                found: self.classifiers.len(),
+            });
+        }
+        let dim = self.classifiers[0].w.len();
+        for c in &self.classifiers {
+            if c.w.len() != dim || dim == 0 {
+                return Err(Error::DimensionMismatch {
+                    what: "weight vectors of the linear SVM",
+                    expected: dim.max(1),
+                    found: c.w.len(),
+                });
+            }
+            check_finite(&c.w, "linear SVM weights")?;
+            check_finite(&[c.bias], "linear SVM bias")?;
+        }
+        Ok(())
     }
 }
 

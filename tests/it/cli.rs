@@ -25,7 +25,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn runtime_errors_exit_1_with_one_line() {
-    let (code, _, err) = classic_cv(&["--threads", "0", "demo"]);
+    let (code, _, err) = classic_cv(&["dsift", "-o", "unused.npy", "no-such-image.png"]);
     assert_eq!(code, 1);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.starts_with("error: "), "{err}");

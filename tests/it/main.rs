@@ -16,6 +16,7 @@ mod fetch;
 mod forest;
 mod hog;
 mod homography;
+mod hostile;
 pub mod locate;
 mod npy;
 mod persist;

@@ -123,7 +123,7 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 missing: a.missing,
                 ..SynthParams::default()
             };
-            p.validate()?;
+            crate::output::flags(p.validate())?;
             (0..a.n).into_par_iter().try_for_each(|i| -> Result<()> {
                 let f = synth::render_indexed(&p, g.seed, i as u64)?;
                 synth::write_frame(&a.out, &synth::frame_stem(i), &f)?;
@@ -154,7 +154,7 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 seed: g.seed,
                 ..BodyPartsParams::default()
             };
-            params.validate()?;
+            crate::output::flags(params.validate())?;
             let frames = load_frames(&a.dir, a.limit)?;
             let t0 = std::time::Instant::now();
             let forest = bodyparts::train(&params, &frames)?;
@@ -217,8 +217,12 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
             }
         }
         BodyPartsCommand::Segment(a) => {
-            let forest: BodyPartForest = persist::load(&a.forest)?;
+            crate::output::check(
+                &[(&a.out, crate::output::Kind::File)],
+                &[&a.forest, &a.depth],
+            )?;
             let (w, h, depth) = synth::read_depth_png(&a.depth)?;
+            let forest: BodyPartForest = persist::load(&a.forest)?;
             let img = DepthImage::from_metres(w, h, depth)?;
             let labels = forest.segment(&img)?;
             bodyparts::render_segmentation(&labels, w, h)?.save_png(&a.out)?;

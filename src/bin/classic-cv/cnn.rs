@@ -127,7 +127,7 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            CnnParams::from_json(&text, path)?
         }
         None => CnnParams::default(),
     };
@@ -162,11 +162,13 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
     if let Some(v) = a.shift {
         p.augment.max_shift = v;
     }
-    p.validate()?;
+    crate::output::flags(p.validate())?;
     Ok(p)
 }
 
 fn train(a: &TrainArgs, g: &Globals) -> Result<()> {
+    let inputs: Vec<&std::path::Path> = a.config.iter().map(|p| p.as_path()).collect();
+    crate::output::check(&[(&a.output, crate::output::Kind::File)], &inputs)?;
     let params = params_from(a, g)?;
     let mut data = fashion(&a.data, Split::Train)?;
     if let Some(n) = a.train_limit {

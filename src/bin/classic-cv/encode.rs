@@ -117,7 +117,8 @@ pub struct EncodeArgs {
 }
 
 /// Reads an `n x d` matrix from `.npy`, or raw little-endian `.f32`/`.f64` with `dim`.
-fn read_matrix(path: &Path, dim: Option<usize>) -> Result<Array2<f32>> {
+/// `flag` names the option that gives `dim`, for the error message.
+fn read_matrix(path: &Path, dim: Option<usize>, flag: &str) -> Result<Array2<f32>> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if ext == "npy" {
         return Ok(npy::read(path)?.into_array2(path)?);
@@ -129,11 +130,11 @@ fn read_matrix(path: &Path, dim: Option<usize>) -> Result<Array2<f32>> {
     };
     let Some(dim) = dim.filter(|&d| d > 0) else {
         bail!(
-            "{}: raw input needs --dim (columns per row)",
+            "{}: raw input needs {flag} (columns per row, at least 1)",
             path.display()
         );
     };
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = classic_cv::limits::read_input(path)?;
     if bytes.len() % (width * dim) != 0 {
         bail!(
             "{}: {} bytes is not a whole number of rows of {dim} values",
@@ -160,7 +161,7 @@ fn read_indices(path: &Path) -> Result<Vec<u32>> {
     if path.extension().and_then(|e| e.to_str()) == Some("npy") {
         return Ok(npy::read(path)?.into_u32(path)?);
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = classic_cv::limits::read_input(path)?;
     if bytes.len() % 4 != 0 {
         bail!("{}: not a whole number of u32 values", path.display());
     }
@@ -183,11 +184,16 @@ fn write_matrix(path: &Path, a: &Array2<f32>) -> Result<()> {
 
 /// `classic-cv kmeans`.
 pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
-    let x = read_matrix(&args.descriptors, args.dim)?;
+    let mut inputs = vec![args.descriptors.as_path()];
+    if !["kmeans++", "plusplus", "pp", "random"].contains(&args.init.as_str()) {
+        inputs.push(Path::new(&args.init));
+    }
+    crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
+    let x = read_matrix(&args.descriptors, args.dim, "--dim")?;
     let init = match args.init.as_str() {
         "kmeans++" | "plusplus" | "pp" => KMeansInit::PlusPlus,
         "random" => KMeansInit::Random,
-        file => KMeansInit::Given(read_matrix(Path::new(file), Some(x.ncols()))?),
+        file => KMeansInit::Given(read_matrix(Path::new(file), Some(x.ncols()), "--dim")?),
     };
     let algorithm = match args.algorithm {
         AlgorithmArg::Lloyd => KMeansAlgorithm::Lloyd,
@@ -205,6 +211,7 @@ pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
         seed: g.seed,
         subsample: args.subsample,
     };
+    crate::output::flags(params.validate())?;
     let start = Instant::now();
     let model = params.fit_array(x.view())?;
     let seconds = start.elapsed().as_secs_f64();
@@ -238,8 +245,12 @@ pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
 
 /// `classic-cv encode`.
 pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
-    let x = read_matrix(&args.descriptors, args.dim)?;
-    let centres = read_matrix(&args.codebook, Some(x.ncols()))?;
+    let mut inputs = vec![args.descriptors.as_path(), args.codebook.as_path()];
+    inputs.extend(args.frames.as_deref());
+    inputs.extend(args.assignments.as_deref());
+    crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
+    let x = read_matrix(&args.descriptors, args.dim, "--dim")?;
+    let centres = read_matrix(&args.codebook, Some(x.ncols()), "--dim")?;
     let k = centres.nrows();
     let codebook = KMeans {
         params: KMeansParams {
@@ -254,9 +265,11 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
         converged: false,
         n_distances: 0,
     };
+    classic_cv::persist::Model::validate_loaded(&codebook)
+        .with_context(|| args.codebook.display().to_string())?;
     let positions = match &args.frames {
         Some(p) => {
-            let f = read_matrix(p, Some(args.frames_dim))?;
+            let f = read_matrix(p, Some(args.frames_dim), "--frames-dim")?;
             if f.ncols() < 2 {
                 bail!("{}: frames need x and y columns", p.display());
             }
@@ -266,7 +279,7 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
     };
     let (width, height) = match &args.size {
         Some(s) => {
-            let (w, h) = classic_cv::image::parse_size(s)?;
+            let (w, h) = crate::output::flags(classic_cv::image::parse_size(s))?;
             (u32::try_from(w)?, u32::try_from(h)?)
         }
         None => {

@@ -72,14 +72,29 @@ pub fn dsift(args: &DsiftArgs, g: &Globals) -> Result<()> {
         scales: args.scales.clone(),
         magnif: args.magnif,
     };
-    params.validate()?;
-    anyhow::ensure!(args.repeat >= 1, "--repeat must be at least 1");
-    let size = args
-        .size
-        .as_deref()
-        .map(classic_cv::image::parse_size)
-        .transpose()?;
+    crate::output::flags(params.validate())?;
+    if !(1..=1000).contains(&args.repeat) {
+        return Err(crate::output::usage("--repeat must be 1 to 1000"));
+    }
+    let size = match &args.size {
+        Some(s) => Some(
+            crate::output::flags(classic_cv::image::parse_size(s))
+                .with_context(|| format!("--size {s}"))?,
+        ),
+        None => None,
+    };
     let (paths, many) = expand_inputs(&args.images)?;
+    let kind = if many {
+        crate::output::Kind::Dir
+    } else {
+        crate::output::Kind::File
+    };
+    let mut outputs = vec![(args.output.as_path(), kind)];
+    if let Some(f) = &args.frames {
+        outputs.push((f.as_path(), kind));
+    }
+    let inputs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    crate::output::check(&outputs, &inputs)?;
     let images = paths
         .iter()
         .map(|p| Image::load_any(p, size).with_context(|| format!("reading {}", p.display())))

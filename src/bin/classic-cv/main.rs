@@ -17,6 +17,7 @@ mod features;
 mod geometry;
 #[cfg(feature = "serve")]
 mod serve;
+mod output;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -30,9 +31,12 @@ struct Cli {
     /// Seed for every randomised stage.
     #[arg(long, global = true, default_value_t = 42)]
     seed: u64,
-    /// Print machine-readable JSON instead of tables.
+    /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Largest image, in pixels, that is decoded or allocated (checked from the header).
+    #[arg(long, global = true, value_name = "N", default_value_t = classic_cv::limits::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -92,7 +96,38 @@ pub struct Globals {
 
 fn main() -> ExitCode {
     ui::install_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // clap's message as one line: its first paragraph, without the usage and the
+            // pointer to --help that follow.
+            let text = e.render().to_string();
+            let first = text.split("\n\n").next().unwrap_or_default();
+            let line: Vec<&str> = first.lines().map(str::trim).collect();
+            eprintln!("{}", line.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = output::install_signal_cleanup() {
+        ui::print_error(&e);
+        return ExitCode::from(1);
+    }
+    if let Err(e) = classic_cv::limits::set_max_pixels(cli.max_pixels) {
+        ui::print_error(&output::usage(format!("--max-pixels: {e}")));
+        return ExitCode::from(2);
+    }
+    // Every file a command writes is staged and renamed into place only when the command
+    // succeeds (see `output`). Commands that must write as they go are left out: `demo`
+    // reads back the model it saved, `train-cascade` writes resumable checkpoints, and
+    // `fetch-data` fills the cache file by file.
+    let grouped = !matches!(
+        cli.command,
+        Command::Demo(_) | Command::TrainCascade(_) | Command::FetchData(_)
+    );
+    if grouped {
+        classic_cv::persist::begin_group();
+    }
     let globals = Globals {
         seed: cli.seed,
         json: cli.json,
@@ -123,11 +158,18 @@ fn main() -> ExitCode {
             Command::Homography(args) => geometry::homography::run(&args, &globals),
         }
     });
+    let result = result.and_then(|()| {
+        if grouped {
+            classic_cv::persist::commit_group()?;
+        }
+        Ok(())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            classic_cv::persist::abandon_group();
             ui::print_error(&e);
-            ExitCode::from(1)
+            ExitCode::from(output::exit_code(&e))
         }
     }
 }

@@ -14,12 +14,16 @@ pub fn with_threads<T: Send>(
     threads: Option<usize>,
     f: impl FnOnce() -> Result<T> + Send,
 ) -> Result<T> {
+    let max = classic_cv::limits::MAX_THREADS;
     match threads {
         None => f(),
-        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) if n == 0 || n > max => Err(crate::output::usage(format!(
+            "--threads {n}: must be 1 to {max}"
+        ))),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
-            .build()?
+            .build()
+            .map_err(|e| anyhow::anyhow!("could not create {n} threads: {e}"))?
             .install(f),
     }
 }
@@ -36,7 +40,9 @@ pub fn print_error(e: &anyhow::Error) {
             line.push_str(&part);
         }
     }
-    eprintln!("error: {line}");
+    // One line, whatever the messages of the libraries below us contain.
+    let line: Vec<&str> = line.split_whitespace().collect();
+    eprintln!("error: {}", line.join(" "));
 }
 
 /// Replaces Rust's panic message and backtrace by one line (a panic is a bug in classic-cv).

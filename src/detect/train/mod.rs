@@ -150,13 +150,14 @@ impl Default for CascadeTrainingParams {
 impl CascadeTrainingParams {
     /// Checks every parameter.
     pub fn validate(&self) -> Result<()> {
-        HaarPool::new(self.window_width, self.window_height, self.mode)?;
-        if self.window_width < 3 || self.window_height < 3 {
+        let (w, h) = (self.window_width, self.window_height);
+        if !(3..=256).contains(&w) || !(3..=256).contains(&h) {
             return Err(Error::param(
                 "window",
-                "window sides must be at least 3 pixels",
+                format!("window sides must be 3 to 256 pixels, got {w}x{h}"),
             ));
         }
+        HaarPool::new(w, h, self.mode)?;
         if self.stages == 0 {
             return Err(Error::param("stages", "must be at least 1"));
         }

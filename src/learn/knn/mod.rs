@@ -445,6 +445,40 @@ impl crate::persist::Model for Knn {
     fn kind() -> String {
         "knn".into()
     }
+
+    /// Valid params, a training set whose rows, labels, norms and unit rows agree, labels
+    /// below the class count, finite values.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        crate::limits::check_class_count(self.n_classes, "kNN")?;
+        let n = self.labels.len();
+        if n == 0 || self.dim == 0 {
+            return Err(Error::EmptyInput {
+                what: "training set of the kNN model",
+            });
+        }
+        let rows = n.checked_mul(self.dim);
+        let agree = |len: usize, full: Option<usize>| len == 0 || Some(len) == full;
+        if rows != Some(self.train.len())
+            || !agree(self.norms.len(), Some(n))
+            || !agree(self.unit.len(), rows)
+        {
+            return Err(Error::DimensionMismatch {
+                what: "training rows of the kNN model (labels x dimension)",
+                expected: rows.unwrap_or(usize::MAX),
+                found: self.train.len(),
+            });
+        }
+        if let Some(&bad) = self.labels.iter().find(|&&l| l as usize >= self.n_classes) {
+            return Err(Error::param(
+                "labels",
+                format!("label {bad} is not below the {} classes", self.n_classes),
+            ));
+        }
+        crate::error::check_finite(&self.train, "kNN training rows")?;
+        crate::error::check_finite(&self.norms, "kNN norms")?;
+        crate::error::check_finite(&[self.max_norm], "kNN norms")
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,9 @@ fn load_npy(xp: &Path, yp: &Path) -> Result<Dataset> {
         .chunks_exact(w * h)
         .map(|c| Image::new(w, h, c.to_vec()))
         .collect::<classic_cv::Result<Vec<_>>>()?;
+    if let Some(&big) = labels.iter().max() {
+        classic_cv::limits::check_label(big, &yp.display().to_string())?;
+    }
     let n_classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
     Ok(Dataset {
         images,
@@ -159,6 +162,11 @@ fn limited(d: Dataset, limit: Option<usize>) -> Dataset {
 
 /// `classic-cv train`.
 pub fn train(args: &TrainArgs, g: &Globals) -> Result<()> {
+    let mut inputs: Vec<&Path> = vec![&args.config];
+    if let Some(files) = args.dataset.strip_prefix("npy:") {
+        inputs.extend(files.split(',').map(Path::new));
+    }
+    crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
     let config = PipelineConfig::from_json(&text, &args.config)?;
@@ -226,6 +234,14 @@ impl ImageClassifier {
 
 /// `classic-cv eval`.
 pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
+    let mut outputs = Vec::new();
+    if let Some(p) = &args.predictions {
+        outputs.push((p.as_path(), crate::output::Kind::File));
+    }
+    if let Some(d) = &args.report {
+        outputs.push((d.as_path(), crate::output::Kind::Dir));
+    }
+    crate::output::check(&outputs, &[&args.model])?;
     let model = ImageClassifier::load(&args.model)?;
     let data = limited(load_dataset(&args.dataset, Split::Test)?, args.limit);
     let start = Instant::now();
@@ -292,7 +308,18 @@ pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
         .iter()
         .map(Image::load)
         .collect::<classic_cv::Result<Vec<_>>>()?;
-    let labels = model.transform_batch(&images)?;
+    let labels = match model.transform_batch(&images) {
+        Ok(l) => l,
+        Err(e) => {
+            // Name the image that failed: rerun image by image.
+            for (p, img) in args.inputs.iter().zip(&images) {
+                model
+                    .transform_batch(std::slice::from_ref(img))
+                    .with_context(|| p.display().to_string())?;
+            }
+            return Err(e.into());
+        }
+    };
     for (path, &l) in args.inputs.iter().zip(&labels) {
         let name = model
             .class_names()

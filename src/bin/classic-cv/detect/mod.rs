@@ -60,9 +60,9 @@ impl DetectOpts {
 
     /// Loads the cascade and checks the parameters.
     pub(crate) fn detector(&self) -> Result<Detector> {
+        crate::output::flags(self.params().validate())?;
         let cascade = Cascade::load(&self.cascade)?;
         let det = Detector::new(cascade)?;
-        self.params().validate()?;
         Ok(det)
     }
 }
@@ -72,10 +72,12 @@ impl DetectOpts {
 pub struct DetectArgs {
     #[command(flatten)]
     pub opts: DetectOpts,
-    /// Images to scan. `--json OUT.json` (the global flag followed by a path) writes the
-    /// JSON lines to OUT.json instead of stdout.
+    /// Images to scan.
     #[arg(value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
+    /// Write the JSON lines (one per image or frame) to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Scan every image of this directory (sorted by name).
     #[arg(long, value_name = "DIR", conflicts_with = "raw")]
     pub frames: Option<PathBuf>,
@@ -118,35 +120,80 @@ pub struct EvalArgs {
 
 /// `classic-cv detect`.
 pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
+    let mut images = args.images.clone();
+    let output = match &args.output {
+        Some(p) => Some(p.clone()),
+        None if g.json => deprecated_json_output(&mut images),
+        None => None,
+    };
+    let video_in = args.video.is_some() || args.camera.is_some();
+    if [
+        !images.is_empty(),
+        args.frames.is_some(),
+        args.raw.is_some(),
+        args.video.is_some(),
+        args.camera.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count()
+        > 1
+    {
+        return Err(crate::output::usage(
+            "give images, --frames DIR, --raw WxH, --video FILE or --camera DEVICE, not several of them",
+        ));
+    }
+    if args.draw_video.is_some() && !video_in {
+        return Err(crate::output::usage(
+            "--draw-video needs --video FILE or --camera DEVICE",
+        ));
+    }
+    let raw_size = match &args.raw {
+        Some(size) => {
+            Some(crate::output::flags(parse_size(size)).with_context(|| format!("--raw {size}"))?)
+        }
+        None => None,
+    };
+    let mut inputs: Vec<&Path> = images.iter().map(|p| p.as_path()).collect();
+    inputs.push(&args.opts.cascade);
+    if let Some(v) = &args.video {
+        inputs.push(v);
+    }
+    let mut outputs = vec![];
+    if let Some(v) = &args.draw_video {
+        outputs.push((v.as_path(), crate::output::Kind::File));
+    }
+    if let Some(p) = &output {
+        outputs.push((p.as_path(), crate::output::Kind::File));
+    }
+    if let Some(d) = &args.draw {
+        outputs.push((d.as_path(), crate::output::Kind::Dir));
+    }
+    crate::output::check(&outputs, &inputs)?;
     let det = args.opts.detector()?;
     let params = args.opts.params();
-    // `--json` is the global flag; a path right after it names the output file. clap
-    // reads that path as one more IMAGE, so it is taken back out here.
-    let mut images = args.images.clone();
-    let json_out = if g.json {
-        let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-        argv.windows(2)
-            .find(|w| w[0] == "--json")
-            .map(|w| PathBuf::from(&w[1]))
-            .and_then(|p| images.iter().position(|i| *i == p))
-            .map(|k| images.remove(k))
-    } else {
-        None
+    let images: Vec<PathBuf> = match &args.frames {
+        Some(dir) => crate::ui::images_in(dir)?,
+        None => images,
     };
-    if !images.is_empty() && (args.frames.is_some() || args.raw.is_some()) {
-        bail!("give images, --frames DIR or --raw WxH, not several of them");
+    if raw_size.is_none() && images.is_empty() && !video_in {
+        return Err(crate::output::usage(
+            "no image to scan: give IMAGE..., --frames DIR, --raw WxH, --video FILE or --camera DEVICE",
+        ));
     }
-    let mut out: Box<dyn Write> = match &json_out {
-        Some(p) => Box::new(BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
     if let Some(dir) = &args.draw {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    if let Some(size) = &args.raw {
-        let (w, h) = parse_size(size)?;
+    let mut file = output
+        .as_deref()
+        .map(crate::output::Streamed::create)
+        .transpose()?;
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    let out: &mut dyn Write = match &mut file {
+        Some(f) => f,
+        None => &mut stdout,
+    };
+    if let Some((w, h)) = raw_size {
         let mut stdin = std::io::stdin().lock();
         let source = FrameSource {
             input: &mut stdin,
@@ -155,28 +202,20 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
             key: "image",
             video: None,
         };
-        return raw_stream(&det, params, args, source, &mut out);
+        raw_stream(&det, params, args, source, out)?;
+        drop(stdout);
+        return file.map_or(Ok(()), |f| f.finish());
     }
-    if args.video.is_some() || args.camera.is_some() {
-        if !images.is_empty() {
-            bail!("give images, --video FILE or --camera DEVICE, not several of them");
-        }
-        return video::run(&det, params, args, &mut out);
-    }
-    if args.draw_video.is_some() {
-        bail!("--draw-video needs --video FILE or --camera DEVICE");
-    }
-    let images: Vec<PathBuf> = match &args.frames {
-        Some(dir) => crate::ui::images_in(dir)?,
-        None => images,
-    };
-    if images.is_empty() {
-        bail!("no image to scan: give IMAGE..., --frames DIR or --raw WxH");
+    if video_in {
+        video::run(&det, params, args, out)?;
+        drop(stdout);
+        return file.map_or(Ok(()), |f| f.finish());
     }
     let mut total = 0;
     for path in &images {
         let img = Image::load(path)?;
-        let found = detect_image(&det, &img, &args.opts)?;
+        let found = detect_image(&det, &img, &args.opts)
+            .with_context(|| path.display().to_string())?;
         total += found.len();
         let name = path.display().to_string();
         writeln!(
@@ -192,7 +231,9 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         }
     }
     out.flush()?;
-    if let Some(p) = &json_out {
+    drop(stdout);
+    if let (Some(f), Some(p)) = (file, &output) {
+        f.finish()?;
         eprintln!(
             "{} image(s), {total} detection(s) written to {}",
             images.len(),
@@ -200,6 +241,29 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The output file of the deprecated spelling `--json FILE.json`: the word after the global
+/// `--json` names the output only when it ends in `.json`, `.jsonl` or `.ndjson` (never an
+/// image); it is then taken out of the image list, with a warning.
+fn deprecated_json_output(images: &mut Vec<PathBuf>) -> Option<PathBuf> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let word = PathBuf::from(&argv.windows(2).find(|w| w[0] == "--json")?[1]);
+    let is_json = word.extension().is_some_and(|e| {
+        ["json", "jsonl", "ndjson"]
+            .iter()
+            .any(|x| e.eq_ignore_ascii_case(x))
+    });
+    if !is_json {
+        return None;
+    }
+    let k = images.iter().position(|i| *i == word)?;
+    eprintln!(
+        "warning: `--json FILE` is deprecated and will be removed: write `-o {}` (`--json` \
+         alone means JSON on stdout)",
+        word.display()
+    );
+    Some(images.remove(k))
 }
 
 /// `{"<key>": ..., "boxes": [[x, y, w, h], ...]}` with the keys in that order (the key is
@@ -268,7 +332,8 @@ pub(crate) fn raw_stream(
     let mut stream = FrameStream::new(det, w, h, params)?;
     // One frame per thread at a time: frames are detected in parallel (each one in
     // parallel inside too) and written in order.
-    let batch = rayon::current_num_threads().max(1);
+    // Frames in flight are bounded to 256 MiB (at least one frame).
+    let batch = rayon::current_num_threads().clamp(1, ((1usize << 28) / (w * h)).max(1));
     let mut frames = vec![vec![0u8; w * h]; batch];
     let start = Instant::now();
     let mut last_report = Instant::now();
@@ -371,21 +436,28 @@ fn draw(img: &Image, found: &[Detection], path: &Path) -> Result<()> {
 /// `classic-cv eval-detector`.
 pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
     if !(args.iou > 0.0 && args.iou <= 1.0) {
-        bail!("--iou must lie in (0, 1]");
+        return Err(crate::output::usage("--iou must lie in (0, 1]"));
     }
+    crate::output::check(
+        &[(&args.curve, crate::output::Kind::File)],
+        &[&args.truth, &args.opts.cascade],
+    )?;
     let det = args.opts.detector()?;
     let params = args.opts.params();
     let truth = datasets::read_imglab(&args.truth)?;
     let root = args.truth.parent().unwrap_or(Path::new("."));
     let mut per_image = Vec::new();
     for entry in &truth.images {
-        let img = Image::load(root.join(&entry.file))?;
+        let file = root.join(&entry.file);
+        let img = Image::load(&file)?;
         let (w, h) = (img.width(), img.height());
         let mut px = img.to_u8();
         if args.opts.equalize {
             detect::resize::equalize_hist(&mut px);
         }
-        let found = det.detect_u8(&px, w, h, &params)?;
+        let found = det
+            .detect_u8(&px, w, h, &params)
+            .with_context(|| file.display().to_string())?;
         // Confidence: neighbour count first, then the best last-stage sum.
         let dets: Vec<(Rect, f64)> = found
             .iter()
@@ -395,8 +467,20 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
             .boxes
             .iter()
             .filter(|b| !b.ignore)
-            .filter_map(|b| b.clipped(w, h))
-            .collect();
+            .map(|b| {
+                b.clipped(w, h).with_context(|| {
+                    format!(
+                        "{}: the box {}x{} at ({}, {}) of {} lies outside the {w}x{h} image",
+                        args.truth.display(),
+                        b.width,
+                        b.height,
+                        b.left,
+                        b.top,
+                        entry.file
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
         per_image.push((dets, gt));
     }
     let rep = detect::eval::evaluate(&per_image, args.iou);

@@ -29,7 +29,7 @@ pub struct TrainCascadeArgs {
     /// a fraction of its side.
     #[arg(long, default_value_t = 0.5)]
     negative_margin: f32,
-    /// Detection window WxH.
+    /// Detection window WxH (sides 3 to 256).
     #[arg(long, default_value = "24x24")]
     window: String,
     /// Number of stages.
@@ -171,7 +171,9 @@ fn crop(img: &Image, r: &Rect) -> Image {
 /// Background images of at least `w x h` from the `--negatives` specs.
 fn background_images(specs: &[PathBuf], margin: f32, w: usize, h: usize) -> Result<Vec<Image>> {
     if !(margin >= 0.0 && margin.is_finite()) {
-        bail!("--negative-margin must be a finite number >= 0, not {margin}");
+        return Err(crate::output::usage(format!(
+            "--negative-margin must be a finite number >= 0, not {margin:?}"
+        )));
     }
     let mut out = Vec::new();
     for n in specs {
@@ -208,7 +210,8 @@ fn background_images(specs: &[PathBuf], margin: f32, w: usize, h: usize) -> Resu
 
 /// `classic-cv train-cascade`.
 pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
-    let (w, h) = parse_size(&a.window)?;
+    let (w, h) = crate::output::flags(parse_size(&a.window))
+        .with_context(|| format!("--window {}", a.window))?;
     let params = CascadeTrainingParams {
         window_width: w,
         window_height: h,
@@ -226,7 +229,18 @@ pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
         mining: a.mining,
         seed: g.seed,
     };
-    params.validate()?;
+    crate::output::flags(params.validate())?;
+    let mut outputs = vec![(a.output.as_path(), crate::output::Kind::File)];
+    if let Some(m) = &a.model {
+        outputs.push((m.as_path(), crate::output::Kind::File));
+    }
+    let inputs: Vec<&Path> = a
+        .positives
+        .iter()
+        .map(Path::new)
+        .chain(a.negatives.iter().map(|p| p.as_path()))
+        .collect();
+    crate::output::check(&outputs, &inputs)?;
     let sources = positive_sources(&a.positives)?;
     let pos = augment_positives(
         &sources,
