@@ -376,7 +376,14 @@ impl DenseSift {
         for lv in &levels {
             let src: &[f32] = match lv.sigma {
                 Some(sigma) => {
-                    smooth(image.as_slice(), w, h, sigma, &mut smoothed, &mut scratch);
+                    smooth(
+                        image.as_slice(),
+                        w,
+                        h,
+                        sigma,
+                        &mut smoothed,
+                        &mut scratch.smooth_tmp,
+                    );
                     &smoothed
                 }
                 None => image.as_slice(),
@@ -702,7 +709,7 @@ fn convolve_rows(
 }
 
 /// VLFeat's SIFT normalisation: L2 (fast sqrt + FLT_EPSILON), clamp at 0.2, L2 again.
-fn normalize_sift(d: &mut [f32]) {
+pub(super) fn normalize_sift(d: &mut [f32]) {
     let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
     for v in d.iter_mut() {
         *v = (*v / n).min(0.2);
@@ -725,7 +732,14 @@ fn root_sift(d: &mut [f32]) {
 
 /// Gaussian smoothing as MATLAB `vl_imsmooth`: normalised kernel of half-width `ceil(4σ)`,
 /// edge-replicating padding, columns first, then rows.
-fn smooth(src: &[f32], w: usize, h: usize, sigma: f32, dst: &mut Vec<f32>, s: &mut Scratch) {
+pub(super) fn smooth(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    sigma: f32,
+    dst: &mut Vec<f32>,
+    tmp: &mut Vec<f32>,
+) {
     let hw = (4.0 * sigma as f64).ceil() as usize;
     let mut k: Vec<f32> = (0..2 * hw + 1)
         .map(|j| {
@@ -738,7 +752,6 @@ fn smooth(src: &[f32], w: usize, h: usize, sigma: f32, dst: &mut Vec<f32>, s: &m
         *v /= total;
     }
     // Columns: tmp row y = Σ_j k[j] src[clamp(y + j - hw)].
-    let tmp = &mut s.smooth_tmp;
     tmp.clear();
     tmp.resize(w * h, 0.0);
     for y in 0..h {
@@ -852,7 +865,7 @@ mod tests {
         // Smooth a little so gradients are not all at the noise level.
         let mut s = Scratch::default();
         let mut out = Vec::new();
-        smooth(&data, w, h, 1.0, &mut out, &mut s);
+        smooth(&data, w, h, 1.0, &mut out, &mut s.smooth_tmp);
         Image::new(w, h, out).unwrap()
     }
 
@@ -1031,7 +1044,14 @@ mod tests {
         let mut start = 0;
         for &bin in &p.scales {
             let mut sm = Vec::new();
-            smooth(img.as_slice(), 50, 44, bin as f32 / 6.0, &mut sm, &mut s);
+            smooth(
+                img.as_slice(),
+                50,
+                44,
+                bin as f32 / 6.0,
+                &mut sm,
+                &mut s.smooth_tmp,
+            );
             let sm = Image::new(50, 44, sm).unwrap();
             let off = 3 * (4 - bin) / 2;
             let single = DenseSift {
@@ -1066,7 +1086,7 @@ mod tests {
         let img = noise_image(17, 11, 4);
         let mut s = Scratch::default();
         let mut out = Vec::new();
-        smooth(img.as_slice(), 17, 11, 0.9, &mut out, &mut s);
+        smooth(img.as_slice(), 17, 11, 0.9, &mut out, &mut s.smooth_tmp);
         let hw = 4i64;
         let k: Vec<f64> = (-hw..=hw)
             .map(|j| (-0.5 * (j as f64 / 0.9).powi(2)).exp())

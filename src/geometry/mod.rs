@@ -9,3 +9,5 @@
 //! - geometry is computed in `f64` (images stay `f32`).
 
 pub mod camera;
+pub mod homography;
+pub mod matching;

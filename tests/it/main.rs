@@ -13,6 +13,7 @@ mod e2e;
 mod encode;
 mod fetch;
 mod forest;
+mod homography;
 pub mod locate;
 mod npy;
 mod persist;

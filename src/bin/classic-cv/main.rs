@@ -14,6 +14,7 @@ mod datasets;
 mod detect;
 mod encode;
 mod features;
+mod geometry;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -68,6 +69,8 @@ enum Command {
     TrainCascade(detect::train::TrainCascadeArgs),
     /// Body-part segmentation from depth: synth, train, eval, segment.
     Bodyparts(bodyparts::BodyPartsArgs),
+    /// Homography between two photos of a plane: SIFT, ratio-test matching, RANSAC.
+    Homography(geometry::homography::HomographyArgs),
 }
 
 /// Options every subcommand may read.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
             Command::Detect(args) => detect::detect(&args, &globals),
             Command::EvalDetector(args) => detect::eval(&args, &globals),
             Command::Bodyparts(args) => bodyparts::run(&args, &globals),
+            Command::Homography(args) => geometry::homography::run(&args, &globals),
         }
     });
     match result {

@@ -1,0 +1,3 @@
+//! Camera geometry commands.
+
+pub mod homography;
