@@ -11,3 +11,7 @@
 pub mod camera;
 pub mod homography;
 pub mod matching;
+pub mod calibrate;
+pub mod calibrate_init;
+pub mod lm;
+pub mod storage;

@@ -71,6 +71,8 @@ enum Command {
     Bodyparts(bodyparts::BodyPartsArgs),
     /// Homography between two photos of a plane: SIFT, ratio-test matching, RANSAC.
     Homography(geometry::homography::HomographyArgs),
+    /// Calibrate a camera (Zhang, as OpenCV's calibrateCamera) from chessboard corners.
+    Calibrate(geometry::calibrate::CalibrateArgs),
 }
 
 /// Options every subcommand may read.
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
             Command::EvalDetector(args) => detect::eval(&args, &globals),
             Command::Bodyparts(args) => bodyparts::run(&args, &globals),
             Command::Homography(args) => geometry::homography::run(&args, &globals),
+            Command::Calibrate(args) => geometry::calibrate::run(&args, &globals),
         }
     });
     match result {

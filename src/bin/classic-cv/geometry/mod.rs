@@ -1,3 +1,4 @@
 //! Camera geometry commands.
 
+pub mod calibrate;
 pub mod homography;
