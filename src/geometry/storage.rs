@@ -644,3 +644,184 @@ fn parse_xml(path: &Path, text: &str) -> Result<Camera> {
     }
     entries.into_camera(path, "OpenCV XML")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written by OpenCV 4.14's `cv2.FileStorage` (the anchor calibration of the left views).
+    const OPENCV_YAML: &str = "%YAML:1.0
+---
+image_width: 640
+image_height: 480
+camera_matrix: !!opencv-matrix
+   rows: 3
+   cols: 3
+   dt: d
+   data: [ 536.07343325246336, 0., 342.37047296527999, 0.,
+       536.01634150265522, 235.53687525680917, 0., 0., 1. ]
+distortion_coefficients: !!opencv-matrix
+   rows: 1
+   cols: 5
+   dt: d
+   data: [ -0.26509009115259541, -0.046744414906763357,
+       0.0018330264280978911, -0.00031469286536299783,
+       0.25231620028589336 ]
+";
+
+    /// The same camera as OpenCV 4.14 writes it in XML.
+    const OPENCV_XML: &str = r#"<?xml version="1.0"?>
+<opencv_storage>
+<image_width>640</image_width>
+<image_height>480</image_height>
+<camera_matrix type_id="opencv-matrix">
+  <rows>3</rows>
+  <cols>3</cols>
+  <dt>d</dt>
+  <data>
+    536.07343325246336 0. 342.37047296527999 0. 536.01634150265522
+    235.53687525680917 0. 0. 1.</data></camera_matrix>
+<distortion_coefficients type_id="opencv-matrix">
+  <rows>1</rows>
+  <cols>5</cols>
+  <dt>d</dt>
+  <data>
+    -0.26509009115259541 -0.046744414906763357 0.0018330264280978911
+    -0.00031469286536299783 0.25231620028589336</data></distortion_coefficients>
+</opencv_storage>
+"#;
+
+    fn anchor_camera() -> Camera {
+        Camera {
+            intrinsics: Intrinsics {
+                fx: 536.0734332524634,
+                fy: 536.0163415026552,
+                cx: 342.37047296528,
+                cy: 235.53687525680917,
+                skew: 0.0,
+            },
+            distortion: Distortion {
+                k1: -0.2650900911525954,
+                k2: -0.04674441490676336,
+                p1: 0.001833026428097891,
+                p2: -0.00031469286536299783,
+                k3: 0.25231620028589336,
+            },
+            image_size: [640, 480],
+        }
+    }
+
+    fn parse(text: &str) -> Result<(Camera, CameraFileFormat)> {
+        parse_camera(Path::new("cam"), text.as_bytes())
+    }
+
+    fn message(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn opencvs_files_read_exactly() {
+        assert_eq!(
+            parse(OPENCV_YAML).unwrap(),
+            (anchor_camera(), CameraFileFormat::OpenCvYaml)
+        );
+        assert_eq!(
+            parse(OPENCV_XML).unwrap(),
+            (anchor_camera(), CameraFileFormat::OpenCvXml)
+        );
+    }
+
+    #[test]
+    fn written_files_read_back_exactly() {
+        let mut cam = anchor_camera();
+        cam.intrinsics.skew = 0.125;
+        cam.distortion.k3 = 1e-300;
+        assert_eq!(parse(&camera_to_opencv_yaml(&cam)).unwrap().0, cam);
+        assert_eq!(parse(&camera_to_opencv_xml(&cam)).unwrap().0, cam);
+        let dir = std::env::temp_dir().join(format!("ccv-storage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["c.json", "c.yml", "c.yaml", "c.xml", "c.bin"] {
+            let path = dir.join(name);
+            let format = save_camera(&path, &cam).unwrap();
+            assert_eq!(format, CameraFileFormat::from_path(&path));
+            assert_eq!(load_camera(&path).unwrap(), cam, "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn yaml_with_other_entries_and_a_column_vector_reads() {
+        let text = OPENCV_YAML.replace(
+            "image_width: 640",
+            "calibration_time: \"Mon Dec  7 # not a comment\"\nnr_of_frames: 13 # frames\n\
+             image_width: 640\nflags: 0\nextrinsic_parameters: !!opencv-matrix\n   rows: 1\n   \
+             cols: 2\n   dt: d\n   data: [ 1., 2. ]",
+        );
+        let text = text.replace("rows: 1\n   cols: 5", "rows: 5\n   cols: 1");
+        assert_eq!(parse(&text).unwrap().0, anchor_camera());
+    }
+
+    #[test]
+    fn files_of_other_formats_are_clear_errors() {
+        let m =
+            message(r#"{"format":"classic-cv-model","version":1,"kind":"linear-svm","model":{}}"#);
+        assert!(m.contains("linear-svm") && m.contains("camera"), "{m}");
+        let m = message(r#"{"camera": [1, 2, 3]}"#);
+        assert!(m.contains("expected a camera file"), "{m}");
+        let m = message("<opencv_storage><foo>1</foo></opencv_storage>");
+        assert!(m.contains("no `camera_matrix`"), "{m}");
+        let m = message("<cascade><x/></cascade>");
+        assert!(m.contains("not <opencv_storage>"), "{m}");
+        let m = message("hello");
+        assert!(m.contains("expected a camera file"), "{m}");
+        let m = message(&OPENCV_YAML.replace("%YAML:1.0", "%YAML:2.0"));
+        assert!(m.contains("%YAML:1.0"), "{m}");
+        let m = message(&OPENCV_YAML.replace("image_height: 480\n", ""));
+        assert!(m.contains("image_height"), "{m}");
+        let m = message(&OPENCV_YAML.replace("   rows: 3\n   cols: 3", "   rows: 2\n   cols: 3"));
+        assert!(m.contains("values for a 2x3"), "{m}");
+        let m = message(&OPENCV_XML.replace("0.25231620028589336", "0.25 0 0 0.1"));
+        assert!(m.contains("more than 1x5"), "{m}");
+        let m = message(&OPENCV_YAML.replace("0., 0., 1. ]", "0., 0., nan ]"));
+        assert!(
+            m.contains("non-finite") || m.contains("not a number"),
+            "{m}"
+        );
+        let m = message(&OPENCV_YAML.replace("0., 0., 1. ]", "0., 0., 2. ]"));
+        assert!(m.contains("camera_matrix"), "{m}");
+        let rational = OPENCV_YAML.replace("cols: 5", "cols: 8").replace(
+            "0.25231620028589336 ]",
+            "0.25231620028589336, 0.1, 0., 0. ]",
+        );
+        let m = message(&rational);
+        assert!(m.contains("rational"), "{m}");
+    }
+
+    #[test]
+    fn deep_or_huge_inputs_are_refused_before_parsing() {
+        let deep = format!(
+            "<opencv_storage>{}{}</opencv_storage>",
+            "<a>".repeat(MAX_XML_DEPTH),
+            "</a>".repeat(MAX_XML_DEPTH)
+        );
+        let m = message(&deep);
+        assert!(m.contains("nested deeper"), "{m}");
+        // Comments, CDATA and self-closing tags do not count as depth.
+        let shallow = OPENCV_XML.replace(
+            "<opencv_storage>",
+            "<opencv_storage><!-- <a><a><a> --><empty/><![CDATA[<b><b>]]>",
+        );
+        assert_eq!(parse(&shallow).unwrap().0, anchor_camera());
+        let huge = vec![b' '; MAX_CAMERA_FILE_BYTES + 1];
+        let m = parse_camera(Path::new("cam"), &huge)
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("limit"), "{m}");
+        let m =
+            message(&OPENCV_YAML.replace("rows: 3\n   cols: 3", "rows: 100000\n   cols: 100000"));
+        assert!(
+            m.contains("bad matrix dimension") || m.contains("over"),
+            "{m}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ use classic_cv::geometry::calibrate::{
 use classic_cv::geometry::calibrate_init::zhang_intrinsics;
 use classic_cv::geometry::camera::{Camera, Distortion, Intrinsics, Pose};
 
+use crate::cli::classic_cv;
 use crate::locate::anchors;
 
 /// Members of a `.npz` (a zip archive) by name: stored or deflated members, read through
@@ -399,4 +400,118 @@ fn bad_params_are_refused() {
     ] {
         assert!(p.validate().is_err(), "{p:?}");
     }
+}
+
+/// The anchor's corners as the JSON lines of `classic-cv corners --json`, with one image
+/// whose board was not found.
+fn write_corners_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut text = String::new();
+    for (i, v) in opencv_left_corners().iter().enumerate() {
+        let line = serde_json::json!({
+            "image": format!("view{i:02}.png"),
+            "found": true,
+            "corners": v,
+        });
+        text.push_str(&format!("{line}\n"));
+    }
+    text.push_str("{\"image\": \"left10.jpg\", \"found\": false, \"corners\": []}\n");
+    let path = dir.join("corners.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_calibrate_command_prints_json_and_writes_camera_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let corners = write_corners_file(dir.path());
+    let corners = corners.to_str().unwrap();
+    let base = [
+        "--json",
+        "calibrate",
+        "--board",
+        "9x6",
+        "--square",
+        "0.025",
+        "--image-size",
+        "640x480",
+        "--corners",
+        corners,
+    ];
+    let (code, out, err) = classic_cv(&base);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["views"], 13);
+    assert_eq!(v["image_size"], serde_json::json!([640, 480]));
+    assert!(v["rms"].as_f64().unwrap() <= 0.408_694_638_132_744 * 1.01);
+    let fx = v["camera_matrix"][0][0].as_f64().unwrap();
+    assert!((fx - 536.073_433).abs() < 0.536, "fx {fx}");
+    assert_eq!(v["dist"].as_array().unwrap().len(), 5);
+    assert_eq!(v["per_view_rms"].as_array().unwrap().len(), 13);
+
+    // The same calibration through the library (the command's squares are 0.025 in f64).
+    let views = opencv_left_corners();
+    let params = CalibrationParams {
+        fix_principal_point: true,
+        ..Default::default()
+    };
+    let from_api = params
+        .calibrate(&vec![board_points(9, 6, 0.025); 13], &views, [640, 480])
+        .unwrap();
+    for name in ["cam.yml", "cam.xml", "cam.json"] {
+        let out = dir.path().join(name);
+        let mut args = base.to_vec();
+        args.extend(["--fix-principal-point", "-o", out.to_str().unwrap()]);
+        let (code, _, err) = classic_cv(&args);
+        assert_eq!(code, 0, "{err}");
+        let cam = classic_cv::geometry::storage::load_camera(&out).unwrap();
+        assert_eq!(cam, from_api.camera, "{name}");
+    }
+    let yml = std::fs::read_to_string(dir.path().join("cam.yml")).unwrap();
+    assert!(yml.starts_with("%YAML:1.0\n") && yml.contains("!!opencv-matrix"));
+}
+
+/// Runs `calibrate --board BOARD --image-size 640x480 --corners CORNERS EXTRA...`, which
+/// must fail with exit code 1 and one line on stderr containing `expected`.
+fn refused(board: &str, corners: &std::path::Path, extra: &[&str], expected: &str) {
+    let c = corners.to_str().unwrap();
+    let mut args = vec![
+        "calibrate",
+        "--board",
+        board,
+        "--image-size",
+        "640x480",
+        "--corners",
+        c,
+    ];
+    args.extend(extra);
+    let (code, _, err) = classic_cv(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(expected) && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn the_calibrate_command_refuses_bad_input_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let corners = write_corners_file(dir.path());
+    refused("8x6", &corners, &[], "wrong --board");
+    refused(
+        "9x6",
+        &corners,
+        &["-o", corners.to_str().unwrap()],
+        "refusing to write over",
+    );
+    let two: String = std::fs::read_to_string(&corners)
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let short = dir.path().join("two.jsonl");
+    std::fs::write(&short, two).unwrap();
+    refused("9x6", &short, &[], "at least 3 views");
+    std::fs::write(&short, "{\"a\": 1}\n").unwrap();
+    refused("9x6", &short, &[], "not a corners line");
 }
