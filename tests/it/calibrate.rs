@@ -177,7 +177,10 @@ fn options_match_opencvs_flags() {
 }
 
 /// Noise-free views of a 9x6 board from `n` poses spread over tilts and positions.
-fn synthetic(camera: &Camera, n: usize) -> (Vec<Vec<[f64; 3]>>, Vec<Vec<[f64; 2]>>, Vec<Pose>) {
+/// Board points, observed pixels and true poses of the views of a synthetic calibration.
+type Views = (Vec<Vec<[f64; 3]>>, Vec<Vec<[f64; 2]>>, Vec<Pose>);
+
+fn synthetic(camera: &Camera, n: usize) -> Views {
     let board = board_points(9, 6, 0.03);
     let poses: Vec<Pose> = (0..n)
         .map(|i| {
