@@ -8,8 +8,12 @@
 //! - matrices are row-major `[[f64; 3]; 3]` (`m[row][col]`), points are column vectors;
 //! - geometry is computed in `f64` (images stay `f32`).
 
+pub mod calibrate;
+pub mod calibrate_init;
 pub mod camera;
 pub mod chessboard;
-pub mod subpix;
 pub mod homography;
+pub mod lm;
 pub mod matching;
+pub mod storage;
+pub mod subpix;

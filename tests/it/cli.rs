@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-fn classic_cv(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn classic_cv(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
         .args(args)
         .output()

@@ -2,6 +2,7 @@
 
 mod architecture;
 mod bodyparts;
+mod calibrate;
 mod cascade_train;
 mod chessboard;
 mod classify;

@@ -84,6 +84,8 @@ enum Command {
     Corners(geometry::corners::CornersArgs),
     /// Homography between two photos of a plane: SIFT, ratio-test matching, RANSAC.
     Homography(geometry::homography::HomographyArgs),
+    /// Calibrate a camera (Zhang, as OpenCV's calibrateCamera) from chessboard corners.
+    Calibrate(geometry::calibrate::CalibrateArgs),
 }
 
 /// Options every subcommand may read.
@@ -156,6 +158,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::serve(&args, &globals),
             Command::Corners(args) => geometry::corners::corners(&args, &globals),
             Command::Homography(args) => geometry::homography::run(&args, &globals),
+            Command::Calibrate(args) => geometry::calibrate::run(&args, &globals),
         }
     });
     let result = result.and_then(|()| {

@@ -1,4 +1,5 @@
-//! The camera-geometry commands: `corners`, `homography`.
+//! The camera-geometry commands: `corners`, `calibrate`, `homography`.
 
+pub mod calibrate;
 pub mod corners;
 pub mod homography;
