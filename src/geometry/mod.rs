@@ -7,3 +7,6 @@
 //! - pixel coordinates: `x` to the right, `y` down, the centre of pixel `(0, 0)` at `(0, 0)`;
 //! - matrices are row-major `[[f64; 3]; 3]` (`m[row][col]`), points are column vectors;
 //! - geometry is computed in `f64` (images stay `f32`).
+
+pub mod remap;
+pub mod warp;
