@@ -67,6 +67,15 @@ pub enum Error {
         /// Where the value was found.
         what: &'static str,
     },
+    /// The data do not determine a solution: collinear or repeated points, a singular
+    /// matrix, too few inliers, an optimisation that diverged.
+    #[error("{what}: {reason}")]
+    Degenerate {
+        /// The computation that failed.
+        what: &'static str,
+        /// Why, with the numbers that show it.
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -27,6 +27,7 @@ pub mod encode;
 pub mod features;
 pub mod geometry;
 pub mod learn;
+pub mod stereo;
 
 pub use error::{Error, Result};
 pub use image::{Image, Rect};

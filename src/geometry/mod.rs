@@ -8,5 +8,6 @@
 //! - matrices are row-major `[[f64; 3]; 3]` (`m[row][col]`), points are column vectors;
 //! - geometry is computed in `f64` (images stay `f32`).
 
+pub mod camera;
 pub mod remap;
 pub mod warp;

@@ -5,9 +5,10 @@
 use std::collections::BTreeSet;
 
 /// The families in dependency order: a folder may use the root and the folders before it.
-const FOLDERS: [&str; 9] = [
+const FOLDERS: [&str; 10] = [
     "features",
     "geometry",
+    "stereo",
     "encode",
     "learn",
     "cnn",
