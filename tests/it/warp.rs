@@ -302,3 +302,134 @@ fn whole_pixel_shifts_move_pixels() {
         assert!(out[..3].iter().all(|&v| v == 0));
     }
 }
+
+/// OpenCV's left-camera calibration of its sample chessboards, scaled to 160x120.
+fn scaled_camera() -> classic_cv::geometry::camera::Camera {
+    use classic_cv::geometry::camera::{Camera, Distortion, Intrinsics};
+    let p = params();
+    let dist: Vec<f64> = p["dist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    Camera {
+        intrinsics: Intrinsics::from_matrix(&mat3(&p["K"])).unwrap(),
+        distortion: Distortion::from_coefficients(&dist).unwrap(),
+        image_size: [160, 120],
+    }
+}
+
+/// Largest |ours - OpenCV's| over the positions of a map subsampled every 4th pixel.
+fn max_coord_error(map: &WarpMap, name: &str) -> f64 {
+    let (sw, sh, theirs) = npy_map(name);
+    let mut worst = 0.0f64;
+    for j in 0..sh {
+        for i in 0..sw {
+            let ours = map.coords()[(4 * j) * map.width() + 4 * i];
+            let t = theirs[j * sw + i];
+            worst = worst.max((ours[0] - t[0]).abs().max((ours[1] - t[1]).abs()) as f64);
+        }
+    }
+    worst
+}
+
+#[test]
+fn undistortion_maps_and_images_equal_opencv() {
+    let cam = scaled_camera();
+    let map = warp::undistort_map(&cam, None).unwrap();
+    let err = max_coord_error(&map, "undistort_map_every4.npy");
+    assert!(
+        err <= 1e-4,
+        "initUndistortRectifyMap positions differ by {err}"
+    );
+    let (w, h, src) = gray("usrc.png");
+    let (_, _, cv) = gray("undistort.png");
+    let banded = warp::undistort_map_banded(&cam).unwrap();
+    let ours = banded.apply_u8(&src, 1, Sampling::default()).unwrap();
+    let (equal, within1, max) = compare(&ours, &cv);
+    assert_eq!(equal, 1.0, "cv2.undistort: within 1 {within1}, max {max}");
+    // The one-band map rounds a few positions to the other 1/32 step at most.
+    let one = map.apply_u8(&src, 1, Sampling::default()).unwrap();
+    let (_, within1, _) = compare(&one, &cv);
+    assert!(within1 >= 0.995);
+    // The f32 entry point agrees with the 8-bit one to rounding.
+    let img = classic_cv::Image::from_u8(w, h, &src).unwrap();
+    let f = warp::undistort(&img, &cam, Sampling::default()).unwrap();
+    assert!(
+        f.to_u8()
+            .iter()
+            .zip(&ours)
+            .all(|(a, b)| a.abs_diff(*b) <= 1)
+    );
+}
+
+#[test]
+fn rectification_maps_equal_opencv() {
+    let cam = scaled_camera();
+    let p = params();
+    let (r, pm) = (mat3(&p["R"]), mat3(&p["P"]));
+    let map = warp::rectify_map(&cam, &r, &pm, (150, 110)).unwrap();
+    let err = max_coord_error(&map, "rectify_map_every4.npy");
+    assert!(err <= 1e-4, "rectification positions differ by {err}");
+    let (_, _, src) = gray("usrc.png");
+    let ours = map.apply_u8(&src, 1, Sampling::default()).unwrap();
+    let (_, _, cv) = gray("rectify_remap16.png");
+    let (equal, _, max) = compare(&ours, &cv);
+    assert_eq!(equal, 1.0, "remap with 16SC2 rectification maps: max {max}");
+}
+
+/// Without distortion, the bird's-eye map is the perspective warp by the composed
+/// homography; with distortion, each position is the projection of its plane point.
+#[test]
+fn birdseye_is_the_plane_homography() {
+    use classic_cv::geometry::camera::{Distortion, apply_homography};
+    let mut cam = scaled_camera();
+    let pose = warp::ground_pose(1.2, 20.0).unwrap();
+    let view = warp::PlaneView {
+        x_range: [-2.0, 2.0],
+        y_range: [1.0, 6.0],
+        pixels_per_metre: 20.0,
+    };
+    assert_eq!(view.size().unwrap(), (80, 100));
+    let distorted = warp::birdseye_map(&cam, &pose, &view).unwrap();
+    cam.distortion = Distortion::default();
+    let ideal = warp::birdseye_map(&cam, &pose, &view).unwrap();
+    let hm = warp::birdseye_homography(&cam.intrinsics, &pose, &view).unwrap();
+    let (mut moved, mut inside) = (0, 0);
+    for v in 0..100 {
+        for u in 0..80 {
+            let q = apply_homography(&hm, [u as f64, v as f64]).unwrap();
+            let ours = ideal.coords()[v * 80 + u];
+            // Positions beyond 1.5 times the field of view read outside (NaN).
+            if ours[0].is_finite() {
+                let tol = 1e-5 * q[0].abs().max(q[1].abs()).max(100.0);
+                assert!((ours[0] as f64 - q[0]).abs() < tol && (ours[1] as f64 - q[1]).abs() < tol);
+                inside += 1;
+            }
+            let d = distorted.coords()[v * 80 + u];
+            // Inside the photo, where the lens model's iterative inverse converges.
+            if (0.0..159.0).contains(&d[0]) && (0.0..119.0).contains(&d[1]) {
+                let back = scaled_camera().undistort_pixel([d[0] as f64, d[1] as f64]);
+                assert!(
+                    (back[0] - q[0]).abs() < 1e-2 && (back[1] - q[1]).abs() < 1e-2,
+                    "{back:?} {q:?}"
+                );
+                moved += ((d[0] as f64 - q[0]).abs() > 0.5) as usize;
+            }
+        }
+    }
+    assert!(moved > 0, "the lens should move some positions");
+    assert!(inside > 4000, "most of the area is in view: {inside}");
+    // The far edge of the area is at the top of the picture and near the horizon: further
+    // up the photo than the near edge.
+    assert!(ideal.coords()[40][1] < ideal.coords()[99 * 80 + 40][1]);
+    // Ground behind the camera is nowhere in view.
+    let behind = warp::PlaneView {
+        x_range: [-1.0, 1.0],
+        y_range: [-5.0, -1.0],
+        pixels_per_metre: 10.0,
+    };
+    let err = warp::birdseye_map(&scaled_camera(), &pose, &behind).unwrap_err();
+    assert!(err.to_string().contains("nowhere"), "{err}");
+}
