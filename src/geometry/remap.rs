@@ -128,7 +128,7 @@ impl Sampling {
 
 /// For each output pixel, the source position it reads (OpenCV's `CV_32FC2` map), for a
 /// source of a fixed size. Built once, applied to any number of frames of that size.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WarpMap {
     width: usize,
     height: usize,
@@ -139,7 +139,17 @@ pub struct WarpMap {
     /// The same positions rounded to 1/32 pixel (`round(32 x)`), from the `f64` values when
     /// the map was built from `f64` geometry (as OpenCV's own fixed-point maps are).
     fixed: Vec<[i32; 2]>,
+    /// The fast path of 1-channel quantised warps: per output pixel the index of the
+    /// top-left source pixel of its 2x2 cell, [`NOT_INTERIOR`] when the cell is not inside.
+    fast: Vec<u32>,
+    /// Per output pixel the fractions `i | j << 8` of its quantised position.
+    frac: Vec<u16>,
+    /// Per output row, the pixels (column indices) that are not on the fast path.
+    edges: Vec<Vec<u32>>,
 }
+
+/// [`WarpMap`]'s marker of a pixel whose cell is not inside the source.
+const NOT_INTERIOR: u32 = u32::MAX;
 
 /// Fails unless `width x height` is a non-empty size within [`MAX_WARP_PIXELS`].
 pub fn check_warp_size(width: usize, height: usize) -> Result<()> {
@@ -239,6 +249,9 @@ impl WarpMap {
             src_height,
             coords,
             fixed,
+            fast: Vec::new(),
+            frac: Vec::new(),
+            edges: Vec::new(),
         }
         .checked()
     }
@@ -279,6 +292,9 @@ impl WarpMap {
             src_height,
             coords,
             fixed,
+            fast: Vec::new(),
+            frac: Vec::new(),
+            edges: Vec::new(),
         }
         .checked()
     }
@@ -307,6 +323,9 @@ impl WarpMap {
             src_height,
             coords,
             fixed,
+            fast: Vec::new(),
+            frac: Vec::new(),
+            edges: Vec::new(),
         }
         .checked()
     }
@@ -328,7 +347,37 @@ impl WarpMap {
                 ),
             ));
         }
-        Ok(self)
+        let mut map = self;
+        let (w1, h1) = (map.src_width as u32 - 1, map.src_height as u32 - 1);
+        let sw = map.src_width as u64;
+        map.frac = map
+            .fixed
+            .iter()
+            .map(|&[qx, qy]| ((qx & (FRAC_ONE - 1)) | (qy & (FRAC_ONE - 1)) << 8) as u16)
+            .collect();
+        map.fast = map
+            .fixed
+            .iter()
+            .map(|&[qx, qy]| {
+                let (sx, sy) = (qx >> FRAC_BITS, qy >> FRAC_BITS);
+                let index = sy as u64 * sw + sx as u64;
+                if (sx as u32) < w1 && (sy as u32) < h1 && index < NOT_INTERIOR as u64 {
+                    index as u32
+                } else {
+                    NOT_INTERIOR
+                }
+            })
+            .collect();
+        map.edges = map
+            .fast
+            .chunks(map.width)
+            .map(|row| {
+                (0..row.len() as u32)
+                    .filter(|&k| row[k as usize] == NOT_INTERIOR)
+                    .collect()
+            })
+            .collect();
+        Ok(map)
     }
 
     /// Output width.
@@ -449,7 +498,13 @@ impl WarpMap {
         let border = sampling.border;
         match (sampling.interpolation, channels) {
             (Interpolation::BilinearOpenCv, 1) => self.for_rows(out, 1, |y, row| {
-                fixed_row::<1>(&plane, self.fixed_row(y), border, cval, row)
+                let span = y * self.width..(y + 1) * self.width;
+                gray_row(src, self.src_width, &self.fast[span.clone()], &self.frac[span], row);
+                let fixed = self.fixed_row(y);
+                for &k in &self.edges[y] {
+                    let k = k as usize;
+                    row[k] = plane.bilinear_fixed_u8(fixed[k], 0, border, cval);
+                }
             }),
             (Interpolation::BilinearOpenCv, 3) => self.for_rows(out, 3, |y, row| {
                 fixed_row::<3>(&plane, self.fixed_row(y), border, cval, row)
@@ -631,6 +686,37 @@ fn weights(q: [i32; 2]) -> [i32; 4] {
 fn blend(p: [u8; 4], w: [i32; 4]) -> u8 {
     ((p[0] as i32 * w[0] + p[1] as i32 * w[1] + p[2] as i32 * w[2] + p[3] as i32 * w[3] + 512)
         >> 10) as u8
+}
+
+/// The quantised bilinear of one gray output row on the fast path (pixels whose cell is
+/// not inside the source get a placeholder, overwritten by the caller): blocks of 16 pixels
+/// whose two source byte pairs are fetched first, then blended in a loop the compiler
+/// vectorises. `(a (32-i) + b i)` per row of the cell, then `(t (32-j) + u j + 512) >> 10`:
+/// the same integer as the four-weight sum.
+fn gray_row(data: &[u8], stride: usize, fast: &[u32], frac: &[u16], out: &mut [u8]) {
+    const B: usize = 16;
+    for ((o, idx), fr) in out.chunks_mut(B).zip(fast.chunks(B)).zip(frac.chunks(B)) {
+        let mut top = [0u16; B];
+        let mut bottom = [0u16; B];
+        for k in 0..idx.len() {
+            let i = idx[k];
+            if i != NOT_INTERIOR {
+                let cell = &data[i as usize..i as usize + stride + 2];
+                top[k] = u16::from_le_bytes([cell[0], cell[1]]);
+                bottom[k] = u16::from_le_bytes([cell[stride], cell[stride + 1]]);
+            }
+        }
+        let mut res = [0u8; B];
+        for k in 0..B {
+            let f = fr.get(k).copied().unwrap_or(0) as u32;
+            let (fx, fy) = (f & 0xff, f >> 8);
+            let (t, u) = (top[k] as u32, bottom[k] as u32);
+            let a = (t & 0xff) * (32 - fx) + (t >> 8) * fx;
+            let b = (u & 0xff) * (32 - fx) + (u >> 8) * fx;
+            res[k] = ((a * (32 - fy) + b * fy + 512) >> 10) as u8;
+        }
+        o.copy_from_slice(&res[..o.len()]);
+    }
 }
 
 /// The quantised bilinear of one output row with `CN` channels: the fast interior path

@@ -433,3 +433,199 @@ fn birdseye_is_the_plane_homography() {
     let err = warp::birdseye_map(&scaled_camera(), &pose, &behind).unwrap_err();
     assert!(err.to_string().contains("nowhere"), "{err}");
 }
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `warp` keeps colour and equals cv2.warpPerspective; bad inputs are one-line errors and
+/// never touch the output.
+#[test]
+fn warp_command_keeps_colour_and_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let h = serde_json::json!({"H": params()["H"].clone(), "matches": 3});
+    std::fs::write(d("h.json"), h.to_string()).unwrap();
+    let src = data("src_rgb.png");
+    let src = src.to_str().unwrap();
+    let (code, _, err) = cli(&[
+        "warp",
+        "--homography",
+        &d("h.json"),
+        src,
+        "-o",
+        &d("out.png"),
+        "--size",
+        "88x70",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ours = ::image::open(d("out.png")).unwrap();
+    assert!(ours.color().has_color());
+    let cv = ::image::open(data("persp_linear_rgb.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(ours.to_rgb8().into_raw(), cv.into_raw());
+
+    for (name, body, needle) in [
+        (
+            "singular.json",
+            r#"{"H": [[1, 2, 3], [2, 4, 6], [0, 0, 1]]}"#,
+            "singular",
+        ),
+        (
+            "nan.json",
+            r#"{"H": [[1, 0, 0], [0, 1, 0], [0, 0, "x"]]}"#,
+            "not a finite number",
+        ),
+        ("short.json", r#"{"H": [[1, 0, 0], [0, 1, 0]]}"#, "3 rows"),
+        (
+            "away.json",
+            r#"{"H": [[1, 0, 9000], [0, 1, 0], [0, 0, 1]]}"#,
+            "outside",
+        ),
+        ("nokey.json", r#"{"K": 1}"#, "no key"),
+    ] {
+        std::fs::write(d(name), body).unwrap();
+        let (code, _, err) = cli(&["warp", "--homography", &d(name), src, "-o", &d("bad.png")]);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(
+            err.contains(needle) && err.trim_end().lines().count() == 1,
+            "{name}: {err}"
+        );
+        assert!(!dir.path().join("bad.png").exists());
+    }
+    let (code, _, err) = cli(&[
+        "warp",
+        "--homography",
+        &d("h.json"),
+        src,
+        "-o",
+        &d("bad.png"),
+        "--size",
+        "0x5",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    // Never over the input.
+    std::fs::copy(src, d("in.png")).unwrap();
+    let before = std::fs::read(d("in.png")).unwrap();
+    let (code, _, err) = cli(&[
+        "warp",
+        "--homography",
+        &d("h.json"),
+        &d("in.png"),
+        "-o",
+        &d("in.png"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("refusing"), "{err}");
+    assert_eq!(std::fs::read(d("in.png")).unwrap(), before);
+}
+
+/// `undistort` with a classic-cv camera file equals cv2.undistort; a model file of another
+/// kind and a photo of the wrong size are clear errors; `birdseye` writes a picture.
+#[test]
+fn undistort_and_birdseye_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    classic_cv::persist::save(d("camera.json"), &scaled_camera()).unwrap();
+    let src = data("usrc.png");
+    let src = src.to_str().unwrap();
+    let (code, _, err) = cli(&[
+        "undistort",
+        "--camera",
+        &d("camera.json"),
+        src,
+        "-o",
+        &d("u.png"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ours = ::image::open(d("u.png")).unwrap().to_luma8().into_raw();
+    assert_eq!(ours, gray("undistort.png").2);
+    // Several images: a directory of outputs.
+    let (code, _, err) = cli(&[
+        "undistort",
+        "--camera",
+        &d("camera.json"),
+        src,
+        &d("u.png"),
+        "-o",
+        &d("many"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("many/usrc.png").exists() && dir.path().join("many/u.png").exists());
+
+    let centroid = classic_cv::learn::centroid::NearestCentroidParams::default();
+    let model = classic_cv::Fit::fit(&centroid, &[vec![0.0], vec![1.0]], &[0, 1]).unwrap();
+    classic_cv::persist::save(d("other.json"), &model).unwrap();
+    let (code, _, err) = cli(&[
+        "undistort",
+        "--camera",
+        &d("other.json"),
+        src,
+        "-o",
+        &d("x.png"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("expected `camera`"), "{err}");
+    let (code, _, err) = cli(&[
+        "undistort",
+        "--camera",
+        &d("camera.json"),
+        data("src.png").to_str().unwrap(),
+        "-o",
+        &d("x.png"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("calibrated at 160x120"), "{err}");
+    assert!(!dir.path().join("x.png").exists());
+
+    let (code, out, err) = cli(&[
+        "--json",
+        "birdseye",
+        "--camera",
+        &d("camera.json"),
+        "--plane",
+        "height=1.2,pitch=20",
+        "--area",
+        "-2,1,2,6",
+        "--scale",
+        "20",
+        src,
+        "-o",
+        &d("b.png"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(80), Some(100))
+    );
+    for (plane, needle) in [
+        ("height=1.2", "pitch= is missing"),
+        ("height=-1,pitch=10", "positive"),
+        ("pose=1,2", "six numbers"),
+    ] {
+        let (code, _, err) = cli(&[
+            "birdseye",
+            "--camera",
+            &d("camera.json"),
+            "--plane",
+            plane,
+            "--area",
+            "0,0,1,1",
+            src,
+            "-o",
+            &d("x.png"),
+        ]);
+        assert_eq!(code, 1, "{plane}");
+        assert!(err.contains(needle), "{plane}: {err}");
+    }
+}

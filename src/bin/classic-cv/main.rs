@@ -14,6 +14,7 @@ mod datasets;
 mod detect;
 mod encode;
 mod features;
+mod geometry;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -68,6 +69,12 @@ enum Command {
     TrainCascade(detect::train::TrainCascadeArgs),
     /// Body-part segmentation from depth: synth, train, eval, segment.
     Bodyparts(bodyparts::BodyPartsArgs),
+    /// Undistort photos with a calibrated camera (as cv2.undistort; colour kept).
+    Undistort(geometry::warp::UndistortArgs),
+    /// Warp an image by a homography (as cv2.warpPerspective; colour kept).
+    Warp(geometry::warp::WarpArgs),
+    /// Bird's-eye view of a plane (inverse perspective mapping) from a calibrated camera.
+    Birdseye(geometry::warp::BirdseyeArgs),
 }
 
 /// Options every subcommand may read.
@@ -104,6 +111,9 @@ fn main() -> ExitCode {
             Command::Detect(args) => detect::detect(&args, &globals),
             Command::EvalDetector(args) => detect::eval(&args, &globals),
             Command::Bodyparts(args) => bodyparts::run(&args, &globals),
+            Command::Undistort(args) => geometry::warp::undistort(&args, &globals),
+            Command::Warp(args) => geometry::warp::warp_cmd(&args, &globals),
+            Command::Birdseye(args) => geometry::warp::birdseye(&args, &globals),
         }
     });
     match result {

@@ -1,0 +1,3 @@
+//! The camera-geometry commands (the library's `geometry` family).
+
+pub mod warp;
