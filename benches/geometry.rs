@@ -1,6 +1,8 @@
 //! Backward warping: an undistortion map applied to a 640x480 gray frame (the map built
 //! once, as for a video stream), and a whole 800x640 perspective warp (map + warp).
 
+#![allow(missing_docs)]
+
 use classic_cv::geometry::camera::{Camera, Distortion, Intrinsics};
 use classic_cv::geometry::remap::Sampling;
 use classic_cv::geometry::warp;

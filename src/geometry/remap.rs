@@ -268,7 +268,8 @@ impl WarpMap {
         f: impl Fn(usize, usize) -> [f64; 2] + Sync,
     ) -> Result<Self> {
         check_warp_size(width, height)?;
-        let rows: Vec<(Vec<[f32; 2]>, Vec<[i32; 2]>)> = (0..height)
+        type Row = (Vec<[f32; 2]>, Vec<[i32; 2]>);
+        let rows: Vec<Row> = (0..height)
             .into_par_iter()
             .map(|v| {
                 (0..width)
