@@ -891,8 +891,8 @@ mod tests {
             Err(Error::InvalidParam { name: "map", .. })
         ));
         assert!(WarpMap::from_coords(0, 2, 3, 3, vec![]).is_err());
-        assert!(check_warp_size(1 << 15, 1 << 14).is_ok());
-        assert!(check_warp_size(1 << 15, (1 << 14) + 1).is_err());
+        assert!(check_warp_size(1 << 14, 1 << 14).is_ok());
+        assert!(check_warp_size(1 << 14, (1 << 14) + 1).is_err());
         assert!(check_warp_size(usize::MAX, 2).is_err());
         let nan = vec![[f32::NAN, 0.0], [1.0, 1.0]];
         let map = WarpMap::from_coords(2, 1, 3, 3, nan).unwrap();
