@@ -15,5 +15,7 @@ pub mod chessboard;
 pub mod homography;
 pub mod lm;
 pub mod matching;
+pub mod remap;
 pub mod storage;
 pub mod subpix;
+pub mod warp;

@@ -23,3 +23,4 @@ mod npy;
 mod persist;
 mod serve;
 mod sift;
+mod warp;

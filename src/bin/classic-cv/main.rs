@@ -15,9 +15,9 @@ mod detect;
 mod encode;
 mod features;
 mod geometry;
+mod output;
 #[cfg(feature = "serve")]
 mod serve;
-mod output;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -86,6 +86,12 @@ enum Command {
     Homography(geometry::homography::HomographyArgs),
     /// Calibrate a camera (Zhang, as OpenCV's calibrateCamera) from chessboard corners.
     Calibrate(geometry::calibrate::CalibrateArgs),
+    /// Undistort photos with a calibrated camera (as cv2.undistort; colour kept).
+    Undistort(geometry::warp::UndistortArgs),
+    /// Warp an image by a homography (as cv2.warpPerspective; colour kept).
+    Warp(geometry::warp::WarpArgs),
+    /// Bird's-eye view of a plane (inverse perspective mapping) from a calibrated camera.
+    Birdseye(geometry::warp::BirdseyeArgs),
 }
 
 /// Options every subcommand may read.
@@ -159,6 +165,9 @@ fn main() -> ExitCode {
             Command::Corners(args) => geometry::corners::corners(&args, &globals),
             Command::Homography(args) => geometry::homography::run(&args, &globals),
             Command::Calibrate(args) => geometry::calibrate::run(&args, &globals),
+            Command::Undistort(args) => geometry::warp::undistort(&args, &globals),
+            Command::Warp(args) => geometry::warp::warp_cmd(&args, &globals),
+            Command::Birdseye(args) => geometry::warp::birdseye(&args, &globals),
         }
     });
     let result = result.and_then(|()| {

@@ -214,8 +214,8 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
     let mut total = 0;
     for path in &images {
         let img = Image::load(path)?;
-        let found = detect_image(&det, &img, &args.opts)
-            .with_context(|| path.display().to_string())?;
+        let found =
+            detect_image(&det, &img, &args.opts).with_context(|| path.display().to_string())?;
         total += found.len();
         let name = path.display().to_string();
         writeln!(

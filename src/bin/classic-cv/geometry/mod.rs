@@ -1,5 +1,7 @@
-//! The camera-geometry commands: `corners`, `calibrate`, `homography`.
+//! The camera-geometry commands: `corners`, `calibrate`, `homography`, `undistort`, `warp`,
+//! `birdseye`.
 
 pub mod calibrate;
 pub mod corners;
 pub mod homography;
+pub mod warp;
