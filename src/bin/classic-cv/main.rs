@@ -14,6 +14,7 @@ mod datasets;
 mod detect;
 mod encode;
 mod features;
+mod stereo;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -68,6 +69,10 @@ enum Command {
     TrainCascade(detect::train::TrainCascadeArgs),
     /// Body-part segmentation from depth: synth, train, eval, segment.
     Bodyparts(bodyparts::BodyPartsArgs),
+    /// Disparity of a rectified stereo pair (SGM or block matching); depth point cloud.
+    Stereo(stereo::StereoArgs),
+    /// Evaluate a disparity map against ground truth: bad-1/2/4, density, MAE.
+    EvalStereo(stereo::EvalStereoArgs),
 }
 
 /// Options every subcommand may read.
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
             Command::Detect(args) => detect::detect(&args, &globals),
             Command::EvalDetector(args) => detect::eval(&args, &globals),
             Command::Bodyparts(args) => bodyparts::run(&args, &globals),
+            Command::Stereo(args) => stereo::stereo(&args, &globals),
+            Command::EvalStereo(args) => stereo::eval(&args, &globals),
         }
     });
     match result {
