@@ -74,6 +74,19 @@ pub(crate) fn clamp_index(v: isize, len: usize) -> usize {
 /// window without its centre, first neighbour in the most significant used bit) is set
 /// when that neighbour is darker than the centre. Borders are clamped.
 pub fn census_transform(pixels: &[u8], width: usize, height: usize, cw: usize, ch: usize) -> Vec<u64> {
+    struct Census<'a>(&'a [u8], usize, usize, usize, usize);
+    impl crate::simd::Kernel for Census<'_> {
+        type Output = Vec<u64>;
+        #[inline(always)]
+        fn run(self) -> Vec<u64> {
+            census_in(self.0, self.1, self.2, self.3, self.4)
+        }
+    }
+    crate::simd::dispatch(crate::simd::v3(false), Census(pixels, width, height, cw, ch))
+}
+
+#[inline(always)]
+fn census_in(pixels: &[u8], width: usize, height: usize, cw: usize, ch: usize) -> Vec<u64> {
     let (rx, ry) = ((cw / 2) as isize, (ch / 2) as isize);
     let mut out = vec![0u64; width * height];
     let mut cols = Vec::with_capacity(width + cw);

@@ -84,57 +84,112 @@ pub(crate) struct SelectSettings {
     pub(crate) lr_max_diff: u32,
 }
 
+/// A cost value: `u16` (SGM sums) or `f32` (window costs).
+pub(crate) trait CostValue: Copy + PartialOrd + Into<f64> {
+    /// Larger than every cost.
+    const WORST: Self;
+}
+
+impl CostValue for u16 {
+    const WORST: u16 = u16::MAX;
+}
+
+impl CostValue for f32 {
+    const WORST: f32 = f32::INFINITY;
+}
+
+/// The smallest value of a slice (`WORST` when empty), in a form that vectorises.
+#[inline(always)]
+fn min_of<T: CostValue>(c: &[T]) -> T {
+    let mut m = T::WORST;
+    for &v in c {
+        m = if v < m { v } else { m };
+    }
+    m
+}
+
 /// Winner-takes-all over one row of costs `[x][d]` with the uniqueness test, sub-pixel
 /// refinement and the left-right check; writes `out` (NaN where invalid). `valid[x]`
-/// false (no texture) marks the pixel invalid up front.
-pub(crate) fn select_row<T>(costs: &[T], dn: usize, s: SelectSettings, valid: &[bool], out: &mut [f32])
-where
-    T: Copy + PartialOrd + Into<f64>,
-{
+/// false (no texture) marks the pixel invalid up front. Runs in the AVX2 context when the
+/// CPU has it (same results).
+pub(crate) fn select_row<T: CostValue>(
+    costs: &[T],
+    dn: usize,
+    s: SelectSettings,
+    valid: &[bool],
+    out: &mut [f32],
+) {
+    struct Select<'a, T> {
+        costs: &'a [T],
+        dn: usize,
+        s: SelectSettings,
+        valid: &'a [bool],
+        out: &'a mut [f32],
+    }
+    impl<T: CostValue> crate::simd::Kernel for Select<'_, T> {
+        type Output = ();
+        #[inline(always)]
+        fn run(self) {
+            select_row_in(self.costs, self.dn, self.s, self.valid, self.out)
+        }
+    }
+    let kernel = Select { costs, dn, s, valid, out };
+    crate::simd::dispatch(crate::simd::v3(false), kernel)
+}
+
+#[inline(always)]
+fn select_row_in<T: CostValue>(
+    costs: &[T],
+    dn: usize,
+    s: SelectSettings,
+    valid: &[bool],
+    out: &mut [f32],
+) {
     let w = out.len();
-    let mut best = vec![-1i32; w];
+    let mut best = vec![u16::MAX; w];
     // Right disparities through reversed indexing j = (w - 1) - xr = (w - 1 - x) + d.
     let (mut rmin, mut rarg) = if s.lr_check {
-        (vec![f64::INFINITY; w], vec![-1i32; w])
+        (vec![T::WORST; w + dn], vec![u16::MAX; w + dn])
     } else {
         (Vec::new(), Vec::new())
     };
     let keep = f64::from(100.0 - s.uniqueness);
     for x in 0..w {
-        let c = &costs[x * dn..x * dn + dn.min(x + 1)];
+        let n = dn.min(x + 1);
+        let c = &costs[x * dn..x * dn + n];
         if s.lr_check {
-            let base = w - 1 - x;
-            for (d, &v) in c.iter().enumerate() {
-                let v: f64 = v.into();
-                let j = base + d;
-                if v < rmin[j] {
-                    rmin[j] = v;
-                    rarg[j] = d as i32;
-                }
+            let j = w - 1 - x;
+            let (rm, ra) = (&mut rmin[j..j + n], &mut rarg[j..j + n]);
+            for (d, ((&v, m), a)) in c.iter().zip(rm).zip(ra).enumerate() {
+                let lt = v < *m;
+                *m = if lt { v } else { *m };
+                *a = if lt { d as u16 } else { *a };
             }
         }
         out[x] = f32::NAN;
         if !valid[x] {
             continue;
         }
-        let (mut bd, mut bv) = (0usize, c[0]);
-        for (d, &v) in c.iter().enumerate().skip(1) {
-            if v < bv {
-                bv = v;
-                bd = d;
+        let bv = min_of(c);
+        let Some(bd) = c.iter().position(|&v| v == bv) else {
+            continue;
+        };
+        let bvf: f64 = bv.into();
+        if s.uniqueness > 0.0 {
+            let second = min_of(&c[..bd.saturating_sub(1)]);
+            let second = if bd + 2 < n {
+                let r = min_of(&c[bd + 2..]);
+                if r < second { r } else { second }
+            } else {
+                second
+            };
+            if second.into() * keep < bvf * 100.0 {
+                continue;
             }
         }
-        let bvf: f64 = bv.into();
-        let unique = s.uniqueness <= 0.0
-            || c.iter()
-                .enumerate()
-                .all(|(d, &v)| d.abs_diff(bd) <= 1 || v.into() * keep >= bvf * 100.0);
-        if !unique {
-            continue;
-        }
-        best[x] = bd as i32;
+        best[x] = bd as u16;
         let mut disp = bd as f64;
-        if s.subpixel && bd > 0 && bd + 1 < c.len() {
+        if s.subpixel && bd > 0 && bd + 1 < n {
             let (a, b): (f64, f64) = (c[bd - 1].into(), c[bd + 1].into());
             let denom = a + b - 2.0 * bvf;
             if denom > 0.0 {
@@ -145,12 +200,12 @@ where
     }
     if s.lr_check {
         for x in 0..w {
-            if best[x] < 0 {
+            if best[x] == u16::MAX {
                 continue;
             }
-            let xr = x - best[x] as usize;
+            let xr = x - usize::from(best[x]);
             let dr = rarg[w - 1 - xr];
-            if dr < 0 || dr.abs_diff(best[x]) > s.lr_max_diff {
+            if dr == u16::MAX || u32::from(dr.abs_diff(best[x])) > s.lr_max_diff {
                 out[x] = f32::NAN;
             }
         }

@@ -34,6 +34,9 @@ use volume::Pair;
 /// Rows per band of block matching (fixed, so results do not depend on the thread count).
 pub const BAND_ROWS: usize = 32;
 
+/// The largest number of disparities.
+pub const MAX_DISPARITIES: usize = 4096;
+
 /// The largest matching window side.
 pub const MAX_WINDOW: usize = 51;
 
@@ -149,8 +152,11 @@ impl StereoParams {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         check_window(self.window, self.cost, self.census_window)?;
-        if self.max_disparity == 0 {
-            return Err(Error::param("max_disparity", "must be at least 1"));
+        if self.max_disparity == 0 || self.max_disparity > MAX_DISPARITIES {
+            return Err(Error::param(
+                "max_disparity",
+                format!("must be in 1..={MAX_DISPARITIES}, got {}", self.max_disparity),
+            ));
         }
         if self.method == StereoMethod::Sgm {
             sgm::check_sgm(self.p1, self.p2, self.paths)?;

@@ -127,15 +127,13 @@ fn step(c: &[u16], prev: &[u16], pmin: u16, p1: u16, p2: u16, cur: &mut [u16], s
 }
 
 /// One sweep's state: the cost rows, the previous row's `L_r` of each vertical path.
-struct Sweep<'a> {
-    costs: CostRows<'a>,
+struct Sweep {
     paths: Paths,
     dy: isize,
     p1: u16,
     p2: u16,
     width: usize,
     dn: usize,
-    c: Vec<u16>,
     sum: Vec<u16>,
     prev: Vec<(Vec<u16>, Vec<u16>)>,
     cur: Vec<(Vec<u16>, Vec<u16>)>,
@@ -145,8 +143,8 @@ struct Sweep<'a> {
     simd: Option<V3>,
 }
 
-impl<'a> Sweep<'a> {
-    fn new(pair: &'a Pair, paths: Paths, dy: isize, p1: u16, p2: u16, simd: Option<V3>) -> Self {
+impl Sweep {
+    fn new(pair: &Pair, paths: Paths, dy: isize, p1: u16, p2: u16, simd: Option<V3>) -> Self {
         let (w, dn) = (pair.width, pair.disparities);
         let dp = dn + 2;
         let mut padded = vec![0u16; w * dp];
@@ -159,14 +157,12 @@ impl<'a> Sweep<'a> {
         hrow[0] = u16::MAX;
         hrow[dp - 1] = u16::MAX;
         Sweep {
-            costs: CostRows::new(pair),
             paths,
             dy,
             p1,
             p2,
             width: w,
             dn,
-            c: vec![0; w * dn],
             sum: vec![0; w * dn],
             prev: paths.vertical.iter().map(|_| state()).collect(),
             cur: paths.vertical.iter().map(|_| state()).collect(),
@@ -177,18 +173,25 @@ impl<'a> Sweep<'a> {
         }
     }
 
-    /// The path sums of row `y` (which must follow the previous row in the sweep's
-    /// direction, or be its first row).
-    fn row(&mut self, y: usize) -> &[u16] {
-        let kernel = SweepRow { sweep: self, y };
+    /// The path sums of row `y` with costs `c` (the row must follow the previous row in
+    /// the sweep's direction, or be its first row).
+    fn row(&mut self, y: usize, c: &[u16]) -> &[u16] {
+        let kernel = SweepRow { sweep: self, y, c };
         crate::simd::dispatch(kernel.sweep.simd, kernel);
         &self.sum
     }
+
+    /// [`Sweep::row`] with the costs computed here.
+    fn row_of(&mut self, y: usize, costs: &mut CostRows, c: &mut [u16]) -> &[u16] {
+        costs.row(y, c);
+        self.row(y, c)
+    }
 }
 
-struct SweepRow<'s, 'a> {
-    sweep: &'s mut Sweep<'a>,
+struct SweepRow<'s, 'c> {
+    sweep: &'s mut Sweep,
     y: usize,
+    c: &'c [u16],
 }
 
 impl Kernel for SweepRow<'_, '_> {
@@ -201,9 +204,8 @@ impl Kernel for SweepRow<'_, '_> {
         let dp = dn + 2;
         let continues = s.last.is_some_and(|l| l as isize + s.dy == self.y as isize);
         s.last = Some(self.y);
-        s.costs.row(self.y, &mut s.c);
         s.sum.fill(0);
-        let (c, sum, zero) = (&s.c, &mut s.sum, &s.zero);
+        let (c, sum, zero) = (self.c, &mut s.sum, &s.zero);
         for (k, &dx) in s.paths.vertical.iter().enumerate() {
             let (prev, prev_min) = &s.prev[k];
             let (cur, cur_min) = &mut s.cur[k];
@@ -286,14 +288,11 @@ where
         ),
         _ => (Paths { vertical: &[-1, 0, 1], forward: true, backward: true }, None),
     };
+    let stride = w * dn;
     let mut sweep_down = Sweep::new(pair, down, 1, s.p1, s.p2, simd);
     let Some(up) = up else {
-        for y in 0..h {
-            finish(y, sweep_down.row(y));
-        }
-        return Ok(());
+        return single_sweep(pair, &mut sweep_down, finish);
     };
-    let stride = w * dn;
     let bytes = h
         .checked_mul(stride)
         .and_then(|n| n.checked_mul(2))
@@ -311,16 +310,20 @@ where
     let mid = h / 2;
     let (top, bottom) = volume.split_at_mut(mid * stride);
     let mut sweep_up = Sweep::new(pair, up, -1, s.p1, s.p2, simd);
+    let (mut costs_down, mut costs_up) = (CostRows::new(pair), CostRows::new(pair));
+    let (mut c_down, mut c_up) = (vec![0u16; stride], vec![0u16; stride]);
     rayon::join(
         || {
             for y in 0..mid {
-                top[y * stride..(y + 1) * stride].copy_from_slice(sweep_down.row(y));
+                let sums = sweep_down.row_of(y, &mut costs_down, &mut c_down);
+                top[y * stride..(y + 1) * stride].copy_from_slice(sums);
             }
         },
         || {
             for y in (mid..h).rev() {
                 let k = y - mid;
-                bottom[k * stride..(k + 1) * stride].copy_from_slice(sweep_up.row(y));
+                let sums = sweep_up.row_of(y, &mut costs_up, &mut c_up);
+                bottom[k * stride..(k + 1) * stride].copy_from_slice(sums);
             }
         },
     );
@@ -331,17 +334,72 @@ where
         || {
             for y in mid..h {
                 let k = y - mid;
-                add_rows(&mut row_a, sweep_down.row(y), &bottom[k * stride..(k + 1) * stride]);
+                let sums = sweep_down.row_of(y, &mut costs_down, &mut c_down);
+                add_rows(&mut row_a, sums, &bottom[k * stride..(k + 1) * stride]);
                 finish(y, &row_a);
             }
         },
         || {
             for y in (0..mid).rev() {
-                add_rows(&mut row_b, sweep_up.row(y), &top[y * stride..(y + 1) * stride]);
+                let sums = sweep_up.row_of(y, &mut costs_up, &mut c_up);
+                add_rows(&mut row_b, sums, &top[y * stride..(y + 1) * stride]);
                 finish(y, &row_b);
             }
         },
     );
+    Ok(())
+}
+
+/// Rows per stage of the single-sweep pipeline.
+const PIPE_ROWS: usize = 16;
+
+/// The one-sweep mode as a three-stage pipeline over bands of [`PIPE_ROWS`] rows: while
+/// the sweep aggregates band `k`, the other task computes the costs of band `k + 1` and
+/// finishes band `k - 1` (in a 1-thread pool the same steps run one after the other).
+fn single_sweep<F>(pair: &Pair, sweep: &mut Sweep, finish: F) -> Result<()>
+where
+    F: Fn(usize, &[u16]) + Sync,
+{
+    let (h, stride) = (pair.height, pair.width * pair.disparities);
+    let bands = h.div_ceil(PIPE_ROWS);
+    let rows_of = |k: usize| k * PIPE_ROWS..((k + 1) * PIPE_ROWS).min(h);
+    let mut costs = CostRows::new(pair);
+    let mut cost_bufs = [vec![0u16; PIPE_ROWS * stride], vec![0u16; PIPE_ROWS * stride]];
+    let mut sum_bufs = [vec![0u16; PIPE_ROWS * stride], vec![0u16; PIPE_ROWS * stride]];
+    let fill = |costs: &mut CostRows, buf: &mut [u16], k: usize| {
+        for (i, y) in rows_of(k).enumerate() {
+            costs.row(y, &mut buf[i * stride..(i + 1) * stride]);
+        }
+    };
+    fill(&mut costs, &mut cost_bufs[0], 0);
+    for k in 0..bands {
+        let [c0, c1] = &mut cost_bufs;
+        let (cur_costs, next_costs) = if k % 2 == 0 { (&*c0, c1) } else { (&*c1, c0) };
+        let [s0, s1] = &mut sum_bufs;
+        let (cur_sums, prev_sums) = if k % 2 == 0 { (s0, &*s1) } else { (s1, &*s0) };
+        rayon::join(
+            || {
+                if k + 1 < bands {
+                    fill(&mut costs, next_costs, k + 1);
+                }
+                if k > 0 {
+                    for (i, y) in rows_of(k - 1).enumerate() {
+                        finish(y, &prev_sums[i * stride..(i + 1) * stride]);
+                    }
+                }
+            },
+            || {
+                for (i, y) in rows_of(k).enumerate() {
+                    let row = &cur_costs[i * stride..(i + 1) * stride];
+                    cur_sums[i * stride..(i + 1) * stride].copy_from_slice(sweep.row(y, row));
+                }
+            },
+        );
+    }
+    let last = &sum_bufs[(bands - 1) % 2];
+    for (i, y) in rows_of(bands - 1).enumerate() {
+        finish(y, &last[i * stride..(i + 1) * stride]);
+    }
     Ok(())
 }
 

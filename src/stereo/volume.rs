@@ -150,16 +150,16 @@ fn box_sums_row(
 /// Adds the terms of one image row to the column sums (`sign`: +1) and removes those of
 /// another (`-1`), fused: `col[e][d] += f(new) - f(old)`. Rows are given as the extended
 /// left row (`width + 2r` clamped columns) and the reversed right row.
-struct ColumnUpdate<'a, T> {
+struct ColumnUpdate<'a, T, F> {
     col: &'a mut [u32],
     disparities: usize,
     add: Option<(&'a [T], &'a [T])>,
     sub: Option<(&'a [T], &'a [T])>,
-    term: fn(T, T) -> u32,
+    term: F,
     offset: usize,
 }
 
-impl<T: Copy> Kernel for ColumnUpdate<'_, T> {
+impl<T: Copy, F: Fn(T, T) -> u32 + Copy> Kernel for ColumnUpdate<'_, T, F> {
     type Output = ();
 
     #[inline(always)]
@@ -292,20 +292,22 @@ impl<'a> RowSums<'a> {
             };
             crate::simd::dispatch(simd, kernel);
         } else {
-            let term: fn(u8, u8) -> u32 = match p.cost {
-                MatchCost::Sad => |a, b| pixel_term(MatchCost::Sad, a, b),
-                MatchCost::Ssd => |a, b| pixel_term(MatchCost::Ssd, a, b),
-                _ => |a, b| u32::from(a) * u32::from(b),
-            };
-            let kernel = ColumnUpdate {
-                col: &mut self.col,
-                disparities: dn,
-                add: Some((&self.lrows[0], &self.rrows[0])),
-                sub: both.then(|| (&self.lrows[1][..], &self.rrows[1][..])),
-                term,
-                offset,
-            };
-            crate::simd::dispatch(simd, kernel);
+            let add = Some((&self.lrows[0][..], &self.rrows[0][..]));
+            let sub = both.then(|| (&self.lrows[1][..], &self.rrows[1][..]));
+            let col = &mut self.col;
+            macro_rules! run {
+                ($term:expr) => {
+                    crate::simd::dispatch(
+                        simd,
+                        ColumnUpdate { col, disparities: dn, add, sub, term: $term, offset },
+                    )
+                };
+            }
+            match p.cost {
+                MatchCost::Sad => run!(|a, b| pixel_term(MatchCost::Sad, a, b)),
+                MatchCost::Ssd => run!(|a, b| pixel_term(MatchCost::Ssd, a, b)),
+                _ => run!(|a: u8, b: u8| u32::from(a) * u32::from(b)),
+            }
         }
     }
 

@@ -17,3 +17,4 @@ pub mod locate;
 mod npy;
 mod persist;
 mod sift;
+mod stereo;
