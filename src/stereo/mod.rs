@@ -118,7 +118,7 @@ impl Default for StereoParams {
 
 /// Checks a matching window side and the census window.
 pub(crate) fn check_window(window: usize, cost: MatchCost, census: (usize, usize)) -> Result<()> {
-    if window % 2 == 0 || window > MAX_WINDOW {
+    if window.is_multiple_of(2) || window > MAX_WINDOW {
         return Err(Error::param(
             "window",
             format!("must be odd and at most {MAX_WINDOW}, got {window}"),
@@ -126,7 +126,7 @@ pub(crate) fn check_window(window: usize, cost: MatchCost, census: (usize, usize
     }
     let (cw, ch) = census;
     if cost == MatchCost::Census
-        && (cw % 2 == 0 || ch % 2 == 0 || cw * ch - 1 > MAX_CENSUS_BITS)
+        && (cw.is_multiple_of(2) || ch.is_multiple_of(2) || cw * ch - 1 > MAX_CENSUS_BITS)
     {
         return Err(Error::param(
             "census_window",
