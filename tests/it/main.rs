@@ -24,3 +24,4 @@ mod persist;
 mod serve;
 mod sift;
 mod warp;
+mod stereo;

@@ -18,6 +18,7 @@ mod geometry;
 mod output;
 #[cfg(feature = "serve")]
 mod serve;
+mod stereo;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -92,6 +93,10 @@ enum Command {
     Warp(geometry::warp::WarpArgs),
     /// Bird's-eye view of a plane (inverse perspective mapping) from a calibrated camera.
     Birdseye(geometry::warp::BirdseyeArgs),
+    /// Disparity of a rectified stereo pair (SGM or block matching); depth point cloud.
+    Stereo(stereo::StereoArgs),
+    /// Evaluate a disparity map against ground truth: bad-1/2/4, density, MAE.
+    EvalStereo(stereo::EvalStereoArgs),
 }
 
 /// Options every subcommand may read.
@@ -168,6 +173,8 @@ fn main() -> ExitCode {
             Command::Undistort(args) => geometry::warp::undistort(&args, &globals),
             Command::Warp(args) => geometry::warp::warp_cmd(&args, &globals),
             Command::Birdseye(args) => geometry::warp::birdseye(&args, &globals),
+            Command::Stereo(args) => stereo::stereo(&args, &globals),
+            Command::EvalStereo(args) => stereo::eval(&args, &globals),
         }
     });
     let result = result.and_then(|()| {

@@ -1,0 +1,372 @@
+//! From costs to a disparity map: winner-takes-all with OpenCV's uniqueness ratio, parabola
+//! sub-pixel refinement, the left-right consistency check, the 3x3 median, the speckle
+//! filter (`cv::filterSpeckles`) and an optional hole filling. Invalid pixels are NaN.
+//!
+//! For the pixel at column `x` the candidates are `d = 0..=min(D - 1, x)` (a larger
+//! disparity would look left of the right image). With `c` the costs (lower is better)
+//! and `d*` the minimum (the first one on ties):
+//! - uniqueness (OpenCV's `uniquenessRatio` `u`, in percent): invalid when some `d` with
+//!   `|d - d*| > 1` has `c(d) · (100 - u) < c(d*) · 100`;
+//! - sub-pixel: `d* + (c(d*-1) - c(d*+1)) / (2 (c(d*-1) + c(d*+1) - 2 c(d*)))` when both
+//!   neighbours exist and the denominator is positive;
+//! - left-right check: the right image's disparity at `xr` is the minimum over `d` of
+//!   `c(xr + d, d)` (from the same costs); the left pixel is invalid when
+//!   `|d* - d_R(x - d*)| > max_diff` (OpenCV's `disp12MaxDiff`, which SGBM sets to 1 when
+//!   given 0).
+//!
+//! After all rows: a 3x3 median of the valid neighbours of each valid pixel (OpenCV's SGBM
+//! applies `medianBlur(3)`), then the speckle filter: 4-connected regions of valid pixels
+//! whose neighbours differ by at most `speckle_range` are marked invalid when they have at
+//! most `speckle_window` pixels; then, if asked, each invalid pixel takes the smaller of the
+//! nearest valid disparities to its left and right on its row (the background side).
+
+use crate::error::{Error, Result};
+
+/// A dense disparity map: `d = x_left - x_right` in pixels, NaN where invalid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DisparityMap {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Row-major disparities, NaN = invalid.
+    pub data: Vec<f32>,
+}
+
+impl DisparityMap {
+    /// Wraps row-major data, checking its length.
+    pub fn new(width: usize, height: usize, data: Vec<f32>) -> Result<Self> {
+        if width == 0 || height == 0 || width.checked_mul(height) != Some(data.len()) {
+            return Err(Error::DimensionMismatch {
+                what: "disparity map",
+                expected: width.saturating_mul(height),
+                found: data.len(),
+            });
+        }
+        if data.iter().any(|v| v.is_infinite() || *v < 0.0) {
+            return Err(Error::param(
+                "disparity",
+                "disparities must be finite and non-negative (NaN marks invalid pixels)",
+            ));
+        }
+        Ok(DisparityMap {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// Disparity at `(x, y)` (NaN when invalid).
+    pub fn get(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// Fraction of pixels with a valid disparity.
+    pub fn density(&self) -> f64 {
+        self.data.iter().filter(|v| !v.is_nan()).count() as f64 / self.data.len() as f64
+    }
+
+    /// The largest valid disparity (0 when there is none).
+    pub fn max_valid(&self) -> f32 {
+        self.data
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold(0.0f32, |a, &b| a.max(b))
+    }
+}
+
+/// What the row-level selection needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SelectSettings {
+    pub(crate) uniqueness: f32,
+    pub(crate) subpixel: bool,
+    pub(crate) lr_check: bool,
+    pub(crate) lr_max_diff: u32,
+}
+
+/// A cost value: `u16` (SGM sums) or `f32` (window costs).
+pub(crate) trait CostValue: Copy + PartialOrd + Into<f64> {
+    /// Larger than every cost.
+    const WORST: Self;
+}
+
+impl CostValue for u16 {
+    const WORST: u16 = u16::MAX;
+}
+
+impl CostValue for f32 {
+    const WORST: f32 = f32::INFINITY;
+}
+
+/// The smallest value of a slice (`WORST` when empty), in a form that vectorises.
+#[inline(always)]
+fn min_of<T: CostValue>(c: &[T]) -> T {
+    let mut m = T::WORST;
+    for &v in c {
+        m = if v < m { v } else { m };
+    }
+    m
+}
+
+/// Winner-takes-all over one row of costs `[x][d]` with the uniqueness test, sub-pixel
+/// refinement and the left-right check; writes `out` (NaN where invalid). `valid[x]`
+/// false (no texture) marks the pixel invalid up front. Runs in the AVX2 context when the
+/// CPU has it (same results).
+pub(crate) fn select_row<T: CostValue>(
+    costs: &[T],
+    dn: usize,
+    s: SelectSettings,
+    valid: &[bool],
+    out: &mut [f32],
+) {
+    struct Select<'a, T> {
+        costs: &'a [T],
+        dn: usize,
+        s: SelectSettings,
+        valid: &'a [bool],
+        out: &'a mut [f32],
+    }
+    impl<T: CostValue> crate::simd::Kernel for Select<'_, T> {
+        type Output = ();
+        #[inline(always)]
+        fn run(self) {
+            select_row_in(self.costs, self.dn, self.s, self.valid, self.out)
+        }
+    }
+    let kernel = Select { costs, dn, s, valid, out };
+    crate::simd::dispatch(crate::simd::v3(false), kernel)
+}
+
+#[inline(always)]
+fn select_row_in<T: CostValue>(
+    costs: &[T],
+    dn: usize,
+    s: SelectSettings,
+    valid: &[bool],
+    out: &mut [f32],
+) {
+    let w = out.len();
+    let mut best = vec![u16::MAX; w];
+    // Right disparities through reversed indexing j = (w - 1) - xr = (w - 1 - x) + d.
+    let (mut rmin, mut rarg) = if s.lr_check {
+        (vec![T::WORST; w + dn], vec![u16::MAX; w + dn])
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let keep = f64::from(100.0 - s.uniqueness);
+    for x in 0..w {
+        let n = dn.min(x + 1);
+        let c = &costs[x * dn..x * dn + n];
+        if s.lr_check {
+            let j = w - 1 - x;
+            let (rm, ra) = (&mut rmin[j..j + n], &mut rarg[j..j + n]);
+            for (d, ((&v, m), a)) in c.iter().zip(rm).zip(ra).enumerate() {
+                let lt = v < *m;
+                *m = if lt { v } else { *m };
+                *a = if lt { d as u16 } else { *a };
+            }
+        }
+        out[x] = f32::NAN;
+        if !valid[x] {
+            continue;
+        }
+        let bv = min_of(c);
+        let Some(bd) = c.iter().position(|&v| v == bv) else {
+            continue;
+        };
+        let bvf: f64 = bv.into();
+        if s.uniqueness > 0.0 {
+            let second = min_of(&c[..bd.saturating_sub(1)]);
+            let second = if bd + 2 < n {
+                let r = min_of(&c[bd + 2..]);
+                if r < second { r } else { second }
+            } else {
+                second
+            };
+            if second.into() * keep < bvf * 100.0 {
+                continue;
+            }
+        }
+        best[x] = bd as u16;
+        let mut disp = bd as f64;
+        if s.subpixel && bd > 0 && bd + 1 < n {
+            let (a, b): (f64, f64) = (c[bd - 1].into(), c[bd + 1].into());
+            let denom = a + b - 2.0 * bvf;
+            if denom > 0.0 {
+                disp += (a - b) / (2.0 * denom);
+            }
+        }
+        out[x] = disp as f32;
+    }
+    if s.lr_check {
+        for x in 0..w {
+            if best[x] == u16::MAX {
+                continue;
+            }
+            let xr = x - usize::from(best[x]);
+            let dr = rarg[w - 1 - xr];
+            if dr == u16::MAX || u32::from(dr.abs_diff(best[x])) > s.lr_max_diff {
+                out[x] = f32::NAN;
+            }
+        }
+    }
+}
+
+/// 3x3 median of the valid values around each valid pixel (the pixel itself included).
+pub fn median3(map: &mut DisparityMap) {
+    let (w, h) = (map.width, map.height);
+    let src = map.data.clone();
+    let mut window = Vec::with_capacity(9);
+    for y in 0..h {
+        for x in 0..w {
+            if src[y * w + x].is_nan() {
+                continue;
+            }
+            window.clear();
+            for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let v = src[yy * w + xx];
+                    if !v.is_nan() {
+                        window.push(v);
+                    }
+                }
+            }
+            window.sort_by(f32::total_cmp);
+            map.data[y * w + x] = window[window.len() / 2];
+        }
+    }
+}
+
+/// `cv::filterSpeckles`: 4-connected regions of valid pixels whose neighbours differ by at
+/// most `max_diff` are marked invalid when they have at most `max_size` pixels.
+pub fn filter_speckles(map: &mut DisparityMap, max_size: usize, max_diff: f32) {
+    if max_size == 0 {
+        return;
+    }
+    let (w, h) = (map.width, map.height);
+    let mut label = vec![0u32; w * h];
+    let mut stack = Vec::new();
+    let mut region = Vec::new();
+    let mut next = 0u32;
+    for start in 0..w * h {
+        if label[start] != 0 || map.data[start].is_nan() {
+            continue;
+        }
+        next += 1;
+        label[start] = next;
+        stack.push(start);
+        region.clear();
+        while let Some(p) = stack.pop() {
+            region.push(p);
+            let (x, y) = (p % w, p / w);
+            let v = map.data[p];
+            let mut visit = |q: usize| {
+                let u = map.data[q];
+                if label[q] == 0 && !u.is_nan() && (u - v).abs() <= max_diff {
+                    label[q] = next;
+                    stack.push(q);
+                }
+            };
+            if x > 0 {
+                visit(p - 1);
+            }
+            if x + 1 < w {
+                visit(p + 1);
+            }
+            if y > 0 {
+                visit(p - w);
+            }
+            if y + 1 < h {
+                visit(p + w);
+            }
+        }
+        if region.len() <= max_size {
+            for &p in &region {
+                map.data[p] = f32::NAN;
+            }
+        }
+    }
+}
+
+/// Fills each invalid pixel with the smaller of the nearest valid disparities on its row
+/// (left and right); rows without any valid pixel stay invalid.
+pub fn fill_holes(map: &mut DisparityMap) {
+    let w = map.width;
+    for row in map.data.chunks_exact_mut(w) {
+        let mut left = vec![f32::NAN; w];
+        let mut last = f32::NAN;
+        for x in 0..w {
+            if !row[x].is_nan() {
+                last = row[x];
+            }
+            left[x] = last;
+        }
+        let mut right = f32::NAN;
+        for x in (0..w).rev() {
+            if !row[x].is_nan() {
+                right = row[x];
+                continue;
+            }
+            row[x] = match (left[x].is_nan(), right.is_nan()) {
+                (false, false) => left[x].min(right),
+                (false, true) => left[x],
+                (true, false) => right,
+                (true, true) => f32::NAN,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> SelectSettings {
+        SelectSettings {
+            uniqueness: 10.0,
+            subpixel: true,
+            lr_check: false,
+            lr_max_diff: 1,
+        }
+    }
+
+    #[test]
+    fn wta_parabola_and_uniqueness() {
+        // One pixel at x = 4 (5 candidates): costs 9 4 1 3 9 -> d* = 2,
+        // offset (4 - 3) / (2 (4 + 3 - 2)) = 0.1.
+        let dn = 5;
+        let mut costs = vec![100u16; 5 * dn];
+        costs[4 * dn..].copy_from_slice(&[9, 4, 1, 3, 9]);
+        let mut out = vec![0f32; 5];
+        select_row(&costs, dn, settings(), &[true; 5], &mut out);
+        assert!((out[4] - 2.1).abs() < 1e-6, "{}", out[4]);
+        // A second minimum two steps away within 10 %: not unique.
+        costs[4 * dn..].copy_from_slice(&[1, 4, 1, 3, 9]);
+        select_row(&costs, dn, settings(), &[true; 5], &mut out);
+        assert!(out[4].is_nan());
+    }
+
+    #[test]
+    fn speckles_of_at_most_the_window_go() {
+        let nan = f32::NAN;
+        #[rustfmt::skip]
+        let data = vec![
+            5.0, 5.0, 5.0, 9.0,
+            5.0, 5.5, 5.0, 9.0,
+            5.0, 5.0, nan, 1.0,
+        ];
+        let mut m = DisparityMap::new(4, 3, data).unwrap();
+        filter_speckles(&mut m, 2, 1.0);
+        assert_eq!(m.data.iter().filter(|v| v.is_nan()).count(), 4);
+        assert_eq!(m.get(1, 1), 5.5);
+        assert!(m.get(3, 0).is_nan() && m.get(3, 2).is_nan());
+    }
+
+    #[test]
+    fn holes_take_the_background_side() {
+        let nan = f32::NAN;
+        let mut m = DisparityMap::new(5, 1, vec![nan, 7.0, nan, 3.0, nan]).unwrap();
+        fill_holes(&mut m);
+        assert_eq!(m.data, vec![7.0, 7.0, 3.0, 3.0, 3.0]);
+    }
+}
