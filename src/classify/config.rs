@@ -513,8 +513,8 @@ mod tests {
                 "unknown stage in pipeline config: unknown variant `forestt`",
             ),
             (
-                r#"{"features": {"hog": {}}, "classifier": {"knn": {}}}"#,
-                "unknown variant `hog`",
+                r#"{"features": {"hogg": {}}, "classifier": {"knn": {}}}"#,
+                "unknown variant `hogg`",
             ),
             (
                 r#"{"features": {"pixels": {}}, "classifier": {"knn": {"kk": 3}}}"#,

@@ -51,8 +51,9 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::sift::{DESCRIPTOR_LEN, normalize_sift, smooth};
+use super::sift::DESCRIPTOR_LEN;
 use super::vlmath::{fast_atan2, fast_sqrt};
+use super::vlmath::{normalize_sift, smooth};
 use crate::Image;
 use crate::error::{Error, Result};
 

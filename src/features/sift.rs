@@ -101,7 +101,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::features::vlmath::{fast_atan2, fast_sqrt};
+use crate::features::vlmath::{fast_atan2, fast_sqrt, normalize_sift, smooth};
 use crate::image::Image;
 use crate::pipeline::{Fit, Label, Transform, check_fit};
 use crate::vecops; // sum / sum_sq: the sequential 8-lane order of VLFeat parity tests
@@ -116,8 +116,6 @@ const NT: usize = 8;
 const MAX_BIN: usize = 1 << 16;
 /// Largest Gaussian smoothing sigma of the multi-scale mode, in pixels.
 pub const MAX_SMOOTHING_SIGMA: f32 = 256.0;
-/// `FLT_EPSILON`, VLFeat's `VL_EPSILON_F`.
-const EPS_F: f32 = f32::EPSILON;
 
 /// How gradient magnitudes are weighted inside a descriptor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -728,77 +726,12 @@ fn convolve_rows(
     }
 }
 
-/// VLFeat's SIFT normalisation: L2 (fast sqrt + FLT_EPSILON), clamp at 0.2, L2 again.
-pub(super) fn normalize_sift(d: &mut [f32]) {
-    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
-    for v in d.iter_mut() {
-        *v = (*v / n).min(0.2);
-    }
-    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
-    for v in d.iter_mut() {
-        *v /= n;
-    }
-}
-
 /// RootSIFT: L1-normalise, then square root. A zero descriptor stays zero.
 fn root_sift(d: &mut [f32]) {
     let l1 = vecops::sum(d);
     if l1 > 0.0 {
         for v in d.iter_mut() {
             *v = (*v / l1).sqrt();
-        }
-    }
-}
-
-/// Gaussian smoothing as MATLAB `vl_imsmooth`: normalised kernel of half-width `ceil(4σ)`,
-/// edge-replicating padding, columns first, then rows.
-pub(super) fn smooth(
-    src: &[f32],
-    w: usize,
-    h: usize,
-    sigma: f32,
-    dst: &mut Vec<f32>,
-    tmp: &mut Vec<f32>,
-) {
-    let hw = (4.0 * sigma as f64).ceil() as usize;
-    let mut k: Vec<f32> = (0..2 * hw + 1)
-        .map(|j| {
-            let z = (j as f32 - hw as f32) / (sigma + EPS_F);
-            (-0.5 * (z * z) as f64).exp() as f32
-        })
-        .collect();
-    let total: f32 = k.iter().sum();
-    for v in &mut k {
-        *v /= total;
-    }
-    // Columns: tmp row y = Σ_j k[j] src[clamp(y + j - hw)].
-    tmp.clear();
-    tmp.resize(w * h, 0.0);
-    for y in 0..h {
-        let out = &mut tmp[y * w..][..w];
-        for (j, &kj) in k.iter().enumerate() {
-            let yy = (y + j).saturating_sub(hw).min(h - 1);
-            let r = &src[yy * w..][..w];
-            for x in 0..w {
-                out[x] += kj * r[x];
-            }
-        }
-    }
-    // Rows, through a padded copy of each row.
-    dst.clear();
-    dst.resize(w * h, 0.0);
-    let mut padded = vec![0f32; w + 2 * hw];
-    for y in 0..h {
-        let r = &tmp[y * w..][..w];
-        padded[..hw].fill(r[0]);
-        padded[hw..hw + w].copy_from_slice(r);
-        padded[hw + w..].fill(r[w - 1]);
-        let out = &mut dst[y * w..][..w];
-        for (j, &kj) in k.iter().enumerate() {
-            let p = &padded[j..j + w];
-            for x in 0..w {
-                out[x] += kj * p[x];
-            }
         }
     }
 }
@@ -868,9 +801,9 @@ mod tests {
                         }
                     }
                 }
-                let n1 = d.iter().map(|v| v * v).sum::<f64>().sqrt() + EPS_F as f64;
+                let n1 = d.iter().map(|v| v * v).sum::<f64>().sqrt() + f32::EPSILON as f64;
                 let d: Vec<f64> = d.iter().map(|v| (v / n1).min(0.2)).collect();
-                let n2 = d.iter().map(|v| v * v).sum::<f64>().sqrt() + EPS_F as f64;
+                let n2 = d.iter().map(|v| v * v).sum::<f64>().sqrt() + f32::EPSILON as f64;
                 out.push(d.iter().map(|v| (v / n2) as f32).collect());
                 fx += p.step;
             }

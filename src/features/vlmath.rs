@@ -1,7 +1,14 @@
 //! VLFeat's fast single-precision approximations, reproduced bit for bit because dense SIFT's
 //! parity with VLFeat depends on them: `vl_fast_resqrt_f` (the `0x5f3759df` initial guess and
 //! two Newton steps), `vl_fast_sqrt_f` (`0` below `1e-8`, else `x · rsqrt(x)`) and
-//! `vl_fast_atan2_f` (a rational approximation with a maximum error of about 0.0061 rad).
+//! `vl_fast_atan2_f` (a rational approximation with a maximum error of about 0.0061 rad);
+//! and the two routines dense SIFT and the scale-space keypoints share: VLFeat's descriptor
+//! normalisation and MATLAB `vl_imsmooth`'s Gaussian smoothing.
+
+use crate::vecops; // sum_sq: the sequential 8-lane order of the VLFeat parity tests
+
+/// `FLT_EPSILON`, VLFeat's guard in normalisations and kernel widths.
+const EPS_F: f32 = f32::EPSILON;
 
 /// VLFeat's `vl_fast_resqrt_f`: `0x5f3759df` initial guess and two Newton steps.
 #[inline]
@@ -43,6 +50,71 @@ pub fn fast_atan2(y: f32, x: f32) -> f32 {
     let r = num / den;
     let angle = base + (C3 * r * r - C1) * r;
     if y < 0.0 { -angle } else { angle }
+}
+
+/// VLFeat's SIFT normalisation: L2 (fast sqrt + FLT_EPSILON), clamp at 0.2, L2 again.
+pub(crate) fn normalize_sift(d: &mut [f32]) {
+    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
+    for v in d.iter_mut() {
+        *v = (*v / n).min(0.2);
+    }
+    let n = fast_sqrt(vecops::sum_sq(d)) + EPS_F;
+    for v in d.iter_mut() {
+        *v /= n;
+    }
+}
+
+/// Gaussian smoothing as MATLAB `vl_imsmooth`: normalised kernel of half-width `ceil(4σ)`,
+/// edge-replicating padding, columns first, then rows.
+pub(crate) fn smooth(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    sigma: f32,
+    dst: &mut Vec<f32>,
+    tmp: &mut Vec<f32>,
+) {
+    let hw = (4.0 * sigma as f64).ceil() as usize;
+    let mut k: Vec<f32> = (0..2 * hw + 1)
+        .map(|j| {
+            let z = (j as f32 - hw as f32) / (sigma + EPS_F);
+            (-0.5 * (z * z) as f64).exp() as f32
+        })
+        .collect();
+    let total: f32 = k.iter().sum();
+    for v in &mut k {
+        *v /= total;
+    }
+    // Columns: tmp row y = Σ_j k[j] src[clamp(y + j - hw)].
+    tmp.clear();
+    tmp.resize(w * h, 0.0);
+    for y in 0..h {
+        let out = &mut tmp[y * w..][..w];
+        for (j, &kj) in k.iter().enumerate() {
+            let yy = (y + j).saturating_sub(hw).min(h - 1);
+            let r = &src[yy * w..][..w];
+            for x in 0..w {
+                out[x] += kj * r[x];
+            }
+        }
+    }
+    // Rows, through a padded copy of each row.
+    dst.clear();
+    dst.resize(w * h, 0.0);
+    let mut padded = vec![0f32; w + 2 * hw];
+    for y in 0..h {
+        let r = &tmp[y * w..][..w];
+        padded[..hw].fill(r[0]);
+        padded[hw..hw + w].copy_from_slice(r);
+        padded[hw + w..].fill(r[w - 1]);
+        let out = &mut dst[y * w..][..w];
+        for (j, &kj) in k.iter().enumerate() {
+            let p = &padded[j..j + w];
+            for x in 0..w {
+                out[x] += kj * p[x];
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -500,7 +500,13 @@ impl WarpMap {
         match (sampling.interpolation, channels) {
             (Interpolation::BilinearOpenCv, 1) => self.for_rows(out, 1, |y, row| {
                 let span = y * self.width..(y + 1) * self.width;
-                gray_row(src, self.src_width, &self.fast[span.clone()], &self.frac[span], row);
+                gray_row(
+                    src,
+                    self.src_width,
+                    &self.fast[span.clone()],
+                    &self.frac[span],
+                    row,
+                );
                 let fixed = self.fixed_row(y);
                 for &k in &self.edges[y] {
                     let k = k as usize;

@@ -35,7 +35,7 @@
 //!
 //! # Limits
 //! Files over [`MAX_CAMERA_FILE_BYTES`] are refused before parsing; XML nested deeper than
-//! [`MAX_XML_DEPTH`] elements is refused before it reaches the XML parser, which then runs
+//! [`MAX_CAMERA_XML_DEPTH`] elements is refused before it reaches the XML parser, which then runs
 //! with DTDs off and a node limit; the YAML reader is a line-by-line reader of exactly the
 //! subset above (top-level scalars and `!!opencv-matrix` maps, flow sequences of numbers),
 //! and a matrix may hold at most [`MAX_MATRIX_ELEMENTS`] numbers.
@@ -49,7 +49,7 @@ use crate::geometry::camera::{Camera, Distortion, Intrinsics, MAX_CAMERA_SIDE};
 /// Largest camera file read.
 pub const MAX_CAMERA_FILE_BYTES: usize = 1 << 20;
 /// Deepest element nesting accepted in an XML camera file.
-pub const MAX_XML_DEPTH: usize = 16;
+pub const MAX_CAMERA_XML_DEPTH: usize = 16;
 /// Most numbers one `opencv-matrix` may hold.
 pub const MAX_MATRIX_ELEMENTS: usize = 1 << 16;
 
@@ -569,10 +569,10 @@ fn check_xml_depth(text: &str, limit: usize) -> std::result::Result<(), usize> {
 
 /// Reads OpenCV's XML `FileStorage` (see the module docs).
 fn parse_xml(path: &Path, text: &str) -> Result<Camera> {
-    if let Err(line) = check_xml_depth(text, MAX_XML_DEPTH) {
+    if let Err(line) = check_xml_depth(text, MAX_CAMERA_XML_DEPTH) {
         return Err(Error::format(
             path,
-            format!("XML nested deeper than {MAX_XML_DEPTH} elements (line {line})"),
+            format!("XML nested deeper than {MAX_CAMERA_XML_DEPTH} elements (line {line})"),
         ));
     }
     let opts = roxmltree::ParsingOptions {
@@ -801,8 +801,8 @@ distortion_coefficients: !!opencv-matrix
     fn deep_or_huge_inputs_are_refused_before_parsing() {
         let deep = format!(
             "<opencv_storage>{}{}</opencv_storage>",
-            "<a>".repeat(MAX_XML_DEPTH),
-            "</a>".repeat(MAX_XML_DEPTH)
+            "<a>".repeat(MAX_CAMERA_XML_DEPTH),
+            "</a>".repeat(MAX_CAMERA_XML_DEPTH)
         );
         let m = message(&deep);
         assert!(m.contains("nested deeper"), "{m}");

@@ -73,7 +73,13 @@ pub(crate) fn clamp_index(v: isize, len: usize) -> usize {
 /// `cw x ch` window (odd sides, `cw * ch - 1 <= 64`): bit `k` (row-major order of the
 /// window without its centre, first neighbour in the most significant used bit) is set
 /// when that neighbour is darker than the centre. Borders are clamped.
-pub fn census_transform(pixels: &[u8], width: usize, height: usize, cw: usize, ch: usize) -> Vec<u64> {
+pub fn census_transform(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    cw: usize,
+    ch: usize,
+) -> Vec<u64> {
     struct Census<'a>(&'a [u8], usize, usize, usize, usize);
     impl crate::simd::Kernel for Census<'_> {
         type Output = Vec<u64>;
@@ -82,7 +88,10 @@ pub fn census_transform(pixels: &[u8], width: usize, height: usize, cw: usize, c
             census_in(self.0, self.1, self.2, self.3, self.4)
         }
     }
-    crate::simd::dispatch(crate::simd::v3(false), Census(pixels, width, height, cw, ch))
+    crate::simd::dispatch(
+        crate::simd::v3(false),
+        Census(pixels, width, height, cw, ch),
+    )
 }
 
 #[inline(always)]
@@ -228,7 +237,10 @@ mod tests {
         let zncc = window_cost(MatchCost::Zncc, &left, &offset, None, 5, 5, 5, 2, 2, 0);
         assert!(ncc.abs() < 1e-12 && zncc.abs() < 1e-12, "{ncc} {zncc}");
         let flat = vec![0u8; 25];
-        assert_eq!(window_cost(MatchCost::Ncc, &flat, &left, None, 5, 5, 5, 2, 2, 0), 2.0);
+        assert_eq!(
+            window_cost(MatchCost::Ncc, &flat, &left, None, 5, 5, 5, 2, 2, 0),
+            2.0
+        );
     }
 
     #[test]
@@ -236,7 +248,13 @@ mod tests {
         // 2x1 images: left [10, 20], right [13, 12]; window 3 at (0, 0), d = 0:
         // columns -1, 0, 1 -> left 10 10 20, right 13 13 12 (rows clamped: 3 identical rows).
         let (l, r) = ([10u8, 20], [13u8, 12]);
-        assert_eq!(window_cost(MatchCost::Sad, &l, &r, None, 2, 1, 3, 0, 0, 0), 3.0 * 14.0);
-        assert_eq!(window_cost(MatchCost::Ssd, &l, &r, None, 2, 1, 3, 0, 0, 0), 3.0 * 82.0);
+        assert_eq!(
+            window_cost(MatchCost::Sad, &l, &r, None, 2, 1, 3, 0, 0, 0),
+            3.0 * 14.0
+        );
+        assert_eq!(
+            window_cost(MatchCost::Ssd, &l, &r, None, 2, 1, 3, 0, 0, 0),
+            3.0 * 82.0
+        );
     }
 }

@@ -21,11 +21,16 @@ pub type ReprojectionMatrix = [[f64; 4]; 4];
 pub fn q_matrix(baseline: f64, focal: f64, cx: f64, cy: f64) -> Result<ReprojectionMatrix> {
     for (name, v) in [("baseline", baseline), ("focal", focal)] {
         if !(v > 0.0 && v.is_finite()) {
-            return Err(Error::param(name, format!("must be finite and positive, got {v}")));
+            return Err(Error::param(
+                name,
+                format!("must be finite and positive, got {v}"),
+            ));
         }
     }
     if !(cx.is_finite() && cy.is_finite()) {
-        return Err(Error::NonFinite { what: "principal point" });
+        return Err(Error::NonFinite {
+            what: "principal point",
+        });
     }
     Ok([
         [1.0, 0.0, 0.0, -cx],
@@ -44,7 +49,11 @@ pub fn depth_map(disparity: &DisparityMap, baseline: f64, focal: f64) -> Result<
         .iter()
         .map(|&d| {
             let z = bf / f64::from(d);
-            if d > 0.0 && z.is_finite() { z as f32 } else { f32::NAN }
+            if d > 0.0 && z.is_finite() {
+                z as f32
+            } else {
+                f32::NAN
+            }
         })
         .collect())
 }
@@ -66,7 +75,9 @@ pub fn point_cloud(
     colours: Option<&[[u8; 3]]>,
 ) -> Result<Vec<CloudPoint>> {
     if q.iter().flatten().any(|v| !v.is_finite()) {
-        return Err(Error::NonFinite { what: "reprojection matrix" });
+        return Err(Error::NonFinite {
+            what: "reprojection matrix",
+        });
     }
     if let Some(c) = colours
         && c.len() != disparity.data.len()
@@ -102,7 +113,11 @@ pub fn point_cloud(
 
 /// A PLY file of the points: binary little-endian, or ASCII with `ascii`.
 pub fn ply_bytes(points: &[CloudPoint], ascii: bool) -> Vec<u8> {
-    let format = if ascii { "ascii" } else { "binary_little_endian" };
+    let format = if ascii {
+        "ascii"
+    } else {
+        "binary_little_endian"
+    };
     let mut out = format!(
         "ply\nformat {format} 1.0\ncomment classic-cv stereo point cloud\nelement vertex {}\n\
          property float x\nproperty float y\nproperty float z\n\
@@ -147,6 +162,14 @@ mod tests {
         assert!(point_cloud(&m, &bad, None).is_err());
         let bytes = ply_bytes(&pts, false);
         assert!(bytes.starts_with(b"ply\nformat binary_little_endian 1.0\n"));
-        assert_eq!(bytes.len() - bytes.windows(11).position(|w| w == b"end_header\n").unwrap() - 11, 15);
+        assert_eq!(
+            bytes.len()
+                - bytes
+                    .windows(11)
+                    .position(|w| w == b"end_header\n")
+                    .unwrap()
+                - 11,
+            15
+        );
     }
 }

@@ -133,7 +133,13 @@ pub(crate) fn select_row<T: CostValue>(
             select_row_in(self.costs, self.dn, self.s, self.valid, self.out)
         }
     }
-    let kernel = Select { costs, dn, s, valid, out };
+    let kernel = Select {
+        costs,
+        dn,
+        s,
+        valid,
+        out,
+    };
     crate::simd::dispatch(crate::simd::v3(false), kernel)
 }
 

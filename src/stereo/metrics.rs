@@ -68,7 +68,13 @@ pub fn evaluate(disparity: &DisparityMap, truth: &[f32]) -> Result<StereoMetrics
         });
     }
     let all = |b: usize| (b + known - valid) as f64 / known as f64;
-    let among = |b: usize| if valid == 0 { 0.0 } else { b as f64 / valid as f64 };
+    let among = |b: usize| {
+        if valid == 0 {
+            0.0
+        } else {
+            b as f64 / valid as f64
+        }
+    };
     Ok(StereoMetrics {
         bad1: all(bad[0]),
         bad2: all(bad[1]),

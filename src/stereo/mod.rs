@@ -155,7 +155,10 @@ impl StereoParams {
         if self.max_disparity == 0 || self.max_disparity > MAX_DISPARITIES {
             return Err(Error::param(
                 "max_disparity",
-                format!("must be in 1..={MAX_DISPARITIES}, got {}", self.max_disparity),
+                format!(
+                    "must be in 1..={MAX_DISPARITIES}, got {}",
+                    self.max_disparity
+                ),
             ));
         }
         if self.method == StereoMethod::Sgm {
@@ -192,7 +195,10 @@ impl StereoParams {
             lr_max_diff: self.lr_max_diff,
         };
         let texture_window = if self.cost == MatchCost::Census {
-            self.census_window.0.max(self.census_window.1).max(self.window)
+            self.census_window
+                .0
+                .max(self.census_window.1)
+                .max(self.window)
         } else {
             self.window
         };
@@ -226,8 +232,10 @@ impl StereoParams {
                     p2: self.p2 as u16,
                     paths: self.paths,
                 };
-                let rows: Vec<std::sync::Mutex<&mut [f32]>> =
-                    data.chunks_exact_mut(w).map(std::sync::Mutex::new).collect();
+                let rows: Vec<std::sync::Mutex<&mut [f32]>> = data
+                    .chunks_exact_mut(w)
+                    .map(std::sync::Mutex::new)
+                    .collect();
                 sgm::aggregate(&pair, settings, |y, sums| {
                     let mut row = rows[y].lock().unwrap_or_else(|e| e.into_inner());
                     disparity::select_row(sums, dn, select, &textured(y), &mut row);

@@ -37,11 +37,27 @@ pub fn disparity_picture(map: &DisparityMap, max: Option<f32>) -> Canvas {
     let span = (bottom - top).max(1);
     for yy in top..=bottom {
         let t = (bottom - yy) as f32 / span as f32;
-        c.fill_rect(Rect { x: bx as u32, y: yy as u32, width: 20, height: 1 }, jet(t));
+        c.fill_rect(
+            Rect {
+                x: bx as u32,
+                y: yy as u32,
+                width: 20,
+                height: 1,
+            },
+            jet(t),
+        );
     }
     for tick in crate::plot::ticks(0.0, f64::from(max)) {
         let yy = bottom - ((tick / f64::from(max)) * span as f64).round() as i64;
-        c.fill_rect(Rect { x: bx as u32 + 20, y: yy as u32, width: 5, height: 1 }, [0; 3]);
+        c.fill_rect(
+            Rect {
+                x: bx as u32 + 20,
+                y: yy as u32,
+                width: 5,
+                height: 1,
+            },
+            [0; 3],
+        );
         let label = format!("{tick}");
         let tw = text_width(&label, 1) as i64;
         let x = (bx + 28).min((w + LEGEND) as i64 - tw);

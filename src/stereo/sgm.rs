@@ -62,7 +62,11 @@ impl<'a> CostRows<'a> {
                 costs: None,
             },
             other => {
-                let scale = if other == MatchCost::Ssd { 1.0 / 64.0 } else { 1024.0 };
+                let scale = if other == MatchCost::Ssd {
+                    1.0 / 64.0
+                } else {
+                    1024.0
+                };
                 CostRows {
                     pair,
                     sums: None,
@@ -100,7 +104,15 @@ impl<'a> CostRows<'a> {
 /// `u16::MAX` sentinel on each side (`D + 2` values), `cur` receives `L_r(p, ·)` at
 /// `1..=D`, `sum` accumulates it; returns `min_d L_r(p, d)`.
 #[inline(always)]
-fn step(c: &[u16], prev: &[u16], pmin: u16, p1: u16, p2: u16, cur: &mut [u16], sum: &mut [u16]) -> u16 {
+fn step(
+    c: &[u16],
+    prev: &[u16],
+    pmin: u16,
+    p1: u16,
+    p2: u16,
+    cur: &mut [u16],
+    sum: &mut [u16],
+) -> u16 {
     let dn = c.len();
     let base = pmin.wrapping_add(p2);
     let mut m = u16::MAX;
@@ -237,10 +249,22 @@ impl Kernel for SweepRow<'_, '_> {
             let mut pm = 0u16;
             for i in 0..w {
                 let x = if order { w - 1 - i } else { i };
-                let (prev, cur) = if i % 2 == 0 { (&*hb, &mut *ha) } else { (&*ha, &mut *hb) };
+                let (prev, cur) = if i % 2 == 0 {
+                    (&*hb, &mut *ha)
+                } else {
+                    (&*ha, &mut *hb)
+                };
                 let pv = if i == 0 { &zero[..] } else { &prev[..] };
                 let pmin = if i == 0 { 0 } else { pm };
-                pm = step(&c[x * dn..(x + 1) * dn], pv, pmin, p1, p2, cur, &mut sum[x * dn..(x + 1) * dn]);
+                pm = step(
+                    &c[x * dn..(x + 1) * dn],
+                    pv,
+                    pmin,
+                    p1,
+                    p2,
+                    cur,
+                    &mut sum[x * dn..(x + 1) * dn],
+                );
             }
         }
     }
@@ -257,7 +281,10 @@ pub(crate) struct SgmSettings {
 /// Checks `paths`, `P1 < P2 <= SGM_COST_CAP`.
 pub(crate) fn check_sgm(p1: u32, p2: u32, paths: usize) -> Result<()> {
     if !matches!(paths, 4 | 5 | 8) {
-        return Err(Error::param("paths", format!("must be 4, 5 or 8, got {paths}")));
+        return Err(Error::param(
+            "paths",
+            format!("must be 4, 5 or 8, got {paths}"),
+        ));
     }
     if p1 == 0 || p1 >= p2 || p2 > u32::from(SGM_COST_CAP) {
         return Err(Error::param(
@@ -279,14 +306,37 @@ where
     let simd = crate::simd::v3(false);
     let (down, up): (Paths, Option<Paths>) = match s.paths {
         4 => (
-            Paths { vertical: &[0], forward: true, backward: false },
-            Some(Paths { vertical: &[0], forward: false, backward: true }),
+            Paths {
+                vertical: &[0],
+                forward: true,
+                backward: false,
+            },
+            Some(Paths {
+                vertical: &[0],
+                forward: false,
+                backward: true,
+            }),
         ),
         8 => (
-            Paths { vertical: &[-1, 0, 1], forward: true, backward: false },
-            Some(Paths { vertical: &[-1, 0, 1], forward: false, backward: true }),
+            Paths {
+                vertical: &[-1, 0, 1],
+                forward: true,
+                backward: false,
+            },
+            Some(Paths {
+                vertical: &[-1, 0, 1],
+                forward: false,
+                backward: true,
+            }),
         ),
-        _ => (Paths { vertical: &[-1, 0, 1], forward: true, backward: true }, None),
+        _ => (
+            Paths {
+                vertical: &[-1, 0, 1],
+                forward: true,
+                backward: true,
+            },
+            None,
+        ),
     };
     let stride = w * dn;
     let mut sweep_down = Sweep::new(pair, down, 1, s.p1, s.p2, simd);
@@ -364,8 +414,14 @@ where
     let bands = h.div_ceil(PIPE_ROWS);
     let rows_of = |k: usize| k * PIPE_ROWS..((k + 1) * PIPE_ROWS).min(h);
     let mut costs = CostRows::new(pair);
-    let mut cost_bufs = [vec![0u16; PIPE_ROWS * stride], vec![0u16; PIPE_ROWS * stride]];
-    let mut sum_bufs = [vec![0u16; PIPE_ROWS * stride], vec![0u16; PIPE_ROWS * stride]];
+    let mut cost_bufs = [
+        vec![0u16; PIPE_ROWS * stride],
+        vec![0u16; PIPE_ROWS * stride],
+    ];
+    let mut sum_bufs = [
+        vec![0u16; PIPE_ROWS * stride],
+        vec![0u16; PIPE_ROWS * stride],
+    ];
     let fill = |costs: &mut CostRows, buf: &mut [u16], k: usize| {
         for (i, y) in rows_of(k).enumerate() {
             costs.row(y, &mut buf[i * stride..(i + 1) * stride]);
@@ -448,7 +504,9 @@ mod tests {
             .map(|_| {
                 (0..dn)
                     .map(|_| {
-                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        s = s
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         ((s >> 33) % 60) as u16
                     })
                     .collect()
@@ -465,7 +523,15 @@ mod tests {
             let mut cur = prev.clone();
             let mut sum = vec![0u16; dn];
             let pv = if i == 0 { &zero } else { &prev };
-            pm = step(ci, pv, if i == 0 { 0 } else { pm }, p1, p2, &mut cur, &mut sum);
+            pm = step(
+                ci,
+                pv,
+                if i == 0 { 0 } else { pm },
+                p1,
+                p2,
+                &mut cur,
+                &mut sum,
+            );
             let got: Vec<u32> = cur[1..=dn].iter().map(|&v| u32::from(v)).collect();
             assert_eq!(got, want[i], "pixel {i}");
             assert_eq!(u32::from(pm), *want[i].iter().min().unwrap());

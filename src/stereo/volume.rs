@@ -127,7 +127,10 @@ fn box_sums_row(
             colq[x] += u32::from(v) * u32::from(v);
         }
     }
-    let (mut s, mut q) = (Vec::with_capacity(width + ext), Vec::with_capacity(width + ext));
+    let (mut s, mut q) = (
+        Vec::with_capacity(width + ext),
+        Vec::with_capacity(width + ext),
+    );
     let at = |c: isize| clamp_index(c, width);
     let (mut a, mut b) = (0u32, 0u32);
     let first = -(ext as isize);
@@ -266,7 +269,10 @@ impl<'a> RowSums<'a> {
             self.rsig[k].clear();
             self.rsig[k].extend(rcols.map(|x| cr[x]));
         } else {
-            let (l, rr) = (&p.left[yy * w..(yy + 1) * w], &p.right[yy * w..(yy + 1) * w]);
+            let (l, rr) = (
+                &p.left[yy * w..(yy + 1) * w],
+                &p.right[yy * w..(yy + 1) * w],
+            );
             self.lrows[k].clear();
             self.lrows[k].extend(lcols.map(|x| l[x]));
             self.rrows[k].clear();
@@ -299,7 +305,14 @@ impl<'a> RowSums<'a> {
                 ($term:expr) => {
                     crate::simd::dispatch(
                         simd,
-                        ColumnUpdate { col, disparities: dn, add, sub, term: $term, offset },
+                        ColumnUpdate {
+                            col,
+                            disparities: dn,
+                            add,
+                            sub,
+                            term: $term,
+                            offset,
+                        },
                     )
                 };
             }

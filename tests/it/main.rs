@@ -23,5 +23,5 @@ mod npy;
 mod persist;
 mod serve;
 mod sift;
-mod warp;
 mod stereo;
+mod warp;

@@ -116,7 +116,11 @@ fn a_slanted_plane_is_recovered_within_a_tenth_of_a_pixel() {
     let mean = errors.iter().sum::<f64>() / n as f64;
     errors.sort_by(f64::total_cmp);
     assert!(mean < 0.1, "mean error {mean}");
-    assert!(errors[n * 9 / 10] < 0.2, "90th percentile {}", errors[n * 9 / 10]);
+    assert!(
+        errors[n * 9 / 10] < 0.2,
+        "90th percentile {}",
+        errors[n * 9 / 10]
+    );
 }
 
 #[test]
@@ -165,11 +169,27 @@ fn bad_input_gives_errors_or_invalid_marks() {
     };
     assert!(wide.compute(&left, &right).is_err());
     for bad in [
-        StereoParams { window: 4, ..p.clone() },
-        StereoParams { p1: 900, p2: 800, ..p.clone() },
-        StereoParams { paths: 3, ..p.clone() },
-        StereoParams { uniqueness: f32::NAN, ..p.clone() },
-        StereoParams { census_window: (11, 9), ..p.clone() },
+        StereoParams {
+            window: 4,
+            ..p.clone()
+        },
+        StereoParams {
+            p1: 900,
+            p2: 800,
+            ..p.clone()
+        },
+        StereoParams {
+            paths: 3,
+            ..p.clone()
+        },
+        StereoParams {
+            uniqueness: f32::NAN,
+            ..p.clone()
+        },
+        StereoParams {
+            census_window: (11, 9),
+            ..p.clone()
+        },
     ] {
         assert!(bad.compute(&left, &right).is_err(), "{bad:?}");
     }
@@ -179,8 +199,17 @@ fn bad_input_gives_errors_or_invalid_marks() {
     // No texture: every pixel invalid, for both methods and every cost.
     let flat = Image::from_fn(64, 32, |_, _| 0.4);
     for method in [StereoMethod::Sgm, StereoMethod::Bm] {
-        for cost in [MatchCost::Ncc, MatchCost::Zncc, MatchCost::Sad, MatchCost::Census] {
-            let q = StereoParams { method, cost, ..p.clone() };
+        for cost in [
+            MatchCost::Ncc,
+            MatchCost::Zncc,
+            MatchCost::Sad,
+            MatchCost::Census,
+        ] {
+            let q = StereoParams {
+                method,
+                cost,
+                ..p.clone()
+            };
             let map = q.compute(&flat, &flat).unwrap();
             assert!(map.data.iter().all(|v| v.is_nan()), "{method:?} {cost:?}");
         }
@@ -213,23 +242,49 @@ fn cli_stereo_then_eval_stereo() {
     let (left, right) = shifted_pair(96, 48, 6);
     left.save_png(p("l.png")).unwrap();
     right.save_png(p("r.png")).unwrap();
-    Image::from_fn(90, 48, |_, _| 0.5).save_png(p("small.png")).unwrap();
+    Image::from_fn(90, 48, |_, _| 0.5)
+        .save_png(p("small.png"))
+        .unwrap();
     let truth = classic_cv::npy::NpyArray {
         shape: vec![48, 96],
         data: classic_cv::npy::NpyData::F32(vec![6.0; 96 * 48]),
     };
     classic_cv::npy::write(p("gt.npy"), &truth).unwrap();
     let (code, _, err) = classic_cv(&[
-        "stereo", &p("l.png"), &p("r.png"), "--max-disparity", "16", "--window", "3",
-        "--p1", "20", "--p2", "120", "-o", &p("d.npy"), "--png", &p("d.png"),
-        "--ply", &p("c.ply"), "--baseline", "0.1", "--focal", "100",
+        "stereo",
+        &p("l.png"),
+        &p("r.png"),
+        "--max-disparity",
+        "16",
+        "--window",
+        "3",
+        "--p1",
+        "20",
+        "--p2",
+        "120",
+        "-o",
+        &p("d.npy"),
+        "--png",
+        &p("d.png"),
+        "--ply",
+        &p("c.ply"),
+        "--baseline",
+        "0.1",
+        "--focal",
+        "100",
     ]);
     assert_eq!(code, 0, "{err}");
     let png = Image::load(p("d.png")).unwrap();
     assert!(png.width() > 96 && png.height() >= 48);
     let ply = std::fs::read(p("c.ply")).unwrap();
     assert!(ply.starts_with(b"ply\nformat binary_little_endian 1.0\n"));
-    let (code, out, err) = classic_cv(&["eval-stereo", &p("d.npy"), "--truth", &p("gt.npy"), "--json"]);
+    let (code, out, err) = classic_cv(&[
+        "eval-stereo",
+        &p("d.npy"),
+        "--truth",
+        &p("gt.npy"),
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     for key in ["bad1", "bad2", "bad4", "bad2_valid", "density", "mae"] {
@@ -240,9 +295,25 @@ fn cli_stereo_then_eval_stereo() {
     // Bad input: one clear line, exit 1, no output written.
     for args in [
         vec!["stereo", &p("l.png"), &p("small.png"), "-o", &p("e.npy")],
-        vec!["stereo", &p("l.png"), &p("r.png"), "--max-disparity", "200", "-o", &p("e.npy")],
+        vec![
+            "stereo",
+            &p("l.png"),
+            &p("r.png"),
+            "--max-disparity",
+            "200",
+            "-o",
+            &p("e.npy"),
+        ],
         vec!["stereo", &p("l.png"), &p("r.png"), "-o", &p("l.png")],
-        vec!["stereo", &p("l.png"), &p("r.png"), "--ply", &p("c2.ply"), "-o", &p("e.npy")],
+        vec![
+            "stereo",
+            &p("l.png"),
+            &p("r.png"),
+            "--ply",
+            &p("c2.ply"),
+            "-o",
+            &p("e.npy"),
+        ],
     ] {
         let (code, _, err) = classic_cv(&args);
         assert_eq!(code, 1, "{args:?}: {err}");

@@ -139,7 +139,11 @@ impl StereoArgs {
         let census_window = classic_cv::image::parse_size(&self.census_window)
             .with_context(|| format!("--census-window {}", self.census_window))?;
         let params = StereoParams {
-            method: if bm { StereoMethod::Bm } else { StereoMethod::Sgm },
+            method: if bm {
+                StereoMethod::Bm
+            } else {
+                StereoMethod::Sgm
+            },
             cost,
             max_disparity: self.max_disparity,
             window: self.window.unwrap_or(if bm { 9 } else { 5 }),
@@ -206,7 +210,8 @@ pub fn stereo(args: &StereoArgs, g: &Globals) -> Result<()> {
     {
         not_an_input(out, &inputs)?;
     }
-    let left = Image::load(&args.left).with_context(|| format!("reading {}", args.left.display()))?;
+    let left =
+        Image::load(&args.left).with_context(|| format!("reading {}", args.left.display()))?;
     let right =
         Image::load(&args.right).with_context(|| format!("reading {}", args.right.display()))?;
     anyhow::ensure!(
@@ -353,14 +358,21 @@ pub fn eval(args: &EvalStereoArgs, g: &Globals) -> Result<()> {
         );
         img.to_u8().into_iter().map(f32::from).collect()
     };
-    let m = metrics::evaluate(&map, &truth)
-        .with_context(|| format!("{}", args.truth.display()))?;
+    let m = metrics::evaluate(&map, &truth).with_context(|| format!("{}", args.truth.display()))?;
     if g.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
         println!(
             "bad-1 {:.4}  bad-2 {:.4}  bad-4 {:.4}  (where valid: {:.4} {:.4} {:.4})  density {:.4}  MAE {:.3} px  ({} known pixels)",
-            m.bad1, m.bad2, m.bad4, m.bad1_valid, m.bad2_valid, m.bad4_valid, m.density, m.mae, m.known
+            m.bad1,
+            m.bad2,
+            m.bad4,
+            m.bad1_valid,
+            m.bad2_valid,
+            m.bad4_valid,
+            m.density,
+            m.mae,
+            m.known
         );
     }
     Ok(())

@@ -149,6 +149,9 @@ fn views_from_corners_file(path: &Path, count: usize) -> Result<(Vec<View>, Vec<
     Ok((views, skipped))
 }
 
+/// The board found in one photo (None when absent) and the photo's `[width, height]`.
+type FoundBoard = (Option<Vec<[f64; 2]>>, [usize; 2]);
+
 /// The views of photos: the board's corners found and refined in each (in parallel, in
 /// input order), skipping the photos without the board; also the size of the photos, which
 /// must all agree.
@@ -157,7 +160,7 @@ fn views_from_images(
     board: BoardSize,
 ) -> Result<(Vec<View>, Vec<PathBuf>, [usize; 2])> {
     let params = ChessboardParams::default();
-    let found: Vec<Result<(Option<Vec<[f64; 2]>>, [usize; 2])>> = paths
+    let found: Vec<Result<FoundBoard>> = paths
         .par_iter()
         .map(|p| {
             let img = Image::load(p).with_context(|| format!("reading {}", p.display()))?;

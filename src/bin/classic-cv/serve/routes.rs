@@ -126,8 +126,13 @@ pub(crate) fn checked_pixels(width: usize, height: usize) -> Result<usize, ApiEr
 }
 
 fn raw_gray(size: &str, body: &Bytes) -> Result<Pixels, ApiError> {
-    let (width, height) =
-        classic_cv::image::parse_size(size).map_err(|e| ApiError::bad(e.to_string()))?;
+    let (width, height) = classic_cv::image::parse_size(size).map_err(|e| match e {
+        // Over the crate's pixel limit: too large, like a size over ours.
+        classic_cv::Error::InvalidParam {
+            name: "max_pixels", ..
+        } => ApiError::too_large(e.to_string()),
+        _ => ApiError::bad(e.to_string()),
+    })?;
     let n = checked_pixels(width, height)?;
     if body.len() != n {
         return Err(ApiError::bad(format!(
