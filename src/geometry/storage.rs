@@ -35,7 +35,7 @@
 //!
 //! # Limits
 //! Files over [`MAX_CAMERA_FILE_BYTES`] are refused before parsing; XML nested deeper than
-//! [`MAX_CAMERA_XML_DEPTH`] elements is refused before it reaches the XML parser, which then runs
+//! [`crate::limits::MAX_XML_DEPTH`] elements is refused before it reaches the XML parser, which then runs
 //! with DTDs off and a node limit; the YAML reader is a line-by-line reader of exactly the
 //! subset above (top-level scalars and `!!opencv-matrix` maps, flow sequences of numbers),
 //! and a matrix may hold at most [`MAX_MATRIX_ELEMENTS`] numbers.
@@ -48,8 +48,6 @@ use crate::geometry::camera::{Camera, Distortion, Intrinsics, MAX_CAMERA_SIDE};
 
 /// Largest camera file read.
 pub const MAX_CAMERA_FILE_BYTES: usize = 1 << 20;
-/// Deepest element nesting accepted in an XML camera file.
-pub const MAX_CAMERA_XML_DEPTH: usize = 16;
 /// Most numbers one `opencv-matrix` may hold.
 pub const MAX_MATRIX_ELEMENTS: usize = 1 << 16;
 
@@ -513,68 +511,9 @@ fn yaml_matrix(path: &Path, name: &str, block: &[&str]) -> Result<CvMatrix> {
     )
 }
 
-/// Deepest element nesting of an XML text, found by a scan of its tags (comments,
-/// processing instructions, CDATA and declarations skipped); `Err` with the line where it
-/// first goes past `limit`.
-fn check_xml_depth(text: &str, limit: usize) -> std::result::Result<(), usize> {
-    let b = text.as_bytes();
-    let (mut i, mut depth) = (0, 0usize);
-    let skip_to = |from: usize, pat: &[u8]| {
-        b[from..]
-            .windows(pat.len())
-            .position(|w| w == pat)
-            .map_or(b.len(), |p| from + p + pat.len())
-    };
-    while i < b.len() {
-        if b[i] != b'<' {
-            i += 1;
-            continue;
-        }
-        let rest = &b[i..];
-        if rest.starts_with(b"<!--") {
-            i = skip_to(i + 4, b"-->");
-        } else if rest.starts_with(b"<![CDATA[") {
-            i = skip_to(i + 9, b"]]>");
-        } else if rest.starts_with(b"<?") {
-            i = skip_to(i + 2, b"?>");
-        } else if rest.starts_with(b"<!") || rest.starts_with(b"</") {
-            if rest.starts_with(b"</") {
-                depth = depth.saturating_sub(1);
-            }
-            i = skip_to(i + 2, b">");
-        } else {
-            // An opening tag: find its end outside quoted attribute values.
-            let mut j = i + 1;
-            let mut quote = None;
-            while j < b.len() {
-                match (quote, b[j]) {
-                    (None, b'"' | b'\'') => quote = Some(b[j]),
-                    (Some(q), c) if c == q => quote = None,
-                    (None, b'>') => break,
-                    _ => {}
-                }
-                j += 1;
-            }
-            if j < b.len() && b[j - 1] != b'/' {
-                depth += 1;
-                if depth > limit {
-                    return Err(text[..i].lines().count().max(1));
-                }
-            }
-            i = j + 1;
-        }
-    }
-    Ok(())
-}
-
 /// Reads OpenCV's XML `FileStorage` (see the module docs).
 fn parse_xml(path: &Path, text: &str) -> Result<Camera> {
-    if let Err(line) = check_xml_depth(text, MAX_CAMERA_XML_DEPTH) {
-        return Err(Error::format(
-            path,
-            format!("XML nested deeper than {MAX_CAMERA_XML_DEPTH} elements (line {line})"),
-        ));
-    }
+    crate::limits::check_xml_depth(text, path)?;
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: 100_000,
@@ -801,11 +740,11 @@ distortion_coefficients: !!opencv-matrix
     fn deep_or_huge_inputs_are_refused_before_parsing() {
         let deep = format!(
             "<opencv_storage>{}{}</opencv_storage>",
-            "<a>".repeat(MAX_CAMERA_XML_DEPTH),
-            "</a>".repeat(MAX_CAMERA_XML_DEPTH)
+            "<a>".repeat(crate::limits::MAX_XML_DEPTH),
+            "</a>".repeat(crate::limits::MAX_XML_DEPTH)
         );
         let m = message(&deep);
-        assert!(m.contains("nested deeper"), "{m}");
+        assert!(m.contains("levels deep"), "{m}");
         // Comments, CDATA and self-closing tags do not count as depth.
         let shallow = OPENCV_XML.replace(
             "<opencv_storage>",
