@@ -1,8 +1,8 @@
 //! Chessboard corners: parity with OpenCV 4.14's `findChessboardCorners` + `cornerSubPix`
 //! on its 26 sample photos, synthetic boards under known homographies, refusals, the CLI.
 
+use crate::cli::classic_cv;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use classic_cv::geometry::chessboard::{BoardSize, ChessboardParams, find_chessboard_corners};
 use classic_cv::{Error, Image, npy};
@@ -285,18 +285,6 @@ fn no_board_wrong_size_tiny_and_nan_images_are_refused() {
         find_chessboard_corners(&flat, BOARD, &bad),
         Err(Error::InvalidParam { .. })
     ));
-}
-
-fn classic_cv(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

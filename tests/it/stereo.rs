@@ -1,7 +1,7 @@
 //! Stereo matching on synthetic pairs of known disparity, bad input, thread independence,
 //! and the `stereo` / `eval-stereo` commands.
 
-use std::process::Command;
+use crate::cli::classic_cv;
 
 use classic_cv::Image;
 use classic_cv::stereo::cost::MatchCost;
@@ -221,18 +221,6 @@ fn bad_input_gives_errors_or_invalid_marks() {
     let z = depth::depth_map(&m, 0.1, 100.0).unwrap();
     assert!(z[0].is_nan() && (z[1] - 5.0).abs() < 1e-6);
     assert!(DisparityMap::new(2, 1, vec![f32::INFINITY, 1.0]).is_err());
-}
-
-fn classic_cv(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
