@@ -163,6 +163,8 @@ def models(binary):
 
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "release", "classic-cv")
+    # The models are trained in a temporary folder: a relative path must not depend on it.
+    binary = os.path.abspath(binary)
     cascades()
     imglab()
     npys()
