@@ -291,16 +291,28 @@ const CATEGORY_COLOURS: [[u8; 3]; 8] = [
     [230, 0, 140],
 ];
 
-/// A 640x400 line chart of values against categories: the distinct `x` values, sorted, are
+/// Text of a [`category_chart`]: the title above the plot and the two axis labels.
+#[derive(Clone, Copy, Debug)]
+pub struct ChartText<'a> {
+    /// Drawn centred above the plot (scale 2).
+    pub title: &'a str,
+    /// Drawn centred under the x axis.
+    pub x_label: &'a str,
+    /// Drawn above the y axis, left-aligned with the tick labels.
+    pub y_label: &'a str,
+}
+
+/// A 640x420 line chart of values against categories: the distinct `x` values, sorted, are
 /// evenly spaced along the x axis (a log-spaced parameter such as a codebook size gets even
 /// steps); the y axis spans the values rounded out to hundredths, with 6 labelled ticks.
-/// One line per series (points sorted by position), legend on the right in upper case.
-pub fn category_chart(x_label: &str, points: &[CategoryPoint]) -> Canvas {
+/// One line per series (points sorted by position), legend on the right in upper case; the
+/// title above, the y label above the y axis and the x label below the x axis.
+pub fn category_chart(text: ChartText<'_>, points: &[CategoryPoint]) -> Canvas {
     const W: usize = 640;
-    const H: usize = 400;
+    const H: usize = 420;
     const L: usize = 60;
     const B: usize = 40;
-    const T: usize = 20;
+    const T: usize = 56;
     const R: usize = 180;
     let mut c = Canvas::new(W, H, [255, 255, 255]);
     let mut xs: Vec<usize> = points.iter().map(|r| r.x.max(1)).collect();
@@ -337,8 +349,16 @@ pub fn category_chart(x_label: &str, points: &[CategoryPoint]) -> Canvas {
         let at = px(x) - text_width(&s, 1) as i64 / 2;
         c.draw_text(at, (H - B + 6) as i64, &s, axis, 1);
     }
-    let at = (L + pw as usize / 2) as i64 - 40;
-    c.draw_text(at, (H - 14) as i64, x_label, axis, 1);
+    let centred = |width: usize| (L + pw as usize / 2) as i64 - width as i64 / 2;
+    c.draw_text(
+        centred(text_width(text.x_label, 1)),
+        (H - 14) as i64,
+        text.x_label,
+        axis,
+        1,
+    );
+    c.draw_text(centred(text_width(text.title, 2)), 8, text.title, axis, 2);
+    c.draw_text(4, (T - 16) as i64, text.y_label, axis, 1);
     let steps = 5;
     for s in 0..=steps {
         let a = lo + (hi - lo) * s as f64 / steps as f64;
@@ -497,6 +517,45 @@ mod tests {
             log_ticks(0.0, 1.0),
             vec![0.0, 2f64.log10(), 5f64.log10(), 1.0]
         );
+    }
+
+    #[test]
+    fn category_chart_draws_its_title_and_axis_labels_in_their_bands() {
+        let points = [
+            CategoryPoint {
+                series: "a".into(),
+                x: 16,
+                y: 0.5,
+            },
+            CategoryPoint {
+                series: "a".into(),
+                x: 32,
+                y: 0.7,
+            },
+        ];
+        let dark_rows = |c: &Canvas, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+            rows.filter(|&y| cols.clone().any(|x| c.pixel(x, y) == [0, 0, 0]))
+                .count()
+        };
+        let named = ChartText {
+            title: "TITLE",
+            x_label: "K",
+            y_label: "ACCURACY",
+        };
+        let blank = ChartText {
+            title: "",
+            x_label: "",
+            y_label: "",
+        };
+        let (a, b) = (
+            category_chart(named, &points),
+            category_chart(blank, &points),
+        );
+        // The title (scale 2: 14 rows) in the top band, the y label just above the plot.
+        assert_eq!(dark_rows(&a, 0..30, 200..460), 14);
+        assert_eq!(dark_rows(&b, 0..30, 0..640), 0);
+        assert_eq!(dark_rows(&a, 40..50, 0..60), 7);
+        assert_eq!(dark_rows(&b, 40..50, 0..60), 0);
     }
 
     #[test]

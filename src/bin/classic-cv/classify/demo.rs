@@ -120,19 +120,48 @@ pub fn run(
     }))
 }
 
-/// Up to 8 columns of misclassified images (3x), each captioned `T<true> P<predicted>`.
+/// Up to 8 columns of misclassified images (3x), each captioned with its true class (green)
+/// and the predicted one (red), by name, under a title line.
 fn misclassified_grid(test: &Dataset, predicted: &[u32], wrong: &[usize]) -> Result<Canvas> {
     const COLS: usize = 8;
-    const CELL: usize = 96;
+    const CELL: usize = 112;
+    const CAPTION: usize = 24;
+    const TITLE: usize = 24;
     let rows = wrong.len().div_ceil(COLS).max(1);
-    let mut c = Canvas::new(COLS * CELL, rows * (CELL + 14), [255, 255, 255]);
+    let mut c = Canvas::new(
+        COLS * CELL,
+        TITLE + rows * (CELL + CAPTION),
+        [255, 255, 255],
+    );
+    c.draw_text(
+        4,
+        6,
+        "MISCLASSIFIED TEST IMAGES: TRUE CLASS (GREEN), PREDICTED (RED)",
+        [0, 0, 0],
+        1,
+    );
+    // A caption is cut to the cell's width (6 pixels a character).
+    let fit = |name: &str| -> String { name.chars().take((CELL - 8) / 6).collect() };
+    let name = |label: u32| -> String {
+        test.class_names
+            .get(label as usize)
+            .map_or_else(|| label.to_string(), |n| fit(n))
+    };
     for (j, &i) in wrong.iter().enumerate() {
-        let (x, y) = ((j % COLS) * CELL, (j / COLS) * (CELL + 14));
+        let (x, y) = ((j % COLS) * CELL, TITLE + (j / COLS) * (CELL + CAPTION));
         let im = &test.images[i];
-        let big = im.resize_bilinear(im.width() * 3, im.height() * 3)?;
+        let scale = ((CELL - 8) / im.width().max(im.height()).max(1)).max(1);
+        let big = im.resize_bilinear(im.width() * scale, im.height() * scale)?;
         c.blit_gray(&big, x as i64 + 4, y as i64 + 4);
-        let text = format!("T{} P{}", test.labels[i], predicted[i]);
-        c.draw_text(x as i64 + 4, (y + CELL) as i64, &text, [200, 0, 0], 1);
+        let under = (y + CELL - 4) as i64;
+        c.draw_text(x as i64 + 4, under, &name(test.labels[i]), [0, 140, 0], 1);
+        c.draw_text(
+            x as i64 + 4,
+            under + 11,
+            &name(predicted[i]),
+            [200, 0, 0],
+            1,
+        );
     }
     Ok(c)
 }
@@ -202,5 +231,10 @@ pub fn accuracy_chart(rows: &[GridRow]) -> Canvas {
             y: r.accuracy,
         })
         .collect();
-    plot::category_chart("CODEBOOK SIZE K", &points)
+    let text = plot::ChartText {
+        title: "ACCURACY AGAINST CODEBOOK SIZE",
+        x_label: "CODEBOOK SIZE K",
+        y_label: "VALIDATION ACCURACY",
+    };
+    plot::category_chart(text, &points)
 }
