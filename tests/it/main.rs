@@ -21,6 +21,7 @@ mod hostile;
 pub mod locate;
 mod npy;
 mod persist;
+mod readme;
 mod serve;
 mod sift;
 mod stereo;

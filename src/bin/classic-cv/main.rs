@@ -122,6 +122,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `CLASSIC_CV_CHECK_ARGS=1`: stop after the command line parsed (exit 0), so that a test
+    // can check every command written in the README against the real parser.
+    if std::env::var_os("CLASSIC_CV_CHECK_ARGS").is_some_and(|v| v == "1") {
+        return ExitCode::SUCCESS;
+    }
     if let Err(e) = output::install_signal_cleanup() {
         ui::print_error(&e);
         return ExitCode::from(1);
