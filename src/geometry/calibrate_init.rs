@@ -32,7 +32,7 @@
 //!   least squares over all points.
 //!
 //! # The pose of a view
-//! [`init_pose`] is OpenCV's `cvFindExtrinsicCameraParams2` for a planar board: the observed
+//! `init_pose` is OpenCV's `cvFindExtrinsicCameraParams2` for a planar board: the observed
 //! pixels are undistorted to normalised coordinates, the homography `M` from the board to them
 //! gives `r1 = m1/|m1|`, `r2 = m2/|m2|`, `r3 = r1 × r2`, `t = m3/sqrt(|m1| |m2|)` (signs chosen
 //! so that the board is in front of the camera), the rotation is made orthonormal (nearest
