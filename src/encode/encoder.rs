@@ -283,7 +283,7 @@ impl EncoderParams {
     }
 
     /// Indices (sorted) of the training images used for the codebook.
-    fn codebook_sample(&self, n: usize) -> Vec<usize> {
+    pub fn codebook_sample(&self, n: usize) -> Vec<usize> {
         if self.codebook_images >= n {
             return (0..n).collect();
         }
