@@ -403,6 +403,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ClassicCvError", py.get_type::<ClassicCvError>())?;
     m.add("ClassicCvIOError", py.get_type::<ClassicCvIOError>())?;
+    m.add("IMAGE_EXTENSIONS", classic_cv::image::IMAGE_EXTENSIONS.to_vec())?;
     m.add_class::<Model>()?;
     m.add_class::<Cascade>()?;
     m.add_function(wrap_pyfunction!(dense_sift, m)?)?;
