@@ -574,6 +574,16 @@ class _Encoder(_Native, _SiftParams, TransformerMixin, BaseEstimator):
         X = validate_data(self, _pixels(X), dtype=np.float32, reset=False)
         return self._model.transform(X, self._shape)
 
+    def fit_files(self, paths):
+        """Fits on image files (decoded as the CLI does; any sizes). ``transform_files``
+        then encodes files; ``transform`` needs a fit on rows (it fixes ``image_shape``)."""
+        params = json.dumps(self._native_params())
+        self._model = _native.Model.fit_encoder_files(params, [str(p) for p in paths])
+        self._shape = None
+        self.n_features_out_ = self._model.output_dim()
+        self.n_iter_ = self._model.n_iter()
+        return self
+
     def transform_files(self, paths):
         """Encodes image files (decoded as the CLI does; any size), one row per file."""
         check_is_fitted(self)

@@ -153,6 +153,28 @@ impl Model {
         Ok(Model { inner })
     }
 
+    /// Fits an encoder (`params`: the crate's `EncoderParams` as JSON) on image files of
+    /// any sizes, decoded as the CLI decodes them.
+    #[staticmethod]
+    fn fit_encoder_files(
+        py: Python<'_>,
+        params: &str,
+        paths: Vec<std::path::PathBuf>,
+    ) -> PyResult<Model> {
+        let p: classic_cv::encode::encoder::EncoderParams = self::params(params)?;
+        let enc = py
+            .detach(|| -> Result<_, Error> {
+                use classic_cv::pipeline::Fit;
+                use rayon::prelude::*;
+                let ims: Vec<Image> = paths.par_iter().map(Image::load).collect::<Result<_, _>>()?;
+                p.fit(&ims, &vec![0; ims.len()])
+            })
+            .map_err(py_err)?;
+        Ok(Model {
+            inner: Fitted::Encoder(enc),
+        })
+    }
+
     /// Decodes a model from the bytes of [`Model::to_bytes`] (or a binary model file),
     /// requiring it to be of `kind`.
     #[staticmethod]

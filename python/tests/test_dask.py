@@ -69,6 +69,8 @@ def test_distributed_equals_single_process(client, images, cls):
     assert out.dtype == np.float32 and out.tobytes() == want.tobytes()
     folder = cdask.encode(client, dist, os.path.dirname(images[0]))
     assert folder.compute().tobytes() == want.tobytes()
+    from_files = cls(**params).fit_files(images)
+    assert from_files._model.to_bytes() == single._model.to_bytes()
 
 
 def test_each_worker_decodes_the_model_once(client, images):
