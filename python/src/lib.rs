@@ -94,7 +94,9 @@ pub(crate) fn rows(x: ArrayView2<f32>) -> Vec<Vec<f32>> {
 /// Rows of `x` as `height x width` images.
 pub(crate) fn images(x: ArrayView2<f32>, shape: (usize, usize)) -> Result<Vec<Image>, Error> {
     let (h, w) = shape;
-    let need = h.checked_mul(w).ok_or_else(|| Error::param("image_shape", "too large"))?;
+    let need = h
+        .checked_mul(w)
+        .ok_or_else(|| Error::param("image_shape", "too large"))?;
     if x.ncols() != need {
         return Err(Error::DimensionMismatch {
             what: "pixels per image (image_shape)",
@@ -166,7 +168,10 @@ impl Model {
             .detach(|| -> Result<_, Error> {
                 use classic_cv::pipeline::Fit;
                 use rayon::prelude::*;
-                let ims: Vec<Image> = paths.par_iter().map(Image::load).collect::<Result<_, _>>()?;
+                let ims: Vec<Image> = paths
+                    .par_iter()
+                    .map(Image::load)
+                    .collect::<Result<_, _>>()?;
                 p.fit(&ims, &vec![0; ims.len()])
             })
             .map_err(py_err)?;
@@ -179,9 +184,7 @@ impl Model {
     /// requiring it to be of `kind`.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, kind: &str, data: &[u8]) -> PyResult<Model> {
-        let inner = py
-            .detach(|| Fitted::decode(kind, data))
-            .map_err(py_err)?;
+        let inner = py.detach(|| Fitted::decode(kind, data)).map_err(py_err)?;
         Ok(Model { inner })
     }
 
@@ -347,7 +350,10 @@ fn dense_sift_count(py: Python<'_>, params: &str, image_shape: (usize, usize)) -
 
 /// Decodes an image file to gray `f32` in `[0, 1]` as the CLI does (`height x width`).
 #[pyfunction]
-fn load_image<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<'py, PyArray2<f32>>> {
+fn load_image<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let im = py.detach(|| Image::load(&path)).map_err(py_err)?;
     let (w, h) = (im.width(), im.height());
     let a = Array2::from_shape_vec((h, w), im.into_vec()).map_err(|e| value_err(e.to_string()))?;
@@ -414,8 +420,8 @@ impl Cascade {
             rects.extend([r.x as i32, r.y as i32, r.width as i32, r.height as i32]);
             counts.push(d.neighbors as u32);
         }
-        let rects = Array2::from_shape_vec((dets.len(), 4), rects)
-            .map_err(|e| value_err(e.to_string()))?;
+        let rects =
+            Array2::from_shape_vec((dets.len(), 4), rects).map_err(|e| value_err(e.to_string()))?;
         Ok((rects.into_pyarray(py), counts.into_pyarray(py)))
     }
 }
@@ -425,7 +431,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ClassicCvError", py.get_type::<ClassicCvError>())?;
     m.add("ClassicCvIOError", py.get_type::<ClassicCvIOError>())?;
-    m.add("IMAGE_EXTENSIONS", classic_cv::image::IMAGE_EXTENSIONS.to_vec())?;
+    m.add(
+        "IMAGE_EXTENSIONS",
+        classic_cv::image::IMAGE_EXTENSIONS.to_vec(),
+    )?;
     m.add_class::<Model>()?;
     m.add_class::<Cascade>()?;
     m.add_function(wrap_pyfunction!(dense_sift, m)?)?;
