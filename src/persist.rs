@@ -113,6 +113,12 @@ pub fn save<T: Model>(path: impl AsRef<Path>, model: &T) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// The bytes [`save`] writes to a binary (non-`.json`) path, for callers that keep models
+/// in memory (the Python package pickles through them); [`decode`] reads them back.
+pub fn model_bytes<T: Model>(model: &T) -> Result<Vec<u8>> {
+    encode_binary(Path::new("<memory>"), model)
+}
+
 /// Loads a model of type `T` from `path` (JSON or binary, detected from the content).
 pub fn load<T: Model>(path: impl AsRef<Path>) -> Result<T> {
     let path = path.as_ref();

@@ -75,7 +75,7 @@
 //!   image classification", ECCV 2010.
 //! - A. Vedaldi, B. Fulkerson, "VLFeat", 2008 (`vl_phow`, the PHOW + kernel map pipeline).
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -283,7 +283,7 @@ impl EncoderParams {
     }
 
     /// Indices (sorted) of the training images used for the codebook.
-    fn codebook_sample(&self, n: usize) -> Vec<usize> {
+    pub fn codebook_sample(&self, n: usize) -> Vec<usize> {
         if self.codebook_images >= n {
             return (0..n).collect();
         }
@@ -293,7 +293,22 @@ impl EncoderParams {
     }
 
     fn fit_sample(&self, sample: &[LocalFeatures]) -> Result<Encoder> {
+        let x = crate::encode::kmeans::pool_descriptors(
+            sample,
+            Some(self.codebook_descriptors),
+            self.seed,
+        )?;
+        self.fit_descriptors(x.view())
+    }
+
+    /// Learns the codebook from descriptors already pooled from the sampled images (as
+    /// [`crate::encode::kmeans::pool_descriptors`] pools them, at most
+    /// `codebook_descriptors`): the last step of [`EncoderParams::fit_features`], for callers
+    /// that gather the pool themselves (a distributed run).
+    pub fn fit_descriptors(&self, x: ArrayView2<f32>) -> Result<Encoder> {
+        self.validate()?;
         let codebook = match self.encoding {
+            // The pool holds at most `codebook_descriptors` rows, so k-means fits it whole.
             Encoding::Bovw | Encoding::Vlad => Codebook::KMeans(
                 KMeansParams {
                     k: self.k,
@@ -302,25 +317,18 @@ impl EncoderParams {
                     seed: self.seed,
                     ..Default::default()
                 }
-                .fit_pooled(sample)?,
+                .fit_array(x)?,
             ),
-            Encoding::Fisher => {
-                let x = crate::encode::kmeans::pool_descriptors(
-                    sample,
-                    Some(self.codebook_descriptors),
-                    self.seed,
-                )?;
-                Codebook::Gmm(
-                    GmmParams {
-                        k: self.k,
-                        max_iter: self.kmeans_iter,
-                        seed: self.seed,
-                        subsample: None,
-                        ..Default::default()
-                    }
-                    .fit_array(x.view())?,
-                )
-            }
+            Encoding::Fisher => Codebook::Gmm(
+                GmmParams {
+                    k: self.k,
+                    max_iter: self.kmeans_iter,
+                    seed: self.seed,
+                    subsample: None,
+                    ..Default::default()
+                }
+                .fit_array(x)?,
+            ),
         };
         Ok(Encoder {
             params: self.clone(),

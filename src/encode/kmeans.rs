@@ -420,11 +420,7 @@ pub fn pool_descriptors(
             what: "descriptors",
         });
     }
-    let mut chosen: Vec<usize> = match subsample {
-        Some(m) if m < total => Rng::stream(seed, 0x5ab5).sample_indices(total, m),
-        _ => (0..total).collect(),
-    };
-    chosen.sort_unstable();
+    let chosen = pool_sample(total, subsample, seed);
     let mut flat = Vec::with_capacity(chosen.len() * d);
     let mut next = chosen.iter().peekable();
     let mut offset = 0;
@@ -441,6 +437,18 @@ pub fn pool_descriptors(
     }
     Ok(Array2::from_shape_vec((chosen.len(), d), flat)
         .expect("gathered rows have the pooled dimension"))
+}
+
+/// The rows [`pool_descriptors`] keeps of `total` pooled descriptors, sorted: at most
+/// `subsample` (all when `None`), drawn uniformly with `seed`. A distributed caller that
+/// knows every image's descriptor count draws the same rows without pooling them first.
+pub fn pool_sample(total: usize, subsample: Option<usize>, seed: u64) -> Vec<usize> {
+    let mut chosen: Vec<usize> = match subsample {
+        Some(m) if m < total => Rng::stream(seed, 0x5ab5).sample_indices(total, m),
+        _ => (0..total).collect(),
+    };
+    chosen.sort_unstable();
+    chosen
 }
 
 /// Nearest centre (squared Euclidean distance) of every row of `x` (`n x d`) among the rows

@@ -38,6 +38,19 @@ fn fitted_pipeline_round_trips_and_predicts_identically() {
     ));
 }
 
+/// The in-memory bytes (what the Python package pickles) are the binary model file.
+#[test]
+fn model_bytes_are_the_binary_file_and_decode_back() {
+    let model = toy();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("toy.bin");
+    persist::save(&p, &model).unwrap();
+    let bytes = persist::model_bytes(&model).unwrap();
+    assert_eq!(bytes, std::fs::read(&p).unwrap());
+    let back: Toy = persist::decode(Path::new("mem"), &bytes).unwrap();
+    assert_eq!(back, model);
+}
+
 fn load_err(path: &Path) -> String {
     let e = persist::load::<Toy>(path).unwrap_err();
     e.to_string()
