@@ -24,4 +24,5 @@ mod persist;
 mod serve;
 mod sift;
 mod stereo;
+mod stereo_rig;
 mod warp;
