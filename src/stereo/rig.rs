@@ -257,7 +257,7 @@ fn fundamental(camera1: &Camera, camera2: &Camera, e: &Mat3) -> Result<Mat3> {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         (v[n / 2] + v[n / 2 - 1]) * 0.5
     } else {
         v[n / 2]
@@ -312,6 +312,9 @@ struct Normal {
 /// One residual's derivatives: the shared block and the view's pose block.
 type Row = (VecG, Vector6<f64>);
 
+/// Receives each residual: `(view, residual, derivatives)`.
+type RowSink<'a> = dyn FnMut(usize, f64, &Row) + 'a;
+
 impl Views<'_> {
     /// Squared error of each view and camera; with `rows`, also each residual's
     /// derivatives (`f(view, residual, derivatives)`). `None` if a point falls behind a
@@ -320,7 +323,7 @@ impl Views<'_> {
         &self,
         g: &[f64; NG],
         poses: &[[f64; 6]],
-        mut rows: Option<&mut dyn FnMut(usize, f64, &Row)>,
+        mut rows: Option<&mut RowSink<'_>>,
     ) -> Option<Vec<[f64; 2]>> {
         let cam = [
             camera_of(&g[6..6 + N_INTRINSIC], self.image_size),
