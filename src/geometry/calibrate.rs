@@ -334,7 +334,7 @@ fn spread(points: impl Iterator<Item = [f64; 2]> + Clone) -> (f64, f64) {
 }
 
 /// The input checks of [`CalibrationParams::calibrate`].
-fn check_views(
+pub(crate) fn check_views(
     object: &[Vec<[f64; 3]>],
     image: &[Vec<[f64; 2]>],
     image_size: [usize; 2],

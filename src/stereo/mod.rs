@@ -18,7 +18,9 @@ pub mod cost;
 pub mod depth;
 pub mod disparity;
 pub mod metrics;
+pub mod rectify;
 pub mod render;
+pub mod rig;
 pub mod sgm;
 pub mod volume;
 

@@ -13,7 +13,7 @@ use crate::locate::anchors;
 
 /// Members of a `.npz` (a zip archive) by name: stored or deflated members, read through
 /// the central directory.
-fn read_npz(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn read_npz(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     use std::io::Read;
     let bytes = std::fs::read(path).unwrap();
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;

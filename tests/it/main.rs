@@ -25,4 +25,5 @@ mod readme;
 mod serve;
 mod sift;
 mod stereo;
+mod stereo_rig;
 mod warp;

@@ -19,6 +19,7 @@ mod output;
 #[cfg(feature = "serve")]
 mod serve;
 mod stereo;
+mod stereo_rig;
 mod ui;
 
 /// Classical computer vision: dense SIFT, BoVW/VLAD, linear SVM, kNN, random forests,
@@ -97,6 +98,8 @@ enum Command {
     Stereo(stereo::StereoArgs),
     /// Evaluate a disparity map against ground truth: bad-1/2/4, density, MAE.
     EvalStereo(stereo::EvalStereoArgs),
+    /// Calibrate a stereo rig (as OpenCV's stereoCalibrate) and rectify it (stereoRectify).
+    StereoCalibrate(stereo_rig::StereoCalibrateArgs),
 }
 
 /// Options every subcommand may read.
@@ -180,6 +183,7 @@ fn main() -> ExitCode {
             Command::Birdseye(args) => geometry::warp::birdseye(&args, &globals),
             Command::Stereo(args) => stereo::stereo(&args, &globals),
             Command::EvalStereo(args) => stereo::eval(&args, &globals),
+            Command::StereoCalibrate(args) => stereo_rig::run(&args, &globals),
         }
     });
     let result = result.and_then(|()| {

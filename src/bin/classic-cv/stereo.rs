@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use classic_cv::geometry::remap::WarpMap;
 use classic_cv::stereo::cost::MatchCost;
 use classic_cv::stereo::depth::{self, ReprojectionMatrix};
 use classic_cv::stereo::disparity::DisparityMap;
@@ -39,7 +40,7 @@ pub enum CostArg {
 /// Arguments of `stereo`.
 #[derive(Args, Debug)]
 pub struct StereoArgs {
-    /// Left image of a rectified pair (the reference).
+    /// Left image of a rectified pair (the reference), or of a raw pair with --rig.
     pub left: PathBuf,
     /// Right image (same size).
     pub right: PathBuf,
@@ -121,6 +122,10 @@ pub struct StereoArgs {
     /// OpenCV's 4x4 reprojection matrix Q as JSON (`[[..4], ..4]`).
     #[arg(long, value_name = "JSON")]
     pub q: Option<PathBuf>,
+    /// A rectified stereo rig (from stereo-calibrate): the pair is rectified with it
+    /// before matching, and --ply uses its Q.
+    #[arg(long, value_name = "RIG", conflicts_with_all = ["q", "baseline", "focal"])]
+    pub rig: Option<PathBuf>,
 }
 
 impl StereoArgs {
@@ -197,13 +202,23 @@ fn not_an_input(out: &Path, inputs: &[&Path]) -> Result<()> {
 /// `classic-cv stereo`.
 pub fn stereo(args: &StereoArgs, g: &Globals) -> Result<()> {
     let params = args.params()?;
+    let rig = args
+        .rig
+        .as_deref()
+        .map(crate::stereo_rig::load_rectified_rig)
+        .transpose()?;
     let ply_q = match (&args.ply, &args.q, args.baseline, args.focal) {
         (None, ..) => None,
+        (Some(_), ..) if rig.is_some() => rig
+            .as_ref()
+            .and_then(|r| r.rectification.as_ref())
+            .map(|r| QSource::File(r.q)),
         (Some(_), Some(q), ..) => Some(QSource::File(read_q(q)?)),
         (Some(_), None, Some(b), Some(f)) => Some(QSource::Rig(b, f)),
         (Some(_), None, ..) => anyhow::bail!("--ply needs --q, or --baseline and --focal"),
     };
-    let inputs = [args.left.as_path(), args.right.as_path()];
+    let mut inputs = vec![args.left.as_path(), args.right.as_path()];
+    inputs.extend(args.rig.as_deref());
     for out in [Some(&args.output), args.png.as_ref(), args.ply.as_ref()]
         .into_iter()
         .flatten()
@@ -224,6 +239,11 @@ pub fn stereo(args: &StereoArgs, g: &Globals) -> Result<()> {
         left.width(),
         left.height()
     );
+    let photo = left;
+    let (left, right, maps) = match &rig {
+        Some(rig) => rectify_pair(rig, args, &photo, &right)?,
+        None => (photo.clone(), right, None),
+    };
     anyhow::ensure!(
         params.max_disparity <= left.width(),
         "--max-disparity {} is larger than the image width {}",
@@ -256,7 +276,12 @@ pub fn stereo(args: &StereoArgs, g: &Globals) -> Result<()> {
     }
     let mut points = None;
     if let (Some(ply), Some(q)) = (&args.ply, q) {
-        let colours = colours_of(&args.left, &left)?;
+        let mut colours = colours_of(&args.left, &photo)?;
+        if let Some([map, _]) = &maps {
+            let flat: Vec<u8> = colours.iter().flatten().copied().collect();
+            let warped = map.apply_u8(&flat, 3, Default::default())?;
+            colours = warped.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+        }
         let cloud = depth::point_cloud(&map, &q, Some(&colours))?;
         persist::write_atomic(ply, &depth::ply_bytes(&cloud, args.ply_ascii))?;
         points = Some(cloud.len());
@@ -282,6 +307,29 @@ pub fn stereo(args: &StereoArgs, g: &Globals) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The pair rectified with the rig's maps (which are returned too). The photos must have
+/// the rig's image size.
+fn rectify_pair(
+    rig: &classic_cv::stereo::rig::StereoRig,
+    args: &StereoArgs,
+    left: &Image,
+    right: &Image,
+) -> Result<(Image, Image, Option<[WarpMap; 2]>)> {
+    let [w, h] = rig.image_size;
+    anyhow::ensure!(
+        [left.width(), left.height()] == rig.image_size,
+        "{}: {}x{} pixels, but the rig {} is calibrated for {w}x{h}",
+        args.left.display(),
+        left.width(),
+        left.height(),
+        args.rig.as_deref().unwrap_or(Path::new("")).display()
+    );
+    let maps = rig.rectification()?.maps(&rig.camera1, &rig.camera2)?;
+    let l = maps[0].apply(left, Default::default())?;
+    let r = maps[1].apply(right, Default::default())?;
+    Ok((l, r, Some(maps)))
 }
 
 enum QSource {
