@@ -1,4 +1,4 @@
-//! Backward warping: an undistortion map applied to a 640x480 gray frame (the map built
+//! Backward warping: an undistortion map applied to a 640x480 gray and colour frame (the map built
 //! once, as for a video stream), and a whole 800x640 perspective warp (map + warp).
 
 #![allow(missing_docs)]
@@ -39,6 +39,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("undistort map applied 640x480 gray u8", |b| {
         b.iter(|| {
             map.apply_u8_into(&src, 1, Sampling::default(), &mut out)
+                .unwrap()
+        })
+    });
+    let colour: Vec<u8> = frame(640 * 3, 480);
+    let mut out3 = vec![0u8; 640 * 480 * 3];
+    c.bench_function("undistort map applied 640x480 colour u8", |b| {
+        b.iter(|| {
+            map.apply_u8_into(&colour, 3, Sampling::default(), &mut out3)
                 .unwrap()
         })
     });

@@ -47,21 +47,34 @@
 //! both give the border value for [`Border::Constant`] and [`Border::Replicate`].
 //!
 //! # Speed
-//! The quantised mode on 8-bit images is the fast path: per output pixel two integer
-//! shifts, a range test, four loads and four integer multiply-adds. Rows are processed in
-//! parallel (rayon) only for outputs of at least [`PARALLEL_MIN_PIXELS`] pixels; every pixel
-//! is computed independently, so results do not depend on the thread count.
+//! The quantised mode on 8-bit images is the fast path. Building a map stores, once, what
+//! every frame needs (OpenCV's `convertMaps` fixed-point form): per output pixel the index
+//! of the top-left source pixel of its 2x2 cell (for cells inside the source) and the two
+//! fractions `i`, `j`, and per row the few pixels whose cell is not inside. Applying the
+//! map then runs, per block of 16 output pixels, a gather without branches (the index
+//! clamped into the source, so a pixel off the fast path reads some cell and is overwritten
+//! afterwards through the border-aware path) into fixed-size arrays, and a blend over the
+//! block that the compiler vectorises (`u16` for the first interpolation, `u32` for the
+//! second). Colour pixels are gathered as 4-byte words, so `CN x 16` values are blended at
+//! once. The kernels are compiled twice, for the baseline and inside pulp's AVX2 context
+//! (chosen at run time); both give the same bytes. Bands of about 16384 output
+//! pixels run in parallel (rayon) for outputs of at least [`PARALLEL_MIN_PIXELS`] pixels;
+//! every pixel is computed on its own, so results do not depend on the thread count.
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::image::Image;
+use crate::simd::{Kernel, V3};
 
 /// The largest output a map may have, in pixels (2^28: a 16384 x 16384 image).
 pub const MAX_WARP_PIXELS: usize = 1 << 28;
 
-/// Outputs with at least this many pixels are warped with rows in parallel.
-pub const PARALLEL_MIN_PIXELS: usize = 1 << 20;
+/// Outputs with at least this many pixels are warped with bands of rows in parallel.
+pub const PARALLEL_MIN_PIXELS: usize = 1 << 16;
+
+/// Output pixels per band of rows (a band is at least one row).
+const BAND_PIXELS: usize = 1 << 14;
 
 /// Fractional bits of the quantised coordinates (OpenCV's `INTER_BITS`).
 const FRAC_BITS: i32 = 5;
@@ -242,18 +255,7 @@ impl WarpMap {
             .iter()
             .map(|&[x, y]| [quantise(x as f64), quantise(y as f64)])
             .collect();
-        WarpMap {
-            width,
-            height,
-            src_width,
-            src_height,
-            coords,
-            fixed,
-            fast: Vec::new(),
-            frac: Vec::new(),
-            edges: Vec::new(),
-        }
-        .checked()
+        Self::from_parts(width, height, src_width, src_height, coords, fixed)
     }
 
     /// A map whose output pixel `(u, v)` reads the source at `f(u, v)`, computed in `f64`:
@@ -286,22 +288,12 @@ impl WarpMap {
             coords.extend(c);
             fixed.extend(q);
         }
-        WarpMap {
-            width,
-            height,
-            src_width,
-            src_height,
-            coords,
-            fixed,
-            fast: Vec::new(),
-            frac: Vec::new(),
-            edges: Vec::new(),
-        }
-        .checked()
+        Self::from_parts(width, height, src_width, src_height, coords, fixed)
     }
 
-    /// Builds from rows of `(positions, quantised positions)` already computed (the
-    /// geometry builders' path).
+    /// Builds from the positions and their quantised form, already computed (every
+    /// constructor's last step), with the fast-path tables; fails on an empty source or a
+    /// map that reads outside the source everywhere.
     pub(crate) fn from_parts(
         width: usize,
         height: usize,
@@ -498,32 +490,9 @@ impl WarpMap {
         };
         let border = sampling.border;
         match (sampling.interpolation, channels) {
-            (Interpolation::BilinearOpenCv, 1) => self.for_rows(out, 1, |y, row| {
-                let span = y * self.width..(y + 1) * self.width;
-                gray_row(
-                    src,
-                    self.src_width,
-                    &self.fast[span.clone()],
-                    &self.frac[span],
-                    row,
-                );
-                let fixed = self.fixed_row(y);
-                for &k in &self.edges[y] {
-                    let k = k as usize;
-                    row[k] = plane.bilinear_fixed_u8(fixed[k], 0, border, cval);
-                }
-            }),
-            (Interpolation::BilinearOpenCv, 3) => self.for_rows(out, 3, |y, row| {
-                fixed_row::<3>(&plane, self.fixed_row(y), border, cval, row)
-            }),
-            (Interpolation::BilinearOpenCv, _) => self.for_rows(out, channels, |y, row| {
-                let fixed = self.fixed_row(y);
-                for (k, px) in row.chunks_exact_mut(channels).enumerate() {
-                    for (c, o) in px.iter_mut().enumerate() {
-                        *o = plane.bilinear_fixed_u8(fixed[k], c, border, cval);
-                    }
-                }
-            }),
+            (Interpolation::BilinearOpenCv, _) => {
+                self.apply_fixed_u8(&plane, border, cval, out, crate::simd::v3(false))
+            }
             (Interpolation::Bilinear, _) => self.for_rows(out, channels, |y, row| {
                 let coords = &self.coords[y * self.width..(y + 1) * self.width];
                 for (k, px) in row.chunks_exact_mut(channels).enumerate() {
@@ -575,17 +544,103 @@ impl WarpMap {
         Ok(())
     }
 
-    /// Runs `f(y, row)` over the output rows (`width * cn` values each), in parallel for
-    /// large outputs.
+    /// OpenCV's `INTER_LINEAR` on 8-bit images, `v3` choosing the AVX2 or the portable
+    /// build of the fast kernels (the same values): per band of rows, the fast kernel for
+    /// every pixel (a pixel whose cell is not inside gets a placeholder), then the pixels
+    /// that are not on the fast path through [`Plane::corners`].
+    fn apply_fixed_u8(
+        &self,
+        plane: &Plane<'_, u8>,
+        border: Border,
+        cval: u8,
+        out: &mut [u8],
+        v3: Option<V3>,
+    ) {
+        let cn = plane.cn;
+        self.for_bands(out, cn, |y0, band| {
+            crate::simd::dispatch(
+                v3,
+                FixedBand {
+                    map: self,
+                    src: plane.data,
+                    cn,
+                    y0,
+                    out: &mut *band,
+                },
+            );
+            for (y, row) in (y0..).zip(band.chunks_exact_mut(self.width * cn)) {
+                let fixed = self.fixed_row(y);
+                for &k in &self.edges[y] {
+                    let k = k as usize;
+                    for (c, o) in row[k * cn..(k + 1) * cn].iter_mut().enumerate() {
+                        *o = plane.bilinear_fixed_u8(fixed[k], c, border, cval);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs `f(y, row)` over the output rows (`width * cn` values each), bands of rows in
+    /// parallel for large outputs.
     fn for_rows<T: Send>(&self, out: &mut [T], cn: usize, f: impl Fn(usize, &mut [T]) + Sync) {
         let row_len = self.width * cn;
-        if self.width * self.height >= PARALLEL_MIN_PIXELS {
-            out.par_chunks_mut(row_len)
-                .enumerate()
-                .for_each(|(y, row)| f(y, row));
-        } else {
-            for (y, row) in out.chunks_mut(row_len).enumerate() {
+        self.for_bands(out, cn, |y0, band| {
+            for (y, row) in (y0..).zip(band.chunks_mut(row_len)) {
                 f(y, row);
+            }
+        });
+    }
+
+    /// Runs `f(y0, band)` over bands of whole output rows (`y0` the first row of the band),
+    /// about [`BAND_PIXELS`] pixels each, in parallel when the output has at least
+    /// [`PARALLEL_MIN_PIXELS`] pixels. Every pixel is computed on its own, so the result does
+    /// not depend on the banding or the number of threads.
+    fn for_bands<T: Send>(&self, out: &mut [T], cn: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+        let rows = (BAND_PIXELS / self.width).max(1);
+        let band_len = rows * self.width * cn;
+        if self.width * self.height >= PARALLEL_MIN_PIXELS {
+            out.par_chunks_mut(band_len)
+                .enumerate()
+                .for_each(|(b, band)| f(b * rows, band));
+        } else {
+            for (b, band) in out.chunks_mut(band_len).enumerate() {
+                f(b * rows, band);
+            }
+        }
+    }
+}
+
+/// The fast kernels over one band of output rows (a [`Kernel`]: compiled inside the AVX2
+/// context when there is one).
+struct FixedBand<'a> {
+    map: &'a WarpMap,
+    src: &'a [u8],
+    cn: usize,
+    /// The band's first output row.
+    y0: usize,
+    out: &'a mut [u8],
+}
+
+impl Kernel for FixedBand<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let m = self.map;
+        // Without a 2x2 cell inside the source every pixel is an edge pixel.
+        if m.src_width < 2 || m.src_height < 2 {
+            return;
+        }
+        let (w, cn) = (m.width, self.cn);
+        let stride = m.src_width * cn;
+        for (y, row) in (self.y0..).zip(self.out.chunks_exact_mut(w * cn)) {
+            let span = y * w..(y + 1) * w;
+            let (fast, frac) = (&m.fast[span.clone()], &m.frac[span]);
+            match cn {
+                1 => gray_row(self.src, stride, fast, frac, row),
+                2 => colour_row::<2>(self.src, stride, fast, frac, row),
+                3 => colour_row::<3>(self.src, stride, fast, frac, row),
+                _ => colour_row::<4>(self.src, stride, fast, frac, row),
             }
         }
     }
@@ -695,67 +750,139 @@ fn blend(p: [u8; 4], w: [i32; 4]) -> u8 {
         >> 10) as u8
 }
 
-/// The quantised bilinear of one gray output row on the fast path (pixels whose cell is
-/// not inside the source get a placeholder, overwritten by the caller): blocks of 16 pixels
-/// whose two source byte pairs are fetched first, then blended in a loop the compiler
-/// vectorises. `(a (32-i) + b i)` per row of the cell, then `(t (32-j) + u j + 512) >> 10`:
-/// the same integer as the four-weight sum.
+/// Pixels per block of the fast kernels: their gathers fill fixed-size arrays that the
+/// blend then reads as whole vectors.
+const BLOCK: usize = 16;
+
+/// OpenCV's fixed-point bilinear from the cell's pixels and the fractions `fx`, `fy` (in
+/// 1/32): `a = tl (32-fx) + tr fx` per row of the cell (at most 8160, so `u16`), then
+/// `(a (32-fy) + b fy + 512) >> 10`, the same integer as the four-weight sum of [`blend`].
+#[inline(always)]
+fn lerp_cell(tl: u16, tr: u16, bl: u16, br: u16, fx: u16, fy: u16) -> u8 {
+    let a = tl * (32 - fx) + tr * fx;
+    let b = bl * (32 - fx) + br * fx;
+    ((a as u32 * (32 - fy) as u32 + b as u32 * fy as u32 + 512) >> 10) as u8
+}
+
+/// The source as two windows of equal length `len - stride`: the rows of the cells' top
+/// pixels and of their bottom pixels, so that a cell at index `i` reads `top[i..]` and
+/// `bottom[i..]` (one bounds check each, hoisted by the caller's clamp).
+#[inline(always)]
+fn cell_rows(data: &[u8], stride: usize) -> (&[u8], &[u8]) {
+    (&data[..data.len() - stride], &data[stride..])
+}
+
+/// The fast path of one gray output row: every pixel's cell is read at its index in `fast`
+/// (clamped into the source, so a pixel whose cell is not inside reads some cell and gets a
+/// placeholder that the caller overwrites), in blocks of [`BLOCK`] whose byte pairs are
+/// fetched first (without branches) and then blended in a loop the compiler vectorises.
+/// The source has at least 2x2 pixels.
+#[inline(always)]
 fn gray_row(data: &[u8], stride: usize, fast: &[u32], frac: &[u16], out: &mut [u8]) {
-    const B: usize = 16;
-    for ((o, idx), fr) in out.chunks_mut(B).zip(fast.chunks(B)).zip(frac.chunks(B)) {
-        let mut top = [0u16; B];
-        let mut bottom = [0u16; B];
-        for k in 0..idx.len() {
-            let i = idx[k];
-            if i != NOT_INTERIOR {
-                let cell = &data[i as usize..i as usize + stride + 2];
-                top[k] = u16::from_le_bytes([cell[0], cell[1]]);
-                bottom[k] = u16::from_le_bytes([cell[stride], cell[stride + 1]]);
-            }
+    let (top, bottom) = cell_rows(data, stride);
+    let last = top.len() - 2;
+    let n = out.len() / BLOCK * BLOCK;
+    let blocks = out[..n]
+        .chunks_exact_mut(BLOCK)
+        .zip(fast.chunks_exact(BLOCK))
+        .zip(frac.chunks_exact(BLOCK));
+    for ((o, idx), fr) in blocks {
+        let mut t = [0u16; BLOCK];
+        let mut b = [0u16; BLOCK];
+        for k in 0..BLOCK {
+            let i = (idx[k] as usize).min(last);
+            t[k] = u16::from_le_bytes([top[i], top[i + 1]]);
+            b[k] = u16::from_le_bytes([bottom[i], bottom[i + 1]]);
         }
-        let mut res = [0u8; B];
-        for k in 0..B {
-            let f = fr.get(k).copied().unwrap_or(0) as u32;
+        for k in 0..BLOCK {
+            let f = fr[k] as u32;
             let (fx, fy) = (f & 0xff, f >> 8);
-            let (t, u) = (top[k] as u32, bottom[k] as u32);
+            let (t, u) = (t[k] as u32, b[k] as u32);
             let a = (t & 0xff) * (32 - fx) + (t >> 8) * fx;
             let b = (u & 0xff) * (32 - fx) + (u >> 8) * fx;
-            res[k] = ((a * (32 - fy) + b * fy + 512) >> 10) as u8;
+            o[k] = ((a * (32 - fy) + b * fy + 512) >> 10) as u8;
         }
-        o.copy_from_slice(&res[..o.len()]);
+    }
+    for k in n..out.len() {
+        let i = (fast[k] as usize).min(last);
+        let (fx, fy) = (frac[k] & 0xff, frac[k] >> 8);
+        let p = [top[i], top[i + 1], bottom[i], bottom[i + 1]].map(u16::from);
+        out[k] = lerp_cell(p[0], p[1], p[2], p[3], fx, fy);
     }
 }
 
-/// The quantised bilinear of one output row with `CN` channels: the fast interior path
-/// (all four neighbours inside) inline, the border path through [`Plane::corners`].
+/// The 4-byte words starting at the cell's left pixel (`s[i..]`) and at its right pixel
+/// (`CN` bytes later), read without going past `s[i + 2 CN]`. Plain functions rather than
+/// closures: closures are not always inlined into the AVX2 context.
 #[inline(always)]
-fn fixed_row<const CN: usize>(
-    src: &Plane<'_, u8>,
-    fixed: &[[i32; 2]],
-    border: Border,
-    cval: u8,
+fn cell_words<const CN: usize>(s: &[u8], i: usize) -> [u32; 2] {
+    let left = word(s, i);
+    let right = match CN {
+        2 => left >> 16,
+        3 => word(s, i + 2) >> 8,
+        _ => word(s, i + 4),
+    };
+    [left, right]
+}
+
+/// The little-endian word `s[j..j + 4]`.
+#[inline(always)]
+fn word(s: &[u8], j: usize) -> u32 {
+    let bytes: [u8; 4] = s[j..j + 4].try_into().expect("a 4-byte slice");
+    u32::from_le_bytes(bytes)
+}
+
+/// The fast path of one output row with `CN` (2 to 4) interleaved channels, as
+/// [`gray_row`]: per pixel the cell's left and right pixels of both rows are fetched as
+/// 4-byte words into four byte arrays (`CN` bytes per pixel, the word's extra bytes
+/// overwritten by the next pixel), the fractions spread over the pixel's channels the same
+/// way, and the blend runs over all `CN x BLOCK` values at once.
+#[inline(always)]
+fn colour_row<const CN: usize>(
+    data: &[u8],
+    stride: usize,
+    fast: &[u32],
+    frac: &[u16],
     out: &mut [u8],
 ) {
-    let stride = src.width * CN;
-    let (w1, h1) = (src.width as u32 - 1, src.height as u32 - 1);
-    let data = src.data;
-    for (&q, px) in fixed.iter().zip(out.chunks_exact_mut(CN)) {
-        let (sx, sy) = (q[0] >> FRAC_BITS, q[1] >> FRAC_BITS);
-        let w = weights(q);
-        if (sx as u32) < w1 && (sy as u32) < h1 {
-            let i = sy as usize * stride + sx as usize * CN;
-            let top = &data[i..i + 2 * CN];
-            let bottom = &data[i + stride..i + stride + 2 * CN];
-            for c in 0..CN {
-                px[c] = blend([top[c], top[CN + c], bottom[c], bottom[CN + c]], w);
+    let (top, bottom) = cell_rows(data, stride);
+    let last = top.len() - 2 * CN;
+    let n = fast.len() / BLOCK * BLOCK;
+    let blocks = out[..n * CN]
+        .chunks_exact_mut(BLOCK * CN)
+        .zip(fast.chunks_exact(BLOCK))
+        .zip(frac.chunks_exact(BLOCK));
+    for ((o, idx), fr) in blocks {
+        // One array per corner of the cell, then the two fractions; 4 spare bytes each.
+        let mut v = [[0u8; 4 * BLOCK + 4]; 6];
+        for k in 0..BLOCK {
+            let i = (idx[k] as usize * CN).min(last);
+            let [tl, tr] = cell_words::<CN>(top, i);
+            let [bl, br] = cell_words::<CN>(bottom, i);
+            let (fx, fy) = ((fr[k] & 0xff) as u32, (fr[k] >> 8) as u32);
+            let spread = [tl, tr, bl, br, fx * 0x0101_0101, fy * 0x0101_0101];
+            for (a, word) in v.iter_mut().zip(spread) {
+                a[CN * k..CN * k + 4].copy_from_slice(&word.to_le_bytes());
             }
-        } else {
-            for (c, o) in px.iter_mut().enumerate() {
-                *o = match src.corners(sx, sy, c, border, cval) {
-                    None => cval,
-                    Some(p) => blend(p, w),
-                };
-            }
+        }
+        let [tl, tr, bl, br, fx, fy] = &v;
+        for j in 0..BLOCK * CN {
+            let p = [tl[j], tr[j], bl[j], br[j], fx[j], fy[j]].map(u16::from);
+            o[j] = lerp_cell(p[0], p[1], p[2], p[3], p[4], p[5]);
+        }
+    }
+    for k in n..fast.len() {
+        let i = (fast[k] as usize * CN).min(last);
+        let (fx, fy) = (frac[k] & 0xff, frac[k] >> 8);
+        for c in 0..CN {
+            let p = [
+                top[i + c],
+                top[i + CN + c],
+                bottom[i + c],
+                bottom[i + CN + c],
+            ];
+            let p = p.map(u16::from);
+            out[k * CN + c] = lerp_cell(p[0], p[1], p[2], p[3], fx, fy);
         }
     }
 }
@@ -913,6 +1040,90 @@ mod tests {
             )
             .unwrap();
         assert_eq!(out, vec![0, 9]);
+    }
+
+    /// Every output value through the reference path ([`Plane::bilinear_fixed_u8`], the
+    /// border-aware interpolation of one channel of one pixel).
+    fn reference_u8(map: &WarpMap, src: &[u8], cn: usize, border: Border, cval: u8) -> Vec<u8> {
+        let plane = Plane {
+            data: src,
+            width: map.src_width,
+            height: map.src_height,
+            cn,
+        };
+        map.fixed
+            .iter()
+            .flat_map(|&q| (0..cn).map(move |c| (q, c)))
+            .map(|(q, c)| plane.bilinear_fixed_u8(q, c, border, cval))
+            .collect()
+    }
+
+    /// A random map for a `sw x sh` source: positions in `[-3, size + 2]`, a quarter of
+    /// them on whole or half pixels.
+    fn random_map(w: usize, h: usize, sw: usize, sh: usize, seed: u64) -> Option<WarpMap> {
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut coord = |len: usize| {
+            let v = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * (len as f64 + 5.0) - 3.0;
+            if rng.next_u64().is_multiple_of(4) {
+                (2.0 * v).round() / 2.0
+            } else {
+                v
+            }
+        };
+        let coords = (0..w * h)
+            .map(|_| [coord(sw) as f32, coord(sh) as f32])
+            .collect();
+        WarpMap::from_coords(w, h, sw, sh, coords).ok()
+    }
+
+    /// The fast kernels (AVX2 and portable builds) against the reference path.
+    fn check_fast_path(map: &WarpMap, cn: usize, seed: u64, border: Border) {
+        let mut rng = crate::rng::Rng::new(seed ^ 0x5eed);
+        let src: Vec<u8> = (0..map.src_width * map.src_height * cn)
+            .map(|_| (rng.next_u64() % 256) as u8)
+            .collect();
+        let cval = 77;
+        let plane = Plane {
+            data: &src,
+            width: map.src_width,
+            height: map.src_height,
+            cn,
+        };
+        let want = reference_u8(map, &src, cn, border, cval);
+        for v3 in [None, crate::simd::v3(false)] {
+            let mut out = vec![0u8; want.len()];
+            map.apply_fixed_u8(&plane, border, cval, &mut out, v3);
+            assert_eq!(
+                out,
+                want,
+                "{cn} channels, {border:?}, AVX2 {}",
+                v3.is_some()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_kernels_equal_the_reference_path(
+            sw in 1usize..9, sh in 1usize..7, w in 1usize..40, h in 1usize..4,
+            cn in 1usize..5, b in 0usize..3, seed in proptest::prelude::any::<u64>(),
+        ) {
+            let border = [Border::Constant(0.3), Border::Replicate, Border::Reflect101][b];
+            if let Some(map) = random_map(w, h, sw, sh, seed) {
+                check_fast_path(&map, cn, seed, border);
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_bands_equal_the_reference_path() {
+        // Over PARALLEL_MIN_PIXELS, with a last band shorter than the others.
+        let (w, h) = (301, 230);
+        assert!(w * h >= PARALLEL_MIN_PIXELS && h % (BAND_PIXELS / w) != 0);
+        let map = random_map(w, h, 97, 61, 7).unwrap();
+        for cn in [1, 3] {
+            check_fast_path(&map, cn, 11, Border::Replicate);
+        }
     }
 
     #[test]

@@ -36,7 +36,12 @@
 //! it through the real camera including lens distortion, and reads the photo there. Points
 //! off the plane are "flattened" onto it (a car looks stretched), as the notes describe.
 //! [`ground_pose`] gives the pose of the ground for a camera at a height above it, pitched
-//! down by an angle.
+//! down by an angle; [`board_pose`] the pose of a chessboard found in the photo itself.
+//!
+//! # Free scaling of undistorted images
+//! [`optimal_new_camera`] is OpenCV's `getOptimalNewCameraMatrix` (without
+//! `centerPrincipalPoint`): the new camera matrix that keeps only valid pixels (`alpha` 0),
+//! every pixel of the photo (`alpha` 1) or a blend, and the rectangle of valid pixels.
 
 use crate::error::{Error, Result};
 use crate::geometry::camera::{Camera, IDENTITY3, Intrinsics, Mat3, Pose, mat3_mul, mat3_vec};
@@ -229,17 +234,20 @@ pub fn undistort_map(camera: &Camera, new_k: Option<&Intrinsics>) -> Result<Warp
     rectify_map(camera, &IDENTITY3, &k.matrix(), (w, h))
 }
 
-/// `cv2.undistort`: the map built in bands of `max(1, 4096 / width)` rows with the new
-/// camera matrix's `cy` shifted per band, as OpenCV builds it (the band origin changes the
-/// last bits of the positions, and so, rarely, their rounding to 1/32 pixel).
-pub fn undistort_map_banded(camera: &Camera) -> Result<WarpMap> {
+/// `cv2.undistort` (with `newCameraMatrix` = `new_k`, or the camera's own `K` when `None`):
+/// the map built in bands of `max(1, 4096 / width)` rows with the new camera matrix's `cy`
+/// shifted per band, as OpenCV builds it (the band origin changes the last bits of the
+/// positions, and so, rarely, their rounding to 1/32 pixel).
+pub fn undistort_map_banded(camera: &Camera, new_k: Option<&Intrinsics>) -> Result<WarpMap> {
     camera.validate()?;
+    let new_k = new_k.unwrap_or(&camera.intrinsics);
+    new_k.validate()?;
     let [w, h] = camera.image_size;
     crate::geometry::remap::check_warp_size(w, h)?;
     let band = (4096 / w).clamp(1, h);
     let mut coords = Vec::with_capacity(w * h);
     let mut fixed = Vec::with_capacity(w * h);
-    let mut k = camera.intrinsics.matrix();
+    let mut k = new_k.matrix();
     let cy = k[1][2];
     for y0 in (0..h).step_by(band) {
         k[1][2] = cy - y0 as f64;
@@ -252,7 +260,168 @@ pub fn undistort_map_banded(camera: &Camera) -> Result<WarpMap> {
 /// Undistorts a gray `f32` image as `cv2.undistort(img, K, dist)` (new camera matrix `K`).
 /// The image must have the camera's size.
 pub fn undistort(img: &Image, camera: &Camera, sampling: Sampling) -> Result<Image> {
-    undistort_map_banded(camera)?.apply(img, sampling)
+    undistort_map_banded(camera, None)?.apply(img, sampling)
+}
+
+/// A new camera matrix for undistorted images and the rectangle of them where every pixel
+/// is valid: [`optimal_new_camera`]'s result.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OptimalCamera {
+    /// The new intrinsics (the skew is the camera's).
+    pub intrinsics: Intrinsics,
+    /// The rectangle of the undistorted image (of the new size) whose pixels all come from
+    /// inside the photo (OpenCV's `validPixROI`; empty when there is none).
+    pub valid_roi: crate::image::Rect,
+}
+
+/// OpenCV's `getOptimalNewCameraMatrix(K, dist, size, alpha, new_size,
+/// centerPrincipalPoint=false)` with its `validPixROI`.
+///
+/// A 9x9 grid over the photo (`x = i (W-1)/8`, `y = j (H-1)/8`) is undistorted as
+/// `undistortPoints` does with its default criteria (5 fixed-point iterations); the
+/// inner rectangle (bounded by the grid's outermost rows and columns: inside it every
+/// pixel is valid) and the outer one (the grid's bounding box: nothing of the photo is
+/// lost) are mapped onto the new image `[0, W'-1] x [0, H'-1]`, giving focal lengths and
+/// principal points `f0, c0` and `f1, c1`; the result is `(1 - alpha) f0 + alpha f1` (and the
+/// same for `c`). `alpha = 0` keeps only valid pixels, `alpha = 1` keeps all of the photo.
+/// The valid rectangle is the inner one under the new matrix, its origin and size rounded
+/// (half to even) and clipped to the new image.
+///
+/// Fails on an `alpha` outside `[0, 1]`, an empty or oversized new size, or a distortion
+/// so strong that the undistorted grid folds over (an empty inner or outer rectangle).
+pub fn optimal_new_camera(
+    camera: &Camera,
+    alpha: f64,
+    new_size: (usize, usize),
+) -> Result<OptimalCamera> {
+    camera.validate()?;
+    if !(0.0..=1.0).contains(&alpha) {
+        return Err(Error::param(
+            "alpha",
+            format!("must be between 0 and 1, found {alpha}"),
+        ));
+    }
+    let (nw, nh) = new_size;
+    crate::geometry::remap::check_warp_size(nw, nh)?;
+    let (inner, outer) = undistort_rectangles(camera, None)?;
+    let (nw1, nh1) = ((nw - 1) as f64, (nh - 1) as f64);
+    let fit = |r: [f64; 4]| {
+        let (fx, fy) = (nw1 / r[2], nh1 / r[3]);
+        [fx, fy, -fx * r[0], -fy * r[1]]
+    };
+    let (a, b) = (fit(inner), fit(outer));
+    let mix = |i: usize| a[i] * (1.0 - alpha) + b[i] * alpha;
+    let intrinsics = Intrinsics {
+        fx: mix(0),
+        fy: mix(1),
+        cx: mix(2),
+        cy: mix(3),
+        skew: camera.intrinsics.skew,
+    };
+    intrinsics.validate()?;
+    let (roi, _) = undistort_rectangles(camera, Some(&intrinsics))?;
+    // OpenCV's Rect_<double> -> Rect: each of x, y, width, height rounded; then `&=`.
+    let r = roi.map(|v| v.round_ties_even().clamp(-1e9, 1e9));
+    let (x0, y0) = (r[0].max(0.0), r[1].max(0.0));
+    let (x1, y1) = ((r[0] + r[2]).min(nw as f64), (r[1] + r[3]).min(nh as f64));
+    let valid_roi = if x1 > x0 && y1 > y0 {
+        crate::image::Rect {
+            x: x0 as u32,
+            y: y0 as u32,
+            width: (x1 - x0) as u32,
+            height: (y1 - y0) as u32,
+        }
+    } else {
+        crate::image::Rect {
+            x: 0,
+            y: 0,
+            width: 0,
+            height: 0,
+        }
+    };
+    Ok(OptimalCamera {
+        intrinsics,
+        valid_roi,
+    })
+}
+
+/// OpenCV's `getUndistortRectangles`: the inner and outer rectangles `[x, y, w, h]` of the
+/// undistorted 9x9 grid, in normalised coordinates (`new_k` `None`) or in the pixels of
+/// `new_k`.
+fn undistort_rectangles(
+    camera: &Camera,
+    new_k: Option<&Intrinsics>,
+) -> Result<([f64; 4], [f64; 4])> {
+    const N: usize = 9;
+    let [w, h] = camera.image_size;
+    let (big, small) = (f32::MAX as f64, -(f32::MAX as f64));
+    let (mut inner, mut outer) = ([small, small, big, big], [big, big, small, small]);
+    for j in 0..N {
+        for i in 0..N {
+            let px = [
+                i as f64 * (w - 1) as f64 / (N - 1) as f64,
+                j as f64 * (h - 1) as f64 / (N - 1) as f64,
+            ];
+            let mut p = undistort_points_default(camera, px);
+            if let Some(k) = new_k {
+                p = [k.fx * p[0] + k.skew * p[1] + k.cx, k.fy * p[1] + k.cy];
+            }
+            outer = [
+                outer[0].min(p[0]),
+                outer[1].min(p[1]),
+                outer[2].max(p[0]),
+                outer[3].max(p[1]),
+            ];
+            if i == 0 {
+                inner[0] = inner[0].max(p[0]);
+            }
+            if i == N - 1 {
+                inner[2] = inner[2].min(p[0]);
+            }
+            if j == 0 {
+                inner[1] = inner[1].max(p[1]);
+            }
+            if j == N - 1 {
+                inner[3] = inner[3].min(p[1]);
+            }
+        }
+    }
+    let rect = |r: [f64; 4]| [r[0], r[1], r[2] - r[0], r[3] - r[1]];
+    let (inner, outer) = (rect(inner), rect(outer));
+    let ok = |r: &[f64; 4]| r.iter().all(|v| v.is_finite()) && r[2] > 0.0 && r[3] > 0.0;
+    if !(ok(&inner) && ok(&outer)) {
+        return Err(Error::Degenerate {
+            what: "optimal new camera matrix",
+            reason: format!(
+                "the undistorted image has no valid area (inner rectangle {inner:?}, outer \
+                 {outer:?}): the distortion folds the image over"
+            ),
+        });
+    }
+    Ok((inner, outer))
+}
+
+/// `cv::undistortPoints` with its default criteria for one photo pixel: the normalised
+/// ideal point after exactly 5 fixed-point iterations `x = (x0 - delta(x)) / radial(x)`
+/// (OpenCV ignores the skew here, and returns the distorted point when `radial` turns
+/// negative).
+fn undistort_points_default(camera: &Camera, px: [f64; 2]) -> [f64; 2] {
+    let k = &camera.intrinsics;
+    let d = &camera.distortion;
+    let (x0, y0) = ((px[0] - k.cx) * (1.0 / k.fx), (px[1] - k.cy) * (1.0 / k.fy));
+    let (mut x, mut y) = (x0, y0);
+    for _ in 0..5 {
+        let r2 = x * x + y * y;
+        let icdist = 1.0 / (1.0 + ((d.k3 * r2 + d.k2) * r2 + d.k1) * r2);
+        if icdist < 0.0 {
+            return [x0, y0];
+        }
+        let dx = 2.0 * d.p1 * x * y + d.p2 * (r2 + 2.0 * x * x);
+        let dy = d.p1 * (r2 + 2.0 * y * y) + 2.0 * d.p2 * x * y;
+        x = (x0 - dx) * icdist;
+        y = (y0 - dy) * icdist;
+    }
+    [x, y]
 }
 
 /// The part of the world a bird's-eye picture shows: a rectangle of the plane in metres and
@@ -317,6 +486,47 @@ pub fn plane_homography(k: &Intrinsics, pose: &Pose) -> Mat3 {
         [r[2][0], r[2][1], t[2]],
     ];
     mat3_mul(&k.matrix(), &rt)
+}
+
+/// The pose of a chessboard's plane from its inner corners in a photo taken by `camera`
+/// (as [`find_chessboard_corners`](crate::geometry::chessboard::find_chessboard_corners)
+/// returns them, in OpenCV's order): OpenCV's `solvePnP` for a planar target, as
+/// calibration poses its views (the homography of the undistorted corners gives a first
+/// pose, then Levenberg-Marquardt minimises the reprojection error). Plane coordinates are
+/// [`board_points`](crate::geometry::calibrate::board_points)': `X` along the first row of
+/// corners, `Y` along the columns, in the unit of `square` (metres for [`PlaneView`]),
+/// origin at the first corner, `Z = 0`.
+///
+/// Fails on a corner count other than `board.count()`, non-finite corners, a square that
+/// is not positive, or corners from which no pose follows (collinear, or behind the camera).
+pub fn board_pose(
+    camera: &Camera,
+    corners: &[[f64; 2]],
+    board: crate::geometry::chessboard::BoardSize,
+    square: f64,
+) -> Result<Pose> {
+    camera.validate()?;
+    board.validate()?;
+    if !(square.is_finite() && square > 0.0) {
+        return Err(Error::param(
+            "square",
+            format!("the square size must be positive, found {square}"),
+        ));
+    }
+    if corners.len() != board.count() {
+        return Err(Error::DimensionMismatch {
+            what: "chessboard corners",
+            expected: board.count(),
+            found: corners.len(),
+        });
+    }
+    if !corners.iter().flatten().all(|v| v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "chessboard corners",
+        });
+    }
+    let object = crate::geometry::calibrate::board_points(board.cols, board.rows, square);
+    crate::geometry::calibrate_init::init_pose(camera, &object, corners)
 }
 
 /// The pose of the ground plane (`X` right, `Y` ahead, `Z` up, origin below the camera)

@@ -61,6 +61,9 @@ dist = np.array([-0.26509008977827, -0.04674442089289589, 0.0018330264080566958,
 usrc = texture(160, 120)
 save_png("usrc.png", usrc)
 save_png("undistort.png", cv2.undistort(usrc, K, dist))
+# With the new camera matrix of getOptimalNewCameraMatrix (alpha 0.5).
+K05, _ = cv2.getOptimalNewCameraMatrix(K, dist, (160, 120), 0.5)
+save_png("undistort_alpha05.png", cv2.undistort(usrc, K, dist, None, K05))
 m32, _ = cv2.initUndistortRectifyMap(K, dist, None, K, (160, 120), cv2.CV_32FC2)
 np.save(os.path.join(OUT, "undistort_map_every4.npy"), np.ascontiguousarray(m32[::4, ::4]))
 R = cv2.Rodrigues(np.array([0.02, -0.03, 0.01]))[0]

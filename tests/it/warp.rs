@@ -345,7 +345,7 @@ fn undistortion_maps_and_images_equal_opencv() {
     );
     let (w, h, src) = gray("usrc.png");
     let (_, _, cv) = gray("undistort.png");
-    let banded = warp::undistort_map_banded(&cam).unwrap();
+    let banded = warp::undistort_map_banded(&cam, None).unwrap();
     let ours = banded.apply_u8(&src, 1, Sampling::default()).unwrap();
     let (equal, within1, max) = compare(&ours, &cv);
     assert_eq!(equal, 1.0, "cv2.undistort: within 1 {within1}, max {max}");
@@ -628,4 +628,250 @@ fn undistort_and_birdseye_commands() {
         assert_eq!(code, 1, "{plane}");
         assert!(err.contains(needle), "{plane}: {err}");
     }
+}
+
+/// OpenCV's calibration of its left01..14 sample photos (640x480).
+fn opencv_left_camera() -> classic_cv::geometry::camera::Camera {
+    use classic_cv::geometry::camera::{Camera, Distortion, Intrinsics};
+    Camera {
+        intrinsics: Intrinsics {
+            fx: 536.073433176482,
+            fy: 536.016341419138,
+            cx: 342.3704732649948,
+            cy: 235.53687503436012,
+            skew: 0.0,
+        },
+        distortion: Distortion::from_coefficients(&[
+            -0.26509008977827,
+            -0.04674442089289589,
+            0.0018330264080566958,
+            -0.0003146928071326722,
+            0.25231620083623646,
+        ])
+        .unwrap(),
+        image_size: [640, 480],
+    }
+}
+
+/// `cv2.getOptimalNewCameraMatrix(K, dist, (640, 480), alpha, new_size)` (OpenCV 4.14) for
+/// OpenCV's calibration of its left01..14 sample photos: `[fx, fy, cx, cy]` and
+/// `validPixROI`.
+#[test]
+fn optimal_new_camera_equals_opencv() {
+    let camera = opencv_left_camera();
+    let cases = [
+        (
+            0.0,
+            (640, 480),
+            [
+                480.5247299336942,
+                503.97575644608224,
+                345.9664626538282,
+                235.76069353513554,
+            ],
+            [0, 0, 639, 479],
+        ),
+        (
+            0.5,
+            (640, 480),
+            [
+                474.9925743088852,
+                487.00040231467665,
+                343.9834803780094,
+                236.22808399048085,
+            ],
+            [2, 8, 632, 463],
+        ),
+        (
+            1.0,
+            (640, 480),
+            [
+                469.46041868407616,
+                470.02504818327105,
+                342.00049810219065,
+                236.69547444582616,
+            ],
+            [4, 17, 624, 447],
+        ),
+        (
+            0.25,
+            (800, 600),
+            [
+                597.385231682176,
+                619.6187046948795,
+                431.3536811286684,
+                295.1161563025514,
+            ],
+            [1, 5, 794, 589],
+        ),
+    ];
+    for (alpha, size, want, roi) in cases {
+        let o = warp::optimal_new_camera(&camera, alpha, size).unwrap();
+        let k = o.intrinsics;
+        for (got, want) in [k.fx, k.fy, k.cx, k.cy].into_iter().zip(want) {
+            assert!(
+                ((got - want) / want).abs() <= 1e-6,
+                "alpha {alpha} {size:?}: {got} vs OpenCV's {want}"
+            );
+        }
+        let r = o.valid_roi;
+        assert_eq!([r.x, r.y, r.width, r.height], roi, "alpha {alpha} {size:?}");
+    }
+    for alpha in [-0.1, 1.5, f64::NAN] {
+        assert!(warp::optimal_new_camera(&camera, alpha, (640, 480)).is_err());
+    }
+    assert!(warp::optimal_new_camera(&camera, 0.5, (0, 480)).is_err());
+}
+
+/// `undistort --alpha 0.5` equals cv2.undistort with the new camera matrix of
+/// getOptimalNewCameraMatrix(alpha 0.5), and reports that matrix and the valid rectangle;
+/// an alpha outside [0, 1] is refused before anything is written.
+#[test]
+fn undistort_alpha_equals_opencv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    classic_cv::persist::save(d("camera.json"), &scaled_camera()).unwrap();
+    let src = data("usrc.png");
+    let src = src.to_str().unwrap();
+    let (code, out, err) = cli(&[
+        "--json",
+        "undistort",
+        "--camera",
+        &d("camera.json"),
+        src,
+        "-o",
+        &d("u.png"),
+        "--alpha",
+        "0.5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ours = ::image::open(d("u.png")).unwrap().to_luma8().into_raw();
+    let (equal, within1, max) = compare(&ours, &gray("undistort_alpha05.png").2);
+    assert_eq!(equal, 1.0, "within 1 {within1}, max {max}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["valid_roi"], serde_json::json!([0, 2, 157, 115]));
+    // OpenCV's matrix for this camera: fx, fy, cx, cy.
+    let k = &v["camera_matrix"];
+    for (got, want) in [
+        (&k[0][0], 118.77619101),
+        (&k[1][1], 121.79733039),
+        (&k[0][2], 86.04722103),
+        (&k[1][2], 59.07869413),
+    ] {
+        assert!(
+            (got.as_f64().unwrap() - want).abs() < 1e-7,
+            "{got} vs {want}"
+        );
+    }
+    let (code, _, err) = cli(&[
+        "undistort",
+        "--camera",
+        &d("camera.json"),
+        src,
+        "-o",
+        &d("x.png"),
+        "--alpha",
+        "1.5",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--alpha 1.5"), "{err}");
+    assert!(!dir.path().join("x.png").exists());
+}
+
+/// `birdseye --plane board=9x6,square=0.025` on OpenCV's left01.jpg with OpenCV's
+/// calibration: the board's corners, found again in the bird's-eye picture, lie on the
+/// regular grid of their plane positions times the scale to a fraction of a pixel. A photo
+/// without the board and an incomplete spec are clear errors.
+#[test]
+fn birdseye_of_the_board_in_the_photo_is_a_square_grid() {
+    use classic_cv::geometry::chessboard::{BoardSize, ChessboardParams, find_chessboard_corners};
+    let photo = crate::locate::cache().join("opencv-doc/left01.jpg");
+    assert!(
+        photo.exists(),
+        "{} missing: run `classic-cv fetch-data` (OpenCV's sample data, Debian opencv-doc)",
+        photo.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    classic_cv::persist::save(d("camera.json"), &opencv_left_camera()).unwrap();
+    let (scale, square) = (1600.0, 0.025);
+    let (code, _, err) = cli(&[
+        "birdseye",
+        "--camera",
+        &d("camera.json"),
+        "--plane",
+        "board=9x6,square=0.025",
+        "--scale",
+        "1600",
+        photo.to_str().unwrap(),
+        "-o",
+        &d("top.png"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let top = classic_cv::Image::load(d("top.png")).unwrap();
+    // The default area: two squares around the inner corners, 0.3 x 0.225 m.
+    assert_eq!(top.width(), 480);
+    assert!((360..=361).contains(&top.height()), "{}", top.height());
+    let board = BoardSize { cols: 9, rows: 6 };
+    let found = find_chessboard_corners(&top, board, &ChessboardParams::default())
+        .unwrap()
+        .expect("the board in the bird's-eye picture");
+    // Plane point (X, Y) is at picture pixel ((X - X0) s - 0.5, (Y - Y0) s - 0.5).
+    let grid: Vec<[f64; 2]> = (0..6)
+        .flat_map(|j| (0..9).map(move |i| (i, j)))
+        .map(|(i, j)| {
+            let at = |k: i32| (k as f64 * square + 2.0 * square) * scale - 0.5;
+            [at(i), at(j)]
+        })
+        .collect();
+    let mut used = vec![false; grid.len()];
+    let mut sum2 = 0.0;
+    let mut worst = 0.0f64;
+    for p in &found {
+        let (k, dist) = grid
+            .iter()
+            .map(|g| ((g[0] - p[0]).powi(2) + (g[1] - p[1]).powi(2)).sqrt())
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        assert!(!used[k], "two corners near grid point {k}");
+        used[k] = true;
+        sum2 += dist * dist;
+        worst = worst.max(dist);
+    }
+    let rms = (sum2 / found.len() as f64).sqrt();
+    assert!(
+        rms < 0.3 && worst < 0.6,
+        "grid error: rms {rms} px, max {worst} px"
+    );
+
+    // A photo of the right size without a board; an incomplete spec.
+    ::image::GrayImage::from_pixel(640, 480, ::image::Luma([128u8]))
+        .save(d("blank.png"))
+        .unwrap();
+    let (code, _, err) = cli(&[
+        "birdseye",
+        "--camera",
+        &d("camera.json"),
+        "--plane",
+        "board=9x6,square=0.025",
+        &d("blank.png"),
+        "-o",
+        &d("x.png"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no 9x6 chessboard found"), "{err}");
+    let (code, _, err) = cli(&[
+        "birdseye",
+        "--camera",
+        &d("camera.json"),
+        "--plane",
+        "board=9x6",
+        photo.to_str().unwrap(),
+        "-o",
+        &d("x.png"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("square= is missing"), "{err}");
+    assert!(!dir.path().join("x.png").exists());
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
 use classic_cv::geometry::camera::{Camera, Mat3, Pose};
+use classic_cv::geometry::chessboard::{BoardSize, ChessboardParams, find_chessboard_corners};
 use classic_cv::geometry::remap::{Border, Interpolation, Sampling, WarpMap};
 use classic_cv::geometry::warp::{self, PlaneView};
 use classic_cv::persist;
@@ -83,6 +84,11 @@ pub struct UndistortArgs {
     /// Benchmarking: apply the map this many times per image and report the median time.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub repeat: usize,
+    /// Free scaling 0..1 of the undistorted picture (OpenCV's getOptimalNewCameraMatrix):
+    /// 0 keeps only valid pixels (no black corners), 1 keeps every pixel of the photo.
+    /// Without it the camera's own matrix is kept, as cv2.undistort does.
+    #[arg(long, value_name = "A")]
+    pub alpha: Option<f64>,
     #[command(flatten)]
     pub sampling: SamplingOpts,
 }
@@ -120,13 +126,17 @@ pub struct BirdseyeArgs {
     #[arg(long, value_name = "CAMERA")]
     pub camera: PathBuf,
     /// The plane to look down on: `height=H,pitch=DEG` (the ground, for a camera H metres
-    /// above it pitched down DEG degrees; X right, Y ahead, in metres) or
+    /// above it pitched down DEG degrees; X right, Y ahead, in metres),
     /// `pose=RX,RY,RZ,TX,TY,TZ` (any plane Z=0 whose pose is the Rodrigues vector and
-    /// translation, as calibrate's per-view extrinsics; X right, Y down for a chessboard).
+    /// translation, as calibrate's per-view extrinsics; X right, Y down for a chessboard) or
+    /// `board=COLSxROWS,square=S` (the plane of a chessboard with COLSxROWS inner corners
+    /// and squares of S metres found in the photo itself; origin at its first corner, X
+    /// along its rows, Y along its columns).
     #[arg(long, value_name = "SPEC")]
     pub plane: String,
     /// Area of the plane to show, in metres: X0,Y0,X1,Y1 (default for the ground:
-    /// -5,1,5,20; required with pose=).
+    /// -5,1,5,20; for a board: the board and two squares around its inner corners;
+    /// required with pose=).
     #[arg(long, value_name = "X0,Y0,X1,Y1", allow_hyphen_values = true)]
     pub area: Option<String>,
     /// Output pixels per metre (default: the output is as wide as the photo).
@@ -256,8 +266,21 @@ fn apply(map: &WarpMap, p: &Picture, sampling: Sampling, path: &Path) -> Result<
 /// `classic-cv undistort`.
 pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
     ensure!(args.repeat >= 1, "--repeat must be at least 1");
+    if let Some(a) = args.alpha {
+        ensure!(
+            (0.0..=1.0).contains(&a),
+            "--alpha {a}: must be between 0 and 1"
+        );
+    }
     let sampling = args.sampling.sampling();
     let camera = load_camera(&args.camera)?;
+    let optimal = match args.alpha {
+        Some(a) => Some(
+            warp::optimal_new_camera(&camera, a, (camera.image_size[0], camera.image_size[1]))
+                .with_context(|| format!("camera {}: --alpha {a}", args.camera.display()))?,
+        ),
+        None => None,
+    };
     let (paths, many) = expand(&args.images)?;
     let mut stems: Vec<String> = paths.iter().map(|p| stem(p)).collect();
     if many {
@@ -287,7 +310,7 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let start = Instant::now();
-    let map = warp::undistort_map_banded(&camera)?;
+    let map = warp::undistort_map_banded(&camera, optimal.as_ref().map(|o| &o.intrinsics))?;
     let map_ms = start.elapsed().as_secs_f64() * 1e3;
     let targets: Vec<PathBuf> = paths
         .iter()
@@ -319,12 +342,15 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
     times.sort_by(f64::total_cmp);
     let apply_ms = times.get(times.len() / 2).copied();
     if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"images": paths.len(), "output": args.output, "map_ms": map_ms,
-                "apply_ms_median": apply_ms, "repeat": args.repeat,
-                "threads": rayon::current_num_threads()})
-        );
+        let mut line = serde_json::json!({"images": paths.len(), "output": args.output,
+            "map_ms": map_ms, "apply_ms_median": apply_ms, "repeat": args.repeat,
+            "threads": rayon::current_num_threads()});
+        if let Some(o) = &optimal {
+            let r = o.valid_roi;
+            line["camera_matrix"] = serde_json::json!(o.intrinsics.matrix());
+            line["valid_roi"] = serde_json::json!([r.x, r.y, r.width, r.height]);
+        }
+        println!("{line}");
     } else {
         println!(
             "{} image(s) undistorted into {}",
@@ -371,11 +397,17 @@ pub fn warp_cmd(args: &WarpArgs, g: &Globals) -> Result<()> {
 pub fn birdseye(args: &BirdseyeArgs, g: &Globals) -> Result<()> {
     let sampling = args.sampling.sampling();
     let camera = load_camera(&args.camera)?;
-    let (pose, ground) = parse_plane(&args.plane)?;
-    let area = match (&args.area, ground) {
+    let plane = parse_plane(&args.plane)?;
+    let area = match (&args.area, &plane) {
         (Some(a), _) => parse_area(a)?,
-        (None, true) => [-5.0, 1.0, 5.0, 20.0],
-        (None, false) => bail!("--area X0,Y0,X1,Y1 is needed with --plane pose=..."),
+        (None, Plane::Ground(_)) => [-5.0, 1.0, 5.0, 20.0],
+        (None, Plane::Board { board, square }) => [
+            -2.0 * square,
+            -2.0 * square,
+            (board.cols + 1) as f64 * square,
+            (board.rows + 1) as f64 * square,
+        ],
+        (None, Plane::Pose(_)) => bail!("--area X0,Y0,X1,Y1 is needed with --plane pose=..."),
     };
     let scale = args
         .scale
@@ -388,6 +420,10 @@ pub fn birdseye(args: &BirdseyeArgs, g: &Globals) -> Result<()> {
     view.size()?;
     refuse_overwrite(&args.output, std::slice::from_ref(&args.image))?;
     let pic = read_picture(&args.image)?;
+    let pose = match plane {
+        Plane::Ground(pose) | Plane::Pose(pose) => pose,
+        Plane::Board { board, square } => board_plane(&camera, &args.image, &pic, board, square)?,
+    };
     let map = warp::birdseye_map(&camera, &pose, &view)?;
     let start = Instant::now();
     let out = apply(&map, &pic, sampling, &args.image)?;
@@ -454,8 +490,44 @@ fn read_homography(path: &Path) -> Result<Mat3> {
     Ok(h)
 }
 
-/// Parses `--plane`: the pose, and whether it is the ground.
-fn parse_plane(spec: &str) -> Result<(Pose, bool)> {
+/// The plane of `birdseye --plane`.
+enum Plane {
+    /// The ground under a camera at a height, pitched down.
+    Ground(Pose),
+    /// A plane of a given pose.
+    Pose(Pose),
+    /// The plane of a chessboard to find in the photo.
+    Board { board: BoardSize, square: f64 },
+}
+
+/// The pose of the chessboard in the photo: its corners, then the board's pose.
+fn board_plane(
+    camera: &Camera,
+    path: &Path,
+    pic: &Picture,
+    board: BoardSize,
+    square: f64,
+) -> Result<Pose> {
+    ensure!(
+        (pic.width, pic.height) == (camera.image_size[0], camera.image_size[1]),
+        "{}: image is {}x{}, the camera was calibrated at {}x{}",
+        path.display(),
+        pic.width,
+        pic.height,
+        camera.image_size[0],
+        camera.image_size[1]
+    );
+    let gray = classic_cv::Image::load(path)
+        .with_context(|| format!("cannot read image {}", path.display()))?;
+    let corners = find_chessboard_corners(&gray, board, &ChessboardParams::default())
+        .with_context(|| format!("finding the chessboard in {}", path.display()))?
+        .with_context(|| format!("{}: no {board} chessboard found", path.display()))?;
+    warp::board_pose(camera, &corners, board, square)
+        .with_context(|| format!("{}: the pose of the {board} chessboard", path.display()))
+}
+
+/// Parses `--plane`.
+fn parse_plane(spec: &str) -> Result<Plane> {
     let bad = |why: &str| anyhow::anyhow!("--plane `{spec}`: {why}");
     if let Some(rest) = spec.strip_prefix("pose=") {
         let v = numbers(rest).map_err(|e| bad(&e))?;
@@ -463,13 +535,33 @@ fn parse_plane(spec: &str) -> Result<(Pose, bool)> {
             v.len() == 6,
             bad("pose= takes six numbers RX,RY,RZ,TX,TY,TZ")
         );
-        return Ok((
-            Pose {
-                rvec: [v[0], v[1], v[2]],
-                t: [v[3], v[4], v[5]],
-            },
-            false,
-        ));
+        return Ok(Plane::Pose(Pose {
+            rvec: [v[0], v[1], v[2]],
+            t: [v[3], v[4], v[5]],
+        }));
+    }
+    if spec.starts_with("board=") {
+        let (mut board, mut square) = (None, None);
+        for part in spec.split(',') {
+            match part.split_once('=') {
+                Some(("board", v)) => {
+                    board = Some(BoardSize::parse(v).map_err(|e| bad(&e.to_string()))?)
+                }
+                Some(("square", v)) => {
+                    let s: f64 = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad("square= takes a number"))?;
+                    ensure!(s.is_finite() && s > 0.0, bad("square= must be positive"));
+                    square = Some(s);
+                }
+                _ => return Err(bad("expected board=COLSxROWS,square=METRES")),
+            }
+        }
+        return Ok(Plane::Board {
+            board: board.ok_or_else(|| bad("board= is missing"))?,
+            square: square.ok_or_else(|| bad("square= is missing (metres)"))?,
+        });
     }
     let (mut height, mut pitch) = (None, None);
     for part in spec.split(',') {
@@ -485,16 +577,15 @@ fn parse_plane(spec: &str) -> Result<(Pose, bool)> {
             "pitch" => pitch = Some(v),
             other => {
                 return Err(bad(&format!(
-                    "unknown key `{other}` (height, pitch or pose=)"
+                    "unknown key `{other}` (height, pitch, pose= or board=)"
                 )));
             }
         }
     }
     let height = height.ok_or_else(|| bad("height= is missing"))?;
     let pitch = pitch.ok_or_else(|| bad("pitch= is missing"))?;
-    Ok((
+    Ok(Plane::Ground(
         warp::ground_pose(height, pitch).map_err(|e| bad(&e.to_string()))?,
-        true,
     ))
 }
 
