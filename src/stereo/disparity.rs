@@ -98,14 +98,38 @@ impl CostValue for f32 {
     const WORST: f32 = f32::INFINITY;
 }
 
-/// The smallest value of a slice (`WORST` when empty), in a form that vectorises.
+/// Lanes of the explicit vector loops.
+const LANES: usize = 16;
+
+/// The smallest value of a slice (`WORST` when empty), in a form that vectorises: one
+/// running minimum per lane (the minimum is exact, so the order does not matter).
 #[inline(always)]
 fn min_of<T: CostValue>(c: &[T]) -> T {
+    let mut lanes = [T::WORST; LANES];
+    let mut blocks = c.chunks_exact(LANES);
+    for b in &mut blocks {
+        for (m, &v) in lanes.iter_mut().zip(b) {
+            *m = if v < *m { v } else { *m };
+        }
+    }
     let mut m = T::WORST;
-    for &v in c {
+    for &v in lanes.iter().chain(blocks.remainder()) {
         m = if v < m { v } else { m };
     }
     m
+}
+
+/// The first index of `v` in `c`, looking at blocks of [`LANES`] values at a time.
+#[inline(always)]
+fn first_index<T: CostValue>(c: &[T], v: T) -> Option<usize> {
+    let mut start = 0;
+    for b in c.chunks(LANES) {
+        if b.iter().fold(false, |hit, &x| hit | (x == v)) {
+            return b.iter().position(|&x| x == v).map(|i| start + i);
+        }
+        start += b.len();
+    }
+    None
 }
 
 /// Winner-takes-all over one row of costs `[x][d]` with the uniqueness test, sub-pixel
@@ -166,10 +190,24 @@ fn select_row_in<T: CostValue>(
         if s.lr_check {
             let j = w - 1 - x;
             let (rm, ra) = (&mut rmin[j..j + n], &mut rarg[j..j + n]);
-            for (d, ((&v, m), a)) in c.iter().zip(rm).zip(ra).enumerate() {
-                let lt = v < *m;
-                *m = if lt { v } else { *m };
-                *a = if lt { d as u16 } else { *a };
+            // Blocks of lanes with the disparities as a vector, so that it vectorises.
+            let mut d0 = 0u16;
+            let mut lane = [0u16; LANES];
+            for (l, v) in lane.iter_mut().enumerate() {
+                *v = l as u16;
+            }
+            let (cb, rb, ab) = (
+                c.chunks(LANES),
+                rm.chunks_mut(LANES),
+                ra.chunks_mut(LANES),
+            );
+            for ((cb, rb), ab) in cb.zip(rb).zip(ab) {
+                for (((&v, m), a), &l) in cb.iter().zip(rb).zip(ab).zip(&lane) {
+                    let lt = v < *m;
+                    *m = if lt { v } else { *m };
+                    *a = if lt { d0 + l } else { *a };
+                }
+                d0 += LANES as u16;
             }
         }
         out[x] = f32::NAN;
@@ -177,7 +215,7 @@ fn select_row_in<T: CostValue>(
             continue;
         }
         let bv = min_of(c);
-        let Some(bd) = c.iter().position(|&v| v == bv) else {
+        let Some(bd) = first_index(c, bv) else {
             continue;
         };
         let bvf: f64 = bv.into();

@@ -190,35 +190,42 @@ impl<T: Copy, F: Fn(T, T) -> u32 + Copy> Kernel for ColumnUpdate<'_, T, F> {
     }
 }
 
-/// The running horizontal sum: `agg[x] = Σ_{e = x}^{x + 2r} col[e]`, per disparity.
-struct HorizontalSum<'a> {
+/// The running horizontal sum: `out[x] = emit(Σ_{e = x}^{x + 2r} col[e])`, per disparity;
+/// `acc` (one pixel's disparities) holds the running sums.
+struct HorizontalSum<'a, O, F> {
     col: &'a [u32],
-    agg: &'a mut [u32],
+    acc: &'a mut [u32],
+    out: &'a mut [O],
     disparities: usize,
     span: usize,
+    emit: F,
 }
 
-impl Kernel for HorizontalSum<'_> {
+impl<O, F: Fn(u32) -> O + Copy> Kernel for HorizontalSum<'_, O, F> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let dn = self.disparities;
-        let (first, rest) = self.agg.split_at_mut(dn);
-        first.fill(0);
+        let (dn, emit, acc) = (self.disparities, self.emit, self.acc);
+        acc.fill(0);
         for e in 0..self.span {
-            for (a, &c) in first.iter_mut().zip(&self.col[e * dn..(e + 1) * dn]) {
+            for (a, &c) in acc.iter_mut().zip(&self.col[e * dn..(e + 1) * dn]) {
                 *a = a.wrapping_add(c);
             }
         }
-        let mut prev: &[u32] = first;
-        for (x, out) in rest.chunks_exact_mut(dn).enumerate() {
+        let mut outs = self.out.chunks_exact_mut(dn);
+        if let Some(first) = outs.next() {
+            for (o, &a) in first.iter_mut().zip(acc.iter()) {
+                *o = emit(a);
+            }
+        }
+        for (x, out) in outs.enumerate() {
             let inc = &self.col[(x + self.span) * dn..(x + self.span + 1) * dn];
             let dec = &self.col[x * dn..(x + 1) * dn];
-            for (((o, &p), &i), &s) in out.iter_mut().zip(prev).zip(inc).zip(dec) {
-                *o = p.wrapping_add(i).wrapping_sub(s);
+            for (((o, a), &i), &s) in out.iter_mut().zip(acc.iter_mut()).zip(inc).zip(dec) {
+                *a = a.wrapping_add(i).wrapping_sub(s);
+                *o = emit(*a);
             }
-            prev = out;
         }
     }
 }
@@ -230,6 +237,7 @@ pub(crate) struct RowSums<'a> {
     pair: &'a Pair,
     col: Vec<u32>,
     agg: Vec<u32>,
+    acc: Vec<u32>,
     current: Option<usize>,
     lrows: [Vec<u8>; 2],
     rrows: [Vec<u8>; 2],
@@ -244,6 +252,7 @@ impl<'a> RowSums<'a> {
             pair,
             col: vec![0; ext * pair.disparities],
             agg: vec![0; pair.width * pair.disparities],
+            acc: vec![0; pair.disparities],
             current: None,
             lrows: [Vec::new(), Vec::new()],
             rrows: [Vec::new(), Vec::new()],
@@ -324,8 +333,8 @@ impl<'a> RowSums<'a> {
         }
     }
 
-    /// The window sums of row `y`: `[x][d]`, `width * disparities` values.
-    pub(crate) fn sums(&mut self, y: usize) -> &[u32] {
+    /// Moves the column sums to row `y`.
+    fn column_sums(&mut self, y: usize) {
         let r = (self.pair.window / 2) as isize;
         let yi = y as isize;
         match self.current {
@@ -349,14 +358,37 @@ impl<'a> RowSums<'a> {
             }
         }
         self.current = Some(y);
+    }
+
+    /// The window sums of row `y`: `[x][d]`, `width * disparities` values.
+    pub(crate) fn sums(&mut self, y: usize) -> &[u32] {
+        self.column_sums(y);
         let kernel = HorizontalSum {
             col: &self.col,
-            agg: &mut self.agg,
+            acc: &mut self.acc,
+            out: &mut self.agg,
             disparities: self.pair.disparities,
             span: self.pair.window,
+            emit: |v: u32| v,
         };
         crate::simd::dispatch(self.pair.simd, kernel);
         &self.agg
+    }
+
+    /// The window sums of row `y` capped at `cap` as `u16` into `out` (`[x][d]`), without
+    /// going through the `u32` row.
+    pub(crate) fn sums_capped(&mut self, y: usize, cap: u16, out: &mut [u16]) {
+        self.column_sums(y);
+        let cap = u32::from(cap);
+        let kernel = HorizontalSum {
+            col: &self.col,
+            acc: &mut self.acc,
+            out,
+            disparities: self.pair.disparities,
+            span: self.pair.window,
+            emit: move |v: u32| v.min(cap) as u16,
+        };
+        crate::simd::dispatch(self.pair.simd, kernel);
     }
 }
 
@@ -406,7 +438,13 @@ impl<'a> RowCosts<'a> {
                 let ir = &invr[w - 1 - x..w - 1 - x + dn];
                 for ((o, &p), &ir) in out[x * dn..(x + 1) * dn].iter_mut().zip(s).zip(ir) {
                     let k = il * ir;
-                    *o = if k == 0.0 { 2.0 } else { 1.0 - p as f32 * k };
+                    // `p < 2^31` (at most 255² · 51²), so going through `i32` (which
+                    // converts in one vector instruction) gives the same `f32`.
+                    *o = if k == 0.0 {
+                        2.0
+                    } else {
+                        1.0 - p as i32 as f32 * k
+                    };
                 }
             }
         } else {
