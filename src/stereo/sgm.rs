@@ -15,8 +15,15 @@
 //! The two-sweep modes keep the down sweep's sums of every pixel in a `u16` volume
 //! (`height * width * disparities * 2` bytes, at most [`MAX_SGM_VOLUME_BYTES`]); to use two
 //! threads, the down sweep does the top half while the up sweep does the bottom half, then
-//! each finishes the other half with the sums stored there. Each pixel's total is the same
+//! each finishes the other half with the sums stored there. The one-sweep mode needs no
+//! volume: a row's horizontal paths depend on that row's costs only, so they are computed
+//! with the costs, rows in parallel, while the three paths from the previous row run as
+//! one sequential sweep, pipelined over bands of rows. Each pixel's total is the same
 //! integer sum whatever the order, so results do not depend on the thread count.
+//!
+//! The recurrence runs over blocks of 16 disparities (`u16` lanes with saturating adds,
+//! as in OpenCV's vectorised loop), the paths from the previous row fused into one pass
+//! over each pixel's costs and sums.
 //!
 //! Costs are `u16`: the window cost (census Hamming sums, SAD sums; SSD sums / 64;
 //! `1 - NCC` and `1 - ZNCC` times 1024), rounded and capped at [`SGM_COST_CAP`];
@@ -676,6 +683,80 @@ mod tests {
             l.push(row);
         }
         l
+    }
+
+    #[test]
+    fn aggregate_equals_the_naive_paths_in_every_mode() {
+        // Taller than two pipeline bands, more disparities than one block of lanes.
+        let (w, h, dn) = (23, 2 * PIPE_ROWS + 5, 19);
+        let mut s = 99u64;
+        let mut px = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % 256) as u8
+        };
+        let l: Vec<u8> = (0..w * h).map(|_| px()).collect();
+        let r: Vec<u8> = (0..w * h).map(|_| px()).collect();
+        let (li, ri) = (
+            crate::image::Image::from_u8(w, h, &l).unwrap(),
+            crate::image::Image::from_u8(w, h, &r).unwrap(),
+        );
+        let pair = Pair::new(&li, &ri, MatchCost::Sad, 3, (3, 3), dn).unwrap();
+        let mut rows = CostRows::new(&pair);
+        let mut c = vec![vec![0u16; w * dn]; h];
+        for (y, row) in c.iter_mut().enumerate() {
+            rows.row(y, row);
+        }
+        let (p1, p2) = (7u16, 40u16);
+        let down = [(-1, 1), (0, 1), (1, 1)];
+        let up = [(-1, -1), (0, -1), (1, -1)];
+        let across = [(1, 0), (-1, 0)];
+        let modes: [(usize, Vec<(isize, isize)>); 3] = [
+            (5, [&across[..], &down[..]].concat()),
+            (4, vec![(1, 0), (-1, 0), (0, 1), (0, -1)]),
+            (8, [&across[..], &down[..], &up[..]].concat()),
+        ];
+        let inside = |x: isize, y: isize| x >= 0 && y >= 0 && x < w as isize && y < h as isize;
+        for (paths, dirs) in modes {
+            // Each path line from the pixel whose predecessor is outside the image.
+            let mut want = vec![vec![0u32; w * dn]; h];
+            for &(rx, ry) in &dirs {
+                for y0 in 0..h as isize {
+                    for x0 in 0..w as isize {
+                        if inside(x0 - rx, y0 - ry) {
+                            continue;
+                        }
+                        let mut line = Vec::new();
+                        let (mut x, mut y) = (x0, y0);
+                        while inside(x, y) {
+                            line.push((x as usize, y as usize));
+                            (x, y) = (x + rx, y + ry);
+                        }
+                        let costs: Vec<Vec<u16>> = line
+                            .iter()
+                            .map(|&(x, y)| c[y][x * dn..(x + 1) * dn].to_vec())
+                            .collect();
+                        let l = naive_path(&costs, u32::from(p1), u32::from(p2));
+                        for (&(x, y), lv) in line.iter().zip(&l) {
+                            for (d, &v) in lv.iter().enumerate() {
+                                want[y][x * dn + d] += v;
+                            }
+                        }
+                    }
+                }
+            }
+            let got = std::sync::Mutex::new(vec![Vec::new(); h]);
+            aggregate(&pair, SgmSettings { p1, p2, paths }, |y, sums| {
+                got.lock().unwrap()[y] = sums.to_vec();
+            })
+            .unwrap();
+            let got = got.into_inner().unwrap();
+            for y in 0..h {
+                let g: Vec<u32> = got[y].iter().map(|&v| u32::from(v)).collect();
+                assert_eq!(g, want[y], "{paths} paths, row {y}");
+            }
+        }
     }
 
     #[test]

@@ -190,8 +190,9 @@ impl<T: Copy, F: Fn(T, T) -> u32 + Copy> Kernel for ColumnUpdate<'_, T, F> {
     }
 }
 
-/// The running horizontal sum: `out[x] = emit(Σ_{e = x}^{x + 2r} col[e])`, per disparity;
-/// `acc` (one pixel's disparities) holds the running sums.
+/// The running horizontal sum `a[x][d] = Σ_{e = x}^{x + 2r} col[e][d]`, handed pixel by
+/// pixel to `emit(x, a[x], out[x])`; `acc` (one pixel's disparities) holds the running
+/// sums.
 struct HorizontalSum<'a, O, F> {
     col: &'a [u32],
     acc: &'a mut [u32],
@@ -201,7 +202,7 @@ struct HorizontalSum<'a, O, F> {
     emit: F,
 }
 
-impl<O, F: Fn(u32) -> O + Copy> Kernel for HorizontalSum<'_, O, F> {
+impl<O, F: Fn(usize, &[u32], &mut [O])> Kernel for HorizontalSum<'_, O, F> {
     type Output = ();
 
     #[inline(always)]
@@ -215,17 +216,15 @@ impl<O, F: Fn(u32) -> O + Copy> Kernel for HorizontalSum<'_, O, F> {
         }
         let mut outs = self.out.chunks_exact_mut(dn);
         if let Some(first) = outs.next() {
-            for (o, &a) in first.iter_mut().zip(acc.iter()) {
-                *o = emit(a);
-            }
+            emit(0, acc, first);
         }
         for (x, out) in outs.enumerate() {
             let inc = &self.col[(x + self.span) * dn..(x + self.span + 1) * dn];
             let dec = &self.col[x * dn..(x + 1) * dn];
-            for (((o, a), &i), &s) in out.iter_mut().zip(acc.iter_mut()).zip(inc).zip(dec) {
+            for ((a, &i), &s) in acc.iter_mut().zip(inc).zip(dec) {
                 *a = a.wrapping_add(i).wrapping_sub(s);
-                *o = emit(*a);
             }
+            emit(x + 1, acc, out);
         }
     }
 }
@@ -369,7 +368,7 @@ impl<'a> RowSums<'a> {
             out: &mut self.agg,
             disparities: self.pair.disparities,
             span: self.pair.window,
-            emit: |v: u32| v,
+            emit: |_: usize, a: &[u32], o: &mut [u32]| o.copy_from_slice(a),
         };
         crate::simd::dispatch(self.pair.simd, kernel);
         &self.agg
@@ -386,7 +385,11 @@ impl<'a> RowSums<'a> {
             out,
             disparities: self.pair.disparities,
             span: self.pair.window,
-            emit: move |v: u32| v.min(cap) as u16,
+            emit: move |_: usize, a: &[u32], o: &mut [u16]| {
+                for (o, &v) in o.iter_mut().zip(a) {
+                    *o = v.min(cap) as u16;
+                }
+            },
         };
         crate::simd::dispatch(self.pair.simd, kernel);
     }
@@ -410,8 +413,8 @@ impl<'a> RowCosts<'a> {
         let pair = self.sums.pair;
         let (w, h, dn, r) = (pair.width, pair.height, pair.disparities, pair.window / 2);
         let cost = pair.cost;
-        let sums = self.sums.sums(y);
         if !cost.is_correlation() {
+            let sums = self.sums.sums(y);
             for (o, &s) in out.iter_mut().zip(sums) {
                 *o = s as f32;
             }
@@ -424,30 +427,41 @@ impl<'a> RowCosts<'a> {
         sr.reverse();
         srr.reverse();
         if cost == MatchCost::Ncc {
-            let inv = |q: u32| {
-                if f64::from(q) <= 0.5 {
+            let inv = |q: &u32| {
+                if f64::from(*q) <= 0.5 {
                     0.0
                 } else {
-                    (1.0 / f64::from(q).sqrt()) as f32
+                    (1.0 / f64::from(*q).sqrt()) as f32
                 }
             };
-            let invr: Vec<f32> = srr.iter().map(|&q| inv(q)).collect();
-            for x in 0..w {
-                let il = inv(sll[x]);
-                let s = &sums[x * dn..(x + 1) * dn];
-                let ir = &invr[w - 1 - x..w - 1 - x + dn];
-                for ((o, &p), &ir) in out[x * dn..(x + 1) * dn].iter_mut().zip(s).zip(ir) {
-                    let k = il * ir;
-                    // `p < 2^31` (at most 255² · 51²), so going through `i32` (which
-                    // converts in one vector instruction) gives the same `f32`.
-                    *o = if k == 0.0 {
-                        2.0
-                    } else {
-                        1.0 - p as i32 as f32 * k
-                    };
-                }
-            }
+            let invr: Vec<f32> = srr.iter().map(inv).collect();
+            let invl: Vec<f32> = sll.iter().map(inv).collect();
+            // The window sums go straight into the costs, pixel by pixel.
+            self.sums.column_sums(y);
+            let sums = &mut self.sums;
+            let kernel = HorizontalSum {
+                col: &sums.col,
+                acc: &mut sums.acc,
+                out,
+                disparities: dn,
+                span: pair.window,
+                emit: |x: usize, a: &[u32], o: &mut [f32]| {
+                    let (il, ir) = (invl[x], &invr[w - 1 - x..w - 1 - x + dn]);
+                    for ((o, &p), &ir) in o.iter_mut().zip(a).zip(ir) {
+                        let k = il * ir;
+                        // `p < 2^31` (at most 255² · 51²), so going through `i32` (which
+                        // converts in one vector instruction) gives the same `f32`.
+                        *o = if k == 0.0 {
+                            2.0
+                        } else {
+                            1.0 - p as i32 as f32 * k
+                        };
+                    }
+                },
+            };
+            crate::simd::dispatch(pair.simd, kernel);
         } else {
+            let sums = self.sums.sums(y);
             for x in 0..w {
                 let s = &sums[x * dn..(x + 1) * dn];
                 for d in 0..dn {
