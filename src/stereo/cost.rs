@@ -98,27 +98,23 @@ pub fn census_transform(
 fn census_in(pixels: &[u8], width: usize, height: usize, cw: usize, ch: usize) -> Vec<u64> {
     let (rx, ry) = ((cw / 2) as isize, (ch / 2) as isize);
     let mut out = vec![0u64; width * height];
-    let mut cols = Vec::with_capacity(width + cw);
+    let mut ext = vec![0u8; width + cw - 1];
     for y in 0..height {
-        let rows: Vec<&[u8]> = (-ry..=ry)
-            .map(|dy| {
-                let yy = clamp_index(y as isize + dy, height);
-                &pixels[yy * width..(yy + 1) * width]
-            })
-            .collect();
         let centre = &pixels[y * width..(y + 1) * width];
-        cols.clear();
-        cols.extend((-rx..width as isize + rx).map(|x| clamp_index(x, width)));
         let sig = &mut out[y * width..(y + 1) * width];
-        for (dy, row) in rows.iter().enumerate() {
+        for dy in -ry..=ry {
+            let yy = clamp_index(y as isize + dy, height);
+            let row = &pixels[yy * width..(yy + 1) * width];
+            // The row with clamped borders: ext[j] is column j - rx.
+            for (j, e) in ext.iter_mut().enumerate() {
+                *e = row[clamp_index(j as isize - rx, width)];
+            }
             for dx in 0..cw {
-                if dy as isize == ry && dx as isize == rx {
+                if dy == 0 && dx as isize == rx {
                     continue;
                 }
-                // Gather the shifted row once, then compare lane by lane.
-                let idx = &cols[dx..dx + width];
-                for ((s, &c), &i) in sig.iter_mut().zip(centre).zip(idx) {
-                    *s = (*s << 1) | u64::from(row[i] < c);
+                for ((s, &c), &v) in sig.iter_mut().zip(centre).zip(&ext[dx..dx + width]) {
+                    *s = (*s << 1) | u64::from(v < c);
                 }
             }
         }

@@ -98,14 +98,49 @@ impl CostValue for f32 {
     const WORST: f32 = f32::INFINITY;
 }
 
-/// The smallest value of a slice (`WORST` when empty), in a form that vectorises.
+/// Lanes of the explicit vector loops.
+const LANES: usize = 16;
+
+/// The smallest value of a slice (`WORST` when empty), in a form that vectorises: one
+/// running minimum per lane, the tail padded with `WORST`, then the lanes halved (the
+/// minimum is exact, so the order does not matter).
 #[inline(always)]
 fn min_of<T: CostValue>(c: &[T]) -> T {
-    let mut m = T::WORST;
-    for &v in c {
-        m = if v < m { v } else { m };
+    let mut lanes = [T::WORST; LANES];
+    let mut blocks = c.chunks_exact(LANES);
+    for b in &mut blocks {
+        for (m, &v) in lanes.iter_mut().zip(b) {
+            *m = if v < *m { v } else { *m };
+        }
     }
-    m
+    let rem = blocks.remainder();
+    let mut tail = [T::WORST; LANES];
+    tail[..rem.len()].copy_from_slice(rem);
+    for (m, &v) in lanes.iter_mut().zip(&tail) {
+        *m = if v < *m { v } else { *m };
+    }
+    let mut half = LANES / 2;
+    while half > 0 {
+        for i in 0..half {
+            let v = lanes[i + half];
+            lanes[i] = if v < lanes[i] { v } else { lanes[i] };
+        }
+        half /= 2;
+    }
+    lanes[0]
+}
+
+/// The first index of `v` in `c`, looking at blocks of [`LANES`] values at a time.
+#[inline(always)]
+fn first_index<T: CostValue>(c: &[T], v: T) -> Option<usize> {
+    let mut start = 0;
+    for b in c.chunks(LANES) {
+        if b.iter().fold(false, |hit, &x| hit | (x == v)) {
+            return b.iter().position(|&x| x == v).map(|i| start + i);
+        }
+        start += b.len();
+    }
+    None
 }
 
 /// Winner-takes-all over one row of costs `[x][d]` with the uniqueness test, sub-pixel
@@ -166,10 +201,33 @@ fn select_row_in<T: CostValue>(
         if s.lr_check {
             let j = w - 1 - x;
             let (rm, ra) = (&mut rmin[j..j + n], &mut rarg[j..j + n]);
-            for (d, ((&v, m), a)) in c.iter().zip(rm).zip(ra).enumerate() {
-                let lt = v < *m;
-                *m = if lt { v } else { *m };
-                *a = if lt { d as u16 } else { *a };
+            // Blocks of lanes worked on in local arrays, so that it vectorises.
+            let mut d0 = 0;
+            for ((cb, rb), ab) in c
+                .chunks(LANES)
+                .zip(rm.chunks_mut(LANES))
+                .zip(ra.chunks_mut(LANES))
+            {
+                if let (Ok(cb), Ok(rb), Ok(ab)) = (
+                    <&[T; LANES]>::try_from(cb),
+                    <&mut [T; LANES]>::try_from(&mut *rb),
+                    <&mut [u16; LANES]>::try_from(&mut *ab),
+                ) {
+                    let (mut m, mut a) = (*rb, *ab);
+                    for l in 0..LANES {
+                        let lt = cb[l] < m[l];
+                        m[l] = if lt { cb[l] } else { m[l] };
+                        a[l] = if lt { (d0 + l) as u16 } else { a[l] };
+                    }
+                    (*rb, *ab) = (m, a);
+                } else {
+                    for (l, ((&v, m), a)) in cb.iter().zip(rb).zip(ab).enumerate() {
+                        if v < *m {
+                            (*m, *a) = (v, (d0 + l) as u16);
+                        }
+                    }
+                }
+                d0 += LANES;
             }
         }
         out[x] = f32::NAN;
@@ -177,7 +235,7 @@ fn select_row_in<T: CostValue>(
             continue;
         }
         let bv = min_of(c);
-        let Some(bd) = c.iter().position(|&v| v == bv) else {
+        let Some(bd) = first_index(c, bv) else {
             continue;
         };
         let bvf: f64 = bv.into();
@@ -219,28 +277,69 @@ fn select_row_in<T: CostValue>(
 }
 
 /// 3x3 median of the valid values around each valid pixel (the pixel itself included).
+/// Rows run in parallel (each reads the unfiltered map only).
 pub fn median3(map: &mut DisparityMap) {
+    use rayon::prelude::*;
     let (w, h) = (map.width, map.height);
     let src = map.data.clone();
-    let mut window = Vec::with_capacity(9);
-    for y in 0..h {
-        for x in 0..w {
-            if src[y * w + x].is_nan() {
+    map.data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let mut window = [0f32; 9];
+        for (x, out) in row.iter_mut().enumerate() {
+            if out.is_nan() {
                 continue;
             }
-            window.clear();
+            let mut n = 0;
             for yy in y.saturating_sub(1)..(y + 2).min(h) {
                 for xx in x.saturating_sub(1)..(x + 2).min(w) {
                     let v = src[yy * w + xx];
                     if !v.is_nan() {
-                        window.push(v);
+                        window[n] = v;
+                        n += 1;
                     }
                 }
             }
-            window.sort_by(f32::total_cmp);
-            map.data[y * w + x] = window[window.len() / 2];
+            *out = if n == 9 {
+                median9(window)
+            } else {
+                let win = &mut window[..n];
+                win.sort_unstable_by(f32::total_cmp);
+                win[n / 2]
+            };
         }
+    });
+}
+
+/// The median of nine values (none NaN) by Paeth's exchange network (19 exchanges).
+fn median9(mut p: [f32; 9]) -> f32 {
+    let mut sort = |a: usize, b: usize| {
+        if p[a] > p[b] {
+            p.swap(a, b);
+        }
+    };
+    for (a, b) in [
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 1),
+        (3, 4),
+        (6, 7),
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 3),
+        (5, 8),
+        (4, 7),
+        (3, 6),
+        (1, 4),
+        (2, 5),
+        (4, 7),
+        (4, 2),
+        (6, 4),
+        (4, 2),
+    ] {
+        sort(a, b);
     }
+    p[4]
 }
 
 /// `cv::filterSpeckles`: 4-connected regions of valid pixels whose neighbours differ by at
@@ -350,6 +449,24 @@ mod tests {
         costs[4 * dn..].copy_from_slice(&[1, 4, 1, 3, 9]);
         select_row(&costs, dn, settings(), &[true; 5], &mut out);
         assert!(out[4].is_nan());
+    }
+
+    #[test]
+    fn median9_equals_the_sorted_middle() {
+        let mut s = 7u64;
+        for _ in 0..2000 {
+            let mut v = [0f32; 9];
+            for x in &mut v {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Few distinct values, so that ties are common.
+                *x = ((s >> 33) % 6) as f32 * 0.5;
+            }
+            let mut sorted = v;
+            sorted.sort_by(f32::total_cmp);
+            assert_eq!(median9(v), sorted[4], "{v:?}");
+        }
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! costs of every disparity (`cost`, `volume`), then either winner-takes-all on the window
 //! costs (block matching, the notes' method) or semi-global aggregation (`sgm`), then the
 //! selection and the filters (`disparity`). Rows are processed in bands of
-//! [`BAND_ROWS`] rows in parallel for block matching; SGM runs its two sweeps on two
-//! threads. Both give the same disparities for any number of threads. Depth, point clouds
+//! [`BAND_ROWS`] rows in parallel for block matching; SGM pipelines the costs, its
+//! sequential sweep(s) and the selection over two threads. Both give the same disparities
+//! for any number of threads. Depth, point clouds
 //! and PLY files are in `depth`, evaluation against ground truth in `metrics`, the
 //! colour-mapped picture in `render`.
 
@@ -94,7 +95,8 @@ pub struct StereoParams {
 }
 
 impl Default for StereoParams {
-    /// SGM with 8 paths on a 9x7 census with a 5x5 window.
+    /// SGM with 5 paths (OpenCV's one-sweep `MODE_SGBM` set) on a 9x7 census with a 5x5
+    /// window.
     fn default() -> Self {
         StereoParams {
             method: StereoMethod::Sgm,
@@ -104,7 +106,7 @@ impl Default for StereoParams {
             census_window: (9, 7),
             p1: 200,
             p2: 800,
-            paths: 8,
+            paths: 5,
             uniqueness: 10.0,
             texture_threshold: 1.0,
             lr_check: true,

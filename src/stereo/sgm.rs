@@ -15,8 +15,15 @@
 //! The two-sweep modes keep the down sweep's sums of every pixel in a `u16` volume
 //! (`height * width * disparities * 2` bytes, at most [`MAX_SGM_VOLUME_BYTES`]); to use two
 //! threads, the down sweep does the top half while the up sweep does the bottom half, then
-//! each finishes the other half with the sums stored there. Each pixel's total is the same
+//! each finishes the other half with the sums stored there. The one-sweep mode needs no
+//! volume: a row's horizontal paths depend on that row's costs only, so they are computed
+//! with the costs, rows in parallel, while the three paths from the previous row run as
+//! one sequential sweep, pipelined over bands of rows. Each pixel's total is the same
 //! integer sum whatever the order, so results do not depend on the thread count.
+//!
+//! The recurrence runs over blocks of 16 disparities (`u16` lanes with saturating adds,
+//! as in OpenCV's vectorised loop), the paths from the previous row fused into one pass
+//! over each pixel's costs and sums.
 //!
 //! Costs are `u16`: the window cost (census Hamming sums, SAD sums; SSD sums / 64;
 //! `1 - NCC` and `1 - ZNCC` times 1024), rounded and capped at [`SGM_COST_CAP`];
@@ -27,6 +34,7 @@ use super::cost::MatchCost;
 use super::volume::{Pair, RowCosts, RowSums};
 use crate::error::{Error, Result};
 use crate::simd::{Kernel, V3};
+use rayon::prelude::*;
 
 /// The largest SGM cost (costs are capped here) and the largest `P2`.
 pub const SGM_COST_CAP: u16 = 4095;
@@ -84,9 +92,7 @@ impl<'a> CostRows<'a> {
         let dn = self.pair.disparities;
         let cap = u32::from(SGM_COST_CAP);
         if let Some(s) = &mut self.sums {
-            for (o, &v) in out.iter_mut().zip(s.sums(y)) {
-                *o = v.min(cap) as u16;
-            }
+            s.sums_capped(y, SGM_COST_CAP, out);
         } else if let Some((rc, buf, scale)) = &mut self.costs {
             rc.row(y, buf);
             for (o, &v) in out.iter_mut().zip(buf.iter()) {
@@ -98,6 +104,19 @@ impl<'a> CostRows<'a> {
             out[x * dn + x + 1..(x + 1) * dn].fill(SGM_COST_CAP);
         }
     }
+}
+
+/// Lanes of the explicit vector loops (16 `u16` per AVX2 register).
+const LANES: usize = 16;
+
+/// The recurrence for one disparity: `prev` at `d - 1`, `d`, `d + 1` (`lo`, `mid`, `hi`).
+#[inline(always)]
+fn recur(c: u16, lo: u16, mid: u16, hi: u16, pmin: u16, base: u16, p1: u16) -> u16 {
+    mid.min(lo.saturating_add(p1))
+        .min(hi.saturating_add(p1))
+        .min(base)
+        .wrapping_sub(pmin)
+        .wrapping_add(c)
 }
 
 /// One step of a path at one pixel over all disparities: `prev` is `L_r(p - r, ·)` with a
@@ -113,29 +132,140 @@ fn step(
     cur: &mut [u16],
     sum: &mut [u16],
 ) -> u16 {
+    step_n::<1>(c, [prev], [pmin], p1, p2, [cur], sum)[0]
+}
+
+/// [`step`] for `N` paths at once (one pass over the costs and the sums), written over
+/// fixed blocks of [`LANES`] disparities so that it compiles to vector instructions
+/// wherever it is inlined. Each path's values are those of [`step`]; the sum receives
+/// them all.
+#[inline(always)]
+fn step_n<const N: usize>(
+    c: &[u16],
+    prev: [&[u16]; N],
+    pmin: [u16; N],
+    p1: u16,
+    p2: u16,
+    cur: [&mut [u16]; N],
+    sum: &mut [u16],
+) -> [u16; N] {
     let dn = c.len();
-    let base = pmin.wrapping_add(p2);
-    let mut m = u16::MAX;
-    let (lo, mid, hi) = (&prev[..dn], &prev[1..dn + 1], &prev[2..dn + 2]);
-    for (((((&c, &a), &b), &e), o), s) in c
-        .iter()
-        .zip(mid)
-        .zip(lo)
-        .zip(hi)
-        .zip(&mut cur[1..dn + 1])
-        .zip(sum.iter_mut())
-    {
-        let v = a
-            .min(b.saturating_add(p1))
-            .min(e.saturating_add(p1))
-            .min(base)
-            .wrapping_sub(pmin)
-            .wrapping_add(c);
-        *o = v;
-        *s = s.wrapping_add(v);
-        m = m.min(v);
+    let base = pmin.map(|m| m.wrapping_add(p2));
+    let prev = prev.map(|p| &p[..dn + 2]);
+    let cur = cur.map(|o| &mut o[1..dn + 1]);
+    let sum = &mut sum[..dn];
+    let full = dn - dn % LANES;
+    let mut mins = [[u16::MAX; LANES]; N];
+    for i in (0..full).step_by(LANES) {
+        let cc = &c[i..i + LANES];
+        let s = &mut sum[i..i + LANES];
+        for k in 0..N {
+            let pv = &prev[k][i..i + LANES + 2];
+            let o = &mut cur[k][i..i + LANES];
+            for l in 0..LANES {
+                let v = recur(cc[l], pv[l], pv[l + 1], pv[l + 2], pmin[k], base[k], p1);
+                o[l] = v;
+                s[l] = s[l].wrapping_add(v);
+                mins[k][l] = mins[k][l].min(v);
+            }
+        }
+    }
+    let mut m = mins.map(|mk| mk.iter().fold(u16::MAX, |a, &b| a.min(b)));
+    for d in full..dn {
+        for k in 0..N {
+            let pv = prev[k];
+            let v = recur(c[d], pv[d], pv[d + 1], pv[d + 2], pmin[k], base[k], p1);
+            cur[k][d] = v;
+            sum[d] = sum[d].wrapping_add(v);
+            m[k] = m[k].min(v);
+        }
     }
     m
+}
+
+/// Scratch of the horizontal paths: the previous and current pixel's `L_r` (with
+/// sentinels) and a zero row for a path's first pixel.
+struct Horizontal {
+    bufs: [Vec<u16>; 2],
+    zero: Vec<u16>,
+}
+
+impl Horizontal {
+    fn new(dn: usize) -> Self {
+        let dp = dn + 2;
+        let mut hrow = vec![0u16; dp];
+        hrow[0] = u16::MAX;
+        hrow[dp - 1] = u16::MAX;
+        Horizontal {
+            bufs: [hrow.clone(), hrow],
+            zero: vec![0; dp],
+        }
+    }
+
+    /// Adds the left-to-right (`forward`) and right-to-left (`backward`) paths of one
+    /// cost row `c` (`[x][d]`) to `sum`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        c: &[u16],
+        dn: usize,
+        p1: u16,
+        p2: u16,
+        forward: bool,
+        backward: bool,
+        sum: &mut [u16],
+    ) {
+        let w = c.len() / dn;
+        let [ha, hb] = &mut self.bufs;
+        let zero = &self.zero[..];
+        for (on, order) in [(forward, false), (backward, true)] {
+            if !on {
+                continue;
+            }
+            let mut pm = 0u16;
+            for i in 0..w {
+                let x = if order { w - 1 - i } else { i };
+                let (prev, cur) = if i % 2 == 0 {
+                    (&*hb, &mut *ha)
+                } else {
+                    (&*ha, &mut *hb)
+                };
+                let pv = if i == 0 { zero } else { &prev[..] };
+                let pmin = if i == 0 { 0 } else { pm };
+                pm = step(
+                    &c[x * dn..(x + 1) * dn],
+                    pv,
+                    pmin,
+                    p1,
+                    p2,
+                    cur,
+                    &mut sum[x * dn..(x + 1) * dn],
+                );
+            }
+        }
+    }
+}
+
+/// Both horizontal paths of one row as a kernel: `sum` is overwritten with their sum.
+struct HorizontalRow<'a> {
+    scratch: &'a mut Horizontal,
+    c: &'a [u16],
+    dn: usize,
+    p1: u16,
+    p2: u16,
+    sum: &'a mut [u16],
+}
+
+impl Kernel for HorizontalRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.sum.fill(0);
+        self.scratch
+            .add(self.c, self.dn, self.p1, self.p2, true, true, self.sum);
+    }
 }
 
 /// One sweep's state: the cost rows, the previous row's `L_r` of each vertical path.
@@ -149,7 +279,7 @@ struct Sweep {
     sum: Vec<u16>,
     prev: Vec<(Vec<u16>, Vec<u16>)>,
     cur: Vec<(Vec<u16>, Vec<u16>)>,
-    horizontal: [Vec<u16>; 2],
+    horizontal: Horizontal,
     zero: Vec<u16>,
     last: Option<usize>,
     simd: Option<V3>,
@@ -165,9 +295,6 @@ impl Sweep {
             padded[x * dp + dp - 1] = u16::MAX;
         }
         let state = || (padded.clone(), vec![0u16; w]);
-        let mut hrow = vec![0u16; dp];
-        hrow[0] = u16::MAX;
-        hrow[dp - 1] = u16::MAX;
         Sweep {
             paths,
             dy,
@@ -178,7 +305,7 @@ impl Sweep {
             sum: vec![0; w * dn],
             prev: paths.vertical.iter().map(|_| state()).collect(),
             cur: paths.vertical.iter().map(|_| state()).collect(),
-            horizontal: [hrow.clone(), hrow],
+            horizontal: Horizontal::new(dn),
             zero: vec![0; dp],
             last: None,
             simd,
@@ -188,9 +315,23 @@ impl Sweep {
     /// The path sums of row `y` with costs `c` (the row must follow the previous row in
     /// the sweep's direction, or be its first row).
     fn row(&mut self, y: usize, c: &[u16]) -> &[u16] {
-        let kernel = SweepRow { sweep: self, y, c };
-        crate::simd::dispatch(kernel.sweep.simd, kernel);
+        let mut sum = std::mem::take(&mut self.sum);
+        sum.fill(0);
+        self.row_onto(y, c, &mut sum);
+        self.sum = sum;
         &self.sum
+    }
+
+    /// [`Sweep::row`] adding the path values of row `y` to `sum` (`[x][d]`).
+    fn row_onto(&mut self, y: usize, c: &[u16], sum: &mut [u16]) {
+        let simd = self.simd;
+        let kernel = SweepRow {
+            sweep: self,
+            y,
+            c,
+            sum,
+        };
+        crate::simd::dispatch(simd, kernel);
     }
 
     /// [`Sweep::row`] with the costs computed here.
@@ -204,6 +345,7 @@ struct SweepRow<'s, 'c> {
     sweep: &'s mut Sweep,
     y: usize,
     c: &'c [u16],
+    sum: &'c mut [u16],
 }
 
 impl Kernel for SweepRow<'_, '_> {
@@ -216,57 +358,64 @@ impl Kernel for SweepRow<'_, '_> {
         let dp = dn + 2;
         let continues = s.last.is_some_and(|l| l as isize + s.dy == self.y as isize);
         s.last = Some(self.y);
-        s.sum.fill(0);
-        let (c, sum, zero) = (self.c, &mut s.sum, &s.zero);
-        for (k, &dx) in s.paths.vertical.iter().enumerate() {
-            let (prev, prev_min) = &s.prev[k];
-            let (cur, cur_min) = &mut s.cur[k];
+        let (c, sum, zero) = (self.c, self.sum, &s.zero);
+        // The previous row's values of path `k` seen from pixel `x`.
+        let from = |k: usize, x: usize| -> Option<usize> {
+            let px = x as isize - s.paths.vertical[k];
+            (continues && px >= 0 && (px as usize) < w).then_some(px as usize)
+        };
+        if let ([pa, pb, pc], [ca, cb, cc]) = (&s.prev[..], &mut s.cur[..]) {
+            // Three paths from the previous row, fused: one pass per pixel.
+            let prevs = [pa, pb, pc];
             for x in 0..w {
-                let px = x as isize - dx;
-                let (pv, pm) = if continues && px >= 0 && (px as usize) < w {
-                    let px = px as usize;
-                    (&prev[px * dp..(px + 1) * dp], prev_min[px])
-                } else {
-                    (&zero[..], 0)
-                };
-                cur_min[x] = step(
+                let mut pv = [&zero[..]; 3];
+                let mut pm = [0u16; 3];
+                for k in 0..3 {
+                    if let Some(px) = from(k, x) {
+                        pv[k] = &prevs[k].0[px * dp..(px + 1) * dp];
+                        pm[k] = prevs[k].1[px];
+                    }
+                }
+                let cur = [
+                    &mut ca.0[x * dp..(x + 1) * dp],
+                    &mut cb.0[x * dp..(x + 1) * dp],
+                    &mut cc.0[x * dp..(x + 1) * dp],
+                ];
+                let m = step_n::<3>(
                     &c[x * dn..(x + 1) * dn],
                     pv,
                     pm,
                     p1,
                     p2,
-                    &mut cur[x * dp..(x + 1) * dp],
-                    &mut sum[x * dn..(x + 1) * dn],
-                );
-            }
-        }
-        std::mem::swap(&mut s.prev, &mut s.cur);
-        let [ha, hb] = &mut s.horizontal;
-        for (on, order) in [(s.paths.forward, false), (s.paths.backward, true)] {
-            if !on {
-                continue;
-            }
-            let mut pm = 0u16;
-            for i in 0..w {
-                let x = if order { w - 1 - i } else { i };
-                let (prev, cur) = if i % 2 == 0 {
-                    (&*hb, &mut *ha)
-                } else {
-                    (&*ha, &mut *hb)
-                };
-                let pv = if i == 0 { &zero[..] } else { &prev[..] };
-                let pmin = if i == 0 { 0 } else { pm };
-                pm = step(
-                    &c[x * dn..(x + 1) * dn],
-                    pv,
-                    pmin,
-                    p1,
-                    p2,
                     cur,
                     &mut sum[x * dn..(x + 1) * dn],
                 );
+                (ca.1[x], cb.1[x], cc.1[x]) = (m[0], m[1], m[2]);
+            }
+        } else {
+            for k in 0..s.paths.vertical.len() {
+                let (prev, prev_min) = &s.prev[k];
+                let (cur, cur_min) = &mut s.cur[k];
+                for x in 0..w {
+                    let (pv, pm) = match from(k, x) {
+                        Some(px) => (&prev[px * dp..(px + 1) * dp], prev_min[px]),
+                        None => (&zero[..], 0),
+                    };
+                    cur_min[x] = step(
+                        &c[x * dn..(x + 1) * dn],
+                        pv,
+                        pm,
+                        p1,
+                        p2,
+                        &mut cur[x * dp..(x + 1) * dp],
+                        &mut sum[x * dn..(x + 1) * dn],
+                    );
+                }
             }
         }
+        std::mem::swap(&mut s.prev, &mut s.cur);
+        let (forward, backward) = (s.paths.forward, s.paths.backward);
+        s.horizontal.add(c, dn, p1, p2, forward, backward, sum);
     }
 }
 
@@ -339,10 +488,10 @@ where
         ),
     };
     let stride = w * dn;
-    let mut sweep_down = Sweep::new(pair, down, 1, s.p1, s.p2, simd);
     let Some(up) = up else {
-        return single_sweep(pair, &mut sweep_down, finish);
+        return single_sweep(pair, s, simd, finish);
     };
+    let mut sweep_down = Sweep::new(pair, down, 1, s.p1, s.p2, simd);
     let bytes = h
         .checked_mul(stride)
         .and_then(|n| n.checked_mul(2))
@@ -403,59 +552,99 @@ where
 /// Rows per stage of the single-sweep pipeline.
 const PIPE_ROWS: usize = 16;
 
-/// The one-sweep mode as a three-stage pipeline over bands of [`PIPE_ROWS`] rows: while
-/// the sweep aggregates band `k`, the other task computes the costs of band `k + 1` and
-/// finishes band `k - 1` (in a 1-thread pool the same steps run one after the other).
-fn single_sweep<F>(pair: &Pair, sweep: &mut Sweep, finish: F) -> Result<()>
+/// `(next, current, previous)` of three rotating buffers at stage `k`.
+fn rotate3<T>(bufs: &mut [T; 3], k: usize) -> (&mut T, &mut T, &mut T) {
+    let [a, b, c] = bufs;
+    match k % 3 {
+        0 => (b, a, c),
+        1 => (c, b, a),
+        _ => (a, c, b),
+    }
+}
+
+/// The one-sweep mode (5 paths) as a pipeline over bands of [`PIPE_ROWS`] rows. The
+/// horizontal paths of a row need only that row's costs, so they are computed with the
+/// costs, rows in parallel; the three paths from the previous row are one sequential
+/// sweep. While the sweep adds its paths to band `k`, the other task computes the costs
+/// and horizontal paths of band `k + 1` and finishes band `k - 1` (in a 1-thread pool the
+/// same steps run one after the other).
+fn single_sweep<F>(pair: &Pair, s: SgmSettings, simd: Option<V3>, finish: F) -> Result<()>
 where
     F: Fn(usize, &[u16]) + Sync,
 {
-    let (h, stride) = (pair.height, pair.width * pair.disparities);
+    let (h, dn) = (pair.height, pair.disparities);
+    let stride = pair.width * dn;
     let bands = h.div_ceil(PIPE_ROWS);
     let rows_of = |k: usize| k * PIPE_ROWS..((k + 1) * PIPE_ROWS).min(h);
-    let mut costs = CostRows::new(pair);
-    let mut cost_bufs = [
-        vec![0u16; PIPE_ROWS * stride],
-        vec![0u16; PIPE_ROWS * stride],
-    ];
-    let mut sum_bufs = [
-        vec![0u16; PIPE_ROWS * stride],
-        vec![0u16; PIPE_ROWS * stride],
-    ];
-    let fill = |costs: &mut CostRows, buf: &mut [u16], k: usize| {
-        for (i, y) in rows_of(k).enumerate() {
-            costs.row(y, &mut buf[i * stride..(i + 1) * stride]);
-        }
+    let vertical = Paths {
+        vertical: &[-1, 0, 1],
+        forward: false,
+        backward: false,
     };
-    fill(&mut costs, &mut cost_bufs[0], 0);
+    let mut sweep = Sweep::new(pair, vertical, 1, s.p1, s.p2, simd);
+    let mut costs = CostRows::new(pair);
+    let band = || vec![0u16; PIPE_ROWS * stride];
+    let mut cost_bufs = [band(), band()];
+    let mut sum_bufs = [band(), band(), band()];
+    let (p1, p2) = (s.p1, s.p2);
+    // Band `k`: its costs, then the sums of its horizontal paths.
+    let prepare = |costs: &mut CostRows, cbuf: &mut [u16], sbuf: &mut [u16], k: usize| {
+        let n = rows_of(k).len() * stride;
+        for (i, y) in rows_of(k).enumerate() {
+            costs.row(y, &mut cbuf[i * stride..(i + 1) * stride]);
+        }
+        sbuf[..n]
+            .par_chunks_mut(stride)
+            .zip(cbuf[..n].par_chunks(stride))
+            .for_each_init(
+                || Horizontal::new(dn),
+                |scratch, (sum, c)| {
+                    let kernel = HorizontalRow {
+                        scratch,
+                        c,
+                        dn,
+                        p1,
+                        p2,
+                        sum,
+                    };
+                    crate::simd::dispatch(simd, kernel);
+                },
+            );
+    };
+    let finish_band = |sbuf: &[u16], k: usize| {
+        let n = rows_of(k).len() * stride;
+        sbuf[..n]
+            .par_chunks(stride)
+            .zip(rows_of(k).into_par_iter())
+            .for_each(|(sums, y)| finish(y, sums));
+    };
+    {
+        let [c0, _] = &mut cost_bufs;
+        let [s0, ..] = &mut sum_bufs;
+        prepare(&mut costs, c0, s0, 0);
+    }
     for k in 0..bands {
         let [c0, c1] = &mut cost_bufs;
         let (cur_costs, next_costs) = if k % 2 == 0 { (&*c0, c1) } else { (&*c1, c0) };
-        let [s0, s1] = &mut sum_bufs;
-        let (cur_sums, prev_sums) = if k % 2 == 0 { (s0, &*s1) } else { (s1, &*s0) };
+        let (next_sums, cur_sums, prev_sums) = rotate3(&mut sum_bufs, k);
         rayon::join(
             || {
                 if k + 1 < bands {
-                    fill(&mut costs, next_costs, k + 1);
+                    prepare(&mut costs, next_costs, next_sums, k + 1);
                 }
                 if k > 0 {
-                    for (i, y) in rows_of(k - 1).enumerate() {
-                        finish(y, &prev_sums[i * stride..(i + 1) * stride]);
-                    }
+                    finish_band(prev_sums, k - 1);
                 }
             },
             || {
                 for (i, y) in rows_of(k).enumerate() {
-                    let row = &cur_costs[i * stride..(i + 1) * stride];
-                    cur_sums[i * stride..(i + 1) * stride].copy_from_slice(sweep.row(y, row));
+                    let range = i * stride..(i + 1) * stride;
+                    sweep.row_onto(y, &cur_costs[range.clone()], &mut cur_sums[range]);
                 }
             },
         );
     }
-    let last = &sum_bufs[(bands - 1) % 2];
-    for (i, y) in rows_of(bands - 1).enumerate() {
-        finish(y, &last[i * stride..(i + 1) * stride]);
-    }
+    finish_band(&sum_bufs[(bands - 1) % 3], bands - 1);
     Ok(())
 }
 
@@ -497,8 +686,89 @@ mod tests {
     }
 
     #[test]
+    fn aggregate_equals_the_naive_paths_in_every_mode() {
+        // Taller than two pipeline bands, more disparities than one block of lanes.
+        let (w, h, dn) = (23, 2 * PIPE_ROWS + 5, 19);
+        let mut s = 99u64;
+        let mut px = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % 256) as u8
+        };
+        let l: Vec<u8> = (0..w * h).map(|_| px()).collect();
+        let r: Vec<u8> = (0..w * h).map(|_| px()).collect();
+        let (li, ri) = (
+            crate::image::Image::from_u8(w, h, &l).unwrap(),
+            crate::image::Image::from_u8(w, h, &r).unwrap(),
+        );
+        let pair = Pair::new(&li, &ri, MatchCost::Sad, 3, (3, 3), dn).unwrap();
+        let mut rows = CostRows::new(&pair);
+        let mut c = vec![vec![0u16; w * dn]; h];
+        for (y, row) in c.iter_mut().enumerate() {
+            rows.row(y, row);
+        }
+        let (p1, p2) = (7u16, 40u16);
+        let down = [(-1, 1), (0, 1), (1, 1)];
+        let up = [(-1, -1), (0, -1), (1, -1)];
+        let across = [(1, 0), (-1, 0)];
+        let modes: [(usize, Vec<(isize, isize)>); 3] = [
+            (5, [&across[..], &down[..]].concat()),
+            (4, vec![(1, 0), (-1, 0), (0, 1), (0, -1)]),
+            (8, [&across[..], &down[..], &up[..]].concat()),
+        ];
+        let inside = |x: isize, y: isize| x >= 0 && y >= 0 && x < w as isize && y < h as isize;
+        for (paths, dirs) in modes {
+            // Each path line from the pixel whose predecessor is outside the image.
+            let mut want = vec![vec![0u32; w * dn]; h];
+            for &(rx, ry) in &dirs {
+                for y0 in 0..h as isize {
+                    for x0 in 0..w as isize {
+                        if inside(x0 - rx, y0 - ry) {
+                            continue;
+                        }
+                        let mut line = Vec::new();
+                        let (mut x, mut y) = (x0, y0);
+                        while inside(x, y) {
+                            line.push((x as usize, y as usize));
+                            (x, y) = (x + rx, y + ry);
+                        }
+                        let costs: Vec<Vec<u16>> = line
+                            .iter()
+                            .map(|&(x, y)| c[y][x * dn..(x + 1) * dn].to_vec())
+                            .collect();
+                        let l = naive_path(&costs, u32::from(p1), u32::from(p2));
+                        for (&(x, y), lv) in line.iter().zip(&l) {
+                            for (d, &v) in lv.iter().enumerate() {
+                                want[y][x * dn + d] += v;
+                            }
+                        }
+                    }
+                }
+            }
+            let got = std::sync::Mutex::new(vec![Vec::new(); h]);
+            aggregate(&pair, SgmSettings { p1, p2, paths }, |y, sums| {
+                got.lock().unwrap()[y] = sums.to_vec();
+            })
+            .unwrap();
+            let got = got.into_inner().unwrap();
+            for y in 0..h {
+                let g: Vec<u32> = got[y].iter().map(|&v| u32::from(v)).collect();
+                assert_eq!(g, want[y], "{paths} paths, row {y}");
+            }
+        }
+    }
+
+    #[test]
     fn step_equals_the_naive_recurrence_on_a_tiny_volume() {
-        let (n, dn) = (9, 7);
+        // 7 disparities: the scalar tail only; 37: two blocks of lanes and a tail.
+        for dn in [7, 37] {
+            step_matches_naive(dn);
+        }
+    }
+
+    fn step_matches_naive(dn: usize) {
+        let n = 9;
         let mut s = 12345u64;
         let c: Vec<Vec<u16>> = (0..n)
             .map(|_| {

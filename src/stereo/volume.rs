@@ -190,35 +190,41 @@ impl<T: Copy, F: Fn(T, T) -> u32 + Copy> Kernel for ColumnUpdate<'_, T, F> {
     }
 }
 
-/// The running horizontal sum: `agg[x] = Σ_{e = x}^{x + 2r} col[e]`, per disparity.
-struct HorizontalSum<'a> {
+/// The running horizontal sum `a[x][d] = Σ_{e = x}^{x + 2r} col[e][d]`, handed pixel by
+/// pixel to `emit(x, a[x], out[x])`; `acc` (one pixel's disparities) holds the running
+/// sums.
+struct HorizontalSum<'a, O, F> {
     col: &'a [u32],
-    agg: &'a mut [u32],
+    acc: &'a mut [u32],
+    out: &'a mut [O],
     disparities: usize,
     span: usize,
+    emit: F,
 }
 
-impl Kernel for HorizontalSum<'_> {
+impl<O, F: Fn(usize, &[u32], &mut [O])> Kernel for HorizontalSum<'_, O, F> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let dn = self.disparities;
-        let (first, rest) = self.agg.split_at_mut(dn);
-        first.fill(0);
+        let (dn, emit, acc) = (self.disparities, self.emit, self.acc);
+        acc.fill(0);
         for e in 0..self.span {
-            for (a, &c) in first.iter_mut().zip(&self.col[e * dn..(e + 1) * dn]) {
+            for (a, &c) in acc.iter_mut().zip(&self.col[e * dn..(e + 1) * dn]) {
                 *a = a.wrapping_add(c);
             }
         }
-        let mut prev: &[u32] = first;
-        for (x, out) in rest.chunks_exact_mut(dn).enumerate() {
+        let mut outs = self.out.chunks_exact_mut(dn);
+        if let Some(first) = outs.next() {
+            emit(0, acc, first);
+        }
+        for (x, out) in outs.enumerate() {
             let inc = &self.col[(x + self.span) * dn..(x + self.span + 1) * dn];
             let dec = &self.col[x * dn..(x + 1) * dn];
-            for (((o, &p), &i), &s) in out.iter_mut().zip(prev).zip(inc).zip(dec) {
-                *o = p.wrapping_add(i).wrapping_sub(s);
+            for ((a, &i), &s) in acc.iter_mut().zip(inc).zip(dec) {
+                *a = a.wrapping_add(i).wrapping_sub(s);
             }
-            prev = out;
+            emit(x + 1, acc, out);
         }
     }
 }
@@ -230,6 +236,7 @@ pub(crate) struct RowSums<'a> {
     pair: &'a Pair,
     col: Vec<u32>,
     agg: Vec<u32>,
+    acc: Vec<u32>,
     current: Option<usize>,
     lrows: [Vec<u8>; 2],
     rrows: [Vec<u8>; 2],
@@ -244,6 +251,7 @@ impl<'a> RowSums<'a> {
             pair,
             col: vec![0; ext * pair.disparities],
             agg: vec![0; pair.width * pair.disparities],
+            acc: vec![0; pair.disparities],
             current: None,
             lrows: [Vec::new(), Vec::new()],
             rrows: [Vec::new(), Vec::new()],
@@ -324,8 +332,8 @@ impl<'a> RowSums<'a> {
         }
     }
 
-    /// The window sums of row `y`: `[x][d]`, `width * disparities` values.
-    pub(crate) fn sums(&mut self, y: usize) -> &[u32] {
+    /// Moves the column sums to row `y`.
+    fn column_sums(&mut self, y: usize) {
         let r = (self.pair.window / 2) as isize;
         let yi = y as isize;
         match self.current {
@@ -349,14 +357,41 @@ impl<'a> RowSums<'a> {
             }
         }
         self.current = Some(y);
+    }
+
+    /// The window sums of row `y`: `[x][d]`, `width * disparities` values.
+    pub(crate) fn sums(&mut self, y: usize) -> &[u32] {
+        self.column_sums(y);
         let kernel = HorizontalSum {
             col: &self.col,
-            agg: &mut self.agg,
+            acc: &mut self.acc,
+            out: &mut self.agg,
             disparities: self.pair.disparities,
             span: self.pair.window,
+            emit: |_: usize, a: &[u32], o: &mut [u32]| o.copy_from_slice(a),
         };
         crate::simd::dispatch(self.pair.simd, kernel);
         &self.agg
+    }
+
+    /// The window sums of row `y` capped at `cap` as `u16` into `out` (`[x][d]`), without
+    /// going through the `u32` row.
+    pub(crate) fn sums_capped(&mut self, y: usize, cap: u16, out: &mut [u16]) {
+        self.column_sums(y);
+        let cap = u32::from(cap);
+        let kernel = HorizontalSum {
+            col: &self.col,
+            acc: &mut self.acc,
+            out,
+            disparities: self.pair.disparities,
+            span: self.pair.window,
+            emit: move |_: usize, a: &[u32], o: &mut [u16]| {
+                for (o, &v) in o.iter_mut().zip(a) {
+                    *o = v.min(cap) as u16;
+                }
+            },
+        };
+        crate::simd::dispatch(self.pair.simd, kernel);
     }
 }
 
@@ -378,8 +413,8 @@ impl<'a> RowCosts<'a> {
         let pair = self.sums.pair;
         let (w, h, dn, r) = (pair.width, pair.height, pair.disparities, pair.window / 2);
         let cost = pair.cost;
-        let sums = self.sums.sums(y);
         if !cost.is_correlation() {
+            let sums = self.sums.sums(y);
             for (o, &s) in out.iter_mut().zip(sums) {
                 *o = s as f32;
             }
@@ -392,24 +427,41 @@ impl<'a> RowCosts<'a> {
         sr.reverse();
         srr.reverse();
         if cost == MatchCost::Ncc {
-            let inv = |q: u32| {
-                if f64::from(q) <= 0.5 {
+            let inv = |q: &u32| {
+                if f64::from(*q) <= 0.5 {
                     0.0
                 } else {
-                    (1.0 / f64::from(q).sqrt()) as f32
+                    (1.0 / f64::from(*q).sqrt()) as f32
                 }
             };
-            let invr: Vec<f32> = srr.iter().map(|&q| inv(q)).collect();
-            for x in 0..w {
-                let il = inv(sll[x]);
-                let s = &sums[x * dn..(x + 1) * dn];
-                let ir = &invr[w - 1 - x..w - 1 - x + dn];
-                for ((o, &p), &ir) in out[x * dn..(x + 1) * dn].iter_mut().zip(s).zip(ir) {
-                    let k = il * ir;
-                    *o = if k == 0.0 { 2.0 } else { 1.0 - p as f32 * k };
-                }
-            }
+            let invr: Vec<f32> = srr.iter().map(inv).collect();
+            let invl: Vec<f32> = sll.iter().map(inv).collect();
+            // The window sums go straight into the costs, pixel by pixel.
+            self.sums.column_sums(y);
+            let sums = &mut self.sums;
+            let kernel = HorizontalSum {
+                col: &sums.col,
+                acc: &mut sums.acc,
+                out,
+                disparities: dn,
+                span: pair.window,
+                emit: |x: usize, a: &[u32], o: &mut [f32]| {
+                    let (il, ir) = (invl[x], &invr[w - 1 - x..w - 1 - x + dn]);
+                    for ((o, &p), &ir) in o.iter_mut().zip(a).zip(ir) {
+                        let k = il * ir;
+                        // `p < 2^31` (at most 255² · 51²), so going through `i32` (which
+                        // converts in one vector instruction) gives the same `f32`.
+                        *o = if k == 0.0 {
+                            2.0
+                        } else {
+                            1.0 - p as i32 as f32 * k
+                        };
+                    }
+                },
+            };
+            crate::simd::dispatch(pair.simd, kernel);
         } else {
+            let sums = self.sums.sums(y);
             for x in 0..w {
                 let s = &sums[x * dn..(x + 1) * dn];
                 for d in 0..dn {
