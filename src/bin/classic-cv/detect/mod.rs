@@ -1,5 +1,6 @@
 //! `detect` and `eval-detector`: Viola-Jones with OpenCV cascades.
 
+pub mod cascades;
 pub mod train;
 pub mod video;
 
@@ -10,7 +11,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use classic_cv::datasets;
-use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::{self, DetectParams, Detection, Detector, FrameStream, Grouping};
 use classic_cv::draw::Canvas;
 use classic_cv::image::{Image, Rect, parse_size};
@@ -20,8 +20,8 @@ use crate::Globals;
 /// Detection options shared by `detect` and `eval-detector`.
 #[derive(Args, Debug, Clone)]
 pub struct DetectOpts {
-    /// OpenCV cascade XML (current or old haartraining format).
-    #[arg(long, value_name = "XML")]
+    #[arg(long, value_name = "NAME|XML", default_value = cascades::DEFAULT_CASCADE,
+          help = cascades::CASCADE_HELP)]
     pub cascade: PathBuf,
     /// Pyramid scale step (> 1).
     #[arg(long, default_value_t = 1.1)]
@@ -61,7 +61,7 @@ impl DetectOpts {
     /// Loads the cascade and checks the parameters.
     pub(crate) fn detector(&self) -> Result<Detector> {
         crate::output::flags(self.params().validate())?;
-        let cascade = Cascade::load(&self.cascade)?;
+        let cascade = cascades::load(&self.cascade)?;
         let det = Detector::new(cascade)?;
         Ok(det)
     }

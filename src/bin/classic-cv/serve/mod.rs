@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub opts: DetectOpts,
     /// Folders whose cascade XML files the page offers besides --cascade (default: the
-    /// OpenCV cascades `fetch-data` brought and `data/models`).
+    /// OpenCV cascades `fetch-data` brought, `data/models`, and classic-cv-face built in).
     #[arg(long = "cascade-dir", value_name = "DIR")]
     pub cascade_dirs: Vec<PathBuf>,
 }
@@ -110,7 +110,12 @@ pub(crate) struct Service {
 impl Service {
     fn new(args: &ServeArgs) -> Result<Service> {
         let det = args.opts.detector()?;
-        let default_cascade = file_name(&args.opts.cascade);
+        use crate::detect::cascades::{BUILTIN, Source, resolve};
+        let default_spec = match resolve(&args.opts.cascade)? {
+            Source::File(path) => path,
+            Source::Builtin => PathBuf::from(BUILTIN),
+        };
+        let default_cascade = file_name(&default_spec);
         let mut cascades = BTreeMap::new();
         let dirs = if args.cascade_dirs.is_empty() {
             let cache = classic_cv::datasets::fetch::default_cache_dir();
@@ -137,7 +142,13 @@ impl Service {
                 }
             }
         }
-        cascades.insert(default_cascade.clone(), args.opts.cascade.clone());
+        cascades.insert(default_cascade.clone(), default_spec);
+        if !cascades.contains_key("face-cascade.xml") {
+            // Outside a checkout: our face cascade, from the binary.
+            cascades
+                .entry(BUILTIN.to_string())
+                .or_insert_with(|| PathBuf::from(BUILTIN));
+        }
         let loaded = HashMap::from([(default_cascade.clone(), Arc::new(det))]);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(rayon::current_num_threads())

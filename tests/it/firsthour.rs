@@ -1,0 +1,305 @@
+//! A user's first hour: broken pipes, the data directory and cascades by name, `predict` on
+//! images of another size, and the dense SIFT -> k-means -> encode chain over a folder.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use classic_cv::Image;
+use classic_cv::npy::{self, NpyArray, NpyData};
+
+use crate::locate::{cache, root};
+
+/// `classic-cv args` in `cwd` with `env` set and the data variables removed; its output.
+fn run(cwd: &Path, env: &[(&str, &Path)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_classic-cv"));
+    c.args(args)
+        .current_dir(cwd)
+        .env_remove("CLASSIC_CV_DATA")
+        .env_remove("XDG_CACHE_HOME");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `args`, reads one line of stdout and closes the pipe: the command must end quietly
+/// (0, or 141 as after SIGPIPE), never with an internal error.
+fn closes_quietly(cwd: &Path, args: &[&str]) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe is closed.
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(0) | Some(141)),
+        "{args:?}: {code:?} {err}"
+    );
+    assert!(err.is_empty(), "{args:?}: {err}");
+    assert!(!first.is_empty(), "{args:?}: no first line");
+}
+
+/// Two classes of 28x28 images (a bright top or bottom band) as `npy:X,Y`.
+fn bands(dir: &Path, n: usize) -> String {
+    let mut x = Vec::with_capacity(n * 784);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let class = (i % 2) as u32;
+        for row in 0..28 {
+            for col in 0..28 {
+                let on = if class == 0 { row < 10 } else { row >= 18 };
+                let noise = ((i * 31 + row * 7 + col * 13) % 17) as f32 / 100.0;
+                x.push(if on { 0.7 } else { 0.1 } + noise);
+            }
+        }
+        y.push(class);
+    }
+    let (xp, yp) = (dir.join("x.npy"), dir.join("y.npy"));
+    let shape = vec![n, 28, 28];
+    npy::write(
+        &xp,
+        &NpyArray {
+            shape,
+            data: NpyData::F32(x),
+        },
+    )
+    .unwrap();
+    npy::write_u32(&yp, &y).unwrap();
+    format!("npy:{},{}", xp.display(), yp.display())
+}
+
+/// A k-NN on raw pixels trained on [`bands`]: the model's path.
+fn pixel_model(dir: &Path) -> PathBuf {
+    let spec = bands(dir, 40);
+    let model = dir.join("knn.bin");
+    let config = root().join("examples/configs/knn-k5-l2.json");
+    let out = run(
+        dir,
+        &[],
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--dataset",
+            &spec,
+            "-o",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    model
+}
+
+#[test]
+fn broken_pipes_end_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // `println!` (predict's lines): 4,000 lines, more than a pipe holds.
+    let model = pixel_model(d);
+    let png = d.join("top.png");
+    Image::from_fn(28, 28, |_, y| if y < 10 { 0.8 } else { 0.1 })
+        .save_png(&png)
+        .unwrap();
+    let mut args = vec!["predict", model.to_str().unwrap()];
+    args.extend(std::iter::repeat_n(png.to_str().unwrap(), 4000));
+    closes_quietly(d, &args);
+    // A buffered writer with `?` (detect's JSON lines from raw frames on stdin).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_classic-cv"))
+        .args(["detect", "--cascade", "classic-cv-face", "--raw", "24x24"])
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let frame = [128u8; 24 * 24];
+        for _ in 0..20_000 {
+            if stdin.write_all(&frame).is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let err = text(&out.stderr);
+    assert!(first.starts_with("{\"image\":0"), "{first}");
+    assert!(matches!(out.status.code(), Some(0) | Some(141)), "{err}");
+    assert!(!err.contains("error"), "{err}");
+    // clap's help.
+    closes_quietly(d, &["--help"]);
+    closes_quietly(d, &["detect", "--help"]);
+}
+
+fn haar(name: &str) -> PathBuf {
+    cache().join(format!("opencv/haarcascades/haarcascade_{name}.xml"))
+}
+
+fn astronaut() -> PathBuf {
+    cache().join("skimage/astronaut.png")
+}
+
+/// `detect --json` on the astronaut with these extra arguments, from the repository root.
+fn boxes(env: &[(&str, &Path)], extra: &[&str]) -> String {
+    let photo = astronaut();
+    let mut args = vec!["--json", "detect", photo.to_str().unwrap()];
+    args.extend(extra);
+    let out = run(&root(), env, &args);
+    assert!(out.status.success(), "{extra:?}: {}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["boxes"].to_string()
+}
+
+#[test]
+fn cascades_are_found_by_name_with_a_default() {
+    assert!(
+        haar("frontalface_default").is_file(),
+        "OpenCV's cascades are missing: run `classic-cv fetch-data`"
+    );
+    let data: &[(&str, &Path)] = &[("CLASSIC_CV_DATA", &cache())];
+    let by_path = boxes(
+        data,
+        &["--cascade", haar("frontalface_default").to_str().unwrap()],
+    );
+    assert_ne!(by_path, "[]", "the astronaut has a face");
+    assert_eq!(boxes(data, &["--cascade", "frontalface_default"]), by_path);
+    assert_eq!(
+        boxes(data, &["--cascade", "haarcascade_frontalface_default"]),
+        by_path
+    );
+    // No --cascade: frontalface_default.
+    assert_eq!(boxes(data, &[]), by_path);
+    // The built-in cascade is the committed one.
+    let ours = root().join("data/models/face-cascade.xml");
+    assert_eq!(
+        boxes(data, &["--cascade", "classic-cv-face"]),
+        boxes(data, &["--cascade", ours.to_str().unwrap()])
+    );
+    let alt = boxes(data, &["--cascade", "frontalface_alt2"]);
+    assert_eq!(
+        alt,
+        boxes(
+            data,
+            &["--cascade", haar("frontalface_alt2").to_str().unwrap()]
+        )
+    );
+    // An unknown name: a usage error listing the names.
+    let out = run(
+        &root(),
+        data,
+        &[
+            "detect",
+            "--cascade",
+            "no_such_face",
+            astronaut().to_str().unwrap(),
+        ],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for name in [
+        "no_such_face",
+        "classic-cv-face",
+        "frontalface_default",
+        "eye",
+        "profileface",
+    ] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn the_data_directory_follows_the_variable_the_flag_and_the_user_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A data directory holding one OpenCV cascade under another name.
+    let mine = d.join("mine");
+    std::fs::create_dir_all(mine.join("opencv/haarcascades")).unwrap();
+    std::fs::copy(
+        haar("frontalface_alt"),
+        mine.join("opencv/haarcascades/haarcascade_myface.xml"),
+    )
+    .unwrap();
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let want = boxes(
+        &[],
+        &["--cascade", haar("frontalface_alt").to_str().unwrap()],
+    );
+    assert_eq!(
+        boxes(&[("CLASSIC_CV_DATA", &mine)], &["--cascade", "myface"]),
+        want
+    );
+    // --data-dir wins over the variable.
+    let m = mine.to_str().unwrap();
+    assert_eq!(
+        boxes(
+            &[("CLASSIC_CV_DATA", &empty)],
+            &["--data-dir", m, "--cascade", "myface"]
+        ),
+        want
+    );
+    // The names listed are those of the directory in use.
+    let out = run(
+        &root(),
+        &[("CLASSIC_CV_DATA", &mine)],
+        &["detect", "--cascade", "nope", "x.png"],
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("classic-cv-face, myface"), "{err}");
+    assert!(!err.contains("frontalface_default"), "{err}");
+    // Outside a checkout: the per-user cache, $XDG_CACHE_HOME first, then ~/.cache.
+    let home = d.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let verify = |env: &[(&str, &Path)]| -> String {
+        let out = run(d, env, &["--json", "fetch-data", "--verify"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["files"][0]["path"].as_str().unwrap().to_string()
+    };
+    let user = home.join(".cache/classic-cv");
+    assert!(
+        verify(&[("HOME", &home)]).starts_with(user.to_str().unwrap()),
+        "{}",
+        verify(&[("HOME", &home)])
+    );
+    let xdg = d.join("xdg");
+    assert!(
+        verify(&[("HOME", &home), ("XDG_CACHE_HOME", &xdg)])
+            .starts_with(xdg.join("classic-cv").to_str().unwrap())
+    );
+    // There, the built-in cascade is still found, and the hint says where the data goes.
+    let out = run(
+        d,
+        &[("HOME", &home)],
+        &["detect", "--cascade", "nope", "x.png"],
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains(user.to_str().unwrap()), "{err}");
+    assert!(err.contains("fetch-data"), "{err}");
+    let help = text(&run(d, &[], &["detect", "--help"]).stdout);
+    assert!(
+        help.contains("--data-dir") && help.contains("CLASSIC_CV_DATA"),
+        "{help}"
+    );
+    assert!(help.contains("[default: frontalface_default]"), "{help}");
+}
