@@ -303,3 +303,98 @@ fn the_data_directory_follows_the_variable_the_flag_and_the_user_cache() {
     );
     assert!(help.contains("[default: frontalface_default]"), "{help}");
 }
+
+/// `predict`'s label column for these images.
+fn predict(dir: &Path, model: &Path, images: &[&Path]) -> (Option<i32>, Vec<String>, String) {
+    let mut args = vec!["predict", model.to_str().unwrap()];
+    args.extend(images.iter().map(|p| p.to_str().unwrap()));
+    let out = run(dir, &[], &args);
+    let labels = text(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap_or_default().to_string())
+        .collect();
+    (out.status.code(), labels, text(&out.stderr))
+}
+
+#[test]
+fn predict_resizes_to_the_models_input_or_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = pixel_model(d);
+    // 512x512 photos of each class, and the same resized by hand to 28x28.
+    let mut big = Vec::new();
+    let mut small = Vec::new();
+    for (name, top) in [("top", true), ("bottom", false)] {
+        let img = Image::from_fn(512, 512, |x, y| {
+            let on = if top { y < 180 } else { y >= 330 };
+            (if on { 0.75 } else { 0.1 }) + ((x * 7 + y * 3) % 11) as f32 / 100.0
+        });
+        let (b, s) = (
+            d.join(format!("{name}.png")),
+            d.join(format!("{name}28.png")),
+        );
+        img.save_png(&b).unwrap();
+        Image::load(&b)
+            .unwrap()
+            .resize_bilinear(28, 28)
+            .unwrap()
+            .save_png(&s)
+            .unwrap();
+        big.push(b);
+        small.push(s);
+    }
+    let big: Vec<&Path> = big.iter().map(|p| p.as_path()).collect();
+    let small: Vec<&Path> = small.iter().map(|p| p.as_path()).collect();
+    let (code, labels, err) = predict(d, &model, &big);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(labels, ["0", "1"], "{err}");
+    assert!(
+        err.contains("top.png: resized from 512x512 to 28x28"),
+        "{err}"
+    );
+    let (code, by_hand, err) = predict(d, &model, &small);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(labels, by_hand);
+    assert!(
+        err.is_empty(),
+        "images of the model's size are taken as they are: {err}"
+    );
+
+    // A model of 30 features per image (rows of an (N, D) file): no image size gives 30
+    // pixels from a square, so a 512x512 image is refused, naming it and the expectation.
+    let (n, dim) = (20, 30);
+    let x: Vec<f32> = (0..n * dim)
+        .map(|i| ((i % dim) * (i / dim % 2)) as f32 / 30.0)
+        .collect();
+    let y: Vec<u32> = (0..n as u32).map(|i| i % 2).collect();
+    npy::write(
+        d.join("x30.npy"),
+        &NpyArray {
+            shape: vec![n, dim],
+            data: NpyData::F32(x),
+        },
+    )
+    .unwrap();
+    npy::write_u32(d.join("y30.npy"), &y).unwrap();
+    let model30 = d.join("knn30.bin");
+    let config = root().join("examples/configs/knn-k5-l2.json");
+    let out = run(
+        d,
+        &[],
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--dataset",
+            "npy:x30.npy,y30.npy",
+            "-o",
+            model30.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (code, _, err) = predict(d, &model30, &big[..1]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("top.png") && err.contains("512x512"), "{err}");
+    assert!(err.contains("images of 30 pixels"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
