@@ -398,3 +398,120 @@ fn predict_resizes_to_the_models_input_or_refuses() {
     assert!(err.contains("images of 30 pixels"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `kmeans` with `extra`, 16 centres, 5 iterations, 2 threads.
+fn kmeans<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["kmeans"];
+    a.extend(extra);
+    a.extend(["--k", "16", "--iters", "5", "--threads", "2"]);
+    a
+}
+
+/// Reads an `.npy` matrix.
+fn matrix(p: &Path) -> ndarray::Array2<f32> {
+    npy::read(p).unwrap().into_array2(p).unwrap()
+}
+
+#[test]
+fn dsift_kmeans_encode_chain_over_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let photos = d.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for name in ["left01.jpg", "left02.jpg", "right03.jpg"] {
+        let p = cache().join("opencv-doc").join(name);
+        assert!(
+            p.is_file(),
+            "{} is missing: run `classic-cv fetch-data`",
+            p.display()
+        );
+        std::fs::copy(&p, photos.join(name)).unwrap();
+    }
+    let ok = |args: &[&str]| {
+        let out = run(d, &[], args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(&[
+        "dsift", "photos", "--step", "8", "-o", "desc", "--frames", "frames",
+    ]);
+    let stems = ["left01", "left02", "right03"];
+    // The folder gives the same codebook as the descriptors pooled into one file.
+    let pooled: Vec<ndarray::Array2<f32>> = stems
+        .iter()
+        .map(|s| matrix(&d.join(format!("desc/{s}.npy"))))
+        .collect();
+    let views: Vec<_> = pooled.iter().map(|m| m.view()).collect();
+    let all = ndarray::concatenate(ndarray::Axis(0), &views).unwrap();
+    npy::write_array2(d.join("all.npy"), &all).unwrap();
+    ok(&kmeans(&["desc", "-o", "cb_dir.npy"]));
+    ok(&kmeans(&["all.npy", "-o", "cb_all.npy"]));
+    assert_eq!(matrix(&d.join("cb_dir.npy")), matrix(&d.join("cb_all.npy")));
+    // Seeded sampling: the same seed gives the same codebook, another seed another; a
+    // sample as large as the input is the input.
+    let n = all.nrows().to_string();
+    ok(&kmeans(&["desc", "--sample", &n, "-o", "cb_full.npy"]));
+    assert_eq!(
+        matrix(&d.join("cb_full.npy")),
+        matrix(&d.join("cb_all.npy"))
+    );
+    let out = ok(&kmeans(&[
+        "--json", "desc", "--sample", "500", "--seed", "7", "-o", "a.npy",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["n"].as_u64(), v["files"].as_u64()),
+        (Some(500), Some(3)),
+        "{v}"
+    );
+    assert_eq!(v["descriptors_read"].as_u64(), Some(all.nrows() as u64));
+    ok(&kmeans(&[
+        "desc", "--sample", "500", "--seed", "7", "-o", "b.npy",
+    ]));
+    ok(&kmeans(&[
+        "desc", "--sample", "500", "--seed", "8", "-o", "c.npy",
+    ]));
+    assert_eq!(matrix(&d.join("a.npy")), matrix(&d.join("b.npy")));
+    assert_ne!(matrix(&d.join("a.npy")), matrix(&d.join("c.npy")));
+    // encode: one row per image, equal to encoding each image alone.
+    let enc = ["--codebook", "cb_dir.npy", "--pyramid", "1,2"];
+    let mut a = vec![
+        "encode", "bovw", "desc", "--frames", "frames", "-o", "enc.npy",
+    ];
+    a.extend(enc);
+    ok(&a);
+    let rows = matrix(&d.join("enc.npy"));
+    assert_eq!(rows.dim(), (3, 16 * 5));
+    for (i, s) in stems.iter().enumerate() {
+        let (desc, frames) = (format!("desc/{s}.npy"), format!("frames/{s}.npy"));
+        let mut a = vec![
+            "encode", "bovw", &desc, "--frames", &frames, "-o", "one.npy",
+        ];
+        a.extend(enc);
+        ok(&a);
+        assert_eq!(matrix(&d.join("one.npy")).row(0), rows.row(i), "{s}");
+    }
+    // Files in argument order.
+    ok(&[
+        "encode",
+        "vlad",
+        "desc/right03.npy",
+        "desc/left01.npy",
+        "--codebook",
+        "cb_dir.npy",
+        "-o",
+        "v2.npy",
+    ]);
+    ok(&[
+        "encode",
+        "vlad",
+        "desc",
+        "--codebook",
+        "cb_dir.npy",
+        "-o",
+        "v3.npy",
+    ]);
+    let (v2, v3) = (matrix(&d.join("v2.npy")), matrix(&d.join("v3.npy")));
+    assert_eq!(v2.dim(), (2, 16 * 128));
+    assert_eq!((v2.row(0), v2.row(1)), (v3.row(2), v3.row(0)));
+}
