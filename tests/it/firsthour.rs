@@ -515,3 +515,89 @@ fn dsift_kmeans_encode_chain_over_a_folder() {
     assert_eq!(v2.dim(), (2, 16 * 128));
     assert_eq!((v2.row(0), v2.row(1)), (v3.row(2), v3.row(0)));
 }
+
+#[test]
+fn pr_curve_only_where_asked_and_drawings_keep_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(astronaut(), d.join("astro.png")).unwrap();
+    let data: &[(&str, &Path)] = &[("CLASSIC_CV_DATA", &cache())];
+    let out = run(
+        d,
+        data,
+        &["--json", "detect", "astro.png", "--draw", "drawn"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["boxes"].as_array().unwrap().len(), 1, "one face: {v}");
+    let b: Vec<u64> = v["boxes"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    // The drawing: the photo's colours, a green box 2 pixels wide (512 / 300, rounded).
+    let drawn = image::open(d.join("drawn/astro.png")).unwrap().into_rgb8();
+    assert_eq!(drawn.dimensions(), (512, 512));
+    let original = image::open(astronaut()).unwrap().into_rgb8();
+    assert_eq!(drawn.get_pixel(5, 5), original.get_pixel(5, 5));
+    assert!(
+        original
+            .get_pixel(5, 5)
+            .0
+            .iter()
+            .any(|&c| c != original.get_pixel(5, 5).0[0])
+    );
+    let (x, y, h) = (b[0] as u32, b[1] as u32, b[3] as u32);
+    let mid = y + h / 2;
+    assert_eq!(drawn.get_pixel(x, mid).0, [0, 255, 0]);
+    assert_eq!(drawn.get_pixel(x + 1, mid).0, [0, 255, 0]);
+    assert_eq!(drawn.get_pixel(x + 2, mid), original.get_pixel(x + 2, mid));
+    // A truth file with that box: no curve unless asked, then a titled 480x440 chart.
+    std::fs::write(
+        d.join("truth.xml"),
+        format!(
+            "<dataset><images><image file='astro.png'><box top='{}' left='{}' width='{}' \
+             height='{}'/></image></images></dataset>",
+            b[1], b[0], b[2], b[3]
+        ),
+    )
+    .unwrap();
+    let eval = |extra: &[&str]| {
+        let mut a = vec!["--json", "eval-detector", "--truth", "truth.xml"];
+        a.extend(extra);
+        let out = run(d, data, &a);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = eval(&[]);
+    assert_eq!(v["average_precision"].as_f64(), Some(1.0), "{v}");
+    assert!(v["curve"].is_null(), "{v}");
+    let pngs = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "png")
+            })
+            .count()
+    };
+    assert_eq!(pngs(d), 1, "only astro.png: nothing written unasked");
+    eval(&["-o", "pr.png"]);
+    eval(&["--curve", "pr-old.png"]);
+    let pr = std::fs::read(d.join("pr.png")).unwrap();
+    assert_eq!(pr, std::fs::read(d.join("pr-old.png")).unwrap());
+    let chart = classic_cv::plot::precision_recall_chart(&[(1.0, 1.0)], 1.0);
+    let png = image::load_from_memory(&pr).unwrap().into_rgb8();
+    assert_eq!(
+        png.dimensions(),
+        (chart.width() as u32, chart.height() as u32)
+    );
+    assert!(
+        png.enumerate_pixels()
+            .all(|(x, y, p)| p.0 == chart.pixel(x as usize, y as usize))
+    );
+}
