@@ -345,7 +345,7 @@ fn read_rows(
 
 /// An encoder built once from the codebook and the options, applied to every file.
 enum Encoding {
-    Vlad(Vlad, VladNormalization),
+    Vlad(Box<Vlad>, VladNormalization),
     Bovw(Box<Bovw>),
 }
 
@@ -364,7 +364,7 @@ impl Encoding {
                         other => bail!("unknown VLAD normalisation `{other}`"),
                     }
                 }
-                Encoding::Vlad(Vlad::from_codebook(codebook, norm), norm)
+                Encoding::Vlad(Box::new(Vlad::from_codebook(codebook, norm)), norm)
             }
             EncodingArg::Bovw => {
                 let norm = match args.norm.as_deref().unwrap_or("sqrt") {

@@ -93,7 +93,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(a.waiting(), 2);
-        let refused = a.turn().await.err().expect("the line is full");
+        let refused = a.turn().await.expect_err("the line is full");
         assert_eq!(refused.0, StatusCode::SERVICE_UNAVAILABLE);
         drop(first);
         for t in tasks {
