@@ -398,33 +398,81 @@ pub fn category_chart(text: ChartText<'_>, points: &[CategoryPoint]) -> Canvas {
     c
 }
 
-/// A 400x400 precision-recall plot: the frame of the unit square (40-pixel margins),
-/// "recall" to the right, "precision" up, and the `(recall, precision)` points joined in
-/// order in red, starting from recall 0 at the first point's precision (1 when empty).
-pub fn precision_recall_chart(curve: &[(f64, f64)]) -> Canvas {
-    let (size, m) = (400i64, 40i64);
-    let mut c = Canvas::new(size as usize, size as usize, [255, 255, 255]);
-    let span = size - 2 * m;
+/// Size of [`precision_recall_chart`]'s canvas.
+pub const PR_CHART_SIZE: (usize, usize) = (480, 440);
+
+/// A precision-recall plot of [`PR_CHART_SIZE`]: the unit square with a grid and tick
+/// labels every 0.2 on both axes, "recall" below, "precision" above the y axis, the title
+/// `precision-recall, AP <average_precision>` (3 decimals), and the `(recall, precision)`
+/// points joined in order in red, from the first point (no point is added: an empty curve
+/// draws the axes and "no detections" in the title).
+pub fn precision_recall_chart(curve: &[(f64, f64)], average_precision: f64) -> Canvas {
+    let (width, height) = PR_CHART_SIZE;
+    let mut c = Canvas::new(width, height, [255, 255, 255]);
+    let (x0, y0) = (MARGIN_LEFT, MARGIN_TOP);
+    let (x1, y1) = (width as i64 - MARGIN_RIGHT, height as i64 - MARGIN_BOTTOM);
+    let (black, grey, red) = ([0, 0, 0], [220, 220, 220], [200, 0, 0]);
     let at = |r: f64, p: f64| {
         (
-            m + (r * span as f64).round() as i64,
-            size - m - (p * span as f64).round() as i64,
+            x0 + (r.clamp(0.0, 1.0) * (x1 - x0) as f64).round() as i64,
+            y1 - (p.clamp(0.0, 1.0) * (y1 - y0) as f64).round() as i64,
         )
     };
-    let axes = Rect {
-        x: m as u32,
-        y: m as u32,
-        width: span as u32 + 1,
-        height: span as u32 + 1,
+    for k in 0..=5 {
+        let t = k as f64 / 5.0;
+        let label = format!("{t:.1}");
+        let (x, y) = at(t, t);
+        line(&mut c, x0, y, x1, y, grey);
+        line(&mut c, x, y0, x, y1, grey);
+        c.draw_text(
+            x0 - 6 - text_width(&label, 1) as i64,
+            y - 3,
+            &label,
+            black,
+            1,
+        );
+        c.draw_text(
+            x - text_width(&label, 1) as i64 / 2,
+            y1 + 6,
+            &label,
+            black,
+            1,
+        );
+    }
+    line(&mut c, x0, y1, x1, y1, black);
+    line(&mut c, x0, y0, x0, y1, black);
+    line(&mut c, x1, y0, x1, y1, black);
+    line(&mut c, x0, y0, x1, y0, black);
+    let title = if curve.is_empty() {
+        "precision-recall: no detections".to_string()
+    } else {
+        format!("precision-recall, AP {average_precision:.3}")
     };
-    c.draw_rect(axes, [0, 0, 0], 1);
-    c.draw_text(m, size - m + 8, "recall", [0, 0, 0], 1);
-    c.draw_text(4, m - 16, "precision", [0, 0, 0], 1);
-    let mut prev = at(0.0, curve.first().map_or(1.0, |p| p.1));
-    for &(r, p) in curve {
-        let next = at(r, p);
-        stroke(&mut c, prev, next, [200, 0, 0]);
-        prev = next;
+    c.draw_text(
+        (width as i64 - text_width(&title, 2) as i64) / 2,
+        10,
+        &title,
+        black,
+        2,
+    );
+    c.draw_text(
+        (x0 + x1 - text_width("recall", 1) as i64) / 2,
+        height as i64 - 20,
+        "recall",
+        black,
+        1,
+    );
+    c.draw_text(4, y0 - 14, "precision", black, 1);
+    let points: Vec<(i64, i64)> = curve
+        .iter()
+        .filter(|(r, p)| r.is_finite() && p.is_finite())
+        .map(|&(r, p)| at(r, p))
+        .collect();
+    for w in points.windows(2) {
+        stroke(&mut c, w[0], w[1], red);
+    }
+    for &(x, y) in &points {
+        marker(&mut c, x, y, red);
     }
     c
 }
@@ -578,6 +626,40 @@ mod tests {
         let ym = MARGIN_TOP + h / 2;
         let near = (-1..=1).any(|d| c.pixel(xm as usize, (ym + d) as usize) == PALETTE[0]);
         assert!(near);
+    }
+
+    #[test]
+    fn precision_recall_chart_has_unit_axes_and_the_curve() {
+        let c = precision_recall_chart(&[(0.25, 1.0), (0.5, 0.5), (1.0, 0.5)], 0.625);
+        assert_eq!((c.width(), c.height()), PR_CHART_SIZE);
+        let (w, h) = (PR_CHART_SIZE.0 as i64, PR_CHART_SIZE.1 as i64);
+        let (x0, y1) = (MARGIN_LEFT, h - MARGIN_BOTTOM);
+        let (sx, sy) = (w - MARGIN_RIGHT - x0, y1 - MARGIN_TOP);
+        let px = |r: f64, p: f64| {
+            (
+                (x0 + (r * sx as f64).round() as i64) as usize,
+                (y1 - (p * sy as f64).round() as i64) as usize,
+            )
+        };
+        // The points in red where the unit axes put them; none at (0, 0).
+        for (r, p) in [(0.25, 1.0), (0.5, 0.5), (1.0, 0.5), (0.75, 0.5)] {
+            let (x, y) = px(r, p);
+            assert_eq!(c.pixel(x, y), [200, 0, 0], "({r}, {p})");
+        }
+        let (x, y) = px(0.0, 0.0);
+        assert_eq!(c.pixel(x, y), [0, 0, 0]);
+        // A grid line at 0.4 precision, away from the curve.
+        let (x, y) = px(0.1, 0.4);
+        assert_eq!(c.pixel(x, y), [220, 220, 220]);
+        // The title: dark pixels in the top band, and the empty curve gives another title.
+        let dark = |c: &Canvas| {
+            (0..c.width())
+                .flat_map(|x| (8..28).map(move |y| (x, y)))
+                .filter(|&(x, y)| c.pixel(x, y) == [0, 0, 0])
+                .count()
+        };
+        assert!(dark(&c) > 100);
+        assert_ne!(dark(&c), dark(&precision_recall_chart(&[], 0.0)));
     }
 
     #[test]

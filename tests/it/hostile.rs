@@ -599,11 +599,13 @@ fn models_are_validated_on_load() {
     let (dir, _) = scratch();
     let d = dir.path();
     let env = tiny_pipeline(d);
-    // A pipeline on 4 features, asked about a 64x48 photo: the message names the image.
-    expect(
-        run_in(d, &["predict", "m.json", "photo.png"]),
-        1,
-        &["photo.png", "dimension"],
+    // A pipeline on 4 features (2x2 pixels), asked about a 64x48 photo: `predict` resizes
+    // it to the model's input and says so.
+    let (code, _, err) = run_in(d, &["predict", "m.json", "photo.png"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("photo.png: resized from 64x48 to 2x2"),
+        "{err}"
     );
     edited(d, "no-svm.json", env.clone(), |m| {
         m["classifier"]["linear_svm"]["classifiers"] = serde_json::json!([]);

@@ -14,6 +14,7 @@ mod detect;
 mod e2e;
 mod encode;
 mod fetch;
+mod firsthour;
 mod forest;
 mod hog;
 mod homography;

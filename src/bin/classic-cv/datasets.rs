@@ -12,7 +12,7 @@ use crate::Globals;
 /// Arguments of `fetch-data`.
 #[derive(Args, Debug)]
 pub struct FetchArgs {
-    /// Cache directory (default: `$CLASSIC_CV_DATA`, else `data/cache`).
+    /// Cache directory (default: the data directory, see `--data-dir`).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Only check the cached files' checksums; download nothing. Exit 1 if any is bad.
@@ -29,7 +29,7 @@ pub struct DemoArgs {
     /// Training images used by the demo's small configuration.
     #[arg(long, value_name = "N", default_value_t = 20000)]
     pub train_limit: usize,
-    /// Cache directory (default: `$CLASSIC_CV_DATA`, else `data/cache`).
+    /// Cache directory (default: the data directory, see `--data-dir`).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }

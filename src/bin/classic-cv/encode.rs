@@ -30,8 +30,15 @@ pub enum AlgorithmArg {
 /// Arguments of `kmeans`.
 #[derive(Args, Debug)]
 pub struct KMeansArgs {
-    /// Descriptors: `.npy` (n x d) or raw little-endian `.f32` with `--dim`.
-    pub descriptors: PathBuf,
+    /// Descriptors: `.npy` files (n x d) or raw little-endian `.f32` with `--dim`, or
+    /// directories of them (such as `dsift`'s output for several images; files sorted by
+    /// name). All are used, or `--sample` of them.
+    #[arg(required = true, value_name = "DESCRIPTORS")]
+    pub descriptors: Vec<PathBuf>,
+    /// Keep only N descriptors, drawn uniformly from all the files as they are read
+    /// (reservoir sampling seeded by `--seed`).
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
     /// Number of centres.
     #[arg(long, default_value_t = 256)]
     pub k: usize,
@@ -76,8 +83,10 @@ pub struct EncodeArgs {
     /// Encoding.
     #[arg(value_enum)]
     pub encoding: EncodingArg,
-    /// One image's descriptors: `.npy` (n x d) or raw `.f32` with `--dim`.
-    pub descriptors: PathBuf,
+    /// Each image's descriptors: `.npy` files (n x d) or raw `.f32` with `--dim`, or
+    /// directories of them (files sorted by name); one output row per file, in order.
+    #[arg(required = true, value_name = "DESCRIPTORS")]
+    pub descriptors: Vec<PathBuf>,
     /// Codebook centres (k x d): `.npy` or raw `.f32`.
     #[arg(long)]
     pub codebook: PathBuf,
@@ -85,7 +94,8 @@ pub struct EncodeArgs {
     #[arg(long)]
     pub assignments: Option<PathBuf>,
     /// Keypoint frames, x and y in the first two columns (`.npy`, raw `.f32`, raw `.f64`
-    /// with `--frames-dim`); needed for a spatial pyramid.
+    /// with `--frames-dim`); needed for a spatial pyramid. With several descriptor files, a
+    /// directory holding `<stem>.npy` for each (as `dsift --frames DIR` writes).
     #[arg(long)]
     pub frames: Option<PathBuf>,
     /// Columns of raw frame files.
@@ -111,7 +121,7 @@ pub struct EncodeArgs {
     /// Descriptor dimension of raw `.f32` inputs.
     #[arg(long)]
     pub dim: Option<usize>,
-    /// Output encoding (`.npy` 1 x dim, or raw `.f32`).
+    /// Output encodings, one row per descriptor file (`.npy` n x dim, or raw `.f32`).
     #[arg(short = 'o', long)]
     pub output: PathBuf,
 }
@@ -184,12 +194,16 @@ fn write_matrix(path: &Path, a: &Array2<f32>) -> Result<()> {
 
 /// `classic-cv kmeans`.
 pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
-    let mut inputs = vec![args.descriptors.as_path()];
+    if args.sample == Some(0) {
+        return Err(crate::output::usage("--sample must be at least 1"));
+    }
+    let files = descriptor_files(&args.descriptors)?;
+    let mut inputs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     if !["kmeans++", "plusplus", "pp", "random"].contains(&args.init.as_str()) {
         inputs.push(Path::new(&args.init));
     }
     crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
-    let x = read_matrix(&args.descriptors, args.dim, "--dim")?;
+    let (x, read) = read_rows(&files, args.dim, args.sample, g.seed)?;
     let init = match args.init.as_str() {
         "kmeans++" | "plusplus" | "pp" => KMeansInit::PlusPlus,
         "random" => KMeansInit::Random,
@@ -229,11 +243,16 @@ pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
                 "k": model.k(),
                 "n": x.nrows(),
                 "dim": x.ncols(),
+                "files": files.len(),
+                "descriptors_read": read,
             })
         );
     } else {
         println!(
-            "energy {:.4} after {} iterations ({}converged) in {seconds:.3} s; centres -> {}",
+            "{} of {read} descriptors from {} file(s); energy {:.4} after {} iterations \
+             ({}converged) in {seconds:.3} s; centres -> {}",
+            x.nrows(),
+            files.len(),
             model.energy(),
             model.n_iter,
             if model.converged { "" } else { "not " },
@@ -243,35 +262,181 @@ pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
     Ok(())
 }
 
-/// `classic-cv encode`.
-pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
-    let mut inputs = vec![args.descriptors.as_path(), args.codebook.as_path()];
-    inputs.extend(args.frames.as_deref());
-    inputs.extend(args.assignments.as_deref());
-    crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
-    let x = read_matrix(&args.descriptors, args.dim, "--dim")?;
-    let centres = read_matrix(&args.codebook, Some(x.ncols()), "--dim")?;
-    let k = centres.nrows();
-    let codebook = KMeans {
-        params: KMeansParams {
-            k,
-            init: KMeansInit::Given(centres.clone()),
-            max_iter: 0,
-            ..Default::default()
-        },
-        centres,
-        energies: Vec::new(),
-        n_iter: 0,
-        converged: false,
-        n_distances: 0,
-    };
-    classic_cv::persist::Model::validate_loaded(&codebook)
-        .with_context(|| args.codebook.display().to_string())?;
-    let positions = match &args.frames {
+/// The descriptor files `args` name: files as given, directories expanded to their
+/// `.npy` / `.f32` / `.f64` files sorted by name.
+fn descriptor_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in args {
+        if !p.is_dir() {
+            files.push(p.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("cannot read {}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| {
+                f.is_file()
+                    && f.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| ["npy", "f32", "f64"].contains(&e))
+            })
+            .collect();
+        if found.is_empty() {
+            bail!(
+                "{}: no descriptor files (.npy, .f32, .f64) in this directory",
+                p.display()
+            );
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// The rows of every file, one file in memory at a time; with `sample`, at most that many
+/// rows drawn uniformly from all of them (reservoir sampling, seeded). Also returns the
+/// number of rows read.
+fn read_rows(
+    files: &[PathBuf],
+    dim: Option<usize>,
+    sample: Option<usize>,
+    seed: u64,
+) -> Result<(Array2<f32>, usize)> {
+    let mut rng = classic_cv::rng::Rng::stream(seed, 0x5a4d_504c);
+    let mut kept: Vec<f32> = Vec::new();
+    let mut cols: Option<(usize, &Path)> = None;
+    let mut seen = 0usize;
+    for f in files {
+        let m = read_matrix(f, dim, "--dim")?;
+        let d = match cols {
+            Some((d, _)) if d == m.ncols() => d,
+            Some((d, first)) => bail!(
+                "{}: descriptors of {} values, but {} has {d}",
+                f.display(),
+                m.ncols(),
+                first.display()
+            ),
+            None => {
+                cols = Some((m.ncols(), f));
+                m.ncols()
+            }
+        };
+        for row in m.outer_iter() {
+            match sample {
+                Some(n) if seen >= n => {
+                    let j = rng.below(seen + 1);
+                    if j < n {
+                        for (dst, &v) in kept[j * d..(j + 1) * d].iter_mut().zip(row.iter()) {
+                            *dst = v;
+                        }
+                    }
+                }
+                _ => kept.extend(row.iter()),
+            }
+            seen += 1;
+        }
+    }
+    let d = cols.map_or(0, |(d, _)| d);
+    if seen == 0 || d == 0 {
+        bail!("no descriptors in {} file(s)", files.len());
+    }
+    Ok((Array2::from_shape_vec((kept.len() / d, d), kept)?, seen))
+}
+
+/// An encoder built once from the codebook and the options, applied to every file.
+enum Encoding {
+    Vlad(Box<Vlad>, VladNormalization),
+    Bovw(Box<Bovw>),
+}
+
+impl Encoding {
+    fn new(args: &EncodeArgs, codebook: KMeans) -> Result<Self> {
+        Ok(match args.encoding {
+            EncodingArg::Vlad => {
+                let mut norm = VladNormalization::default();
+                for token in args.norm.as_deref().unwrap_or("l2").split(',') {
+                    match token.trim() {
+                        "none" => norm.unnormalized = true,
+                        "components" | "nc" => norm.normalize_components = true,
+                        "sqrt" => norm.square_root = true,
+                        "mass" => norm.normalize_mass = true,
+                        "l2" | "" => {}
+                        other => bail!("unknown VLAD normalisation `{other}`"),
+                    }
+                }
+                Encoding::Vlad(Box::new(Vlad::from_codebook(codebook, norm)), norm)
+            }
+            EncodingArg::Bovw => {
+                let norm = match args.norm.as_deref().unwrap_or("sqrt") {
+                    "none" => BovwNorm::None,
+                    "l1" => BovwNorm::L1,
+                    "sqrt" | "sqrt,l2" => BovwNorm::SqrtL2,
+                    other => bail!("unknown BoVW normalisation `{other}` (none, l1, sqrt)"),
+                };
+                let assignment = match args.soft {
+                    Some(sigma) => BovwAssignment::Soft {
+                        sigma,
+                        n_nearest: args.nearest,
+                    },
+                    None => BovwAssignment::Hard,
+                };
+                Encoding::Bovw(Box::new(Bovw::from_codebook(
+                    codebook,
+                    BovwParams {
+                        assignment,
+                        pyramid: args.pyramid.clone(),
+                        norm,
+                        ..Default::default()
+                    },
+                )?))
+            }
+        })
+    }
+
+    /// One image's encoding, from precomputed assignments when given.
+    fn encode(&self, features: &LocalFeatures, assignments: Option<&[u32]>) -> Result<Vec<f32>> {
+        Ok(match (self, assignments) {
+            (Encoding::Vlad(vlad, norm), Some(a)) => vlad_encode(
+                features.descriptors.view(),
+                vlad.codebook.centres.view(),
+                a,
+                *norm,
+            )?,
+            (Encoding::Vlad(vlad, _), None) => vlad.transform(features)?,
+            (Encoding::Bovw(bovw), Some(a)) => {
+                if a.len() != features.descriptors.nrows() {
+                    bail!(
+                        "{} assignments for {} descriptors",
+                        a.len(),
+                        features.descriptors.nrows()
+                    );
+                }
+                bovw.encode_labels(a, features)?
+            }
+            (Encoding::Bovw(bovw), None) => bovw.transform(features)?,
+        })
+    }
+}
+
+/// One image's local features: its descriptors, and the positions of its frames file.
+fn local_features(
+    args: &EncodeArgs,
+    x: Array2<f32>,
+    frames: Option<&Path>,
+) -> Result<LocalFeatures> {
+    let positions = match frames {
         Some(p) => {
             let f = read_matrix(p, Some(args.frames_dim), "--frames-dim")?;
             if f.ncols() < 2 {
                 bail!("{}: frames need x and y columns", p.display());
+            }
+            if f.nrows() != x.nrows() {
+                bail!(
+                    "{}: {} frames for {} descriptors",
+                    p.display(),
+                    f.nrows(),
+                    x.nrows()
+                );
             }
             f.rows().into_iter().map(|r| [r[0], r[1]]).collect()
         }
@@ -291,88 +456,105 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
             (mx.floor() as u32 + 1, my.floor() as u32 + 1)
         }
     };
-    let features = LocalFeatures {
+    Ok(LocalFeatures {
         descriptors: x,
         positions,
         width,
         height,
+    })
+}
+
+/// `classic-cv encode`.
+pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
+    let files = descriptor_files(&args.descriptors)?;
+    let many = files.len() > 1 || args.descriptors.iter().any(|p| p.is_dir());
+    if many && args.assignments.is_some() {
+        return Err(crate::output::usage(
+            "--assignments works with one descriptor file only",
+        ));
+    }
+    // The frames file of each descriptor file.
+    let frames: Vec<Option<PathBuf>> = match &args.frames {
+        None => vec![None; files.len()],
+        Some(f) if !many => vec![Some(f.clone())],
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(crate::output::usage(format!(
+                    "--frames {}: with several descriptor files, give the directory of their \
+                     frames (<stem>.npy each)",
+                    dir.display()
+                )));
+            }
+            files
+                .iter()
+                .map(|f| {
+                    let stem = f.file_stem().unwrap_or_default().to_string_lossy();
+                    Some(dir.join(format!("{stem}.npy")))
+                })
+                .collect()
+        }
     };
+    let mut inputs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    inputs.push(args.codebook.as_path());
+    inputs.extend(frames.iter().flatten().map(|p| p.as_path()));
+    inputs.extend(args.assignments.as_deref());
+    crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
+    let first = read_matrix(&files[0], args.dim, "--dim")?;
+    let centres = read_matrix(&args.codebook, Some(first.ncols()), "--dim")?;
+    let k = centres.nrows();
+    let codebook = KMeans {
+        params: KMeansParams {
+            k,
+            init: KMeansInit::Given(centres.clone()),
+            max_iter: 0,
+            ..Default::default()
+        },
+        centres,
+        energies: Vec::new(),
+        n_iter: 0,
+        converged: false,
+        n_distances: 0,
+    };
+    classic_cv::persist::Model::validate_loaded(&codebook)
+        .with_context(|| args.codebook.display().to_string())?;
+    let encoding = Encoding::new(args, codebook)?;
     let assignments = args.assignments.as_deref().map(read_indices).transpose()?;
     let start = Instant::now();
-    let out = match args.encoding {
-        EncodingArg::Vlad => {
-            let mut norm = VladNormalization::default();
-            for token in args.norm.as_deref().unwrap_or("l2").split(',') {
-                match token.trim() {
-                    "none" => norm.unnormalized = true,
-                    "components" | "nc" => norm.normalize_components = true,
-                    "sqrt" => norm.square_root = true,
-                    "mass" => norm.normalize_mass = true,
-                    "l2" | "" => {}
-                    other => bail!("unknown VLAD normalisation `{other}`"),
-                }
-            }
-            let vlad = Vlad::from_codebook(codebook, norm);
-            match &assignments {
-                Some(a) => vlad_encode(
-                    features.descriptors.view(),
-                    vlad.codebook.centres.view(),
-                    a,
-                    norm,
-                )?,
-                None => vlad.transform(&features)?,
-            }
-        }
-        EncodingArg::Bovw => {
-            let norm = match args.norm.as_deref().unwrap_or("sqrt") {
-                "none" => BovwNorm::None,
-                "l1" => BovwNorm::L1,
-                "sqrt" | "sqrt,l2" => BovwNorm::SqrtL2,
-                other => bail!("unknown BoVW normalisation `{other}` (none, l1, sqrt)"),
-            };
-            let assignment = match args.soft {
-                Some(sigma) => BovwAssignment::Soft {
-                    sigma,
-                    n_nearest: args.nearest,
-                },
-                None => BovwAssignment::Hard,
-            };
-            let bovw = Bovw::from_codebook(
-                codebook,
-                BovwParams {
-                    assignment,
-                    pyramid: args.pyramid.clone(),
-                    norm,
-                    ..Default::default()
-                },
-            )?;
-            match &assignments {
-                Some(a) => {
-                    if a.len() != features.descriptors.nrows() {
-                        bail!(
-                            "{} assignments for {} descriptors",
-                            a.len(),
-                            features.descriptors.nrows()
-                        );
-                    }
-                    bovw.encode_labels(a, &features)?
-                }
-                None => bovw.transform(&features)?,
-            }
-        }
-    };
+    let mut rows: Vec<f32> = Vec::new();
+    let mut dim = 0;
+    let mut descriptors = 0;
+    let mut first = Some(first);
+    for (file, frames) in files.iter().zip(&frames) {
+        let x = match first.take() {
+            Some(x) => x,
+            None => read_matrix(file, args.dim, "--dim")?,
+        };
+        descriptors += x.nrows();
+        let features = local_features(args, x, frames.as_deref())
+            .with_context(|| file.display().to_string())?;
+        let out = encoding
+            .encode(&features, assignments.as_deref())
+            .with_context(|| file.display().to_string())?;
+        dim = out.len();
+        rows.extend(out);
+    }
     let seconds = start.elapsed().as_secs_f64();
-    let dim = out.len();
-    write_matrix(&args.output, &Array2::from_shape_vec((1, dim), out)?)?;
+    write_matrix(
+        &args.output,
+        &Array2::from_shape_vec((files.len(), dim), rows)?,
+    )?;
     if g.json {
         println!(
             "{}",
-            serde_json::json!({ "dim": dim, "k": k, "descriptors": features.descriptors.nrows(), "seconds": seconds })
+            serde_json::json!({ "dim": dim, "k": k, "images": files.len(),
+                "descriptors": descriptors, "seconds": seconds })
         );
     } else {
         println!(
-            "{dim}-dimensional encoding of {} descriptors in {seconds:.4} s -> {}",
-            features.descriptors.nrows(),
+            "{} x {dim} encodings of {descriptors} descriptors from {} file(s) in {seconds:.4} s \
+             -> {}",
+            files.len(),
+            files.len(),
             args.output.display()
         );
     }

@@ -39,6 +39,11 @@ struct Cli {
     /// Largest image, in pixels, that is decoded or allocated (checked from the header).
     #[arg(long, global = true, value_name = "N", default_value_t = classic_cv::limits::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Data directory: fetched datasets, cascades and sample images [default:
+    /// $CLASSIC_CV_DATA, else data/cache in a classic-cv checkout, else
+    /// $XDG_CACHE_HOME/classic-cv or ~/.cache/classic-cv].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -134,6 +139,9 @@ fn main() -> ExitCode {
         ui::print_error(&e);
         return ExitCode::from(1);
     }
+    if let Some(dir) = &cli.data_dir {
+        classic_cv::datasets::fetch::set_cache_dir(dir.clone());
+    }
     if let Err(e) = classic_cv::limits::set_max_pixels(cli.max_pixels) {
         ui::print_error(&output::usage(format!("--max-pixels: {e}")));
         return ExitCode::from(2);
@@ -194,6 +202,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => output::exit_broken_pipe(),
         Err(e) => {
             classic_cv::persist::abandon_group();
             ui::print_error(&e);

@@ -10,6 +10,9 @@
 //!   `persist::write_atomic` refuses it again at write time.
 //! - SIGINT and SIGTERM remove every temp file in flight, then exit with 130 / 143.
 //! - Usage errors (a bad flag value) exit with 2, like clap's own; other errors with 1.
+//! - When the reader of stdout goes away (`classic-cv ... | head -1`), the command ends
+//!   quietly with 141 (128 + SIGPIPE, what a Unix tool killed by SIGPIPE reports), its temp
+//!   files removed and nothing committed: no error line.
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -49,6 +52,22 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     } else {
         1
     }
+}
+
+/// Whether `e` comes from writing to a pipe whose reader is gone (stdout: the commands'
+/// only pipe writes; the ffmpeg pipes of `detect --video` report their own errors).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Ends the process as SIGPIPE's default action would (status 141), after removing the
+/// temp files in flight.
+pub fn exit_broken_pipe() -> ! {
+    classic_cv::persist::remove_temp_files();
+    std::process::exit(141)
 }
 
 /// What an output path names.

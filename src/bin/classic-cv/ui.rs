@@ -54,6 +54,11 @@ pub fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
+        // `println!` panics when the reader of stdout has gone (`classic-cv ... | head`):
+        // end as a Unix tool killed by SIGPIPE does, quietly.
+        if msg.starts_with("failed printing to stdout") && msg.contains("os error 32") {
+            crate::output::exit_broken_pipe();
+        }
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

@@ -223,6 +223,46 @@ impl ImageClassifier {
         }
     }
 
+    /// The size `predict` must give `img` for this model: `None` when it takes `img` as it
+    /// is (a CNN resizes by itself; dense SIFT encoders take any size), the square size
+    /// whose features have the model's length otherwise. An image that no square size fits
+    /// is refused, naming `path` and what the model expects.
+    fn input_size(&self, img: &Image, path: &Path) -> Result<Option<(usize, usize)>> {
+        use classic_cv::classify::config::{Classifier, Features};
+        let ImageClassifier::Pipeline(m) = self else {
+            return Ok(None);
+        };
+        let dim = match &m.classifier {
+            Classifier::Knn(k) => k.dim(),
+            Classifier::LinearSvm(s) => s.classifiers.first().map_or(0, |b| b.w.len()),
+            Classifier::Softmax(s) => s.weights.ncols(),
+            Classifier::RandomForest(f) => f.n_features,
+        };
+        let (w, h) = (img.width(), img.height());
+        // What the model expects, and the feature length of a w x h image.
+        let what = match &m.features {
+            Features::Encoder(_) => return Ok(None),
+            Features::Pixels(_) => format!("images of {dim} pixels"),
+            Features::Hog(_) => format!("images whose HOG has {dim} values"),
+        };
+        let len = |w: usize, h: usize| match &m.features {
+            Features::Pixels(_) => w.checked_mul(h),
+            Features::Hog(hog) => hog.output_len(w, h).ok(),
+            Features::Encoder(_) => None,
+        };
+        if len(w, h) == Some(dim) {
+            return Ok(None);
+        }
+        match (1..=4096).find(|&s| len(s, s) == Some(dim)) {
+            Some(s) => Ok(Some((s, s))),
+            None => bail!(
+                "{}: a {w}x{h} image, but the model expects {what} (no square size gives \
+                 that); resize the image to the training images' size",
+                path.display()
+            ),
+        }
+    }
+
     /// Class names stored with the model (a CNN stores none; the dataset's are used).
     fn class_names(&self) -> &[String] {
         match self {
@@ -303,11 +343,24 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
 /// `classic-cv predict`.
 pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
     let model = ImageClassifier::load(&args.model)?;
-    let images = args
-        .inputs
-        .iter()
-        .map(Image::load)
-        .collect::<classic_cv::Result<Vec<_>>>()?;
+    let mut images = Vec::with_capacity(args.inputs.len());
+    for path in &args.inputs {
+        let img = Image::load(path)?;
+        let img = match model.input_size(&img, path)? {
+            Some((w, h)) => {
+                eprintln!(
+                    "{}: resized from {}x{} to {w}x{h}, the model's input size",
+                    path.display(),
+                    img.width(),
+                    img.height()
+                );
+                img.resize_bilinear(w, h)
+                    .with_context(|| path.display().to_string())?
+            }
+            None => img,
+        };
+        images.push(img);
+    }
     let labels = match model.transform_batch(&images) {
         Ok(l) => l,
         Err(e) => {

@@ -1,5 +1,6 @@
 //! `detect` and `eval-detector`: Viola-Jones with OpenCV cascades.
 
+pub mod cascades;
 pub mod train;
 pub mod video;
 
@@ -10,7 +11,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use classic_cv::datasets;
-use classic_cv::detect::cascade::Cascade;
 use classic_cv::detect::{self, DetectParams, Detection, Detector, FrameStream, Grouping};
 use classic_cv::draw::Canvas;
 use classic_cv::image::{Image, Rect, parse_size};
@@ -20,8 +20,8 @@ use crate::Globals;
 /// Detection options shared by `detect` and `eval-detector`.
 #[derive(Args, Debug, Clone)]
 pub struct DetectOpts {
-    /// OpenCV cascade XML (current or old haartraining format).
-    #[arg(long, value_name = "XML")]
+    #[arg(long, value_name = "NAME|XML", default_value = cascades::DEFAULT_CASCADE,
+          help = cascades::CASCADE_HELP)]
     pub cascade: PathBuf,
     /// Pyramid scale step (> 1).
     #[arg(long, default_value_t = 1.1)]
@@ -61,7 +61,7 @@ impl DetectOpts {
     /// Loads the cascade and checks the parameters.
     pub(crate) fn detector(&self) -> Result<Detector> {
         crate::output::flags(self.params().validate())?;
-        let cascade = Cascade::load(&self.cascade)?;
+        let cascade = cascades::load(&self.cascade)?;
         let det = Detector::new(cascade)?;
         Ok(det)
     }
@@ -113,9 +113,10 @@ pub struct EvalArgs {
     /// IoU a detection needs to match a true box.
     #[arg(long, default_value_t = 0.5)]
     pub iou: f32,
-    /// Where to save the precision-recall curve.
-    #[arg(long, value_name = "PNG", default_value = "pr_curve.png")]
-    pub curve: PathBuf,
+    /// Save the precision-recall curve (axes, ticks, AP in the title) to this PNG
+    /// (`--curve` is the old spelling); none unless asked.
+    #[arg(short = 'o', long = "output", alias = "curve", value_name = "PNG")]
+    pub curve: Option<PathBuf>,
 }
 
 /// `classic-cv detect`.
@@ -227,7 +228,7 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
             let stem = path
                 .file_stem()
                 .map_or("image".into(), |s| s.to_string_lossy());
-            draw(&img, &found, &dir.join(format!("{stem}.png")))?;
+            draw(&img, Some(path), &found, &dir.join(format!("{stem}.png")))?;
         }
     }
     out.flush()?;
@@ -378,7 +379,7 @@ pub(crate) fn raw_stream(
             }
             if let Some(dir) = &args.draw {
                 let img = Image::from_u8(w, h, &frames[k])?;
-                draw(&img, found, &dir.join(format!("{:06}.png", n + k)))?;
+                draw(&img, None, found, &dir.join(format!("{:06}.png", n + k)))?;
             }
         }
         out.flush()?;
@@ -424,13 +425,31 @@ fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> Result<usize> {
     Ok(got)
 }
 
-fn draw(img: &Image, found: &[Detection], path: &Path) -> Result<()> {
+/// Saves `img` (read from `source`, if a file) with the boxes drawn in green: in the
+/// photo's own colours (gray when it has none), the boxes 1 pixel wide per 300 pixels of
+/// the image's longer side (at least 1).
+fn draw(img: &Image, source: Option<&Path>, found: &[Detection], path: &Path) -> Result<()> {
     let mut canvas = Canvas::from_gray(img);
+    // `img` was decoded from `source` within the pixel limit: the same file again.
+    if let Some(Ok(rgb)) = source.map(|s| ::image::open(s).map(|p| p.into_rgb8()))
+        && rgb.width() as usize == img.width()
+        && rgb.height() as usize == img.height()
+    {
+        for (x, y, p) in rgb.enumerate_pixels() {
+            canvas.put(x as i64, y as i64, p.0);
+        }
+    }
+    let thickness = box_thickness(img.width(), img.height());
     for d in found {
-        canvas.draw_rect(d.rect, [0, 255, 0], 2);
+        canvas.draw_rect(d.rect, [0, 255, 0], thickness);
     }
     canvas.save_png(path)?;
     Ok(())
+}
+
+/// Box line width for an image: 1 pixel per 300 pixels of the longer side, 1 to 20.
+fn box_thickness(width: usize, height: usize) -> u32 {
+    ((width.max(height) as f64 / 300.0).round() as u32).clamp(1, 20)
 }
 
 /// `classic-cv eval-detector`.
@@ -438,10 +457,12 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
     if !(args.iou > 0.0 && args.iou <= 1.0) {
         return Err(crate::output::usage("--iou must lie in (0, 1]"));
     }
-    crate::output::check(
-        &[(&args.curve, crate::output::Kind::File)],
-        &[&args.truth, &args.opts.cascade],
-    )?;
+    let outputs: Vec<_> = args
+        .curve
+        .iter()
+        .map(|p| (p.as_path(), crate::output::Kind::File))
+        .collect();
+    crate::output::check(&outputs, &[&args.truth, &args.opts.cascade])?;
     let det = args.opts.detector()?;
     let params = args.opts.params();
     let truth = datasets::read_imglab(&args.truth)?;
@@ -484,7 +505,9 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         per_image.push((dets, gt));
     }
     let rep = detect::eval::evaluate(&per_image, args.iou);
-    classic_cv::plot::precision_recall_chart(&rep.curve).save_png(&args.curve)?;
+    if let Some(p) = &args.curve {
+        classic_cv::plot::precision_recall_chart(&rep.curve, rep.average_precision).save_png(p)?;
+    }
     if g.json {
         println!(
             "{}",
@@ -496,7 +519,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         );
     } else {
         println!(
-            "{} images, IoU >= {}: TP {}  FP {}  FN {}  precision {:.4}  recall {:.4}  AP {:.4}\nPR curve: {}",
+            "{} images, IoU >= {}: TP {}  FP {}  FN {}  precision {:.4}  recall {:.4}  AP {:.4}",
             per_image.len(),
             args.iou,
             rep.tp,
@@ -505,8 +528,10 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
             rep.precision,
             rep.recall,
             rep.average_precision,
-            args.curve.display()
         );
+        if let Some(p) = &args.curve {
+            println!("PR curve: {}", p.display());
+        }
     }
     Ok(())
 }

@@ -15,9 +15,12 @@
 //! - request bodies: at most [`MAX_BODY`] bytes (413);
 //! - images and frames: at most [`MAX_PIXELS`] pixels, checked from the header or the
 //!   declared size before any pixel buffer is allocated (413);
+//! - `/detect` requests: `--concurrency` detected at once, `--queue` waiting in line
+//!   (first come, first served); beyond, 503 with `Retry-After: 1` (see `admission.rs`);
 //! - detector options sent by a client: `scale_factor` in `[1.01, 4]`, `min_size` in
 //!   `[1, 4096]`, `min_neighbors` at most 100 (400).
 
+mod admission;
 mod metrics;
 mod routes;
 mod ws;
@@ -51,9 +54,17 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub opts: DetectOpts,
     /// Folders whose cascade XML files the page offers besides --cascade (default: the
-    /// OpenCV cascades `fetch-data` brought and `data/models`).
+    /// OpenCV cascades `fetch-data` brought, `data/models`, and classic-cv-face built in).
     #[arg(long = "cascade-dir", value_name = "DIR")]
     pub cascade_dirs: Vec<PathBuf>,
+    /// `/detect` requests detected at once; later ones wait in line, first come first
+    /// served (one detection already spreads over every worker thread).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub concurrency: usize,
+    /// `/detect` requests that may wait in line; beyond, the answer is 503 with
+    /// `Retry-After: 1`.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub queue: usize,
 }
 
 /// Per-request changes to the server's detector options (query string or WebSocket text).
@@ -103,6 +114,7 @@ pub(crate) struct Service {
     cascades: BTreeMap<String, PathBuf>,
     loaded: Mutex<HashMap<String, Arc<Detector>>>,
     pool: rayon::ThreadPool,
+    pub admission: admission::Admission,
     pub metrics: metrics::Metrics,
     pub started: Instant,
 }
@@ -110,7 +122,12 @@ pub(crate) struct Service {
 impl Service {
     fn new(args: &ServeArgs) -> Result<Service> {
         let det = args.opts.detector()?;
-        let default_cascade = file_name(&args.opts.cascade);
+        use crate::detect::cascades::{BUILTIN, Source, resolve};
+        let default_spec = match resolve(&args.opts.cascade)? {
+            Source::File(path) => path,
+            Source::Builtin => PathBuf::from(BUILTIN),
+        };
+        let default_cascade = file_name(&default_spec);
         let mut cascades = BTreeMap::new();
         let dirs = if args.cascade_dirs.is_empty() {
             let cache = classic_cv::datasets::fetch::default_cache_dir();
@@ -137,13 +154,27 @@ impl Service {
                 }
             }
         }
-        cascades.insert(default_cascade.clone(), args.opts.cascade.clone());
+        cascades.insert(default_cascade.clone(), default_spec);
+        if !cascades.contains_key("face-cascade.xml") {
+            // Outside a checkout: our face cascade, from the binary.
+            cascades
+                .entry(BUILTIN.to_string())
+                .or_insert_with(|| PathBuf::from(BUILTIN));
+        }
         let loaded = HashMap::from([(default_cascade.clone(), Arc::new(det))]);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(rayon::current_num_threads())
             .thread_name(|k| format!("detect-{k}"))
             .build()?;
+        let running = args.concurrency;
+        if !(1..=1024).contains(&running) {
+            return Err(crate::output::usage("--concurrency must be 1 to 1024"));
+        }
+        if args.queue > 1 << 20 {
+            return Err(crate::output::usage("--queue must be at most 1048576"));
+        }
         Ok(Service {
+            admission: admission::Admission::new(running, args.queue),
             opts: args.opts.clone(),
             default_cascade,
             cascades,

@@ -21,7 +21,12 @@ const PAGE_CSS: &str = include_str!("page.css");
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let mut r = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -68,7 +73,9 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
 }
 
 async fn metrics(State(s): State<Arc<Service>>) -> Json<serde_json::Value> {
-    Json(s.metrics.json(s.started.elapsed().as_secs_f64()))
+    let mut m = s.metrics.json(s.started.elapsed().as_secs_f64());
+    m["waiting"] = serde_json::json!(s.admission.waiting());
+    Json(m)
 }
 
 /// The query of `POST /detect`: the raw size and the per-request options.
@@ -103,7 +110,9 @@ async fn detect(
         min_neighbors: q.min_neighbors,
         min_size: q.min_size,
     };
+    let turn = s.admission.turn().await?;
     let found = s.run(pixels, &tuning).await?;
+    drop(turn);
     let ms = start.elapsed().as_secs_f64() * 1e3;
     s.metrics.record(false, found.boxes.len(), ms);
     Ok(Json(serde_json::json!({
