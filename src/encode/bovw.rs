@@ -62,6 +62,9 @@ use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::error::{Error, Result};
 use crate::pipeline::{Fit, Label, Transform, check_fit};
 
+/// Most levels of a spatial pyramid.
+pub const MAX_PYRAMID_LEVELS: usize = 8;
+
 /// How descriptors vote for codewords.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BovwAssignment {
@@ -136,6 +139,12 @@ impl BovwParams {
         }
         if self.pyramid.iter().any(|&g| g == 0 || g > 64) {
             return Err(Error::param("pyramid", "grid sizes must be in 1..=64"));
+        }
+        if self.pyramid.len() > MAX_PYRAMID_LEVELS {
+            return Err(Error::param(
+                "pyramid",
+                format!("at most {MAX_PYRAMID_LEVELS} levels"),
+            ));
         }
         if let BovwAssignment::Soft { sigma, n_nearest } = self.assignment {
             if !(sigma > 0.0) || !sigma.is_finite() {
@@ -251,6 +260,7 @@ impl Bovw {
             }
         }
         normalize(&mut hist, self.params.norm);
+        crate::error::check_finite(&hist, "BoVW encoding")?;
         Ok(hist)
     }
 }
@@ -283,6 +293,25 @@ impl Transform for Bovw {
 impl crate::persist::Model for Bovw {
     fn kind() -> String {
         "bovw".into()
+    }
+
+    /// Valid params, a valid codebook, and an encoding of at most
+    /// [`crate::limits::MAX_ENCODING_DIM`] values.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        self.codebook.validate_loaded()?;
+        let dim = self.dim();
+        if dim > crate::limits::MAX_ENCODING_DIM {
+            return Err(Error::param(
+                "pyramid",
+                format!(
+                    "a codebook of {} words over this pyramid encodes {dim} values, more than {}",
+                    self.codebook.k(),
+                    crate::limits::MAX_ENCODING_DIM
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -164,7 +164,6 @@ impl Transform for Vlad {
             &q.labels,
             self.params.normalization,
         )?;
-        crate::error::check_finite(&v, "VLAD encoding (descriptors too large: rescale them)")?;
         Ok(v)
     }
 }
@@ -172,6 +171,12 @@ impl Transform for Vlad {
 impl crate::persist::Model for Vlad {
     fn kind() -> String {
         "vlad".into()
+    }
+
+    /// Valid params and a valid codebook (at least one finite centre).
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        self.codebook.validate_loaded()
     }
 }
 
@@ -240,12 +245,22 @@ pub fn vlad_encode(
     if !normalization.unnormalized {
         scale_to_unit(&mut enc);
     }
+    crate::error::check_finite(&enc, "VLAD encoding (descriptors too large: rescale them)")?;
     Ok(enc)
 }
 
-/// Divides by the L2 norm (accumulated in `f32`, clamped at 1e-12), as VLFeat does.
-fn scale_to_unit(v: &mut [f32]) {
+/// Divides by the L2 norm (accumulated in `f32`, clamped at 1e-12), as VLFeat does; where
+/// the `f32` sum of squares overflows, the norm is accumulated in `f64` instead (VLFeat
+/// would divide by infinity and return zeros).
+pub(crate) fn scale_to_unit(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    if n.is_infinite() {
+        let n64 = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+        for x in v.iter_mut() {
+            *x = (*x as f64 / n64) as f32;
+        }
+        return;
+    }
     for x in v.iter_mut() {
         *x /= n;
     }

@@ -59,7 +59,7 @@ pub fn corners(args: &CornersArgs, g: &Globals) -> Result<()> {
         epsilon: args.epsilon,
         ..ChessboardParams::default()
     };
-    params.validate()?;
+    crate::output::flags(params.validate())?;
     let targets = match &args.draw {
         Some(dir) => Some(draw_targets(&args.images, dir)?),
         None => None,
@@ -132,6 +132,10 @@ fn draw_targets(images: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>> {
         }
         out.push(target);
     }
+    let mut outputs = vec![(dir, crate::output::Kind::Dir)];
+    outputs.extend(out.iter().map(|t| (t.as_path(), crate::output::Kind::File)));
+    let inputs: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+    crate::output::check(&outputs, &inputs)?;
     Ok(out)
 }
 

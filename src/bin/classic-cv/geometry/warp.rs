@@ -196,15 +196,8 @@ use ::image::ImageEncoder;
 
 /// Fails if `output` is one of the inputs (same file, after resolving links).
 fn refuse_overwrite(output: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let out = std::fs::canonicalize(output).ok();
-    for i in inputs {
-        let same = match (&out, std::fs::canonicalize(i).ok()) {
-            (Some(o), Some(i)) => *o == i,
-            _ => output == i.as_path(),
-        };
-        ensure!(!same, "refusing to write over the input {}", i.display());
-    }
-    Ok(())
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    crate::output::check(&[(output, crate::output::Kind::File)], &inputs)
 }
 
 /// Loads a camera file: classic-cv's own (JSON or binary model of kind `camera`) or OpenCV's
@@ -255,7 +248,9 @@ fn apply(map: &WarpMap, p: &Picture, sampling: Sampling, path: &Path) -> Result<
 
 /// `classic-cv undistort`.
 pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
-    ensure!(args.repeat >= 1, "--repeat must be at least 1");
+    if args.repeat < 1 {
+        return Err(crate::output::usage("--repeat must be at least 1"));
+    }
     let sampling = args.sampling.sampling();
     let camera = load_camera(&args.camera)?;
     let (paths, many) = expand(&args.images)?;
@@ -269,7 +264,7 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
             );
         }
     } else {
-        refuse_overwrite(&args.output, &paths)?;
+        refuse_overwrite(&args.output, &[&paths[..], &[args.camera.clone()]].concat())?;
     }
     let pictures = paths
         .iter()
@@ -301,7 +296,7 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
         .collect();
     if many {
         for t in &targets {
-            refuse_overwrite(t, &paths)?;
+            refuse_overwrite(t, &[&paths[..], &[args.camera.clone()]].concat())?;
         }
         std::fs::create_dir_all(&args.output)
             .with_context(|| format!("creating {}", args.output.display()))?;
@@ -339,13 +334,15 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
 pub fn warp_cmd(args: &WarpArgs, g: &Globals) -> Result<()> {
     let sampling = args.sampling.sampling();
     let h = read_homography(&args.homography)?;
-    refuse_overwrite(&args.output, std::slice::from_ref(&args.image))?;
+    refuse_overwrite(&args.output, &[args.image.clone(), args.homography.clone()])?;
     let pic = read_picture(&args.image)?;
     let size = match &args.size {
-        Some(s) => classic_cv::image::parse_size(s)?,
+        Some(s) => crate::output::flags(classic_cv::image::parse_size(s))?,
         None => (pic.width, pic.height),
     };
-    ensure!(args.repeat >= 1, "--repeat must be at least 1");
+    if args.repeat < 1 {
+        return Err(crate::output::usage("--repeat must be at least 1"));
+    }
     let src = (pic.width, pic.height);
     let mut times = Vec::with_capacity(args.repeat);
     let mut result = None;
@@ -375,7 +372,11 @@ pub fn birdseye(args: &BirdseyeArgs, g: &Globals) -> Result<()> {
     let area = match (&args.area, ground) {
         (Some(a), _) => parse_area(a)?,
         (None, true) => [-5.0, 1.0, 5.0, 20.0],
-        (None, false) => bail!("--area X0,Y0,X1,Y1 is needed with --plane pose=..."),
+        (None, false) => {
+            return Err(crate::output::usage(
+                "--area X0,Y0,X1,Y1 is needed with --plane pose=...",
+            ));
+        }
     };
     let scale = args
         .scale
@@ -386,7 +387,7 @@ pub fn birdseye(args: &BirdseyeArgs, g: &Globals) -> Result<()> {
         pixels_per_metre: scale,
     };
     view.size()?;
-    refuse_overwrite(&args.output, std::slice::from_ref(&args.image))?;
+    refuse_overwrite(&args.output, &[args.image.clone(), args.camera.clone()])?;
     let pic = read_picture(&args.image)?;
     let map = warp::birdseye_map(&camera, &pose, &view)?;
     let start = Instant::now();
