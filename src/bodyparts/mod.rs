@@ -358,7 +358,10 @@ impl crate::persist::Model for BodyPartForest {
                 return Err(Error::param("trees", "a leaf distribution is negative"));
             }
         }
-        self.flat().map(|_| ())
+        let flat = Flat::build(&self.trees, self.n_parts)
+            .map_err(|e| Error::param("trees", format!("malformed body-part forest: {e}")))?;
+        let _ = self.flat.0.set(Ok(flat));
+        Ok(())
     }
 }
 

@@ -330,7 +330,14 @@ pub fn soft_votes(
             found: x.ncols(),
         });
     }
-    crate::error::check_finite(&x.iter().copied().collect::<Vec<_>>(), "descriptors")?;
+    let xs: Vec<f32> = x.iter().copied().collect();
+    crate::error::check_finite(&xs, "descriptors")?;
+    // Squared distances that overflow would make the weights NaN.
+    crate::encode::kmeans::check_magnitude(&xs, x.ncols())?;
+    crate::encode::kmeans::check_magnitude(
+        &centres.iter().copied().collect::<Vec<_>>(),
+        x.ncols(),
+    )?;
     let k = centres.nrows();
     let m = n_nearest.min(k);
     let g = x.dot(&centres.t());
@@ -550,5 +557,28 @@ mod tests {
         ];
         crate::pipeline::assert_rejected(&BovwParams::default(), &cases, |p| p.validate());
         assert!(BovwParams::default().validate().is_ok());
+    }
+
+    /// Descriptors whose squared distances to the codewords overflow f32 are refused, for
+    /// hard and soft assignment alike (the nearest codeword would be arbitrary).
+    #[test]
+    fn overflowing_distances_are_errors() {
+        let f = LocalFeatures {
+            descriptors: array![[3e38f32, -3e38], [1.0, 1.0]],
+            positions: vec![[0.0, 0.0], [1.0, 1.0]],
+            width: 4,
+            height: 4,
+        };
+        let soft = BovwAssignment::Soft {
+            sigma: 1.0,
+            n_nearest: 2,
+        };
+        for a in [BovwAssignment::Hard, soft] {
+            let e = bovw(vec![1], BovwNorm::SqrtL2, a)
+                .transform(&f)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("too large"), "{e}");
+        }
     }
 }

@@ -265,4 +265,18 @@ mod tests {
             Err(Error::NonFinite { .. })
         ));
     }
+
+    /// Descriptors far from every component overflow the gradients: an error, not the zero
+    /// vector the overflow used to be replaced with.
+    #[test]
+    fn overflow_is_an_error() {
+        let g = fit_gmm(&mixture_data(300), 3, 5);
+        let far = ndarray::array![[3e38f32, -3e38, 3e38], [0.0, 0.0, 0.0]];
+        for improved in [false, true] {
+            assert!(matches!(
+                fisher_encode(far.view(), &g, improved),
+                Err(Error::NonFinite { .. })
+            ));
+        }
+    }
 }

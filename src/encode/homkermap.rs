@@ -395,4 +395,27 @@ mod tests {
         ));
         assert!(HomKerMap::default().validate().is_ok());
     }
+
+    /// A homogeneity degree that overflows the map is an error, never an infinite output.
+    #[test]
+    fn overflowing_maps_are_errors() {
+        let m = HomKerMap {
+            gamma: 1000.0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            m.transform(&vec![10.0]),
+            Err(Error::NonFinite { .. })
+        ));
+        assert!(matches!(
+            m.transform_batch(&[vec![0.5], vec![10.0]]),
+            Err(Error::NonFinite { .. })
+        ));
+        assert!(
+            m.transform(&vec![0.5])
+                .unwrap()
+                .iter()
+                .all(|v| v.is_finite())
+        );
+    }
 }

@@ -349,4 +349,48 @@ mod tests {
             Err(Error::NonFinite { .. })
         ));
     }
+
+    /// Residual sums past f32::MAX are an error; a norm whose f32 sum of squares overflows
+    /// is taken in f64 (VLFeat's f32 sum would give all zeros).
+    #[test]
+    fn overflow_is_an_error_and_large_norms_are_exact() {
+        let c = array![[0.0f32, 0.0], [1.0, 1.0]];
+        let x = array![[2e38f32, 0.0], [2e38, 0.0]];
+        for n in [
+            VladNormalization::default(),
+            VladNormalization {
+                unnormalized: true,
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                vlad_encode(x.view(), c.view(), &[0, 0], n),
+                Err(Error::NonFinite { .. })
+            ));
+        }
+        let x = array![[1e20f32, 1e20]];
+        let v = vlad_encode(x.view(), c.view(), &[0], VladNormalization::default()).unwrap();
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        assert_eq!(v, vec![s, s, 0.0, 0.0]);
+        // Through the fitted encoder the assignment itself would overflow: refused.
+        let vlad = Vlad::from_codebook(
+            crate::encode::kmeans::KMeansParams {
+                k: 2,
+                init: crate::encode::kmeans::KMeansInit::Given(c.clone()),
+                max_iter: 0,
+                ..Default::default()
+            }
+            .fit_array(c.view())
+            .unwrap(),
+            VladNormalization::default(),
+        );
+        let f = LocalFeatures {
+            descriptors: array![[3e38f32, 3e38]],
+            positions: vec![[0.0, 0.0]],
+            width: 1,
+            height: 1,
+        };
+        let e = vlad.transform(&f).unwrap_err().to_string();
+        assert!(e.contains("too large"), "{e}");
+    }
 }

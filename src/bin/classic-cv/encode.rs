@@ -288,7 +288,8 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
                 .map(|p: &[f32; 2]| p[0])
                 .fold(0f32, f32::max);
             let my = positions.iter().map(|p| p[1]).fold(0f32, f32::max);
-            (mx.floor() as u32 + 1, my.floor() as u32 + 1)
+            let side = |m: f32| (m.floor() as u32).saturating_add(1);
+            (side(mx), side(my))
         }
     };
     let features = LocalFeatures {
@@ -337,7 +338,7 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
                 },
                 None => BovwAssignment::Hard,
             };
-            let bovw = Bovw::from_codebook(
+            let bovw = crate::output::flags(Bovw::from_codebook(
                 codebook,
                 BovwParams {
                     assignment,
@@ -345,7 +346,7 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
                     norm,
                     ..Default::default()
                 },
-            )?;
+            ))?;
             match &assignments {
                 Some(a) => {
                     if a.len() != features.descriptors.nrows() {

@@ -52,7 +52,8 @@ const ROW_COLOURS: [[u8; 3]; 7] = [
 
 /// `classic-cv corners`.
 pub fn corners(args: &CornersArgs, g: &Globals) -> Result<()> {
-    let board = BoardSize::parse(&args.board).context("--board")?;
+    let board =
+        BoardSize::parse(&args.board).map_err(|e| crate::output::usage(format!("--board: {e}")))?;
     let params = ChessboardParams {
         half_window: args.half_window,
         max_iterations: args.max_iterations,

@@ -386,7 +386,7 @@ pub fn birdseye(args: &BirdseyeArgs, g: &Globals) -> Result<()> {
         y_range: [area[1], area[3]],
         pixels_per_metre: scale,
     };
-    view.size()?;
+    crate::output::flags(view.size())?;
     refuse_overwrite(&args.output, &[args.image.clone(), args.camera.clone()])?;
     let pic = read_picture(&args.image)?;
     let map = warp::birdseye_map(&camera, &pose, &view)?;
