@@ -264,7 +264,10 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
             );
         }
     } else {
-        refuse_overwrite(&args.output, &[&paths[..], &[args.camera.clone()]].concat())?;
+        refuse_overwrite(
+            &args.output,
+            &[&paths[..], std::slice::from_ref(&args.camera)].concat(),
+        )?;
     }
     let pictures = paths
         .iter()
@@ -296,7 +299,10 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
         .collect();
     if many {
         for t in &targets {
-            refuse_overwrite(t, &[&paths[..], &[args.camera.clone()]].concat())?;
+            refuse_overwrite(
+                t,
+                &[&paths[..], std::slice::from_ref(&args.camera)].concat(),
+            )?;
         }
         std::fs::create_dir_all(&args.output)
             .with_context(|| format!("creating {}", args.output.display()))?;
