@@ -1021,6 +1021,43 @@ fn every_output_flag_refuses_an_input() {
         assert_eq!(snapshot(&d.join(protected)), before, "{args:?}");
     }
     assert!(!d.join("s.npy").exists());
+    // Absurd amounts of work asked by a flag are usage errors too (a capacity overflow
+    // panic, a run that never ends).
+    for (args, needle) in [
+        (
+            vec![
+                "warp",
+                "--homography",
+                "H.json",
+                "photo.png",
+                "-o",
+                "w.png",
+                "--repeat",
+                "9223372036854775807",
+            ],
+            "--repeat",
+        ),
+        (
+            vec![
+                "undistort",
+                "--camera",
+                "cam.json",
+                "photo.png",
+                "-o",
+                "w.png",
+                "--repeat",
+                "0",
+            ],
+            "--repeat",
+        ),
+        (
+            vec!["bodyparts", "synth", "--n", "1000000000000", "-o", "synth"],
+            "--n",
+        ),
+    ] {
+        expect(run_in(d, &args), 2, &[needle]);
+    }
+    assert!(!d.join("w.png").exists() && !d.join("synth").exists());
     assert_no_temps(d);
     assert_no_temps(&d.join("cmp"));
     assert_no_temps(&d.join("frames"));

@@ -99,6 +99,9 @@ struct SegmentArgs {
     out: PathBuf,
 }
 
+/// Most frames one `bodyparts synth` run renders (each is three files).
+const MAX_SYNTH_FRAMES: usize = 1_000_000;
+
 /// The files of `dir` (none when it cannot be listed: reading it reports that), the inputs
 /// that an output must not replace.
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -132,6 +135,12 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 ..SynthParams::default()
             };
             crate::output::flags(p.validate())?;
+            if a.n > MAX_SYNTH_FRAMES {
+                return Err(crate::output::usage(format!(
+                    "--n {}: at most {MAX_SYNTH_FRAMES} frames",
+                    a.n
+                )));
+            }
             crate::output::check(&[(&a.out, crate::output::Kind::Dir)], &[])?;
             (0..a.n).into_par_iter().try_for_each(|i| -> Result<()> {
                 let f = synth::render_indexed(&p, g.seed, i as u64)?;

@@ -248,8 +248,8 @@ fn apply(map: &WarpMap, p: &Picture, sampling: Sampling, path: &Path) -> Result<
 
 /// `classic-cv undistort`.
 pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
-    if args.repeat < 1 {
-        return Err(crate::output::usage("--repeat must be at least 1"));
+    if !(1..=1000).contains(&args.repeat) {
+        return Err(crate::output::usage("--repeat must be 1 to 1000"));
     }
     let sampling = args.sampling.sampling();
     let camera = load_camera(&args.camera)?;
@@ -346,8 +346,8 @@ pub fn warp_cmd(args: &WarpArgs, g: &Globals) -> Result<()> {
         Some(s) => crate::output::flags(classic_cv::image::parse_size(s))?,
         None => (pic.width, pic.height),
     };
-    if args.repeat < 1 {
-        return Err(crate::output::usage("--repeat must be at least 1"));
+    if !(1..=1000).contains(&args.repeat) {
+        return Err(crate::output::usage("--repeat must be 1 to 1000"));
     }
     let src = (pic.width, pic.height);
     let mut times = Vec::with_capacity(args.repeat);
