@@ -14,6 +14,8 @@
 //! - Thread pools: at most [`MAX_THREADS`] workers.
 //! - Class labels: at most [`MAX_CLASSES`] classes (labels `0..MAX_CLASSES`), in training
 //!   sets and in model files.
+//! - Encodings: at most [`MAX_ENCODING_DIM`] values per image, checked from the codebook
+//!   size, the pyramid and the kernel map before anything is encoded.
 //!
 //! # Usage
 //! ```
@@ -39,6 +41,9 @@ pub const MAX_EPOCHS: usize = 100_000;
 pub const MAX_TREES: usize = 10_000;
 /// Most classes a training set or a model may have (labels `0..MAX_CLASSES`).
 pub const MAX_CLASSES: usize = 1 << 16;
+/// Longest image encoding (BoVW, VLAD or Fisher vector, pyramid and kernel map included)
+/// a configuration or a model file may ask for: 2^26 values (256 MiB as `f32`).
+pub const MAX_ENCODING_DIM: usize = 1 << 26;
 
 static MAX_PIXELS: AtomicU64 = AtomicU64::new(DEFAULT_MAX_PIXELS);
 

@@ -313,6 +313,56 @@ impl crate::persist::Model for BodyPartForest {
     fn kind() -> String {
         "body-part-forest".into()
     }
+
+    /// Valid params; the part count of this build, one finite depth offset per part; 1 to
+    /// [`crate::limits::MAX_TREES`] trees, each well formed (children after their parent,
+    /// leaves in range) over the parts, with finite offsets and thresholds and finite,
+    /// non-negative leaf distributions.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        if self.n_parts != N_PARTS {
+            return Err(Error::DimensionMismatch {
+                what: "parts of the body-part forest",
+                expected: N_PARTS,
+                found: self.n_parts,
+            });
+        }
+        if self.depth_offsets.len() != N_PARTS {
+            return Err(Error::DimensionMismatch {
+                what: "depth offsets of the body-part forest (one per part)",
+                expected: N_PARTS,
+                found: self.depth_offsets.len(),
+            });
+        }
+        crate::error::check_finite(&self.depth_offsets, "body-part depth offsets")?;
+        if self.trees.is_empty() || self.trees.len() > crate::limits::MAX_TREES {
+            return Err(Error::param(
+                "trees",
+                format!(
+                    "a body-part forest has 1 to {} trees, found {}",
+                    crate::limits::MAX_TREES,
+                    self.trees.len()
+                ),
+            ));
+        }
+        for t in &self.trees {
+            let offsets: Vec<f32> = t
+                .features
+                .iter()
+                .flat_map(|f| f.u.into_iter().chain(f.v))
+                .collect();
+            crate::error::check_finite(&offsets, "body-part feature offsets")?;
+            crate::error::check_finite(&t.thresholds, "body-part split thresholds")?;
+            crate::error::check_finite(&t.distributions, "body-part leaf distributions")?;
+            if t.distributions.iter().any(|&p| p < 0.0) {
+                return Err(Error::param("trees", "a leaf distribution is negative"));
+            }
+        }
+        let flat = Flat::build(&self.trees, self.n_parts)
+            .map_err(|e| Error::param("trees", format!("malformed body-part forest: {e}")))?;
+        let _ = self.flat.0.set(Ok(flat));
+        Ok(())
+    }
 }
 
 /// Class-balanced sample of body pixels of one frame.

@@ -152,6 +152,12 @@ impl crate::persist::Model for Cascade {
     fn kind() -> String {
         "cascade".into()
     }
+
+    /// Everything [`Cascade::validate`] checks: the window, feature indices and rectangles
+    /// inside it, finite thresholds and leaves, trees whose children follow their parents.
+    fn validate_loaded(&self) -> Result<()> {
+        self.validate()
+    }
 }
 
 impl Cascade {

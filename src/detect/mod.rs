@@ -147,7 +147,7 @@ pub enum Grouping {
 /// Parameters of [`Detector::detect_u8`] (OpenCV's `detectMultiScale` arguments).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DetectParams {
-    /// Pyramid scale step, > 1. Default 1.1.
+    /// Pyramid scale step, at least [`MIN_SCALE_FACTOR`]. Default 1.1.
     pub scale_factor: f64,
     /// Raw windows a group needs beyond one (`n > min_neighbors`); 0 = raw. Default 3.
     pub min_neighbors: usize,
@@ -174,8 +174,14 @@ impl Default for DetectParams {
 impl DetectParams {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
-        if !(self.scale_factor > 1.0 && self.scale_factor.is_finite()) {
-            return Err(Error::param("scale_factor", "must be a finite number > 1"));
+        if !(self.scale_factor >= MIN_SCALE_FACTOR && self.scale_factor.is_finite()) {
+            return Err(Error::param(
+                "scale_factor",
+                format!(
+                    "must be a finite number of at least {MIN_SCALE_FACTOR} (closer to 1, the \
+                     pyramid's levels would hold more than {MAX_PYRAMID_RATIO} times the image)"
+                ),
+            ));
         }
         if let Some((w, h)) = self.max_size
             && (w == 0 || h == 0)
@@ -740,6 +746,12 @@ struct Level {
 /// Most pixels the levels of one pyramid may hold together, as a multiple of the image's
 /// (a scale factor of 1.1 gives about 5.8, 1.01 about 50).
 pub const MAX_PYRAMID_RATIO: usize = 64;
+
+/// Smallest pyramid scale step [`DetectParams::validate`] accepts. Levels `s = f^k` hold
+/// about `Σ f^-2k = 1 / (1 - f^-2)` times the image's pixels (51 at 1.01, plus the rounding
+/// of the level sizes), under [`MAX_PYRAMID_RATIO`]; closer to 1, the scale list itself
+/// grows without bound. The scan still checks the exact total before allocating.
+pub const MIN_SCALE_FACTOR: f64 = 1.01;
 
 /// Fails when the pyramid's levels hold more than [`MAX_PYRAMID_RATIO`] times the image's
 /// pixels (a scale factor too close to 1), before their tables are allocated.

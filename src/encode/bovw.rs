@@ -62,6 +62,9 @@ use crate::encode::kmeans::{KMeans, KMeansParams, quantize};
 use crate::error::{Error, Result};
 use crate::pipeline::{Fit, Label, Transform, check_fit};
 
+/// Most levels of a spatial pyramid.
+pub const MAX_PYRAMID_LEVELS: usize = 8;
+
 /// How descriptors vote for codewords.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BovwAssignment {
@@ -136,6 +139,12 @@ impl BovwParams {
         }
         if self.pyramid.iter().any(|&g| g == 0 || g > 64) {
             return Err(Error::param("pyramid", "grid sizes must be in 1..=64"));
+        }
+        if self.pyramid.len() > MAX_PYRAMID_LEVELS {
+            return Err(Error::param(
+                "pyramid",
+                format!("at most {MAX_PYRAMID_LEVELS} levels"),
+            ));
         }
         if let BovwAssignment::Soft { sigma, n_nearest } = self.assignment {
             if !(sigma > 0.0) || !sigma.is_finite() {
@@ -251,6 +260,7 @@ impl Bovw {
             }
         }
         normalize(&mut hist, self.params.norm);
+        crate::error::check_finite(&hist, "BoVW encoding")?;
         Ok(hist)
     }
 }
@@ -284,6 +294,25 @@ impl crate::persist::Model for Bovw {
     fn kind() -> String {
         "bovw".into()
     }
+
+    /// Valid params, a valid codebook, and an encoding of at most
+    /// [`crate::limits::MAX_ENCODING_DIM`] values.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        self.codebook.validate_loaded()?;
+        let dim = self.dim();
+        if dim > crate::limits::MAX_ENCODING_DIM {
+            return Err(Error::param(
+                "pyramid",
+                format!(
+                    "a codebook of {} words over this pyramid encodes {dim} values, more than {}",
+                    self.codebook.k(),
+                    crate::limits::MAX_ENCODING_DIM
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Kernel-codebook votes: for each row of `x`, its `n_nearest` codewords with Gaussian
@@ -301,7 +330,14 @@ pub fn soft_votes(
             found: x.ncols(),
         });
     }
-    crate::error::check_finite(&x.iter().copied().collect::<Vec<_>>(), "descriptors")?;
+    let xs: Vec<f32> = x.iter().copied().collect();
+    crate::error::check_finite(&xs, "descriptors")?;
+    // Squared distances that overflow would make the weights NaN.
+    crate::encode::kmeans::check_magnitude(&xs, x.ncols())?;
+    crate::encode::kmeans::check_magnitude(
+        &centres.iter().copied().collect::<Vec<_>>(),
+        x.ncols(),
+    )?;
     let k = centres.nrows();
     let m = n_nearest.min(k);
     let g = x.dot(&centres.t());
@@ -521,5 +557,28 @@ mod tests {
         ];
         crate::pipeline::assert_rejected(&BovwParams::default(), &cases, |p| p.validate());
         assert!(BovwParams::default().validate().is_ok());
+    }
+
+    /// Descriptors whose squared distances to the codewords overflow f32 are refused, for
+    /// hard and soft assignment alike (the nearest codeword would be arbitrary).
+    #[test]
+    fn overflowing_distances_are_errors() {
+        let f = LocalFeatures {
+            descriptors: array![[3e38f32, -3e38], [1.0, 1.0]],
+            positions: vec![[0.0, 0.0], [1.0, 1.0]],
+            width: 4,
+            height: 4,
+        };
+        let soft = BovwAssignment::Soft {
+            sigma: 1.0,
+            n_nearest: 2,
+        };
+        for a in [BovwAssignment::Hard, soft] {
+            let e = bovw(vec![1], BovwNorm::SqrtL2, a)
+                .transform(&f)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("too large"), "{e}");
+        }
     }
 }

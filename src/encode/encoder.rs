@@ -234,8 +234,34 @@ impl EncoderParams {
         if self.kmeans_iter == 0 {
             return Err(Error::param("kmeans_iter", "must be at least 1"));
         }
+        if self.pyramid.len() > crate::encode::bovw::MAX_PYRAMID_LEVELS {
+            return Err(Error::param(
+                "pyramid",
+                format!("at most {} levels", crate::encode::bovw::MAX_PYRAMID_LEVELS),
+            ));
+        }
         if let Some(h) = &self.homkermap {
             h.validate()?;
+        }
+        let per_word = match self.encoding {
+            Encoding::Bovw => 1,
+            Encoding::Vlad => DESCRIPTOR_LEN,
+            Encoding::Fisher => 2 * DESCRIPTOR_LEN,
+        };
+        let cells: usize = self.pyramid.iter().map(|&g| (g * g) as usize).sum();
+        let expansion = self.homkermap.as_ref().map_or(1, |h| h.expansion());
+        let dim = [per_word, cells, expansion]
+            .iter()
+            .try_fold(self.k, |a, &b| a.checked_mul(b));
+        if dim.is_none_or(|d| d > crate::limits::MAX_ENCODING_DIM) {
+            return Err(Error::param(
+                "k",
+                format!(
+                    "k = {} with this pyramid and kernel map gives encodings longer than {} values",
+                    self.k,
+                    crate::limits::MAX_ENCODING_DIM
+                ),
+            ));
         }
         Ok(())
     }
@@ -463,6 +489,7 @@ impl Encoder {
             }
         }
         scale_to_unit(&mut out);
+        crate::error::check_finite(&out, "image encoding")?;
         match &p.homkermap {
             Some(hk) => hk.transform(&out),
             None => Ok(out),

@@ -121,6 +121,13 @@ impl crate::persist::Model for Fisher {
     fn kind() -> String {
         "fisher".into()
     }
+
+    /// Valid params and a valid mixture (one shape for means and variances, one prior per
+    /// component, finite values, positive variances).
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        self.gmm.validate_loaded()
+    }
 }
 
 /// The `2·K·D` Fisher vector of the rows of `x` under `gmm` (VLFeat's layout: all mean
@@ -163,6 +170,12 @@ pub fn fisher_encode(x: ArrayView2<f32>, gmm: &Gmm, improved: bool) -> Result<Ve
             }
         }
         let pr = gmm.priors[j] as f64;
+        if pr <= 0.0 {
+            // A component of prior 0 takes no posterior mass: its gradients stay 0.
+            u.fill(0.0);
+            v.fill(0.0);
+            continue;
+        }
         let (su, sv) = (
             1.0 / (n as f64 * pr.sqrt()),
             1.0 / (n as f64 * (2.0 * pr).sqrt()),
@@ -170,16 +183,18 @@ pub fn fisher_encode(x: ArrayView2<f32>, gmm: &Gmm, improved: bool) -> Result<Ve
         u.iter_mut().for_each(|e| *e *= su);
         v.iter_mut().for_each(|e| *e *= sv);
     }
-    let mut out: Vec<f32> = enc
-        .into_iter()
-        .map(|e| if e.is_finite() { e as f32 } else { 0.0 })
-        .collect();
+    // Overflow (descriptors far from every component) is an error, never a result.
+    if enc.iter().any(|e| !(e.abs() <= f32::MAX as f64)) {
+        return Err(Error::NonFinite {
+            what: "Fisher encoding (descriptors too far from the mixture: rescale them)",
+        });
+    }
+    let mut out: Vec<f32> = enc.into_iter().map(|e| e as f32).collect();
     if improved {
         for e in out.iter_mut() {
             *e = e.signum() * e.abs().sqrt();
         }
-        let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        out.iter_mut().for_each(|e| *e /= norm);
+        crate::encode::vlad::scale_to_unit(&mut out);
     }
     Ok(out)
 }
@@ -249,5 +264,19 @@ mod tests {
             fisher_encode(nan.view(), &g, true),
             Err(Error::NonFinite { .. })
         ));
+    }
+
+    /// Descriptors far from every component overflow the gradients: an error, not the zero
+    /// vector the overflow used to be replaced with.
+    #[test]
+    fn overflow_is_an_error() {
+        let g = fit_gmm(&mixture_data(300), 3, 5);
+        let far = ndarray::array![[3e38f32, -3e38, 3e38], [0.0, 0.0, 0.0]];
+        for improved in [false, true] {
+            assert!(matches!(
+                fisher_encode(far.view(), &g, improved),
+                Err(Error::NonFinite { .. })
+            ));
+        }
     }
 }

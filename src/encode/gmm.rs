@@ -264,7 +264,7 @@ impl crate::persist::Model for Gmm {
     }
 
     /// Means and variances of one shape, one prior per component, finite values, positive
-    /// variances.
+    /// variances, non-negative priors not all zero.
     fn validate_loaded(&self) -> Result<()> {
         let (k, d) = self.means.dim();
         if k == 0 || d == 0 || self.variances.dim() != (k, d) || self.priors.len() != k {
@@ -282,6 +282,12 @@ impl crate::persist::Model for Gmm {
         crate::error::check_finite(&self.priors, "GMM priors")?;
         if v.iter().any(|&x| x <= 0.0) {
             return Err(Error::param("variances", "a GMM variance is not positive"));
+        }
+        if self.priors.iter().any(|&p| p < 0.0) || self.priors.iter().all(|&p| p == 0.0) {
+            return Err(Error::param(
+                "priors",
+                "GMM priors must be non-negative, not all zero",
+            ));
         }
         Ok(())
     }

@@ -234,6 +234,7 @@ impl Transform for HomKerMap {
         crate::error::check_finite(input, "kernel map input")?;
         let mut out = Vec::with_capacity(input.len() * self.expansion());
         self.map_into(input, &mut out);
+        crate::error::check_finite(&out, "kernel map output (input or gamma too large)")?;
         Ok(out)
     }
 
@@ -250,6 +251,7 @@ impl Transform for HomKerMap {
                 for &v in x {
                     self.map_value(&s, v as f64, &mut out);
                 }
+                crate::error::check_finite(&out, "kernel map output (input or gamma too large)")?;
                 Ok(out)
             })
             .collect()
@@ -269,6 +271,11 @@ impl Fit for HomKerMap {
 impl crate::persist::Model for HomKerMap {
     fn kind() -> String {
         "homkermap".into()
+    }
+
+    /// The parameters: order at most 100, finite positive gamma and period.
+    fn validate_loaded(&self) -> Result<()> {
+        self.validate()
     }
 }
 
@@ -387,5 +394,28 @@ mod tests {
             Err(Error::NonFinite { .. })
         ));
         assert!(HomKerMap::default().validate().is_ok());
+    }
+
+    /// A homogeneity degree that overflows the map is an error, never an infinite output.
+    #[test]
+    fn overflowing_maps_are_errors() {
+        let m = HomKerMap {
+            gamma: 1000.0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            m.transform(&vec![10.0]),
+            Err(Error::NonFinite { .. })
+        ));
+        assert!(matches!(
+            m.transform_batch(&[vec![0.5], vec![10.0]]),
+            Err(Error::NonFinite { .. })
+        ));
+        assert!(
+            m.transform(&vec![0.5])
+                .unwrap()
+                .iter()
+                .all(|v| v.is_finite())
+        );
     }
 }

@@ -453,7 +453,8 @@ pub fn pool_sample(total: usize, subsample: Option<usize>, seed: u64) -> Vec<usi
 
 /// Nearest centre (squared Euclidean distance) of every row of `x` (`n x d`) among the rows
 /// of `centres` (`k x d`). `n = 0` gives empty results. Fails on a dimension mismatch, on no
-/// centres, and on non-finite values.
+/// centres, on non-finite values, and on values so large that squared distances would
+/// overflow `f32`.
 pub fn quantize(x: ArrayView2<f32>, centres: ArrayView2<f32>) -> Result<Quantized> {
     if centres.nrows() == 0 {
         return Err(Error::EmptyInput { what: "codebook" });
@@ -469,6 +470,9 @@ pub fn quantize(x: ArrayView2<f32>, centres: ArrayView2<f32>) -> Result<Quantize
     let c = centres.as_standard_layout();
     check_finite(x.as_slice().expect("standard layout"), "descriptors")?;
     check_finite(c.as_slice().expect("standard layout"), "codebook")?;
+    // Distances that overflow would make the assignment arbitrary.
+    check_magnitude(x.as_slice().expect("standard layout"), c.ncols())?;
+    check_magnitude(c.as_slice().expect("standard layout"), c.ncols())?;
     let (labels, distances, _) = assign(x.view(), c.view(), false);
     Ok(Quantized { labels, distances })
 }

@@ -164,7 +164,6 @@ impl Transform for Vlad {
             &q.labels,
             self.params.normalization,
         )?;
-        crate::error::check_finite(&v, "VLAD encoding (descriptors too large: rescale them)")?;
         Ok(v)
     }
 }
@@ -172,6 +171,12 @@ impl Transform for Vlad {
 impl crate::persist::Model for Vlad {
     fn kind() -> String {
         "vlad".into()
+    }
+
+    /// Valid params and a valid codebook (at least one finite centre).
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        self.codebook.validate_loaded()
     }
 }
 
@@ -240,12 +245,22 @@ pub fn vlad_encode(
     if !normalization.unnormalized {
         scale_to_unit(&mut enc);
     }
+    crate::error::check_finite(&enc, "VLAD encoding (descriptors too large: rescale them)")?;
     Ok(enc)
 }
 
-/// Divides by the L2 norm (accumulated in `f32`, clamped at 1e-12), as VLFeat does.
-fn scale_to_unit(v: &mut [f32]) {
+/// Divides by the L2 norm (accumulated in `f32`, clamped at 1e-12), as VLFeat does; where
+/// the `f32` sum of squares overflows, the norm is accumulated in `f64` instead (VLFeat
+/// would divide by infinity and return zeros).
+pub(crate) fn scale_to_unit(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    if n.is_infinite() {
+        let n64 = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+        for x in v.iter_mut() {
+            *x = (*x as f64 / n64) as f32;
+        }
+        return;
+    }
     for x in v.iter_mut() {
         *x /= n;
     }
@@ -333,5 +348,49 @@ mod tests {
             vlad_encode(nan.view(), c.view(), &[0], n),
             Err(Error::NonFinite { .. })
         ));
+    }
+
+    /// Residual sums past f32::MAX are an error; a norm whose f32 sum of squares overflows
+    /// is taken in f64 (VLFeat's f32 sum would give all zeros).
+    #[test]
+    fn overflow_is_an_error_and_large_norms_are_exact() {
+        let c = array![[0.0f32, 0.0], [1.0, 1.0]];
+        let x = array![[2e38f32, 0.0], [2e38, 0.0]];
+        for n in [
+            VladNormalization::default(),
+            VladNormalization {
+                unnormalized: true,
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                vlad_encode(x.view(), c.view(), &[0, 0], n),
+                Err(Error::NonFinite { .. })
+            ));
+        }
+        let x = array![[1e20f32, 1e20]];
+        let v = vlad_encode(x.view(), c.view(), &[0], VladNormalization::default()).unwrap();
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        assert_eq!(v, vec![s, s, 0.0, 0.0]);
+        // Through the fitted encoder the assignment itself would overflow: refused.
+        let vlad = Vlad::from_codebook(
+            crate::encode::kmeans::KMeansParams {
+                k: 2,
+                init: crate::encode::kmeans::KMeansInit::Given(c.clone()),
+                max_iter: 0,
+                ..Default::default()
+            }
+            .fit_array(c.view())
+            .unwrap(),
+            VladNormalization::default(),
+        );
+        let f = LocalFeatures {
+            descriptors: array![[3e38f32, 3e38]],
+            positions: vec![[0.0, 0.0]],
+            width: 1,
+            height: 1,
+        };
+        let e = vlad.transform(&f).unwrap_err().to_string();
+        assert!(e.contains("too large"), "{e}");
     }
 }

@@ -61,6 +61,11 @@ impl crate::persist::Model for Pixels {
     fn kind() -> String {
         "pixels".into()
     }
+
+    /// The parameters (there are none; unknown fields are already refused on decoding).
+    fn validate_loaded(&self) -> Result<()> {
+        self.validate()
+    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,8 @@ const NB: usize = 4;
 const NT: usize = 8;
 /// Largest accepted bin size (a frame is `3 * bin + 1` pixels wide).
 const MAX_BIN: usize = 1 << 16;
+/// Most bin sizes of a multi-scale extraction.
+const MAX_SCALES: usize = 64;
 /// Largest Gaussian smoothing sigma of the multi-scale mode, in pixels.
 pub const MAX_SMOOTHING_SIGMA: f32 = 256.0;
 
@@ -269,6 +271,12 @@ impl DenseSift {
             return Err(Error::param(
                 "bin_size",
                 format!("must be between 1 and {MAX_BIN}"),
+            ));
+        }
+        if self.scales.len() > MAX_SCALES {
+            return Err(Error::param(
+                "scales",
+                format!("at most {MAX_SCALES} bin sizes"),
             ));
         }
         if self.scales.iter().any(|s| !(1..=MAX_BIN).contains(s)) {
@@ -577,6 +585,11 @@ impl Transform for DenseSift {
 impl crate::persist::Model for DenseSift {
     fn kind() -> String {
         "dense-sift".into()
+    }
+
+    /// Every parameter, as [`DenseSift::validate`] checks them for a fit.
+    fn validate_loaded(&self) -> Result<()> {
+        self.validate()
     }
 }
 

@@ -332,8 +332,25 @@ fn absurd_sizes_are_refused_before_allocating() {
                 "photo.png",
             ],
         ),
-        1,
-        &["photo.png", "scale_factor"],
+        2,
+        &["scale_factor", "1.01"],
+    );
+    // The next f64 after 1: the scale list alone would never end.
+    expect(
+        run_in(
+            d,
+            &[
+                "eval-detector",
+                "--cascade",
+                &cascade(),
+                "--scale-factor",
+                "1.0000000000000002",
+                "--truth",
+                "t.xml",
+            ],
+        ),
+        2,
+        &["scale_factor"],
     );
     for m in ["1e-30", "1e-8"] {
         expect(
@@ -549,6 +566,33 @@ fn absurd_labels_and_overflowing_values_are_errors() {
         &["too large"],
     );
     assert!(!d.join("c.npy").exists());
+    // Encodings of descriptors near f32::MAX: the distances (BoVW, hard or soft) or the
+    // residual sums (VLAD with given assignments) would overflow.
+    write_npy(
+        &d.join("cb.npy"),
+        vec![2, 2],
+        NpyData::F32(vec![0.0, 0.0, 1.0, 1.0]),
+    );
+    write_npy(&d.join("a.npy"), vec![4], NpyData::U32(vec![0; 4]));
+    let enc = |extra: &[&str]| {
+        let mut args = vec!["encode", "-o", "e.npy", "--codebook", "cb.npy"];
+        args.extend_from_slice(extra);
+        run_in(d, &args)
+    };
+    expect(enc(&["bovw", "huge.npy"]), 1, &["too large"]);
+    expect(enc(&["bovw", "huge.npy", "--soft", "1"]), 1, &["too large"]);
+    expect(enc(&["vlad", "huge.npy"]), 1, &["too large"]);
+    expect(
+        enc(&["vlad", "huge.npy", "--assignments", "a.npy"]),
+        1,
+        &["non-finite", "VLAD"],
+    );
+    expect(
+        enc(&["bovw", "huge.npy", "--pyramid", "1,2,2,2,2,2,2,2,2"]),
+        2,
+        &["pyramid", "levels"],
+    );
+    assert!(!d.join("e.npy").exists());
     assert!(!d.join("m.json").exists());
 }
 
@@ -772,4 +816,251 @@ fn depth_frames_must_be_16_bit() {
         );
     }
     assert!(!d.join("seg.png").exists());
+}
+
+/// Every command's output flag refuses a path that is also one of its inputs (or that
+/// exists and is not what the command writes there) with a usage error, before any output
+/// is opened: one entry per command, the protected file named last.
+#[test]
+fn every_output_flag_refuses_an_input() {
+    use classic_cv::geometry::camera::{Camera, Distortion, Intrinsics};
+    let (dir, photo) = scratch();
+    let d = dir.path();
+    std::fs::copy(&photo, d.join("right.png")).unwrap();
+    write_npy(&d.join("x.npy"), vec![4, 2], NpyData::F32(vec![0.5; 8]));
+    write_npy(&d.join("y.npy"), vec![4], NpyData::U32(vec![0, 1, 0, 1]));
+    std::fs::write(d.join("grid.json"), "[]").unwrap();
+    std::fs::create_dir_all(d.join("cmp")).unwrap();
+    std::fs::write(d.join("cmp/table.json"), "{}").unwrap();
+    std::fs::create_dir_all(d.join("frames")).unwrap();
+    std::fs::write(d.join("frames/00000_depth.png"), "not yet read").unwrap();
+    std::fs::create_dir_all(d.join("rep")).unwrap();
+    std::fs::write(d.join("rep/00000_pred.png"), "a forest by that name").unwrap();
+    std::fs::write(d.join("H.json"), r#"{"H":[[1,0,0],[0,1,0],[0,0,1]]}"#).unwrap();
+    std::fs::write(
+        d.join("q.json"),
+        "[[1,0,0,-32],[0,1,0,-24],[0,0,0,100],[0,0,1,0]]",
+    )
+    .unwrap();
+    let camera = Camera {
+        intrinsics: Intrinsics::from_matrix(&[
+            [80.0, 0.0, 32.0],
+            [0.0, 80.0, 24.0],
+            [0.0, 0.0, 1.0],
+        ])
+        .unwrap(),
+        distortion: Distortion::from_coefficients(&[0.0; 5]).unwrap(),
+        image_size: [64, 48],
+    };
+    classic_cv::persist::save(d.join("cam.json"), &camera).unwrap();
+    let table: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec![
+                "select",
+                "--grid",
+                "grid.json",
+                "--dataset",
+                "npy:x.npy,y.npy",
+                "-o",
+                "x.npy",
+            ],
+            "x.npy",
+            "input",
+        ),
+        (
+            vec![
+                "compare",
+                "--dataset",
+                "npy:x.npy,y.npy",
+                "--config",
+                "cmp/table.json",
+                "--out",
+                "cmp",
+            ],
+            "cmp/table.json",
+            "input",
+        ),
+        (
+            vec!["report", "--grid", "grid.json", "-o", "grid.json"],
+            "grid.json",
+            "input",
+        ),
+        (
+            vec!["demo", "--report", "photo.png"],
+            "photo.png",
+            "not a directory",
+        ),
+        (
+            vec!["bodyparts", "synth", "--n", "1", "-o", "photo.png"],
+            "photo.png",
+            "not a directory",
+        ),
+        (
+            vec![
+                "bodyparts",
+                "train",
+                "frames",
+                "-o",
+                "frames/00000_depth.png",
+            ],
+            "frames/00000_depth.png",
+            "input",
+        ),
+        (
+            vec![
+                "bodyparts",
+                "eval",
+                "rep/00000_pred.png",
+                "frames",
+                "--report",
+                "rep",
+            ],
+            "rep/00000_pred.png",
+            "input",
+        ),
+        (
+            vec![
+                "bodyparts",
+                "segment",
+                "cam.json",
+                "photo.png",
+                "-o",
+                "photo.png",
+            ],
+            "photo.png",
+            "input",
+        ),
+        (
+            vec![
+                "corners",
+                "--board",
+                "9x6",
+                "photo.png",
+                "--draw",
+                "photo.png",
+            ],
+            "photo.png",
+            "not a directory",
+        ),
+        (
+            vec!["homography", "photo.png", "right.png", "-o", "right.png"],
+            "right.png",
+            "input",
+        ),
+        (
+            vec![
+                "homography",
+                "photo.png",
+                "right.png",
+                "--draw",
+                "photo.png",
+            ],
+            "photo.png",
+            "input",
+        ),
+        (
+            vec![
+                "undistort",
+                "--camera",
+                "cam.json",
+                "photo.png",
+                "-o",
+                "cam.json",
+            ],
+            "cam.json",
+            "input",
+        ),
+        (
+            vec![
+                "warp",
+                "--homography",
+                "H.json",
+                "photo.png",
+                "-o",
+                "H.json",
+            ],
+            "H.json",
+            "input",
+        ),
+        (
+            vec![
+                "birdseye",
+                "--camera",
+                "cam.json",
+                "--plane",
+                "height=1.5,pitch=10",
+                "photo.png",
+                "-o",
+                "photo.png",
+            ],
+            "photo.png",
+            "input",
+        ),
+        (
+            vec!["stereo", "photo.png", "right.png", "-o", "right.png"],
+            "right.png",
+            "input",
+        ),
+        (
+            vec![
+                "stereo",
+                "photo.png",
+                "right.png",
+                "-o",
+                "s.npy",
+                "--ply",
+                "q.json",
+                "--q",
+                "q.json",
+            ],
+            "q.json",
+            "input",
+        ),
+    ];
+    for (args, protected, why) in table {
+        let before = snapshot(&d.join(protected));
+        expect(run_in(d, &args), 2, &[protected, why]);
+        assert_eq!(snapshot(&d.join(protected)), before, "{args:?}");
+    }
+    assert!(!d.join("s.npy").exists());
+    // Absurd amounts of work asked by a flag are usage errors too (a capacity overflow
+    // panic, a run that never ends).
+    for (args, needle) in [
+        (
+            vec![
+                "warp",
+                "--homography",
+                "H.json",
+                "photo.png",
+                "-o",
+                "w.png",
+                "--repeat",
+                "9223372036854775807",
+            ],
+            "--repeat",
+        ),
+        (
+            vec![
+                "undistort",
+                "--camera",
+                "cam.json",
+                "photo.png",
+                "-o",
+                "w.png",
+                "--repeat",
+                "0",
+            ],
+            "--repeat",
+        ),
+        (
+            vec!["bodyparts", "synth", "--n", "1000000000000", "-o", "synth"],
+            "--n",
+        ),
+    ] {
+        expect(run_in(d, &args), 2, &[needle]);
+    }
+    assert!(!d.join("w.png").exists() && !d.join("synth").exists());
+    assert_no_temps(d);
+    assert_no_temps(&d.join("cmp"));
+    assert_no_temps(&d.join("frames"));
 }

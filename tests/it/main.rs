@@ -19,6 +19,7 @@ mod forest;
 mod hog;
 mod homography;
 mod hostile;
+mod loaded_models;
 pub mod locate;
 mod npy;
 mod persist;

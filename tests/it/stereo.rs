@@ -280,8 +280,8 @@ fn cli_stereo_then_eval_stereo() {
     }
     assert!(v["density"].as_f64().unwrap() > 0.7, "{out}");
     assert!(v["bad2_valid"].as_f64().unwrap() < 0.02, "{out}");
-    // Bad input: one clear line, exit 1, no output written.
-    for args in [
+    // Bad input: one clear line, exit 1 (2 for the command line), no output written.
+    for (i, args) in [
         vec!["stereo", &p("l.png"), &p("small.png"), "-o", &p("e.npy")],
         vec![
             "stereo",
@@ -302,9 +302,12 @@ fn cli_stereo_then_eval_stereo() {
             "-o",
             &p("e.npy"),
         ],
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let (code, _, err) = classic_cv(&args);
-        assert_eq!(code, 1, "{args:?}: {err}");
+        assert_eq!(code, if i < 2 { 1 } else { 2 }, "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(!dir.path().join("e.npy").exists());
     }

@@ -512,7 +512,7 @@ fn warp_command_keeps_colour_and_rejects_bad_input() {
         "--size",
         "0x5",
     ]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     // Never over the input.
     std::fs::copy(src, d("in.png")).unwrap();
     let before = std::fs::read(d("in.png")).unwrap();
@@ -524,7 +524,7 @@ fn warp_command_keeps_colour_and_rejects_bad_input() {
         "-o",
         &d("in.png"),
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("refusing"), "{err}");
     assert_eq!(std::fs::read(d("in.png")).unwrap(), before);
 }

@@ -99,6 +99,17 @@ struct SegmentArgs {
     out: PathBuf,
 }
 
+/// Most frames one `bodyparts synth` run renders (each is three files).
+const MAX_SYNTH_FRAMES: usize = 1_000_000;
+
+/// The files of `dir` (none when it cannot be listed: reading it reports that), the inputs
+/// that an output must not replace.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
 fn load_frames(dir: &Path, limit: Option<usize>) -> Result<Vec<LabelledFrame>> {
     let mut stems = synth::list_frames(dir)?;
     if let Some(n) = limit {
@@ -124,6 +135,13 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 ..SynthParams::default()
             };
             crate::output::flags(p.validate())?;
+            if a.n > MAX_SYNTH_FRAMES {
+                return Err(crate::output::usage(format!(
+                    "--n {}: at most {MAX_SYNTH_FRAMES} frames",
+                    a.n
+                )));
+            }
+            crate::output::check(&[(&a.out, crate::output::Kind::Dir)], &[])?;
             (0..a.n).into_par_iter().try_for_each(|i| -> Result<()> {
                 let f = synth::render_indexed(&p, g.seed, i as u64)?;
                 synth::write_frame(&a.out, &synth::frame_stem(i), &f)?;
@@ -155,6 +173,9 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 ..BodyPartsParams::default()
             };
             crate::output::flags(params.validate())?;
+            let inputs = files_in(&a.dir);
+            let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+            crate::output::check(&[(&a.out, crate::output::Kind::File)], &inputs)?;
             let frames = load_frames(&a.dir, a.limit)?;
             let t0 = std::time::Instant::now();
             let forest = bodyparts::train(&params, &frames)?;
@@ -176,6 +197,25 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
             }
         }
         BodyPartsCommand::Eval(a) => {
+            if let Some(dir) = &a.report {
+                let mut files = files_in(&a.dir);
+                files.push(a.forest.clone());
+                let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+                let written: Vec<PathBuf> =
+                    std::iter::once("metrics.json".to_string())
+                        .chain((0..8).flat_map(|i| {
+                            [format!("{i:05}_pred.png"), format!("{i:05}_truth.png")]
+                        }))
+                        .map(|f| dir.join(f))
+                        .collect();
+                let mut outputs = vec![(dir.as_path(), crate::output::Kind::Dir)];
+                outputs.extend(
+                    written
+                        .iter()
+                        .map(|f| (f.as_path(), crate::output::Kind::File)),
+                );
+                crate::output::check(&outputs, &inputs)?;
+            }
             let forest: BodyPartForest = persist::load(&a.forest)?;
             let frames = load_frames(&a.dir, None)?;
             let m = bodyparts::metrics::evaluate(&forest, &frames)?;

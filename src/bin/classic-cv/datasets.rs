@@ -120,6 +120,7 @@ pub fn fetch(args: &FetchArgs, g: &Globals) -> Result<()> {
 
 /// `classic-cv demo`: fetch the data, then summarise it.
 pub fn demo(args: &DemoArgs, g: &Globals) -> Result<()> {
+    crate::output::check(&[(&args.report, crate::output::Kind::Dir)], &[])?;
     fetch(
         &FetchArgs {
             dir: args.dir.clone(),

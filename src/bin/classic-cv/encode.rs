@@ -380,7 +380,7 @@ impl Encoding {
                     },
                     None => BovwAssignment::Hard,
                 };
-                Encoding::Bovw(Box::new(Bovw::from_codebook(
+                Encoding::Bovw(Box::new(crate::output::flags(Bovw::from_codebook(
                     codebook,
                     BovwParams {
                         assignment,
@@ -388,7 +388,7 @@ impl Encoding {
                         norm,
                         ..Default::default()
                     },
-                )?))
+                ))?))
             }
         })
     }
@@ -453,7 +453,8 @@ fn local_features(
                 .map(|p: &[f32; 2]| p[0])
                 .fold(0f32, f32::max);
             let my = positions.iter().map(|p| p[1]).fold(0f32, f32::max);
-            (mx.floor() as u32 + 1, my.floor() as u32 + 1)
+            let side = |m: f32| (m.floor() as u32).saturating_add(1);
+            (side(mx), side(my))
         }
     };
     Ok(LocalFeatures {

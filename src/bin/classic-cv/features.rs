@@ -255,7 +255,7 @@ pub fn hog(args: &HogArgs, g: &Globals) -> Result<()> {
         },
         transform_sqrt: args.transform_sqrt,
     };
-    params.validate()?;
+    crate::output::flags(params.validate())?;
     let (paths, _) = expand_inputs(&args.images)?;
     let images = paths
         .iter()

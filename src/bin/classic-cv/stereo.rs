@@ -166,7 +166,7 @@ impl StereoArgs {
             subpixel: !self.no_subpixel,
             fill_holes: self.fill_holes,
         };
-        params.validate()?;
+        crate::output::flags(params.validate())?;
         Ok(params)
     }
 }
@@ -186,17 +186,7 @@ fn read_q(path: &Path) -> Result<ReprojectionMatrix> {
 
 /// Refuses an output path that is one of the inputs.
 fn not_an_input(out: &Path, inputs: &[&Path]) -> Result<()> {
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    if let Some(o) = canon(out) {
-        for i in inputs {
-            anyhow::ensure!(
-                canon(i).as_ref() != Some(&o),
-                "{}: output would overwrite an input",
-                out.display()
-            );
-        }
-    }
-    Ok(())
+    crate::output::check(&[(out, crate::output::Kind::File)], inputs)
 }
 
 /// `classic-cv stereo`.
@@ -215,10 +205,15 @@ pub fn stereo(args: &StereoArgs, g: &Globals) -> Result<()> {
             .map(|r| QSource::File(r.q)),
         (Some(_), Some(q), ..) => Some(QSource::File(read_q(q)?)),
         (Some(_), None, Some(b), Some(f)) => Some(QSource::Rig(b, f)),
-        (Some(_), None, ..) => anyhow::bail!("--ply needs --q, or --baseline and --focal"),
+        (Some(_), None, ..) => {
+            return Err(crate::output::usage(
+                "--ply needs --q, or --baseline and --focal",
+            ));
+        }
     };
     let mut inputs = vec![args.left.as_path(), args.right.as_path()];
     inputs.extend(args.rig.as_deref());
+    inputs.extend(args.q.as_deref());
     for out in [Some(&args.output), args.png.as_ref(), args.ply.as_ref()]
         .into_iter()
         .flatten()

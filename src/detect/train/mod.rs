@@ -203,7 +203,47 @@ impl crate::persist::Model for TrainState {
     fn kind() -> String {
         "cascade-train-state".into()
     }
+
+    /// Valid params; every stage with a finite threshold, at least one stump, rates in
+    /// `[0, 1]`; every stump with finite numbers and a feature of the params' pool kind
+    /// (tilted only in [`PoolMode::All`], small integer weights) inside the window.
+    fn validate_loaded(&self) -> Result<()> {
+        self.params.validate()?;
+        let (w, h) = (self.params.window_width, self.params.window_height);
+        for (k, st) in self.stages.iter().enumerate() {
+            let bad =
+                |what: &str| Error::param("stages", format!("stage {k} of the checkpoint: {what}"));
+            let rates = [st.hit_rate, st.false_alarm, st.acceptance];
+            if !st.threshold.is_finite() || rates.iter().any(|r| !(0.0..=1.0).contains(r)) {
+                return Err(bad("a threshold or rate is not finite or out of [0, 1]"));
+            }
+            if st.stumps.is_empty() {
+                return Err(bad("no stump"));
+            }
+            for s in &st.stumps {
+                if ![s.threshold, s.left, s.right].iter().all(|v| v.is_finite()) {
+                    return Err(bad("a stump's threshold or leaf is not finite"));
+                }
+                if s.feature.tilted && self.params.mode != PoolMode::All {
+                    return Err(bad("a tilted feature outside the `all` pool"));
+                }
+                if s.feature
+                    .rects
+                    .iter()
+                    .any(|r| r.weight.fract() != 0.0 || r.weight.abs() > MAX_POOL_WEIGHT)
+                {
+                    return Err(bad("a rectangle weight that no pool feature has"));
+                }
+                s.feature.check(w, h)?;
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Largest rectangle weight magnitude of a pool feature (the centre of the 3x3
+/// centre-surround feature weighs 9).
+const MAX_POOL_WEIGHT: f32 = 9.0;
 
 /// A finished training run: the cascade and the per-stage figures.
 #[derive(Clone, Debug)]

@@ -68,6 +68,16 @@ pub struct CompareArgs {
 
 /// `classic-cv compare`.
 pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
+    let mut inputs: Vec<&Path> = args.configs.iter().map(PathBuf::as_path).collect();
+    inputs.extend(super::dataset_files(&args.dataset));
+    let files: Vec<PathBuf> = OUTPUT_FILES.iter().map(|f| args.out.join(f)).collect();
+    let mut outputs = vec![(args.out.as_path(), crate::output::Kind::Dir)];
+    outputs.extend(
+        files
+            .iter()
+            .map(|f| (f.as_path(), crate::output::Kind::File)),
+    );
+    crate::output::check(&outputs, &inputs)?;
     // Named datasets have their own test split; others are split 80/20 (stratified, seeded).
     let (train, test) = if args.dataset != "fashion-mnist" {
         let all = load_dataset(&args.dataset, Split::Train)?;
@@ -207,6 +217,14 @@ fn human_bytes(n: usize) -> String {
     }
 }
 
+/// The files `compare` writes into its output directory.
+const OUTPUT_FILES: [&str; 4] = [
+    "table.md",
+    "table.json",
+    "accuracy_vs_time.png",
+    "learning_curves.png",
+];
+
 fn write_outputs(
     out: &Path,
     rows: &[ComparisonRow],
@@ -217,13 +235,16 @@ fn write_outputs(
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     classic_cv::persist::write_atomic(
-        &out.join("table.md"),
+        &out.join(OUTPUT_FILES[0]),
         markdown(rows, dataset, n_train, n_test).as_bytes(),
     )?;
     let json = serde_json::json!({
         "dataset": dataset, "n_train": n_train, "n_test": n_test, "rows": rows,
     });
-    classic_cv::persist::write_atomic(&out.join("table.json"), &serde_json::to_vec_pretty(&json)?)?;
+    classic_cv::persist::write_atomic(
+        &out.join(OUTPUT_FILES[1]),
+        &serde_json::to_vec_pretty(&json)?,
+    )?;
     let scatter = Chart {
         title: "accuracy vs training time".into(),
         x_label: "training seconds".into(),
@@ -236,7 +257,7 @@ fn write_outputs(
     };
     scatter
         .render(720, 480)
-        .save_png(out.join("accuracy_vs_time.png"))?;
+        .save_png(out.join(OUTPUT_FILES[2]))?;
     let learning = Chart {
         title: "learning curves".into(),
         x_label: "epoch".into(),
@@ -246,6 +267,6 @@ fn write_outputs(
     };
     learning
         .render(720, 480)
-        .save_png(out.join("learning_curves.png"))?;
+        .save_png(out.join(OUTPUT_FILES[3]))?;
     Ok(())
 }

@@ -195,6 +195,7 @@ pub struct GridRow {
 
 /// `classic-cv report`: one line per encoding of accuracy against codebook size.
 pub fn report(args: &ReportArgs, g: &Globals) -> Result<()> {
+    crate::output::check(&[(&args.output, crate::output::Kind::File)], &[&args.grid])?;
     let text = std::fs::read_to_string(&args.grid)
         .with_context(|| format!("reading {}", args.grid.display()))?;
     let rows: Vec<GridRow> = serde_json::from_str(&text).with_context(|| {

@@ -160,12 +160,19 @@ fn limited(d: Dataset, limit: Option<usize>) -> Dataset {
     }
 }
 
+/// The files a dataset spec reads (the two arrays of `npy:X.npy,Y.npy`; none otherwise), for
+/// the output checks.
+pub fn dataset_files(spec: &str) -> Vec<&Path> {
+    match spec.strip_prefix("npy:") {
+        Some(files) => files.split(',').map(Path::new).collect(),
+        None => Vec::new(),
+    }
+}
+
 /// `classic-cv train`.
 pub fn train(args: &TrainArgs, g: &Globals) -> Result<()> {
     let mut inputs: Vec<&Path> = vec![&args.config];
-    if let Some(files) = args.dataset.strip_prefix("npy:") {
-        inputs.extend(files.split(',').map(Path::new));
-    }
+    inputs.extend(dataset_files(&args.dataset));
     crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
@@ -392,6 +399,9 @@ pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
 
 /// `classic-cv select`.
 pub fn select(args: &SelectArgs, g: &Globals) -> Result<()> {
+    let mut inputs: Vec<&Path> = vec![&args.grid];
+    inputs.extend(dataset_files(&args.dataset));
+    crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
     let text = std::fs::read_to_string(&args.grid)
         .with_context(|| format!("reading {}", args.grid.display()))?;
     let grid = GridConfig::from_json(&text, &args.grid)?;

@@ -232,7 +232,7 @@ pub fn run(args: &CalibrateArgs, g: &Globals) -> Result<()> {
         max_iterations: args.max_iterations,
         ..CalibrationParams::default()
     };
-    params.validate()?;
+    crate::output::flags(params.validate())?;
     let size = args
         .image_size
         .as_deref()

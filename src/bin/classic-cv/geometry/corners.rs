@@ -52,14 +52,15 @@ const ROW_COLOURS: [[u8; 3]; 7] = [
 
 /// `classic-cv corners`.
 pub fn corners(args: &CornersArgs, g: &Globals) -> Result<()> {
-    let board = BoardSize::parse(&args.board).context("--board")?;
+    let board =
+        BoardSize::parse(&args.board).map_err(|e| crate::output::usage(format!("--board: {e}")))?;
     let params = ChessboardParams {
         half_window: args.half_window,
         max_iterations: args.max_iterations,
         epsilon: args.epsilon,
         ..ChessboardParams::default()
     };
-    params.validate()?;
+    crate::output::flags(params.validate())?;
     let targets = match &args.draw {
         Some(dir) => Some(draw_targets(&args.images, dir)?),
         None => None,
@@ -132,6 +133,10 @@ fn draw_targets(images: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>> {
         }
         out.push(target);
     }
+    let mut outputs = vec![(dir, crate::output::Kind::Dir)];
+    outputs.extend(out.iter().map(|t| (t.as_path(), crate::output::Kind::File)));
+    let inputs: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+    crate::output::check(&outputs, &inputs)?;
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use classic_cv::Image;
 use classic_cv::draw::Canvas;
@@ -64,12 +64,12 @@ pub fn run(args: &HomographyArgs, g: &Globals) -> Result<()> {
         peak_threshold: args.peak_threshold,
         ..SiftDetectorParams::default()
     };
-    detector.validate()?;
+    crate::output::flags(detector.validate())?;
     let matching = MatchParams {
         ratio: args.ratio,
         mutual: args.mutual,
     };
-    matching.validate()?;
+    crate::output::flags(matching.validate())?;
     let ransac = RansacParams {
         threshold: args.threshold,
         confidence: args.confidence,
@@ -78,14 +78,14 @@ pub fn run(args: &HomographyArgs, g: &Globals) -> Result<()> {
         refine: true,
         min_inliers: args.min_inliers,
     };
-    ransac.validate()?;
-    for out in args.output.iter().chain(&args.draw) {
-        for input in [&args.image_a, &args.image_b] {
-            if same_file(out, input) {
-                bail!("{}: refusing to write over an input image", out.display());
-            }
-        }
-    }
+    crate::output::flags(ransac.validate())?;
+    let outputs: Vec<_> = args
+        .output
+        .iter()
+        .chain(&args.draw)
+        .map(|p| (p.as_path(), crate::output::Kind::File))
+        .collect();
+    crate::output::check(&outputs, &[&args.image_a, &args.image_b])?;
     let load = |p: &Path| Image::load(p).with_context(|| format!("reading {}", p.display()));
     let (a, b) = (load(&args.image_a)?, load(&args.image_b)?);
     let (fa, fb) = rayon::join(|| detector.detect(&a), || detector.detect(&b));
@@ -151,14 +151,6 @@ fn print_summary(
     println!("H =");
     for r in &fit.h {
         println!("  [{:>14.8e} {:>14.8e} {:>14.8e}]", r[0], r[1], r[2]);
-    }
-}
-
-/// Whether two paths name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
     }
 }
 

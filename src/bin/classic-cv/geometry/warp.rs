@@ -206,15 +206,8 @@ use ::image::ImageEncoder;
 
 /// Fails if `output` is one of the inputs (same file, after resolving links).
 fn refuse_overwrite(output: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let out = std::fs::canonicalize(output).ok();
-    for i in inputs {
-        let same = match (&out, std::fs::canonicalize(i).ok()) {
-            (Some(o), Some(i)) => *o == i,
-            _ => output == i.as_path(),
-        };
-        ensure!(!same, "refusing to write over the input {}", i.display());
-    }
-    Ok(())
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    crate::output::check(&[(output, crate::output::Kind::File)], &inputs)
 }
 
 /// Loads a camera file: classic-cv's own (JSON or binary model of kind `camera`) or OpenCV's
@@ -265,12 +258,15 @@ fn apply(map: &WarpMap, p: &Picture, sampling: Sampling, path: &Path) -> Result<
 
 /// `classic-cv undistort`.
 pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
-    ensure!(args.repeat >= 1, "--repeat must be at least 1");
-    if let Some(a) = args.alpha {
-        ensure!(
-            (0.0..=1.0).contains(&a),
+    if !(1..=1000).contains(&args.repeat) {
+        return Err(crate::output::usage("--repeat must be 1 to 1000"));
+    }
+    if let Some(a) = args.alpha
+        && !(0.0..=1.0).contains(&a)
+    {
+        return Err(crate::output::usage(format!(
             "--alpha {a}: must be between 0 and 1"
-        );
+        )));
     }
     let sampling = args.sampling.sampling();
     let camera = load_camera(&args.camera)?;
@@ -292,7 +288,10 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
             );
         }
     } else {
-        refuse_overwrite(&args.output, &paths)?;
+        refuse_overwrite(
+            &args.output,
+            &[&paths[..], std::slice::from_ref(&args.camera)].concat(),
+        )?;
     }
     let pictures = paths
         .iter()
@@ -324,7 +323,10 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
         .collect();
     if many {
         for t in &targets {
-            refuse_overwrite(t, &paths)?;
+            refuse_overwrite(
+                t,
+                &[&paths[..], std::slice::from_ref(&args.camera)].concat(),
+            )?;
         }
         std::fs::create_dir_all(&args.output)
             .with_context(|| format!("creating {}", args.output.display()))?;
@@ -365,13 +367,15 @@ pub fn undistort(args: &UndistortArgs, g: &Globals) -> Result<()> {
 pub fn warp_cmd(args: &WarpArgs, g: &Globals) -> Result<()> {
     let sampling = args.sampling.sampling();
     let h = read_homography(&args.homography)?;
-    refuse_overwrite(&args.output, std::slice::from_ref(&args.image))?;
+    refuse_overwrite(&args.output, &[args.image.clone(), args.homography.clone()])?;
     let pic = read_picture(&args.image)?;
     let size = match &args.size {
-        Some(s) => classic_cv::image::parse_size(s)?,
+        Some(s) => crate::output::flags(classic_cv::image::parse_size(s))?,
         None => (pic.width, pic.height),
     };
-    ensure!(args.repeat >= 1, "--repeat must be at least 1");
+    if !(1..=1000).contains(&args.repeat) {
+        return Err(crate::output::usage("--repeat must be 1 to 1000"));
+    }
     let src = (pic.width, pic.height);
     let mut times = Vec::with_capacity(args.repeat);
     let mut result = None;
@@ -407,7 +411,11 @@ pub fn birdseye(args: &BirdseyeArgs, g: &Globals) -> Result<()> {
             (board.cols + 1) as f64 * square,
             (board.rows + 1) as f64 * square,
         ],
-        (None, Plane::Pose(_)) => bail!("--area X0,Y0,X1,Y1 is needed with --plane pose=..."),
+        (None, Plane::Pose(_)) => {
+            return Err(crate::output::usage(
+                "--area X0,Y0,X1,Y1 is needed with --plane pose=...",
+            ));
+        }
     };
     let scale = args
         .scale
@@ -417,8 +425,8 @@ pub fn birdseye(args: &BirdseyeArgs, g: &Globals) -> Result<()> {
         y_range: [area[1], area[3]],
         pixels_per_metre: scale,
     };
-    view.size()?;
-    refuse_overwrite(&args.output, std::slice::from_ref(&args.image))?;
+    crate::output::flags(view.size())?;
+    refuse_overwrite(&args.output, &[args.image.clone(), args.camera.clone()])?;
     let pic = read_picture(&args.image)?;
     let pose = match plane {
         Plane::Ground(pose) | Plane::Pose(pose) => pose,
