@@ -165,7 +165,9 @@ fn cli_train_eval_predict_and_report() {
         chart.to_str().unwrap(),
     ]);
     let img = image::open(&chart).unwrap().to_rgb8();
-    assert_eq!(img.dimensions(), (640, 400));
+    assert_eq!(img.dimensions(), (640, 420));
     let has = |c: [u8; 3]| img.pixels().any(|p| p.0 == c);
     assert!(has([220, 40, 40]) && has([40, 90, 220]));
+    // The title, in black, in the band above the plot.
+    assert!((0..30).any(|y| (0..640).any(|x| img.get_pixel(x, y).0 == [0, 0, 0])));
 }
