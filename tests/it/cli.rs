@@ -154,6 +154,64 @@ fn generic_eval_and_predict_accept_a_cnn_model() {
         .unwrap();
     let (code, out, err) = classic_cv(&["--json", "predict", m, png.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(v["label"].as_u64().unwrap() < 10);
+    let generic: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(generic["label"].as_u64().unwrap() < 10);
+
+    // `cnn eval` gives `eval`'s report: the same metrics, keys and files.
+    let report = dir.path().join("report");
+    let pred = dir.path().join("pred.npy");
+    let (code, out, err) = classic_cv(&[
+        "--json",
+        "cnn",
+        "eval",
+        m,
+        "--limit",
+        "300",
+        "--report",
+        report.to_str().unwrap(),
+        "--predictions",
+        pred.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let c: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for key in [
+        "accuracy",
+        "confusion",
+        "per_class",
+        "macro_f1",
+        "n_samples",
+        "class_names",
+        "predict_seconds",
+        "images_per_second",
+    ] {
+        assert!(
+            c.get(key).is_some() && v.get(key).is_some(),
+            "{key}: {c} / {v}"
+        );
+    }
+    assert_eq!(c["accuracy"], v["accuracy"]);
+    assert_eq!(c["confusion"], v["confusion"]);
+    assert_eq!(c["per_class"], v["per_class"]);
+    assert!(report.join("metrics.json").is_file() && report.join("confusion.png").is_file());
+    let labels = classic_cv::npy::read(&pred)
+        .unwrap()
+        .into_u32(&pred)
+        .unwrap();
+    assert_eq!(labels.len(), 300);
+    // `cnn predict` prints `predict`'s keys (plus the probability) and the same label.
+    let (code, out, err) = classic_cv(&["--json", "cnn", "predict", m, png.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let c: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(c["label"], generic["label"]);
+    assert_eq!(c["input"], generic["input"]);
+    assert!(c["class"].as_str().is_some_and(|n| !n.is_empty()), "{c}");
+    assert!(
+        c["probability"]
+            .as_f64()
+            .is_some_and(|p| p > 0.0 && p <= 1.0),
+        "{c}"
+    );
+    // The table form: path, label, class, probability.
+    let (_, out, _) = classic_cv(&["cnn", "predict", m, png.to_str().unwrap()]);
+    assert_eq!(out.trim_end().split('\t').count(), 4, "{out}");
 }

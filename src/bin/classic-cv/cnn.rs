@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use classic_cv::classify::metrics;
 use classic_cv::cnn::optim::{OptimizerKind, ScheduleKind};
 use classic_cv::cnn::{Cnn, CnnParams};
 use classic_cv::datasets::{self, Dataset, Split};
@@ -90,6 +89,12 @@ struct EvalArgs {
     /// Evaluate on the first N test images only.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// Directory for metrics.json and confusion.png (as `eval --report`).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Write the predicted labels as a u32 .npy file (as `eval --predictions`).
+    #[arg(long, value_name = "PRED.npy")]
+    predictions: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -219,6 +224,14 @@ fn load(path: &PathBuf) -> Result<Cnn> {
 }
 
 fn eval(a: &EvalArgs, g: &Globals) -> Result<()> {
+    let mut outputs = Vec::new();
+    if let Some(p) = &a.predictions {
+        outputs.push((p.as_path(), crate::output::Kind::File));
+    }
+    if let Some(d) = &a.report {
+        outputs.push((d.as_path(), crate::output::Kind::Dir));
+    }
+    crate::output::check(&outputs, &[a.model.as_path()])?;
     let model = load(&a.model)?;
     let mut test = fashion(&a.data, Split::Test)?;
     if let Some(n) = a.limit {
@@ -228,36 +241,18 @@ fn eval(a: &EvalArgs, g: &Globals) -> Result<()> {
     let start = Instant::now();
     let predicted = model.transform_batch(&test.images)?;
     let seconds = start.elapsed().as_secs_f64();
-    let k = model.n_classes.max(test.class_names.len());
-    let confusion = metrics::confusion_matrix(&test.labels, &predicted, k)?;
-    let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
-    let accuracy = correct as f64 / test.len() as f64;
-    let per_class: Vec<f64> = confusion
-        .iter()
-        .enumerate()
-        .map(|(i, row)| row[i] as f64 / row.iter().sum::<u64>().max(1) as f64)
-        .collect();
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "model": a.model, "dataset": "fashion-mnist", "split": "test", "n": test.len(),
-                "accuracy": accuracy, "correct": correct, "per_class_accuracy": per_class,
-                "confusion": confusion, "class_names": test.class_names,
-                "inference_seconds": seconds, "images_per_second": test.len() as f64 / seconds,
-            })
-        );
-    } else {
-        println!(
-            "accuracy {accuracy:.4} ({correct} of {} test images), {:.0} images/s",
-            test.len(),
-            test.len() as f64 / seconds
-        );
-        for (name, acc) in test.class_names.iter().zip(&per_class) {
-            println!("  {name:<12} {acc:.4}");
-        }
-    }
-    Ok(())
+    let outputs = crate::classify::EvalOutputs {
+        report: a.report.as_deref(),
+        predictions: a.predictions.as_deref(),
+    };
+    crate::classify::report_evaluation(
+        &test.labels,
+        &predicted,
+        &test.class_names,
+        seconds,
+        outputs,
+        g,
+    )
 }
 
 fn predict(a: &PredictArgs, g: &Globals) -> Result<()> {
@@ -277,20 +272,14 @@ fn predict(a: &PredictArgs, g: &Globals) -> Result<()> {
                 |b, (i, &v)| if v > b.1 { (i, v) } else { b },
             );
         let prob = (row[label] - mx).exp() / sum;
-        let name = (model.n_classes == datasets::FASHION_MNIST_CLASSES.len())
-            .then(|| datasets::FASHION_MNIST_CLASSES[label]);
-        if g.json {
-            println!(
-                "{}",
-                serde_json::json!({ "image": path, "label": label, "probability": prob,
-                    "fashion_mnist_class": name })
-            );
+        // The CNN is trained on Fashion-MNIST (the only data `cnn train` reads), so a
+        // 10-class model's labels are its classes.
+        let name = if model.n_classes == datasets::FASHION_MNIST_CLASSES.len() {
+            datasets::FASHION_MNIST_CLASSES[label]
         } else {
-            let name = name
-                .map(|n| format!(" ({n} if Fashion-MNIST)"))
-                .unwrap_or_default();
-            println!("{}\t{label}{name}\t{prob:.3}", path.display());
-        }
+            ""
+        };
+        crate::classify::print_prediction(path, label as u32, name, Some(prob), g);
     }
     Ok(())
 }

@@ -296,30 +296,63 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         .transform_batch(&data.images)
         .context("predicting the test set")?;
     let predict_seconds = start.elapsed().as_secs_f64();
-    let n_classes = model
-        .class_names()
-        .len()
-        .max(data.class_names.len())
-        .max(predicted.iter().map(|&l| l as usize + 1).max().unwrap_or(0));
-    let m = metrics::evaluate(&data.labels, &predicted, n_classes)?;
     let names = if model.class_names().is_empty() {
         data.class_names.clone()
     } else {
         model.class_names().to_vec()
     };
+    let outputs = EvalOutputs {
+        report: args.report.as_deref(),
+        predictions: args.predictions.as_deref(),
+    };
+    report_evaluation(
+        &data.labels,
+        &predicted,
+        &names,
+        predict_seconds,
+        outputs,
+        g,
+    )
+}
+
+/// Where an evaluation writes its files, besides stdout.
+pub struct EvalOutputs<'a> {
+    /// `--report DIR`: metrics.json and confusion.png.
+    pub report: Option<&'a Path>,
+    /// `--predictions FILE`: the predicted labels as a u32 .npy.
+    pub predictions: Option<&'a Path>,
+}
+
+/// The one evaluation report of `eval` and `cnn eval`: accuracy, per-class precision, recall,
+/// F1 and support, the confusion matrix (JSON with `--json`, a table otherwise), and the
+/// files of `outputs` (already checked by the caller).
+pub fn report_evaluation(
+    truth: &[u32],
+    predicted: &[u32],
+    names: &[String],
+    predict_seconds: f64,
+    outputs: EvalOutputs<'_>,
+    g: &Globals,
+) -> Result<()> {
+    let n_classes = names
+        .len()
+        .max(predicted.iter().map(|&l| l as usize + 1).max().unwrap_or(0))
+        .max(truth.iter().map(|&l| l as usize + 1).max().unwrap_or(0));
+    let m = metrics::evaluate(truth, predicted, n_classes)?;
     let mut json = serde_json::to_value(&m)?;
     json["predict_seconds"] = serde_json::json!(predict_seconds);
+    json["images_per_second"] = serde_json::json!(m.n_samples as f64 / predict_seconds.max(1e-9));
     json["class_names"] = serde_json::json!(names);
-    if let Some(p) = &args.predictions {
-        npy::write_u32(p, &predicted)?;
+    if let Some(p) = outputs.predictions {
+        npy::write_u32(p, predicted)?;
     }
-    if let Some(dir) = &args.report {
+    if let Some(dir) = outputs.report {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         persist::write_atomic(
             &dir.join("metrics.json"),
             serde_json::to_string_pretty(&json)?.as_bytes(),
         )?;
-        metrics::confusion_canvas(&m.confusion, &names).save_png(dir.join("confusion.png"))?;
+        metrics::confusion_canvas(&m.confusion, names).save_png(dir.join("confusion.png"))?;
     }
     if g.json {
         println!("{json}");
@@ -345,6 +378,29 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         "macro", m.macro_precision, m.macro_recall, m.macro_f1
     );
     Ok(())
+}
+
+/// One line of `predict` and `cnn predict`: `PATH<TAB>LABEL<TAB>CLASS` (and the probability
+/// when the model gives one), or JSON `{"input", "label", "class"[, "probability"]}`.
+pub fn print_prediction(
+    path: &Path,
+    label: u32,
+    class: &str,
+    probability: Option<f32>,
+    g: &Globals,
+) {
+    if g.json {
+        let mut v = serde_json::json!({ "input": path, "label": label, "class": class });
+        if let Some(p) = probability {
+            v["probability"] = serde_json::json!(p);
+        }
+        println!("{v}");
+    } else {
+        match probability {
+            Some(p) => println!("{}\t{label}\t{class}\t{p:.3}", path.display()),
+            None => println!("{}\t{label}\t{class}", path.display()),
+        }
+    }
 }
 
 /// `classic-cv predict`.
@@ -385,14 +441,7 @@ pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
             .class_names()
             .get(l as usize)
             .map_or("", String::as_str);
-        if g.json {
-            println!(
-                "{}",
-                serde_json::json!({ "input": path, "label": l, "class": name })
-            );
-        } else {
-            println!("{}\t{l}\t{name}", path.display());
-        }
+        print_prediction(path, l, name, None, g);
     }
     Ok(())
 }
