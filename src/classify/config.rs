@@ -262,6 +262,23 @@ impl FeaturesConfig {
 }
 
 impl PipelineConfig {
+    /// The same config with every randomised stage seeded by `seed`: the encoder's codebook
+    /// sample, the linear SVM's SGD order, softmax regression's batches and the forest's
+    /// bootstrap (kNN, pixels, HOG and standardisation are deterministic). What the CLI's
+    /// `--seed` does when it is given.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        if let FeaturesConfig::Encoder(e) = &mut self.features {
+            e.seed = seed;
+        }
+        match &mut self.classifier {
+            ClassifierConfig::Knn(_) => {}
+            ClassifierConfig::LinearSvm(p) => p.seed = seed,
+            ClassifierConfig::Softmax(p) => p.seed = seed,
+            ClassifierConfig::RandomForest(p) => p.seed = seed,
+        }
+        self
+    }
+
     /// Parses a config from JSON text; `origin` (a path, or "inline") names it in errors.
     /// Unknown stage names and unknown fields are errors that name them.
     pub fn from_json(text: &str, origin: impl AsRef<Path>) -> Result<Self> {

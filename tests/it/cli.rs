@@ -215,3 +215,45 @@ fn generic_eval_and_predict_accept_a_cnn_model() {
     let (_, out, _) = classic_cv(&["cnn", "predict", m, png.to_str().unwrap()]);
     assert_eq!(out.trim_end().split('\t').count(), 4, "{out}");
 }
+
+/// `--seed`, when given, overrides the seeds of a pipeline config; without it the config's
+/// seeds stand (the README promises `--seed` seeds every randomised stage).
+#[test]
+fn a_given_seed_overrides_the_configs_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let x = ndarray::Array2::from_shape_fn((60, 4), |(i, j)| ((i * 7 + j * 13) % 11) as f32);
+    let y: Vec<u32> = (0..60).map(|i| (i % 3) as u32).collect();
+    classic_cv::npy::write_array2(p("x.npy"), &x).unwrap();
+    classic_cv::npy::write_u32(p("y.npy"), &y).unwrap();
+    std::fs::write(
+        p("c.json"),
+        r#"{"features": {"pixels": {}}, "classifier": {"random_forest": {"n_trees": 3, "seed": 5}}}"#,
+    )
+    .unwrap();
+    let dataset = format!("npy:{},{}", p("x.npy"), p("y.npy"));
+    let train = |seed: Option<&str>, out: &str| {
+        let mut args = vec![];
+        if let Some(s) = seed {
+            args.extend(["--seed", s]);
+        }
+        let (c, d, o) = (p("c.json"), dataset.clone(), p(out));
+        args.extend(["train", "--config", &c, "--dataset", &d, "-o", &o]);
+        let (code, _, err) = classic_cv(&args);
+        assert_eq!(code, 0, "{err}");
+        std::fs::read(p(out)).unwrap()
+    };
+    let config_seed = train(None, "a.json");
+    assert_eq!(
+        config_seed,
+        train(Some("5"), "b.json"),
+        "--seed 5 = the config's seed 5"
+    );
+    let other = train(Some("6"), "c6.json");
+    assert_ne!(config_seed, other, "--seed 6 must change the forest");
+    let v: serde_json::Value = serde_json::from_slice(&other).unwrap();
+    assert_eq!(
+        v["model"]["config"]["classifier"]["random_forest"]["seed"],
+        6
+    );
+}

@@ -136,7 +136,10 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
         }
         None => CnnParams::default(),
     };
-    p.seed = g.seed;
+    // A config file's seed stands unless --seed is given (the defaults agree: 42).
+    if g.seed_given || a.config.is_none() {
+        p.seed = g.seed;
+    }
     if let Some(v) = a.epochs {
         p.epochs = v;
     }

@@ -128,6 +128,7 @@ pub fn demo(args: &DemoArgs, g: &Globals) -> Result<()> {
         },
         &Globals {
             seed: g.seed,
+            seed_given: g.seed_given,
             json: false,
         },
     )?;

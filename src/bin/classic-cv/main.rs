@@ -30,9 +30,10 @@ struct Cli {
     /// Worker threads (default: all cores; `RAYON_NUM_THREADS` also works).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
-    /// Seed for every randomised stage.
-    #[arg(long, global = true, default_value_t = 42)]
-    seed: u64,
+    /// Seed for every randomised stage (default: 42, or the seeds of a config file); when
+    /// given, it overrides the seeds of `train`, `select` and `cnn train` configs.
+    #[arg(long, global = true, value_name = "SEED")]
+    seed: Option<u64>,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -109,8 +110,10 @@ enum Command {
 
 /// Options every subcommand may read.
 pub struct Globals {
-    /// `--seed`.
+    /// `--seed` (42 when not given).
     pub seed: u64,
+    /// Whether `--seed` was given on the command line (then it overrides configs' seeds).
+    pub seed_given: bool,
     /// `--json`.
     pub json: bool,
 }
@@ -158,7 +161,8 @@ fn main() -> ExitCode {
         classic_cv::persist::begin_group();
     }
     let globals = Globals {
-        seed: cli.seed,
+        seed: cli.seed.unwrap_or(42),
+        seed_given: cli.seed.is_some(),
         json: cli.json,
     };
     let result = ui::with_threads(cli.threads, || {

@@ -176,7 +176,10 @@ pub fn train(args: &TrainArgs, g: &Globals) -> Result<()> {
     crate::output::check(&[(&args.output, crate::output::Kind::File)], &inputs)?;
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
-    let config = PipelineConfig::from_json(&text, &args.config)?;
+    let mut config = PipelineConfig::from_json(&text, &args.config)?;
+    if g.seed_given {
+        config = config.with_seed(g.seed);
+    }
     let data = limited(load_dataset(&args.dataset, Split::Train)?, args.train_limit);
     let start = Instant::now();
     let mut model = config
@@ -460,7 +463,13 @@ pub fn select(args: &SelectArgs, g: &Globals) -> Result<()> {
     // Encoder stages (dense SIFT + codebook + encoding) are fitted and applied once per fold
     // and reused by every candidate that differs only in the classifier.
     let cache = classic_cv::encode::encoder::EncodingCache::new(4 << 30);
-    let configs: Vec<PipelineConfig> = candidates.iter().map(|(_, c)| c.clone()).collect();
+    let configs: Vec<PipelineConfig> = candidates
+        .iter()
+        .map(|(_, c)| match g.seed_given {
+            true => c.clone().with_seed(g.seed),
+            false => c.clone(),
+        })
+        .collect();
     let names: Vec<String> = candidates.iter().map(|(n, _)| n.clone()).collect();
     let start = Instant::now();
     let result =
