@@ -38,7 +38,8 @@ def _cli_predictions(cli, tmp_path, config, Xtr, ytr, Xte, yte):
         np.save(tmp_path / f"{name}.npy", a)
     (tmp_path / "cfg.json").write_text(json.dumps(config))
     model = tmp_path / "model.bin"
-    cli("train", "--config", tmp_path / "cfg.json", "--seed", "0",
+    # No --seed: when given it overrides the config's seeds, and the configs here carry them.
+    cli("train", "--config", tmp_path / "cfg.json",
         "--dataset", f"npy:{tmp_path / 'xtr.npy'},{tmp_path / 'ytr.npy'}", "-o", model)
     pred = tmp_path / "pred.npy"
     cli("eval", model, "--dataset", f"npy:{tmp_path / 'xte.npy'},{tmp_path / 'yte.npy'}",
@@ -47,12 +48,12 @@ def _cli_predictions(cli, tmp_path, config, Xtr, ytr, Xte, yte):
 
 
 CLASSIFIERS = [
-    ({"linear_svm": {"c": 0.5}}, lambda: cc.LinearSVC(C=0.5)),
-    ({"linear_svm": {"c": 2.0, "loss": "hinge"}}, lambda: cc.LinearSVC(C=2.0, loss="hinge")),
+    ({"linear_svm": {"c": 0.5, "seed": 0}}, lambda: cc.LinearSVC(C=0.5)),
+    ({"linear_svm": {"c": 2.0, "loss": "hinge", "seed": 0}}, lambda: cc.LinearSVC(C=2.0, loss="hinge")),
     ({"knn": {"k": 5, "metric": "l2"}}, lambda: cc.KNeighborsClassifier(5)),
     ({"knn": {"k": 3, "metric": "l1", "weights": "distance"}},
      lambda: cc.KNeighborsClassifier(3, metric="l1", weights="distance")),
-    ({"softmax": {"epochs": 5}}, lambda: cc.SoftmaxRegression(epochs=5)),
+    ({"softmax": {"epochs": 5, "seed": 0}}, lambda: cc.SoftmaxRegression(epochs=5)),
     ({"random_forest": {"n_trees": 15, "seed": 3}},
      lambda: cc.RandomForestClassifier(n_estimators=15, random_state=3)),
 ]
