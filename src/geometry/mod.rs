@@ -16,6 +16,8 @@ pub mod homography;
 pub mod lm;
 pub mod matching;
 pub mod remap;
+#[cfg(target_arch = "x86_64")]
+mod remap_avx2;
 pub mod storage;
 pub mod subpix;
 pub mod warp;

@@ -56,8 +56,10 @@
 //! afterwards through the border-aware path) into fixed-size arrays, and a blend over the
 //! block that the compiler vectorises (`u16` for the first interpolation, `u32` for the
 //! second). Colour pixels are gathered as 4-byte words, so `CN x 16` values are blended at
-//! once. The kernels are compiled twice, for the baseline and inside pulp's AVX2 context
-//! (chosen at run time); both give the same bytes. Bands of about 16384 output
+//! once; with AVX2, 3- and 4-channel rows go through `remap_avx2` instead (8-byte loads of
+//! each cell row, `pmaddubsw` then `pmaddwd` on the same integers). The kernels are
+//! compiled twice, for the baseline and inside pulp's AVX2 context (chosen at run time);
+//! all give the same bytes. Bands of about 16384 output
 //! pixels run in parallel (rayon) for outputs of at least [`PARALLEL_MIN_PIXELS`] pixels;
 //! every pixel is computed on its own, so results do not depend on the thread count.
 
@@ -566,6 +568,7 @@ impl WarpMap {
                     cn,
                     y0,
                     out: &mut *band,
+                    v3,
                 },
             );
             for (y, row) in (y0..).zip(band.chunks_exact_mut(self.width * cn)) {
@@ -619,6 +622,8 @@ struct FixedBand<'a> {
     /// The band's first output row.
     y0: usize,
     out: &'a mut [u8],
+    /// The AVX2 token, for the colour kernel written with AVX2 instructions.
+    v3: Option<V3>,
 }
 
 impl Kernel for FixedBand<'_> {
@@ -638,12 +643,38 @@ impl Kernel for FixedBand<'_> {
             let (fast, frac) = (&m.fast[span.clone()], &m.frac[span]);
             match cn {
                 1 => gray_row(self.src, stride, fast, frac, row),
-                2 => colour_row::<2>(self.src, stride, fast, frac, row),
-                3 => colour_row::<3>(self.src, stride, fast, frac, row),
-                _ => colour_row::<4>(self.src, stride, fast, frac, row),
+                2 => colour_row::<2>(self.src, stride, fast, frac, row, 0),
+                3 => {
+                    let done = colour_v3::<3>(self.v3, self.src, stride, fast, frac, row);
+                    colour_row::<3>(self.src, stride, fast, frac, row, done)
+                }
+                _ => {
+                    let done = colour_v3::<4>(self.v3, self.src, stride, fast, frac, row);
+                    colour_row::<4>(self.src, stride, fast, frac, row, done)
+                }
             }
         }
     }
+}
+
+/// The pixels of a row with 3 or 4 channels that the AVX2 kernel computes (a prefix of
+/// the row; none without AVX2), the arguments those of [`colour_row`].
+#[inline(always)]
+fn colour_v3<const CN: usize>(
+    v3: Option<V3>,
+    data: &[u8],
+    stride: usize,
+    fast: &[u32],
+    frac: &[u16],
+    out: &mut [u8],
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = v3 {
+        let (top, bottom) = cell_rows(data, stride);
+        return super::remap_avx2::colour_row_v3::<CN>(simd, top, bottom, fast, frac, out);
+    }
+    let _ = (v3, data, stride, fast, frac, out);
+    0
 }
 
 /// A source image: interleaved channels, row-major.
@@ -836,7 +867,8 @@ fn word(s: &[u8], j: usize) -> u32 {
 /// [`gray_row`]: per pixel the cell's left and right pixels of both rows are fetched as
 /// 4-byte words into four byte arrays (`CN` bytes per pixel, the word's extra bytes
 /// overwritten by the next pixel), the fractions spread over the pixel's channels the same
-/// way, and the blend runs over all `CN x BLOCK` values at once.
+/// way, and the blend runs over all `CN x BLOCK` values at once. Pixels before `start`
+/// are already done.
 #[inline(always)]
 fn colour_row<const CN: usize>(
     data: &[u8],
@@ -844,14 +876,15 @@ fn colour_row<const CN: usize>(
     fast: &[u32],
     frac: &[u16],
     out: &mut [u8],
+    start: usize,
 ) {
     let (top, bottom) = cell_rows(data, stride);
     let last = top.len() - 2 * CN;
-    let n = fast.len() / BLOCK * BLOCK;
-    let blocks = out[..n * CN]
+    let n = start + (fast.len() - start) / BLOCK * BLOCK;
+    let blocks = out[start * CN..n * CN]
         .chunks_exact_mut(BLOCK * CN)
-        .zip(fast.chunks_exact(BLOCK))
-        .zip(frac.chunks_exact(BLOCK));
+        .zip(fast[start..].chunks_exact(BLOCK))
+        .zip(frac[start..].chunks_exact(BLOCK));
     for ((o, idx), fr) in blocks {
         // One array per corner of the cell, then the two fractions; 4 spare bytes each.
         let mut v = [[0u8; 4 * BLOCK + 4]; 6];
