@@ -1154,7 +1154,7 @@ mod tests {
         let (w, h) = (301, 230);
         assert!(w * h >= PARALLEL_MIN_PIXELS && h % (BAND_PIXELS / w) != 0);
         let map = random_map(w, h, 97, 61, 7).unwrap();
-        for cn in [1, 3] {
+        for cn in [1, 3, 4] {
             check_fast_path(&map, cn, 11, Border::Replicate);
         }
     }
