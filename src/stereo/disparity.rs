@@ -277,46 +277,88 @@ fn select_row_in<T: CostValue>(
 }
 
 /// 3x3 median of the valid values around each valid pixel (the pixel itself included).
-/// Rows run in parallel (each reads the unfiltered map only).
+/// Rows run in parallel (each reads the unfiltered map only); inside a row, runs of
+/// [`MEDIAN_LANES`] pixels whose windows are all valid go through the exchange network as
+/// lanes, the others one by one.
 pub fn median3(map: &mut DisparityMap) {
     use rayon::prelude::*;
     let (w, h) = (map.width, map.height);
     let src = map.data.clone();
     map.data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let mut window = [0f32; 9];
-        for (x, out) in row.iter_mut().enumerate() {
-            if out.is_nan() {
-                continue;
-            }
-            let mut n = 0;
-            for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                    let v = src[yy * w + xx];
-                    if !v.is_nan() {
-                        window[n] = v;
-                        n += 1;
+        let mut x = 0;
+        if y >= 1 && y + 1 < h && w >= MEDIAN_LANES + 2 {
+            let rows = [
+                &src[(y - 1) * w..y * w],
+                &src[y * w..(y + 1) * w],
+                &src[(y + 1) * w..(y + 2) * w],
+            ];
+            row[0] = median_at(&src, w, h, 0, y);
+            x = 1;
+            while x + MEDIAN_LANES < w {
+                let mut p = [[0f32; MEDIAN_LANES]; 9];
+                let mut invalid = [false; MEDIAN_LANES];
+                for (k, lanes) in p.iter_mut().enumerate() {
+                    let from = &rows[k / 3][x - 1 + k % 3..][..MEDIAN_LANES];
+                    lanes.copy_from_slice(from);
+                    for (bad, v) in invalid.iter_mut().zip(from) {
+                        *bad |= v.is_nan();
                     }
                 }
+                let med = median9_lanes(p);
+                for (l, out) in row[x..x + MEDIAN_LANES].iter_mut().enumerate() {
+                    *out = if invalid[l] {
+                        median_at(&src, w, h, x + l, y)
+                    } else {
+                        med[l]
+                    };
+                }
+                x += MEDIAN_LANES;
             }
-            *out = if n == 9 {
-                median9(window)
-            } else {
-                let win = &mut window[..n];
-                win.sort_unstable_by(f32::total_cmp);
-                win[n / 2]
-            };
+        }
+        for (xx, out) in row.iter_mut().enumerate().skip(x) {
+            *out = median_at(&src, w, h, xx, y);
         }
     });
 }
 
-/// The median of nine values (none NaN) by Paeth's exchange network (19 exchanges).
-fn median9(mut p: [f32; 9]) -> f32 {
-    let mut sort = |a: usize, b: usize| {
-        if p[a] > p[b] {
-            p.swap(a, b);
+/// Pixels per lane group of [`median3`].
+const MEDIAN_LANES: usize = 8;
+
+/// The 3x3 median of the valid values around `(x, y)` of the `w x h` map `src`, NaN where
+/// `(x, y)` itself is invalid.
+fn median_at(src: &[f32], w: usize, h: usize, x: usize, y: usize) -> f32 {
+    if src[y * w + x].is_nan() {
+        return f32::NAN;
+    }
+    let mut window = [0f32; 9];
+    let mut n = 0;
+    for yy in y.saturating_sub(1)..(y + 2).min(h) {
+        for xx in x.saturating_sub(1)..(x + 2).min(w) {
+            let v = src[yy * w + xx];
+            if !v.is_nan() {
+                window[n] = v;
+                n += 1;
+            }
         }
-    };
-    for (a, b) in [
+    }
+    if n == 9 {
+        return median9(window);
+    }
+    let win = &mut window[..n];
+    win.sort_unstable_by(f32::total_cmp);
+    win[n / 2]
+}
+
+/// The median of nine values (none NaN) by Paeth's exchange network (19 exchanges).
+fn median9(p: [f32; 9]) -> f32 {
+    median9_lanes(p.map(|v| [v]))[0]
+}
+
+/// [`median9`] on `L` independent lanes: every exchange is a min and a max, without
+/// branches, so the lanes vectorise.
+#[inline(always)]
+fn median9_lanes<const L: usize>(mut p: [[f32; L]; 9]) -> [f32; L] {
+    const NETWORK: [(usize, usize); 19] = [
         (1, 2),
         (4, 5),
         (7, 8),
@@ -336,8 +378,13 @@ fn median9(mut p: [f32; 9]) -> f32 {
         (4, 2),
         (6, 4),
         (4, 2),
-    ] {
-        sort(a, b);
+    ];
+    for (a, b) in NETWORK {
+        let (lo, hi) = (p[a], p[b]);
+        for l in 0..L {
+            p[a][l] = lo[l].min(hi[l]);
+            p[b][l] = lo[l].max(hi[l]);
+        }
     }
     p[4]
 }
@@ -451,6 +498,90 @@ mod tests {
         assert!(out[4].is_nan());
     }
 
+    /// The selection written plainly: scans for the minimum, its first index, the
+    /// smallest cost at least 2 disparities away, the parabola, and the right image's
+    /// disparities by a scan of every left pixel that can match each right pixel.
+    fn naive_select<T: CostValue>(costs: &[T], dn: usize, s: SelectSettings, out: &mut [f32]) {
+        let w = out.len();
+        let cost = |x: usize, d: usize| costs[x * dn + d];
+        let mut best = vec![None; w];
+        for x in 0..w {
+            out[x] = f32::NAN;
+            let n = dn.min(x + 1);
+            let bd = (0..n).fold(0, |b, d| if cost(x, d) < cost(x, b) { d } else { b });
+            let bv: f64 = cost(x, bd).into();
+            let second = (0..n)
+                .filter(|&d| d.abs_diff(bd) > 1)
+                .map(|d| cost(x, d).into())
+                .fold(f64::INFINITY, f64::min);
+            if s.uniqueness > 0.0 && second * f64::from(100.0 - s.uniqueness) < bv * 100.0 {
+                continue;
+            }
+            best[x] = Some(bd);
+            let mut disp = bd as f64;
+            if s.subpixel && bd > 0 && bd + 1 < n {
+                let (a, b): (f64, f64) = (cost(x, bd - 1).into(), cost(x, bd + 1).into());
+                if a + b - 2.0 * bv > 0.0 {
+                    disp += (a - b) / (2.0 * (a + b - 2.0 * bv));
+                }
+            }
+            out[x] = disp as f32;
+        }
+        if s.lr_check {
+            for x in 0..w {
+                let Some(bd) = best[x] else { continue };
+                let xr = x - bd;
+                // Right pixel xr: the smallest cost over the left pixels xr + d, first d.
+                let dr = (0..dn.min(w - xr)).fold(0, |b, d| {
+                    if cost(xr + d, d) < cost(xr + b, b) {
+                        d
+                    } else {
+                        b
+                    }
+                });
+                if dr.abs_diff(bd) as u32 > s.lr_max_diff {
+                    out[x] = f32::NAN;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn selection_equals_the_plain_scans() {
+        let mut r = 5u64;
+        let mut next = |k: u64| {
+            r = r
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (r >> 33) % k
+        };
+        for (w, dn) in [(1, 1), (7, 3), (20, 16), (40, 17), (50, 40)] {
+            for round in 0..20 {
+                // Few distinct values, so that ties and near-ties are common.
+                let costs: Vec<u16> = (0..w * dn).map(|_| next(12) as u16 * 3 + 1).collect();
+                let s = SelectSettings {
+                    uniqueness: [0.0, 10.0, 30.0][round % 3],
+                    subpixel: round % 2 == 0,
+                    lr_check: round % 4 < 2,
+                    lr_max_diff: 1,
+                };
+                let (mut got, mut want) = (vec![0f32; w], vec![0f32; w]);
+                select_row(&costs, dn, s, &vec![true; w], &mut got);
+                naive_select(&costs, dn, s, &mut want);
+                let same = |a: &[f32], b: &[f32]| {
+                    a.iter()
+                        .zip(b)
+                        .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
+                };
+                assert!(same(&got, &want), "u16 {w}x{dn} {s:?}\n{got:?}\n{want:?}");
+                let costs: Vec<f32> = costs.iter().map(|&c| f32::from(c) * 0.25).collect();
+                select_row(&costs, dn, s, &vec![true; w], &mut got);
+                naive_select(&costs, dn, s, &mut want);
+                assert!(same(&got, &want), "f32 {w}x{dn} {s:?}");
+            }
+        }
+    }
+
     #[test]
     fn median9_equals_the_sorted_middle() {
         let mut s = 7u64;
@@ -466,6 +597,50 @@ mod tests {
             let mut sorted = v;
             sorted.sort_by(f32::total_cmp);
             assert_eq!(median9(v), sorted[4], "{v:?}");
+        }
+    }
+
+    #[test]
+    fn median3_equals_the_sorted_middle_of_each_window() {
+        let mut s = 11u64;
+        for (w, h) in [(1, 1), (3, 2), (9, 3), (10, 4), (27, 6)] {
+            let data: Vec<f32> = (0..w * h)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = (s >> 33) % 10;
+                    if r == 0 { f32::NAN } else { r as f32 * 0.75 }
+                })
+                .collect();
+            let mut map = DisparityMap {
+                width: w,
+                height: h,
+                data: data.clone(),
+            };
+            median3(&mut map);
+            for y in 0..h {
+                for x in 0..w {
+                    let mut win: Vec<f32> = (y.saturating_sub(1)..(y + 2).min(h))
+                        .flat_map(|yy| {
+                            (x.saturating_sub(1)..(x + 2).min(w)).map(move |xx| (xx, yy))
+                        })
+                        .map(|(xx, yy)| data[yy * w + xx])
+                        .filter(|v| !v.is_nan())
+                        .collect();
+                    win.sort_by(f32::total_cmp);
+                    let want = if data[y * w + x].is_nan() {
+                        f32::NAN
+                    } else {
+                        win[win.len() / 2]
+                    };
+                    let got = map.data[y * w + x];
+                    assert!(
+                        got == want || (got.is_nan() && want.is_nan()),
+                        "{w}x{h} ({x}, {y})"
+                    );
+                }
+            }
         }
     }
 
