@@ -285,6 +285,18 @@ fn a_cnn_on_another_dataset_names_classes_by_number() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("warning"), "{err}");
+    // Its only split is the training data: no "test accuracy" per epoch on it.
+    let (code, _, err) = classic_cv(&[
+        "cnn",
+        "train",
+        "--dataset",
+        &spec,
+        "--eval-each-epoch",
+        "-o",
+        m,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--eval-each-epoch needs a dataset"), "{err}");
     let png = dir.path().join("top.png");
     classic_cv::Image::from_fn(28, 28, |_, y| if y < 10 { 0.8 } else { 0.2 })
         .save_png(&png)

@@ -1,4 +1,5 @@
-//! `cnn train`, `cnn eval`, `cnn predict`: the small CNN on Fashion-MNIST.
+//! `cnn train`, `cnn eval`, `cnn predict`: the small CNN (Fashion-MNIST by default; any
+//! dataset spec of `train`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,9 +23,10 @@ pub struct CnnArgs {
 
 #[derive(Subcommand, Debug)]
 enum CnnCommand {
-    /// Train the CNN on Fashion-MNIST (defaults: the recipe that reaches >= 0.92 test accuracy).
+    /// Train the CNN, on Fashion-MNIST by default (defaults: the recipe that reaches >= 0.92
+    /// test accuracy there).
     Train(TrainArgs),
-    /// Evaluate a trained CNN on the Fashion-MNIST test set; prints metrics (`accuracy`, ...).
+    /// Evaluate a trained CNN, on the Fashion-MNIST test set by default: `eval`'s report.
     Eval(EvalArgs),
     /// Label image files with a trained CNN.
     Predict(PredictArgs),
@@ -87,7 +89,8 @@ struct TrainArgs {
     /// Train on the first N training images only (default: all).
     #[arg(long, value_name = "N")]
     train_limit: Option<usize>,
-    /// Also score the test set after every epoch (learning curve; not counted as training).
+    /// Also score the test set after every epoch (learning curve; not counted as training);
+    /// for fashion-mnist, whose test split is apart from its training split.
     #[arg(long)]
     eval_each_epoch: bool,
     #[command(flatten)]
@@ -213,6 +216,13 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
 }
 
 fn train(a: &TrainArgs, g: &Globals) -> Result<()> {
+    if a.eval_each_epoch && a.data.is_none() && a.dataset != "fashion-mnist" {
+        return Err(crate::output::usage(format!(
+            "--eval-each-epoch needs a dataset with a separate test split (fashion-mnist), \
+             not `{}`",
+            a.dataset
+        )));
+    }
     let mut inputs: Vec<&std::path::Path> = a.config.iter().map(|p| p.as_path()).collect();
     inputs.extend(crate::classify::dataset_files(&a.dataset));
     crate::output::check(&[(&a.output, crate::output::Kind::File)], &inputs)?;

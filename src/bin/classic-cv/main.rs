@@ -31,7 +31,7 @@ struct Cli {
     /// Worker threads (default: all cores; `RAYON_NUM_THREADS` also works).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
-    /// Print machine-readable JSON on stdout instead of tables.
+    /// Print machine-readable JSON on stdout instead of tables (every command but `serve`).
     #[arg(long, global = true)]
     json: bool,
     /// Largest image, in pixels, that is decoded or allocated (checked from the header).
