@@ -684,6 +684,16 @@ fn drawings_have_unique_names_and_mark_matches() {
         rgb(&d.join("drawn/astro.png")),
         rgb(&d.join("drawn/astro-2.png"))
     );
+    // A drawing never replaces its photo.
+    let before = std::fs::read(d.join("a/astro.png")).unwrap();
+    let out = run(d, data, &["detect", "a/astro.png", "--draw", "a"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is also an input"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(d.join("a/astro.png")).unwrap(), before);
 
     // Truth: the face on a/astro.png (a true positive), a box away from it on b/astro.png
     // (the face there is a false positive, the box a miss).

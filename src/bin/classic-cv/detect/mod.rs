@@ -189,7 +189,9 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
             "no image to scan: give IMAGE..., --image-dir DIR, --raw WxH, --video FILE or --camera DEVICE",
         ));
     }
+    let names = draw_names(images.iter().map(PathBuf::as_path));
     if let Some(dir) = &args.draw {
+        check_drawings(dir, &names, &images)?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut file = output
@@ -220,7 +222,6 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         return file.map_or(Ok(()), |f| f.finish());
     }
     let mut total = 0;
-    let names = draw_names(images.iter().map(PathBuf::as_path));
     for (path, png) in images.iter().zip(&names) {
         let img = Image::load(path)?;
         let found =
@@ -464,6 +465,17 @@ fn draw_names<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<String> {
         .collect()
 }
 
+/// Checks that no drawing (`names` in `dir`) would replace one of the `photos`.
+fn check_drawings(dir: &Path, names: &[String], photos: &[PathBuf]) -> Result<()> {
+    let targets: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let outputs: Vec<_> = targets
+        .iter()
+        .map(|t| (t.as_path(), crate::output::Kind::File))
+        .collect();
+    let inputs: Vec<&Path> = photos.iter().map(PathBuf::as_path).collect();
+    crate::output::check(&outputs, &inputs)
+}
+
 /// `img` (read from `source`, if a file) as a canvas in the photo's own colours (gray when
 /// it has none). Boxes are drawn on it [`box_thickness`] wide.
 fn photo_canvas(img: &Image, source: Option<&Path>) -> Canvas {
@@ -532,14 +544,16 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
         outputs.push((d.as_path(), crate::output::Kind::Dir));
     }
     crate::output::check(&outputs, &[&args.truth, &args.opts.cascade])?;
-    if let Some(dir) = &args.draw {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let det = args.opts.detector()?;
     let params = args.opts.params();
     let truth = datasets::read_imglab(&args.truth)?;
     let root = args.truth.parent().unwrap_or(Path::new("."));
     let names = draw_names(truth.images.iter().map(|e| Path::new(&e.file)));
+    if let Some(dir) = &args.draw {
+        let photos: Vec<PathBuf> = truth.images.iter().map(|e| root.join(&e.file)).collect();
+        check_drawings(dir, &names, &photos)?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let mut per_image = Vec::new();
     for (entry, png) in truth.images.iter().zip(&names) {
         let file = root.join(&entry.file);
