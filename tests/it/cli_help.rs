@@ -174,6 +174,16 @@ fn options(help: &str) -> Vec<Opt> {
     opts
 }
 
+/// Whether `text` names the flag `flag` (a whole word: `--out` is not in `--output`).
+fn mentions(text: &str, flag: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    text.match_indices(flag).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + flag.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
 fn all_commands() -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut queue: Vec<String> = subcommands(&help(""));
@@ -249,6 +259,13 @@ fn every_help_follows_the_grammar() {
                 .or_default()
                 .push((command.clone(), o.short, o.value.clone()));
         }
+        for gone in GONE {
+            if mentions(text, gone) {
+                problems.push(format!(
+                    "{command}: the help mentions the old spelling {gone}"
+                ));
+            }
+        }
         if has("--seed") != SEEDED.contains(&command.as_str()) {
             problems.push(format!(
                 "{command}: --seed {}",
@@ -310,4 +327,6 @@ fn the_help_parser_reads_options() {
         .find(|o| o.long.as_deref() == Some("--area"))
         .unwrap();
     assert_eq!(area.value.as_deref(), Some("X0,Y0,X1,Y1"));
+    assert!(mentions("use --out DIR", "--out") && mentions("(--out)", "--out"));
+    assert!(!mentions("use --output DIR", "--out") && !mentions("--out-dir", "--out"));
 }
