@@ -97,7 +97,7 @@ fn compare_writes_a_table_and_plots() {
         config,
         "--cnn-epochs",
         "10",
-        "--out",
+        "--output",
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
@@ -155,7 +155,13 @@ fn generic_eval_and_predict_accept_a_cnn_model() {
     let (code, out, err) = classic_cv(&["--json", "predict", m, png.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let generic: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(generic["label"].as_u64().unwrap() < 10);
+    let label = generic["label"].as_u64().unwrap() as usize;
+    // A 10-class 28x28 CNN is a Fashion-MNIST one: its classes' names.
+    assert_eq!(
+        generic["class"],
+        classic_cv::datasets::FASHION_MNIST_CLASSES[label],
+        "{generic}"
+    );
 
     // `cnn eval` gives `eval`'s report: the same metrics, keys and files.
     let report = dir.path().join("report");
@@ -204,7 +210,7 @@ fn generic_eval_and_predict_accept_a_cnn_model() {
     let c: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(c["label"], generic["label"]);
     assert_eq!(c["input"], generic["input"]);
-    assert!(c["class"].as_str().is_some_and(|n| !n.is_empty()), "{c}");
+    assert_eq!(c["class"], generic["class"]);
     assert!(
         c["probability"]
             .as_f64()
@@ -233,12 +239,11 @@ fn a_given_seed_overrides_the_configs_seeds() {
     .unwrap();
     let dataset = format!("npy:{},{}", p("x.npy"), p("y.npy"));
     let train = |seed: Option<&str>, out: &str| {
-        let mut args = vec![];
+        let (c, d, o) = (p("c.json"), dataset.clone(), p(out));
+        let mut args = vec!["train", "--config", &c, "--dataset", &d, "-o", &o];
         if let Some(s) = seed {
             args.extend(["--seed", s]);
         }
-        let (c, d, o) = (p("c.json"), dataset.clone(), p(out));
-        args.extend(["train", "--config", &c, "--dataset", &d, "-o", &o]);
         let (code, _, err) = classic_cv(&args);
         assert_eq!(code, 0, "{err}");
         std::fs::read(p(out)).unwrap()
@@ -256,4 +261,190 @@ fn a_given_seed_overrides_the_configs_seeds() {
         v["model"]["config"]["classifier"]["random_forest"]["seed"],
         6
     );
+}
+
+/// A CNN trained on a dataset spec (not Fashion-MNIST) stores no class names: `predict` and
+/// `cnn predict` print the label number as its class; `cnn eval` reads the same specs.
+#[test]
+fn a_cnn_on_another_dataset_names_classes_by_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = bars_npy(dir.path(), 40);
+    let model = dir.path().join("bars.bin");
+    let m = model.to_str().unwrap();
+    let (code, _, err) = classic_cv(&[
+        "cnn",
+        "train",
+        "--dataset",
+        &spec,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "-o",
+        m,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    // Its only split is the training data: no "test accuracy" per epoch on it.
+    let (code, _, err) = classic_cv(&[
+        "cnn",
+        "train",
+        "--dataset",
+        &spec,
+        "--eval-each-epoch",
+        "-o",
+        m,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--eval-each-epoch needs a dataset"), "{err}");
+    let png = dir.path().join("top.png");
+    classic_cv::Image::from_fn(28, 28, |_, y| if y < 10 { 0.8 } else { 0.2 })
+        .save_png(&png)
+        .unwrap();
+    let png = png.to_str().unwrap();
+    for args in [
+        vec!["--json", "predict", m, png],
+        vec!["--json", "cnn", "predict", m, png],
+    ] {
+        let (code, out, err) = classic_cv(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let label = v["label"].as_u64().unwrap();
+        assert!(label < 2, "{v}");
+        assert_eq!(v["class"], label.to_string(), "{v}");
+    }
+    let (code, out, err) = classic_cv(&["--json", "cnn", "eval", m, "--dataset", &spec]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["n_samples"], 40, "{v}");
+    // The deprecated `--data DIR` still reads a Fashion-MNIST folder, with a warning.
+    let fashion = crate::locate::cache().join("fashion-mnist");
+    let (code, out, err) = classic_cv(&[
+        "--json",
+        "cnn",
+        "eval",
+        m,
+        "--data",
+        fashion.to_str().unwrap(),
+        "--limit",
+        "20",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: --data is deprecated; use --dataset"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["n_samples"], 20, "{v}");
+}
+
+/// The files of a directory, by name, with their bytes.
+fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut f: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    f.sort();
+    f
+}
+
+/// Old spellings keep working for one release, each with a warning on stderr; the current
+/// spellings give the same results and no warning.
+#[test]
+fn deprecated_spellings_still_work_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    // `--seed` before the subcommand, `--n`, `--out`.
+    let (code, _, err) = classic_cv(&[
+        "--seed",
+        "5",
+        "bodyparts",
+        "synth",
+        "--n",
+        "1",
+        "--out",
+        &p("old"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for w in [
+        "warning: --seed before the subcommand is deprecated",
+        "warning: --n is deprecated; use --count",
+        "warning: --out is deprecated; use -o/--output",
+    ] {
+        assert!(err.contains(w), "{w}: {err}");
+    }
+    let new = |seed: &str, out: &str| {
+        let (code, _, err) = classic_cv(&[
+            "bodyparts",
+            "synth",
+            "--count",
+            "1",
+            "-o",
+            &p(out),
+            "--seed",
+            seed,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("warning"), "{err}");
+        files(&dir.path().join(out))
+    };
+    let old = files(&dir.path().join("old"));
+    assert_eq!(old, new("5", "new"), "the old spelling's seed was honoured");
+    assert_ne!(old, new("6", "other"), "the seed changes the frame");
+
+    // `kmeans --k` = `kmeans --clusters`.
+    let x = ndarray::Array2::from_shape_fn((30, 2), |(i, j)| ((i * 5 + j * 3) % 7) as f32);
+    classic_cv::npy::write_array2(p("x.npy"), &x).unwrap();
+    let (code, _, err) = classic_cv(&["kmeans", &p("x.npy"), "--k", "3", "-o", &p("k.npy")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: --k is deprecated; use --clusters"),
+        "{err}"
+    );
+    let (code, _, err) = classic_cv(&["kmeans", &p("x.npy"), "--clusters", "3", "-o", &p("c.npy")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(p("k.npy")).unwrap(),
+        std::fs::read(p("c.npy")).unwrap()
+    );
+
+    // `detect --frames DIR` = `detect --image-dir DIR`.
+    std::fs::create_dir_all(p("imgs")).unwrap();
+    classic_cv::Image::from_fn(64, 48, |x, y| ((x * y) % 17) as f32 / 17.0)
+        .save_png(dir.path().join("imgs/a.png"))
+        .unwrap();
+    let (code, old, err) = classic_cv(&["detect", "--frames", &p("imgs")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: --frames is deprecated; use --image-dir"),
+        "{err}"
+    );
+    let (code, new, err) = classic_cv(&["detect", "--image-dir", &p("imgs")]);
+    assert_eq!((code, new.as_str()), (0, old.as_str()), "{err}");
+
+    // `--seed` on a command without random stages: ignored, with a warning.
+    let (code, _, err) = classic_cv(&[
+        "--seed",
+        "3",
+        "hog",
+        &p("imgs/a.png"),
+        "--cell",
+        "4",
+        "-o",
+        &p("h.npy"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("`hog` has no random stage: --seed is ignored"),
+        "{err}"
+    );
+    let (code, _, err) = classic_cv(&["hog", &p("imgs/a.png"), "--seed", "3", "-o", &p("h.npy")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("--seed is ignored"), "{err}");
 }

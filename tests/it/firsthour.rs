@@ -403,7 +403,7 @@ fn predict_resizes_to_the_models_input_or_refuses() {
 fn kmeans<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["kmeans"];
     a.extend(extra);
-    a.extend(["--k", "16", "--iters", "5", "--threads", "2"]);
+    a.extend(["--clusters", "16", "--iters", "5", "--threads", "2"]);
     a
 }
 
@@ -433,7 +433,14 @@ fn dsift_kmeans_encode_chain_over_a_folder() {
         text(&out.stdout)
     };
     ok(&[
-        "dsift", "photos", "--step", "8", "-o", "desc", "--frames", "frames",
+        "dsift",
+        "photos",
+        "--step",
+        "8",
+        "-o",
+        "desc",
+        "--keypoints-out",
+        "frames",
     ]);
     let stems = ["left01", "left02", "right03"];
     // The folder gives the same codebook as the descriptors pooled into one file.
@@ -476,7 +483,13 @@ fn dsift_kmeans_encode_chain_over_a_folder() {
     // encode: one row per image, equal to encoding each image alone.
     let enc = ["--codebook", "cb_dir.npy", "--pyramid", "1,2"];
     let mut a = vec![
-        "encode", "bovw", "desc", "--frames", "frames", "-o", "enc.npy",
+        "encode",
+        "bovw",
+        "desc",
+        "--keypoints",
+        "frames",
+        "-o",
+        "enc.npy",
     ];
     a.extend(enc);
     ok(&a);
@@ -485,7 +498,13 @@ fn dsift_kmeans_encode_chain_over_a_folder() {
     for (i, s) in stems.iter().enumerate() {
         let (desc, frames) = (format!("desc/{s}.npy"), format!("frames/{s}.npy"));
         let mut a = vec![
-            "encode", "bovw", &desc, "--frames", &frames, "-o", "one.npy",
+            "encode",
+            "bovw",
+            &desc,
+            "--keypoints",
+            &frames,
+            "-o",
+            "one.npy",
         ];
         a.extend(enc);
         ok(&a);
@@ -587,7 +606,24 @@ fn pr_curve_only_where_asked_and_drawings_keep_colour() {
     };
     assert_eq!(pngs(d), 1, "only astro.png: nothing written unasked");
     eval(&["-o", "pr.png"]);
-    eval(&["--curve", "pr-old.png"]);
+    // The old spelling still works, with a warning.
+    let old = run(
+        d,
+        data,
+        &[
+            "eval-detector",
+            "--truth",
+            "truth.xml",
+            "--curve",
+            "pr-old.png",
+        ],
+    );
+    assert!(old.status.success(), "{}", text(&old.stderr));
+    assert!(
+        text(&old.stderr).contains("warning: --curve is deprecated; use -o/--output"),
+        "{}",
+        text(&old.stderr)
+    );
     let pr = std::fs::read(d.join("pr.png")).unwrap();
     assert_eq!(pr, std::fs::read(d.join("pr-old.png")).unwrap());
     let chart = classic_cv::plot::precision_recall_chart(&[(1.0, 1.0)], 1.0);
@@ -600,4 +636,128 @@ fn pr_curve_only_where_asked_and_drawings_keep_colour() {
         png.enumerate_pixels()
             .all(|(x, y, p)| p.0 == chart.pixel(x as usize, y as usize))
     );
+}
+
+/// Reads a PNG as RGB.
+fn rgb(p: &Path) -> image::RgbImage {
+    image::open(p).unwrap().into_rgb8()
+}
+
+#[test]
+fn drawings_have_unique_names_and_mark_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+        std::fs::copy(astronaut(), d.join(sub).join("astro.png")).unwrap();
+    }
+    let data: &[(&str, &Path)] = &[("CLASSIC_CV_DATA", &cache())];
+    // Two inputs with one stem: astro.png and astro-2.png, in input order.
+    let out = run(
+        d,
+        data,
+        &[
+            "--json",
+            "detect",
+            "a/astro.png",
+            "b/astro.png",
+            "--draw",
+            "drawn",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    let b: Vec<u32> = first["boxes"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect();
+    let mut names: Vec<String> = std::fs::read_dir(d.join("drawn"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["astro-2.png", "astro.png"]);
+    assert_eq!(
+        rgb(&d.join("drawn/astro.png")),
+        rgb(&d.join("drawn/astro-2.png"))
+    );
+    // A drawing never replaces its photo.
+    let before = std::fs::read(d.join("a/astro.png")).unwrap();
+    let out = run(d, data, &["detect", "a/astro.png", "--draw", "a"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is also an input"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(d.join("a/astro.png")).unwrap(), before);
+
+    // Truth: the face on a/astro.png (a true positive), a box away from it on b/astro.png
+    // (the face there is a false positive, the box a miss).
+    let (x, y, w, h) = (b[0], b[1], b[2], b[3]);
+    let (mx, my) = (20u32, 400u32);
+    std::fs::write(
+        d.join("truth.xml"),
+        format!(
+            "<dataset><images>\
+             <image file='a/astro.png'><box top='{y}' left='{x}' width='{w}' height='{h}'/></image>\
+             <image file='b/astro.png'><box top='{my}' left='{mx}' width='60' height='60'/></image>\
+             </images></dataset>"
+        ),
+    )
+    .unwrap();
+    let out = run(
+        d,
+        data,
+        &[
+            "--json",
+            "eval-detector",
+            "--truth",
+            "truth.xml",
+            "--draw",
+            "marked",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["tp"].as_u64(), v["fp"].as_u64(), v["fn"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{v}"
+    );
+    let (tp, other) = (
+        rgb(&d.join("marked/astro.png")),
+        rgb(&d.join("marked/astro-2.png")),
+    );
+    let photo = rgb(&astronaut());
+    // The photo on top, a legend strip below it.
+    assert_eq!(tp.width(), 512);
+    assert!(tp.height() > 512);
+    assert_eq!(tp.get_pixel(5, 5), photo.get_pixel(5, 5));
+    let mid = y + h / 2;
+    assert_eq!(tp.get_pixel(x, mid).0, [0, 255, 0], "true positive: green");
+    assert_eq!(
+        other.get_pixel(x, mid).0,
+        [255, 0, 0],
+        "false positive: red"
+    );
+    assert_eq!(
+        other.get_pixel(mx, my + 30).0,
+        [255, 220, 0],
+        "miss: yellow"
+    );
+    assert_eq!(
+        tp.get_pixel(mx, my + 30),
+        photo.get_pixel(mx, my + 30),
+        "no miss on a/"
+    );
+    // The legend: white text on black below the photo.
+    let strip: Vec<[u8; 3]> = (512..tp.height())
+        .flat_map(|yy| (0..tp.width()).map(move |xx| (xx, yy)))
+        .map(|(xx, yy)| tp.get_pixel(xx, yy).0)
+        .collect();
+    assert!(strip.contains(&[255, 255, 255]) && strip.contains(&[0, 0, 0]));
 }

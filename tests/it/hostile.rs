@@ -187,7 +187,7 @@ fn a_failing_command_writes_none_of_its_outputs() {
                 "dsift",
                 "-o",
                 "ok.npy",
-                "--frames",
+                "--keypoints-out",
                 "missing/dir/f.npy",
                 "photo.png",
             ],
@@ -205,7 +205,7 @@ fn a_failing_command_writes_none_of_its_outputs() {
                 "dsift",
                 "-o",
                 "ok.npy",
-                "--frames",
+                "--keypoints-out",
                 "missing/dir/f.npy",
                 "photo.png",
             ],
@@ -512,7 +512,7 @@ fn empty_truth_boxes_are_errors() {
                 &cascade(),
                 "--truth",
                 "truth.xml",
-                "--curve",
+                "-o",
                 "pr.png",
             ],
         ),
@@ -561,7 +561,7 @@ fn absurd_labels_and_overflowing_values_are_errors() {
         NpyData::F32(vec![3e38, -3e38, 2.9e38, 1.0, -3e38, 3e38, 0.0, 1e38]),
     );
     expect(
-        run_in(d, &["kmeans", "huge.npy", "--k", "2", "-o", "c.npy"]),
+        run_in(d, &["kmeans", "huge.npy", "--clusters", "2", "-o", "c.npy"]),
         1,
         &["too large"],
     );
@@ -787,16 +787,16 @@ fn configs_and_flags_are_checked() {
                 "desc.npy",
                 "--codebook",
                 "desc.npy",
-                "--frames",
+                "--keypoints",
                 "frames.f32",
-                "--frames-dim",
+                "--keypoints-dim",
                 "0",
                 "-o",
                 "e.npy",
             ],
         ),
         1,
-        &["frames.f32", "--frames-dim"],
+        &["frames.f32", "--keypoints-dim"],
     );
     assert!(!d.join("m.bin").exists() && !d.join("e.npy").exists());
 }
@@ -874,7 +874,7 @@ fn every_output_flag_refuses_an_input() {
                 "npy:x.npy,y.npy",
                 "--config",
                 "cmp/table.json",
-                "--out",
+                "--output",
                 "cmp",
             ],
             "cmp/table.json",
@@ -886,12 +886,12 @@ fn every_output_flag_refuses_an_input() {
             "input",
         ),
         (
-            vec!["demo", "--report", "photo.png"],
+            vec!["demo", "-o", "photo.png"],
             "photo.png",
             "not a directory",
         ),
         (
-            vec!["bodyparts", "synth", "--n", "1", "-o", "photo.png"],
+            vec!["bodyparts", "synth", "--count", "1", "-o", "photo.png"],
             "photo.png",
             "not a directory",
         ),
@@ -1053,8 +1053,15 @@ fn every_output_flag_refuses_an_input() {
             "--repeat",
         ),
         (
-            vec!["bodyparts", "synth", "--n", "1000000000000", "-o", "synth"],
-            "--n",
+            vec![
+                "bodyparts",
+                "synth",
+                "--count",
+                "1000000000000",
+                "-o",
+                "synth",
+            ],
+            "--count",
         ),
     ] {
         expect(run_in(d, &args), 2, &[needle]);

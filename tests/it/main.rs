@@ -7,6 +7,7 @@ mod cascade_train;
 mod chessboard;
 mod classify;
 mod cli;
+mod cli_help;
 mod cnn;
 mod conformance;
 mod datasets;

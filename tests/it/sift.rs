@@ -169,7 +169,7 @@ fn cli_writes_one_npy_per_image_equal_to_the_library() {
         .args(["--threads", "2", "dsift", "--step", "3", "--bin-size", "5"])
         .args(["--window", "gaussian", "--root-sift", "-o"])
         .arg(&out)
-        .arg("--frames")
+        .arg("--keypoints-out")
         .arg(&frames)
         .arg(&inputs)
         .output()

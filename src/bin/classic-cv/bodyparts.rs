@@ -34,17 +34,19 @@ enum BodyPartsCommand {
 #[derive(Args, Debug)]
 struct SynthArgs {
     /// Number of frames.
-    #[arg(long)]
-    n: usize,
+    #[arg(long, value_name = "N")]
+    count: usize,
     /// Output directory.
-    #[arg(short = 'o', long = "out")]
-    out: PathBuf,
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
     /// Gaussian depth noise, metres.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_name = "METRES", default_value_t = 0.0)]
     noise: f32,
     /// Fraction of body pixels with no reading.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     missing: f32,
+    #[command(flatten)]
+    seed: crate::grammar::SeedArg,
 }
 
 #[derive(Args, Debug)]
@@ -69,12 +71,14 @@ struct TrainArgs {
     /// Nodes with more samples score candidates on an even subset of this many.
     #[arg(long, default_value_t = BodyPartsParams::default().split_samples)]
     split_samples: usize,
-    /// Use only the first N frames of the directory.
-    #[arg(long)]
-    limit: Option<usize>,
+    /// Use only the first N frames of the directory (default: all).
+    #[arg(long, value_name = "N")]
+    train_limit: Option<usize>,
     /// Output model file (`.json` or binary).
-    #[arg(short = 'o', long = "out")]
-    out: PathBuf,
+    #[arg(short, long, value_name = "MODEL")]
+    output: PathBuf,
+    #[command(flatten)]
+    seed: crate::grammar::SeedArg,
 }
 
 #[derive(Args, Debug)]
@@ -83,8 +87,8 @@ struct EvalArgs {
     forest: PathBuf,
     /// Directory of labelled frames.
     dir: PathBuf,
-    /// Write metrics.json and segmentations of the first frames here.
-    #[arg(long)]
+    /// Write metrics.json and segmentations of the first frames here (default: not written).
+    #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 }
 
@@ -95,8 +99,8 @@ struct SegmentArgs {
     /// 16-bit depth PNG in millimetres (0 = no reading).
     depth: PathBuf,
     /// Output PNG.
-    #[arg(short = 'o', long = "out")]
-    out: PathBuf,
+    #[arg(short, long, value_name = "PNG")]
+    output: PathBuf,
 }
 
 /// Most frames one `bodyparts synth` run renders (each is three files).
@@ -125,6 +129,17 @@ fn load_frames(dir: &Path, limit: Option<usize>) -> Result<Vec<LabelledFrame>> {
         .with_context(|| format!("reading frames from {}", dir.display()))
 }
 
+impl BodyPartsArgs {
+    /// The `--seed` of `bodyparts synth` and `bodyparts train`.
+    pub fn seed(&self) -> Option<u64> {
+        match &self.command {
+            BodyPartsCommand::Synth(a) => a.seed.seed,
+            BodyPartsCommand::Train(a) => a.seed.seed,
+            _ => None,
+        }
+    }
+}
+
 /// `classic-cv bodyparts ...`.
 pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
     match &args.command {
@@ -135,29 +150,31 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
                 ..SynthParams::default()
             };
             crate::output::flags(p.validate())?;
-            if a.n > MAX_SYNTH_FRAMES {
+            if a.count > MAX_SYNTH_FRAMES {
                 return Err(crate::output::usage(format!(
-                    "--n {}: at most {MAX_SYNTH_FRAMES} frames",
-                    a.n
+                    "--count {}: at most {MAX_SYNTH_FRAMES} frames",
+                    a.count
                 )));
             }
-            crate::output::check(&[(&a.out, crate::output::Kind::Dir)], &[])?;
-            (0..a.n).into_par_iter().try_for_each(|i| -> Result<()> {
-                let f = synth::render_indexed(&p, g.seed, i as u64)?;
-                synth::write_frame(&a.out, &synth::frame_stem(i), &f)?;
-                Ok(())
-            })?;
+            crate::output::check(&[(&a.output, crate::output::Kind::Dir)], &[])?;
+            (0..a.count)
+                .into_par_iter()
+                .try_for_each(|i| -> Result<()> {
+                    let f = synth::render_indexed(&p, g.seed, i as u64)?;
+                    synth::write_frame(&a.output, &synth::frame_stem(i), &f)?;
+                    Ok(())
+                })?;
             if g.json {
                 println!(
                     "{}",
-                    serde_json::json!({"frames": a.n, "dir": a.out, "seed": g.seed})
+                    serde_json::json!({"frames": a.count, "dir": a.output, "seed": g.seed})
                 );
             } else {
                 println!(
                     "wrote {} frames (seed {}) to {}",
-                    a.n,
+                    a.count,
                     g.seed,
-                    a.out.display()
+                    a.output.display()
                 );
             }
         }
@@ -175,24 +192,24 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
             crate::output::flags(params.validate())?;
             let inputs = files_in(&a.dir);
             let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-            crate::output::check(&[(&a.out, crate::output::Kind::File)], &inputs)?;
-            let frames = load_frames(&a.dir, a.limit)?;
+            crate::output::check(&[(&a.output, crate::output::Kind::File)], &inputs)?;
+            let frames = load_frames(&a.dir, a.train_limit)?;
             let t0 = std::time::Instant::now();
             let forest = bodyparts::train(&params, &frames)?;
             let secs = t0.elapsed().as_secs_f64();
-            persist::save(&a.out, &forest)?;
+            persist::save(&a.output, &forest)?;
             let nodes: usize = forest.trees.iter().map(|t| t.n_nodes()).sum();
             if g.json {
                 println!(
                     "{}",
-                    serde_json::json!({"frames": frames.len(), "train_s": secs, "nodes": nodes, "out": a.out})
+                    serde_json::json!({"frames": frames.len(), "train_s": secs, "nodes": nodes, "out": a.output})
                 );
             } else {
                 println!(
                     "trained {} trees ({nodes} nodes) on {} frames in {secs:.1} s -> {}",
                     forest.trees.len(),
                     frames.len(),
-                    a.out.display()
+                    a.output.display()
                 );
             }
         }
@@ -258,21 +275,21 @@ pub fn run(args: &BodyPartsArgs, g: &Globals) -> Result<()> {
         }
         BodyPartsCommand::Segment(a) => {
             crate::output::check(
-                &[(&a.out, crate::output::Kind::File)],
+                &[(&a.output, crate::output::Kind::File)],
                 &[&a.forest, &a.depth],
             )?;
             let (w, h, depth) = synth::read_depth_png(&a.depth)?;
             let forest: BodyPartForest = persist::load(&a.forest)?;
             let img = DepthImage::from_metres(w, h, depth)?;
             let labels = forest.segment(&img)?;
-            bodyparts::render_segmentation(&labels, w, h)?.save_png(&a.out)?;
+            bodyparts::render_segmentation(&labels, w, h)?.save_png(&a.output)?;
             if g.json {
                 println!(
                     "{}",
-                    serde_json::json!({"out": a.out, "width": w, "height": h})
+                    serde_json::json!({"out": a.output, "width": w, "height": h})
                 );
             } else {
-                println!("wrote {}", a.out.display());
+                println!("wrote {}", a.output.display());
             }
         }
     }

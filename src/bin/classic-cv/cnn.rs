@@ -1,4 +1,5 @@
-//! `cnn train`, `cnn eval`, `cnn predict`: the small CNN on Fashion-MNIST.
+//! `cnn train`, `cnn eval`, `cnn predict`: the small CNN (Fashion-MNIST by default; any
+//! dataset spec of `train`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,7 +10,7 @@ use classic_cv::cnn::optim::{OptimizerKind, ScheduleKind};
 use classic_cv::cnn::{Cnn, CnnParams};
 use classic_cv::datasets::{self, Dataset, Split};
 use classic_cv::pipeline::Transform;
-use classic_cv::{Image, datasets::fetch, persist};
+use classic_cv::{Image, persist};
 
 use crate::Globals;
 
@@ -22,12 +23,18 @@ pub struct CnnArgs {
 
 #[derive(Subcommand, Debug)]
 enum CnnCommand {
-    /// Train the CNN on Fashion-MNIST (defaults: the recipe that reaches >= 0.92 test accuracy).
+    /// Train the CNN, on Fashion-MNIST by default (defaults: the recipe that reaches >= 0.92
+    /// test accuracy there).
     Train(TrainArgs),
-    /// Evaluate a trained CNN on the Fashion-MNIST test set; prints metrics (`accuracy`, ...).
+    /// Evaluate a trained CNN, on the Fashion-MNIST test set by default: `eval`'s report.
     Eval(EvalArgs),
     /// Label image files with a trained CNN.
     Predict(PredictArgs),
+}
+
+/// `(default: ...)` of a training flag: the config file's value, else the recipe's.
+fn recipe(value: impl std::fmt::Display) -> String {
+    format!("(default: the --config file's, else {value})")
 }
 
 #[derive(Args, Debug)]
@@ -35,64 +42,80 @@ struct TrainArgs {
     /// Where to write the model (`.json` for JSON, anything else binary).
     #[arg(short, long, value_name = "MODEL")]
     output: PathBuf,
-    /// Full params as JSON (a `CnnParams`: layers, optimizer, schedule, ...); flags override.
+    /// Full params as JSON (a `CnnParams`: layers, optimizer, schedule, ...); flags override
+    /// (default: the built-in recipe).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Fashion-MNIST directory (default: the fetch cache).
-    #[arg(long, value_name = "DIR")]
+    /// Training data: fashion-mnist (its training split) | folder:DIR | npy:X.npy,Y.npy.
+    #[arg(long, value_name = "DATASET", default_value = "fashion-mnist")]
+    dataset: String,
+    /// The deprecated `--data DIR`: a Fashion-MNIST folder.
+    #[arg(long, value_name = "DIR", hide = true, conflicts_with = "dataset")]
     data: Option<PathBuf>,
-    /// Passes over the training set.
-    #[arg(long)]
+    #[arg(long, value_name = "N", help = format!("Passes over the training set {}",
+          recipe(CnnParams::default().epochs)))]
     epochs: Option<usize>,
-    /// Images per step.
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Update rule (sgd and nesterov use momentum 0.9).
+    #[arg(long, value_name = "N", help = format!("Images per step {}",
+          recipe(CnnParams::default().batch_size)))]
+    batch_size: Option<usize>,
+    /// Update rule (sgd and nesterov use momentum 0.9) (default: the --config file's, else
+    /// adamw).
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
-    /// Base (peak) learning rate.
-    #[arg(long)]
-    lr: Option<f32>,
-    /// Learning-rate schedule (step: x0.1 every third of training; cosine and linear decay to 0).
+    #[arg(long, value_name = "RATE", help = format!("Base (peak) learning rate {}",
+          recipe(CnnParams::default().learning_rate)))]
+    learning_rate: Option<f32>,
+    /// Learning-rate schedule (step: x0.1 every third of training; cosine and linear decay
+    /// to 0) (default: the --config file's, else one-cycle).
     #[arg(long, value_enum)]
     schedule: Option<ScheduleKind>,
-    /// Warm-up epochs (linear, fractional allowed).
-    #[arg(long)]
-    warmup: Option<f32>,
-    /// Weight decay of conv and dense weights.
-    #[arg(long)]
+    #[arg(long, value_name = "EPOCHS", help = format!(
+          "Warm-up epochs (linear, fractional allowed) {}",
+          recipe(CnnParams::default().warmup_epochs)))]
+    warmup_epochs: Option<f32>,
+    #[arg(long, value_name = "DECAY", help = format!(
+          "Weight decay of conv and dense weights {}",
+          recipe(CnnParams::default().weight_decay)))]
     weight_decay: Option<f32>,
-    /// Label smoothing in [0, 1).
-    #[arg(long)]
+    #[arg(long, value_name = "EPS", help = format!("Label smoothing in [0, 1) {}",
+          recipe(CnnParams::default().label_smoothing)))]
     label_smoothing: Option<f32>,
-    /// Random horizontal flips (true/false).
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", help = format!("Random horizontal flips (true/false) {}",
+          recipe(CnnParams::default().augment.flip)))]
     flip: Option<bool>,
-    /// Random shifts of up to N pixels.
-    #[arg(long, value_name = "N")]
-    shift: Option<usize>,
-    /// Train on the first N training images only.
+    #[arg(long, value_name = "N", help = format!("Random shifts of up to N pixels {}",
+          recipe(CnnParams::default().augment.max_shift)))]
+    max_shift: Option<usize>,
+    /// Train on the first N training images only (default: all).
     #[arg(long, value_name = "N")]
     train_limit: Option<usize>,
-    /// Also score the test set after every epoch (learning curve; not counted as training).
+    /// Also score the test set after every epoch (learning curve; not counted as training);
+    /// for fashion-mnist, whose test split is apart from its training split.
     #[arg(long)]
     eval_each_epoch: bool,
+    #[command(flatten)]
+    seed: crate::grammar::SeedArg,
 }
 
 #[derive(Args, Debug)]
 struct EvalArgs {
     /// The trained model.
     model: PathBuf,
-    /// Fashion-MNIST directory (default: the fetch cache).
-    #[arg(long, value_name = "DIR")]
+    /// Test data: fashion-mnist (its test split) | folder:DIR | npy:X.npy,Y.npy.
+    #[arg(long, value_name = "DATASET", default_value = "fashion-mnist")]
+    dataset: String,
+    /// The deprecated `--data DIR`: a Fashion-MNIST folder.
+    #[arg(long, value_name = "DIR", hide = true, conflicts_with = "dataset")]
     data: Option<PathBuf>,
-    /// Evaluate on the first N test images only.
+    /// Use only the first N test samples (default: all).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Directory for metrics.json and confusion.png (as `eval --report`).
+    /// Directory for metrics.json and confusion.png, as `eval --report` (default: not
+    /// written).
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
-    /// Write the predicted labels as a u32 .npy file (as `eval --predictions`).
+    /// Write the predicted labels as a u32 .npy file, as `eval --predictions` (default: not
+    /// written).
     #[arg(long, value_name = "PRED.npy")]
     predictions: Option<PathBuf>,
 }
@@ -106,6 +129,16 @@ struct PredictArgs {
     images: Vec<PathBuf>,
 }
 
+impl CnnArgs {
+    /// The `--seed` of `cnn train`.
+    pub fn seed(&self) -> Option<u64> {
+        match &self.command {
+            CnnCommand::Train(a) => a.seed.seed,
+            _ => None,
+        }
+    }
+}
+
 /// `classic-cv cnn ...`.
 pub fn run(args: &CnnArgs, g: &Globals) -> Result<()> {
     match &args.command {
@@ -115,16 +148,24 @@ pub fn run(args: &CnnArgs, g: &Globals) -> Result<()> {
     }
 }
 
-fn fashion(dir: &Option<PathBuf>, split: Split) -> Result<Dataset> {
-    let dir = dir
-        .clone()
-        .unwrap_or_else(|| fetch::default_cache_dir().join("fashion-mnist"));
-    datasets::fashion_mnist(&dir, split).with_context(|| {
-        format!(
-            "reading Fashion-MNIST from {} (run `classic-cv fetch-data` first)",
-            dir.display()
-        )
-    })
+/// The data of `--dataset SPEC`, or of the deprecated `--data DIR` (a Fashion-MNIST folder).
+fn dataset(spec: &str, data: &Option<PathBuf>, split: Split) -> Result<Dataset> {
+    let Some(dir) = data else {
+        return crate::classify::load_dataset(spec, split);
+    };
+    datasets::fashion_mnist(dir, split)
+        .with_context(|| format!("reading Fashion-MNIST from {}", dir.display()))
+}
+
+/// The class name of `label` for a CNN, which stores no names: a 10-class model on 28x28
+/// images is taken for a Fashion-MNIST one (its classes' names); otherwise the label number.
+pub fn class_name(model: &Cnn, label: usize) -> String {
+    let fashion = model.n_classes == datasets::FASHION_MNIST_CLASSES.len()
+        && (model.input.height, model.input.width) == (28, 28);
+    match datasets::FASHION_MNIST_CLASSES.get(label) {
+        Some(name) if fashion => name.to_string(),
+        _ => label.to_string(),
+    }
 }
 
 fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
@@ -143,19 +184,19 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
     if let Some(v) = a.epochs {
         p.epochs = v;
     }
-    if let Some(v) = a.batch {
+    if let Some(v) = a.batch_size {
         p.batch_size = v;
     }
     if let Some(o) = a.optimizer {
         p.optimizer = o.optimizer();
     }
-    if let Some(v) = a.lr {
+    if let Some(v) = a.learning_rate {
         p.learning_rate = v;
     }
     if let Some(s) = a.schedule {
         p.schedule = s.schedule(p.epochs);
     }
-    if let Some(v) = a.warmup {
+    if let Some(v) = a.warmup_epochs {
         p.warmup_epochs = v;
     }
     if let Some(v) = a.weight_decay {
@@ -167,7 +208,7 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
     if let Some(v) = a.flip {
         p.augment.flip = v;
     }
-    if let Some(v) = a.shift {
+    if let Some(v) = a.max_shift {
         p.augment.max_shift = v;
     }
     crate::output::flags(p.validate())?;
@@ -175,15 +216,23 @@ fn params_from(a: &TrainArgs, g: &Globals) -> Result<CnnParams> {
 }
 
 fn train(a: &TrainArgs, g: &Globals) -> Result<()> {
-    let inputs: Vec<&std::path::Path> = a.config.iter().map(|p| p.as_path()).collect();
+    if a.eval_each_epoch && a.data.is_none() && a.dataset != "fashion-mnist" {
+        return Err(crate::output::usage(format!(
+            "--eval-each-epoch needs a dataset with a separate test split (fashion-mnist), \
+             not `{}`",
+            a.dataset
+        )));
+    }
+    let mut inputs: Vec<&std::path::Path> = a.config.iter().map(|p| p.as_path()).collect();
+    inputs.extend(crate::classify::dataset_files(&a.dataset));
     crate::output::check(&[(&a.output, crate::output::Kind::File)], &inputs)?;
     let params = params_from(a, g)?;
-    let mut data = fashion(&a.data, Split::Train)?;
+    let mut data = dataset(&a.dataset, &a.data, Split::Train)?;
     if let Some(n) = a.train_limit {
         data = data.truncate(n);
     }
     let test = if a.eval_each_epoch {
-        Some(fashion(&a.data, Split::Test)?)
+        Some(dataset(&a.dataset, &a.data, Split::Test)?)
     } else {
         None
     };
@@ -234,9 +283,11 @@ fn eval(a: &EvalArgs, g: &Globals) -> Result<()> {
     if let Some(d) = &a.report {
         outputs.push((d.as_path(), crate::output::Kind::Dir));
     }
-    crate::output::check(&outputs, &[a.model.as_path()])?;
+    let mut inputs = vec![a.model.as_path()];
+    inputs.extend(crate::classify::dataset_files(&a.dataset));
+    crate::output::check(&outputs, &inputs)?;
     let model = load(&a.model)?;
-    let mut test = fashion(&a.data, Split::Test)?;
+    let mut test = dataset(&a.dataset, &a.data, Split::Test)?;
     if let Some(n) = a.limit {
         test = test.truncate(n);
     }
@@ -275,14 +326,8 @@ fn predict(a: &PredictArgs, g: &Globals) -> Result<()> {
                 |b, (i, &v)| if v > b.1 { (i, v) } else { b },
             );
         let prob = (row[label] - mx).exp() / sum;
-        // The CNN is trained on Fashion-MNIST (the only data `cnn train` reads), so a
-        // 10-class model's labels are its classes.
-        let name = if model.n_classes == datasets::FASHION_MNIST_CLASSES.len() {
-            datasets::FASHION_MNIST_CLASSES[label]
-        } else {
-            ""
-        };
-        crate::classify::print_prediction(path, label as u32, name, Some(prob), g);
+        let name = class_name(&model, label);
+        crate::classify::print_prediction(path, label as u32, &name, Some(prob), g);
     }
     Ok(())
 }

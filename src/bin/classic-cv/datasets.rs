@@ -12,7 +12,7 @@ use crate::Globals;
 /// Arguments of `fetch-data`.
 #[derive(Args, Debug)]
 pub struct FetchArgs {
-    /// Cache directory (default: the data directory, see `--data-dir`).
+    /// Cache directory (default: the data directory, see --data-dir).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Only check the cached files' checksums; download nothing. Exit 1 if any is bad.
@@ -24,12 +24,12 @@ pub struct FetchArgs {
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Where the report (metrics, confusion matrix, misclassified grid, sample PNGs) goes.
-    #[arg(long, value_name = "DIR", default_value = "report")]
-    pub report: PathBuf,
+    #[arg(short, long, value_name = "DIR", default_value = "report")]
+    pub output: PathBuf,
     /// Training images used by the demo's small configuration.
     #[arg(long, value_name = "N", default_value_t = 20000)]
     pub train_limit: usize,
-    /// Cache directory (default: the data directory, see `--data-dir`).
+    /// Cache directory (default: the data directory, see --data-dir).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -120,7 +120,7 @@ pub fn fetch(args: &FetchArgs, g: &Globals) -> Result<()> {
 
 /// `classic-cv demo`: fetch the data, then summarise it.
 pub fn demo(args: &DemoArgs, g: &Globals) -> Result<()> {
-    crate::output::check(&[(&args.report, crate::output::Kind::Dir)], &[])?;
+    crate::output::check(&[(&args.output, crate::output::Kind::Dir)], &[])?;
     fetch(
         &FetchArgs {
             dir: args.dir.clone(),
@@ -150,7 +150,7 @@ pub fn demo(args: &DemoArgs, g: &Globals) -> Result<()> {
             println!("{i:>3}  {name:<12} {:>6} {:>6}", tc[i], sc[i]);
         }
     }
-    let summary = crate::classify::demo::run(&train, &test, &args.report, args.train_limit, g)?;
+    let summary = crate::classify::demo::run(&train, &test, &args.output, args.train_limit, g)?;
     if g.json {
         println!("{summary}");
     }

@@ -36,12 +36,12 @@ pub struct KMeansArgs {
     #[arg(required = true, value_name = "DESCRIPTORS")]
     pub descriptors: Vec<PathBuf>,
     /// Keep only N descriptors, drawn uniformly from all the files as they are read
-    /// (reservoir sampling seeded by `--seed`).
+    /// (reservoir sampling seeded by --seed) (default: all).
     #[arg(long, value_name = "N")]
     pub sample: Option<usize>,
-    /// Number of centres.
-    #[arg(long, default_value_t = 256)]
-    pub k: usize,
+    /// Number of centres (the `k` of a pipeline config's encoder).
+    #[arg(long, value_name = "K", default_value_t = 256)]
+    pub clusters: usize,
     /// `kmeans++`, `random`, or a file of k x d initial centres (`.npy` or raw `.f32`).
     #[arg(long, default_value = "kmeans++")]
     pub init: String,
@@ -54,18 +54,20 @@ pub struct KMeansArgs {
     /// Stop when the relative energy decrease falls below this (0: never).
     #[arg(long, default_value_t = 0.0)]
     pub tol: f32,
-    /// Fit on a random subsample of this many descriptors.
-    #[arg(long)]
+    /// Fit on a random subsample of this many descriptors (default: all).
+    #[arg(long, value_name = "N")]
     pub subsample: Option<usize>,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 1024)]
     pub batch_size: usize,
-    /// Descriptor dimension of raw `.f32` inputs.
-    #[arg(long)]
+    /// Descriptor dimension of raw `.f32` inputs (default: none; needed for `.f32`).
+    #[arg(long, value_name = "D")]
     pub dim: Option<usize>,
     /// Output centres (`.npy`, or raw `.f32`).
-    #[arg(short = 'o', long)]
+    #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub seed: crate::grammar::SeedArg,
 }
 
 /// Which encoding.
@@ -88,41 +90,42 @@ pub struct EncodeArgs {
     #[arg(required = true, value_name = "DESCRIPTORS")]
     pub descriptors: Vec<PathBuf>,
     /// Codebook centres (k x d): `.npy` or raw `.f32`.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub codebook: PathBuf,
-    /// Precomputed nearest-centre indices (`.npy` or raw `.u32`); default: computed.
-    #[arg(long)]
+    /// Precomputed nearest-centre indices, `.npy` or raw `.u32` (default: computed).
+    #[arg(long, value_name = "FILE")]
     pub assignments: Option<PathBuf>,
-    /// Keypoint frames, x and y in the first two columns (`.npy`, raw `.f32`, raw `.f64`
-    /// with `--frames-dim`); needed for a spatial pyramid. With several descriptor files, a
-    /// directory holding `<stem>.npy` for each (as `dsift --frames DIR` writes).
-    #[arg(long)]
-    pub frames: Option<PathBuf>,
-    /// Columns of raw frame files.
-    #[arg(long, default_value_t = 2)]
-    pub frames_dim: usize,
+    /// Keypoints, x and y in the first two columns (`.npy`, raw `.f32`, raw `.f64` with
+    /// --keypoints-dim); needed for a spatial pyramid. With several descriptor files, a
+    /// directory holding `<stem>.npy` for each (as `dsift --keypoints-out DIR` writes)
+    /// (default: none).
+    #[arg(long, value_name = "FILE")]
+    pub keypoints: Option<PathBuf>,
+    /// Columns of raw keypoint files.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub keypoints_dim: usize,
     /// Spatial pyramid grid sizes (BoVW), e.g. `1,2,4`.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', default_value = "1")]
     pub pyramid: Vec<u32>,
-    /// Image size `WxH` for the pyramid (default: largest frame coordinate + 1).
-    #[arg(long)]
+    /// Image size `WxH` for the pyramid (default: largest keypoint coordinate + 1).
+    #[arg(long, value_name = "WxH")]
     pub size: Option<String>,
-    /// BoVW: `none`, `l1` or `sqrt` (square root + L2; default). VLAD: `none`
-    /// (unnormalised) or a comma list of `components`, `sqrt`, `mass` (then global L2;
-    /// `l2` alone = global L2 only, the default).
-    #[arg(long)]
+    /// BoVW: `none`, `l1` or `sqrt` (square root + L2). VLAD: `none` (unnormalised) or a
+    /// comma list of `components`, `sqrt`, `mass` (then global L2; `l2` alone = global L2
+    /// only) (default: sqrt for BoVW, l2 for VLAD).
+    #[arg(long, value_name = "NORM")]
     pub norm: Option<String>,
-    /// BoVW soft assignment: Gaussian sigma (kernel codebook).
-    #[arg(long)]
+    /// BoVW soft assignment: Gaussian sigma, kernel codebook (default: hard assignment).
+    #[arg(long, value_name = "SIGMA")]
     pub soft: Option<f32>,
     /// BoVW soft assignment: number of nearest codewords.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = 5)]
     pub nearest: usize,
-    /// Descriptor dimension of raw `.f32` inputs.
-    #[arg(long)]
+    /// Descriptor dimension of raw `.f32` inputs (default: none; needed for `.f32`).
+    #[arg(long, value_name = "D")]
     pub dim: Option<usize>,
     /// Output encodings, one row per descriptor file (`.npy` n x dim, or raw `.f32`).
-    #[arg(short = 'o', long)]
+    #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
 }
 
@@ -217,7 +220,7 @@ pub fn kmeans(args: &KMeansArgs, g: &Globals) -> Result<()> {
         },
     };
     let params = KMeansParams {
-        k: args.k,
+        k: args.clusters,
         init,
         algorithm,
         max_iter: args.iters,
@@ -426,7 +429,7 @@ fn local_features(
 ) -> Result<LocalFeatures> {
     let positions = match frames {
         Some(p) => {
-            let f = read_matrix(p, Some(args.frames_dim), "--frames-dim")?;
+            let f = read_matrix(p, Some(args.keypoints_dim), "--keypoints-dim")?;
             if f.ncols() < 2 {
                 bail!("{}: frames need x and y columns", p.display());
             }
@@ -475,14 +478,14 @@ pub fn encode(args: &EncodeArgs, g: &Globals) -> Result<()> {
         ));
     }
     // The frames file of each descriptor file.
-    let frames: Vec<Option<PathBuf>> = match &args.frames {
+    let frames: Vec<Option<PathBuf>> = match &args.keypoints {
         None => vec![None; files.len()],
         Some(f) if !many => vec![Some(f.clone())],
         Some(dir) => {
             if !dir.is_dir() {
                 return Err(crate::output::usage(format!(
-                    "--frames {}: with several descriptor files, give the directory of their \
-                     frames (<stem>.npy each)",
+                    "--keypoints {}: with several descriptor files, give the directory of \
+                     their keypoints (<stem>.npy each)",
                     dir.display()
                 )));
             }

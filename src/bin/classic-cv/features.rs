@@ -31,7 +31,8 @@ pub struct DsiftArgs {
     /// Gaussian window sigma, in bins.
     #[arg(long, default_value_t = 2.0)]
     pub window_size: f32,
-    /// Multi-scale (PHOW) bin sizes, e.g. 4,6,8: each after smoothing with sigma = size/magnif.
+    /// Multi-scale (PHOW) bin sizes, e.g. 4,6,8: each after smoothing with sigma = size/magnif
+    /// (default: single-scale, --bin-size).
     #[arg(long, value_delimiter = ',', value_name = "SIZES")]
     pub scales: Vec<usize>,
     /// Bin size / smoothing sigma ratio of the multi-scale mode.
@@ -43,16 +44,16 @@ pub struct DsiftArgs {
     /// Apply RootSIFT (L1-normalise, square root).
     #[arg(long)]
     pub root_sift: bool,
-    /// Size of raw `.f32` images, as WIDTHxHEIGHT.
+    /// Size of raw `.f32` images, as WIDTHxHEIGHT (default: none; needed for `.f32`).
     #[arg(long, value_name = "WxH")]
     pub size: Option<String>,
     /// Output `.npy` (float32 N x 128); a directory (one `.npy` per image) for several images.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// Also write the keypoints (float32 N x 4: x, y, scale, norm); a directory for several
-    /// images.
-    #[arg(long, value_name = "FRAMES")]
-    pub frames: Option<PathBuf>,
+    /// images (default: not written).
+    #[arg(long, value_name = "FILE")]
+    pub keypoints_out: Option<PathBuf>,
     /// Benchmarking: run the extraction this many times and report the median time
     /// (reading and writing files excluded).
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -90,7 +91,7 @@ pub fn dsift(args: &DsiftArgs, g: &Globals) -> Result<()> {
         crate::output::Kind::File
     };
     let mut outputs = vec![(args.output.as_path(), kind)];
-    if let Some(f) = &args.frames {
+    if let Some(f) = &args.keypoints_out {
         outputs.push((f.as_path(), kind));
     }
     let inputs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
@@ -149,7 +150,7 @@ pub fn dsift(args: &DsiftArgs, g: &Globals) -> Result<()> {
         }
         std::fs::create_dir_all(&args.output)
             .with_context(|| format!("creating {}", args.output.display()))?;
-        if let Some(f) = &args.frames {
+        if let Some(f) = &args.keypoints_out {
             std::fs::create_dir_all(f).with_context(|| format!("creating {}", f.display()))?;
         }
     }
@@ -163,7 +164,7 @@ pub fn dsift(args: &DsiftArgs, g: &Globals) -> Result<()> {
     let mut total = 0;
     for (set, stem) in sets.iter().zip(&stems) {
         npy::write_array2(target(&args.output, stem), &set.descriptors)?;
-        if let Some(f) = &args.frames {
+        if let Some(f) = &args.keypoints_out {
             npy::write_array2(target(f, stem), &set.frames())?;
         }
         total += set.len();

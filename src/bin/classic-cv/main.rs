@@ -15,6 +15,7 @@ mod detect;
 mod encode;
 mod features;
 mod geometry;
+mod grammar;
 mod output;
 #[cfg(feature = "serve")]
 mod serve;
@@ -30,11 +31,7 @@ struct Cli {
     /// Worker threads (default: all cores; `RAYON_NUM_THREADS` also works).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
-    /// Seed for every randomised stage (default: 42, or the seeds of a config file); when
-    /// given, it overrides the seeds of `train`, `select` and `cnn train` configs.
-    #[arg(long, global = true, value_name = "SEED")]
-    seed: Option<u64>,
-    /// Print machine-readable JSON on stdout instead of tables.
+    /// Print machine-readable JSON on stdout instead of tables (every command but `serve`).
     #[arg(long, global = true)]
     json: bool,
     /// Largest image, in pixels, that is decoded or allocated (checked from the header).
@@ -108,11 +105,28 @@ enum Command {
     StereoCalibrate(stereo_rig::StereoCalibrateArgs),
 }
 
+impl Command {
+    /// The `--seed` given to a randomised command (see [`grammar::SEEDED`]).
+    fn seed(&self) -> Option<u64> {
+        match self {
+            Command::Kmeans(a) => a.seed.seed,
+            Command::Compare(a) => a.seed.seed,
+            Command::Train(a) => a.seed.seed,
+            Command::Select(a) => a.seed.seed,
+            Command::TrainCascade(a) => a.seed.seed,
+            Command::Homography(a) => a.seed.seed,
+            Command::Cnn(a) => a.seed(),
+            Command::Bodyparts(a) => a.seed(),
+            _ => None,
+        }
+    }
+}
+
 /// Options every subcommand may read.
 pub struct Globals {
-    /// `--seed` (42 when not given).
+    /// The command's `--seed` (42 when not given or when the command takes none).
     pub seed: u64,
-    /// Whether `--seed` was given on the command line (then it overrides configs' seeds).
+    /// Whether `--seed` was given (then it overrides configs' seeds).
     pub seed_given: bool,
     /// `--json`.
     pub json: bool,
@@ -120,7 +134,10 @@ pub struct Globals {
 
 fn main() -> ExitCode {
     ui::install_panic_hook();
-    let cli = match Cli::try_parse() {
+    let argv = grammar::rewrite(std::env::args_os().collect(), &mut |w| {
+        eprintln!("warning: {w}");
+    });
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
@@ -160,9 +177,10 @@ fn main() -> ExitCode {
     if grouped {
         classic_cv::persist::begin_group();
     }
+    let seed = cli.command.seed();
     let globals = Globals {
-        seed: cli.seed.unwrap_or(42),
-        seed_given: cli.seed.is_some(),
+        seed: seed.unwrap_or(42),
+        seed_given: seed.is_some(),
         json: cli.json,
     };
     let result = ui::with_threads(cli.threads, || {

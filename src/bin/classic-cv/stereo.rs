@@ -104,26 +104,27 @@ pub struct StereoArgs {
     /// Output disparity, float32 .npy (NaN = invalid).
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
-    /// Also write a colour-mapped PNG with a legend.
+    /// Also write a colour-mapped PNG with a legend (default: not written).
     #[arg(long, value_name = "PNG")]
     pub png: Option<PathBuf>,
-    /// Also write a coloured point cloud (PLY); needs --baseline and --focal, or --q.
+    /// Also write a coloured point cloud (PLY); needs --baseline and --focal, or --q
+    /// (default: not written).
     #[arg(long, value_name = "PLY")]
     pub ply: Option<PathBuf>,
     /// Write the PLY as ASCII instead of binary.
     #[arg(long)]
     pub ply_ascii: bool,
-    /// Baseline (units of the point cloud).
-    #[arg(long)]
+    /// Baseline (units of the point cloud) (default: none).
+    #[arg(long, value_name = "B")]
     pub baseline: Option<f64>,
-    /// Focal length in pixels.
-    #[arg(long)]
+    /// Focal length in pixels (default: none).
+    #[arg(long, value_name = "PIXELS")]
     pub focal: Option<f64>,
-    /// OpenCV's 4x4 reprojection matrix Q as JSON (`[[..4], ..4]`).
+    /// OpenCV's 4x4 reprojection matrix Q as JSON, `[[..4], ..4]` (default: none).
     #[arg(long, value_name = "JSON")]
     pub q: Option<PathBuf>,
     /// A rectified stereo rig (from stereo-calibrate): the pair is rectified with it
-    /// before matching, and --ply uses its Q.
+    /// before matching, and --ply uses its Q (default: none).
     #[arg(long, value_name = "RIG", conflicts_with_all = ["q", "baseline", "focal"])]
     pub rig: Option<PathBuf>,
 }

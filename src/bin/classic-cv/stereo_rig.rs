@@ -57,7 +57,7 @@ pub struct StereoCalibrateArgs {
     pub no_rectify: bool,
     /// Write the rig: `.yml`/`.yaml` OpenCV FileStorage YAML (M1, D1, M2, D2, R, T, E, F,
     /// R1, R2, P1, P2, Q), `.json` the classic-cv rig model (any other extension: its binary
-    /// form; `stereo --rig` reads the model).
+    /// form; `stereo --rig` reads the model) (default: not written).
     #[arg(short, long, value_name = "RIG")]
     pub output: Option<PathBuf>,
 }

@@ -47,12 +47,12 @@ const BUILTIN: &[(&str, &str)] = &[
 pub struct CompareArgs {
     /// Dataset: `fashion-mnist` (its own train/test split), or `folder:DIR` / `npy:X.npy,Y.npy`
     /// (split 80/20, stratified, by `--seed`).
-    #[arg(long, default_value = "fashion-mnist")]
+    #[arg(long, value_name = "DATASET", default_value = "fashion-mnist")]
     pub dataset: String,
-    /// A classical pipeline config to compare (repeatable; default: the built-in set).
+    /// A classical pipeline config to compare, repeatable (default: the built-in set).
     #[arg(long = "config", value_name = "PIPELINE.json")]
     pub configs: Vec<PathBuf>,
-    /// Use only the first N training images (all by default).
+    /// Use only the first N training images (default: all).
     #[arg(long, value_name = "N")]
     pub train_limit: Option<usize>,
     /// CNN epochs (default: the `cnn train` recipe's).
@@ -63,15 +63,17 @@ pub struct CompareArgs {
     pub no_cnn: bool,
     /// Output directory for the table and plots.
     #[arg(short, long, default_value = "compare", value_name = "DIR")]
-    pub out: PathBuf,
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub seed: crate::grammar::SeedArg,
 }
 
 /// `classic-cv compare`.
 pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
     let mut inputs: Vec<&Path> = args.configs.iter().map(PathBuf::as_path).collect();
     inputs.extend(super::dataset_files(&args.dataset));
-    let files: Vec<PathBuf> = OUTPUT_FILES.iter().map(|f| args.out.join(f)).collect();
-    let mut outputs = vec![(args.out.as_path(), crate::output::Kind::Dir)];
+    let files: Vec<PathBuf> = OUTPUT_FILES.iter().map(|f| args.output.join(f)).collect();
+    let mut outputs = vec![(args.output.as_path(), crate::output::Kind::Dir)];
     outputs.extend(
         files
             .iter()
@@ -171,7 +173,7 @@ pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
         rows.push(row);
     }
     write_outputs(
-        &args.out,
+        &args.output,
         &rows,
         curves,
         &args.dataset,
@@ -185,7 +187,7 @@ pub fn compare(args: &CompareArgs, g: &Globals) -> Result<()> {
             "{}",
             markdown(&rows, &args.dataset, train.len(), test.len())
         );
-        println!("written to {}/", args.out.display());
+        println!("written to {}/", args.output.display());
     }
     Ok(())
 }

@@ -27,12 +27,14 @@ pub struct TrainArgs {
     /// Training data: fashion-mnist (its training split) | folder:DIR | npy:X.npy,Y.npy.
     #[arg(long, value_name = "DATASET")]
     pub dataset: String,
-    /// Use only the first N training samples.
+    /// Use only the first N training samples (default: all).
     #[arg(long, value_name = "N")]
     pub train_limit: Option<usize>,
     /// Where to save the model (.bin: compact binary, .json: text).
     #[arg(short, long, value_name = "MODEL")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub seed: crate::grammar::SeedArg,
 }
 
 /// Arguments of `eval`.
@@ -43,13 +45,13 @@ pub struct EvalArgs {
     /// Test data: fashion-mnist (its test split) | folder:DIR | npy:X.npy,Y.npy.
     #[arg(long, value_name = "DATASET")]
     pub dataset: String,
-    /// Use only the first N test samples.
+    /// Use only the first N test samples (default: all).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-    /// Directory for metrics.json and confusion.png.
+    /// Directory for metrics.json and confusion.png (default: not written).
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// Write the predicted labels as a u32 .npy file.
+    /// Write the predicted labels as a u32 .npy file (default: not written).
     #[arg(long, value_name = "PRED.npy")]
     pub predictions: Option<PathBuf>,
 }
@@ -74,11 +76,13 @@ pub struct SelectArgs {
     #[arg(long, value_name = "DATASET")]
     pub dataset: String,
     /// Number of stratified folds.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3)]
     pub folds: usize,
-    /// Use only the first N samples.
+    /// Use only the first N samples (default: all).
     #[arg(long, value_name = "N")]
     pub train_limit: Option<usize>,
+    #[command(flatten)]
+    pub seed: crate::grammar::SeedArg,
     /// Where to write the best config.
     #[arg(
         short,
@@ -280,6 +284,19 @@ impl ImageClassifier {
             ImageClassifier::Cnn(_) => &[],
         }
     }
+
+    /// The name `predict` prints for `label`: the model's class name; for a CNN, which
+    /// stores none, [`crate::cnn::class_name`]; the label number when there is no name.
+    fn class_name(&self, label: u32) -> String {
+        match self {
+            ImageClassifier::Pipeline(m) => m
+                .class_names
+                .get(label as usize)
+                .cloned()
+                .unwrap_or_else(|| label.to_string()),
+            ImageClassifier::Cnn(m) => crate::cnn::class_name(m, label as usize),
+        }
+    }
 }
 
 /// `classic-cv eval`.
@@ -440,11 +457,7 @@ pub fn predict(args: &PredictArgs, g: &Globals) -> Result<()> {
         }
     };
     for (path, &l) in args.inputs.iter().zip(&labels) {
-        let name = model
-            .class_names()
-            .get(l as usize)
-            .map_or("", String::as_str);
-        print_prediction(path, l, name, None, g);
+        print_prediction(path, l, &model.class_name(l), None, g);
     }
     Ok(())
 }

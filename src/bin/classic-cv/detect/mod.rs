@@ -24,13 +24,13 @@ pub struct DetectOpts {
           help = cascades::CASCADE_HELP)]
     pub cascade: PathBuf,
     /// Pyramid scale step (> 1).
-    #[arg(long, default_value_t = 1.1)]
+    #[arg(long, value_name = "STEP", default_value_t = 1.1)]
     pub scale_factor: f64,
     /// Raw windows a box needs beyond one (0 = raw windows).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3)]
     pub min_neighbors: usize,
     /// Smallest window side in pixels.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, value_name = "N", default_value_t = 24)]
     pub min_size: usize,
     /// Largest window side in pixels (default: the image size).
     #[arg(long, value_name = "N")]
@@ -38,7 +38,8 @@ pub struct DetectOpts {
     /// Histogram-equalise each image first (OpenCV's equalizeHist).
     #[arg(long)]
     pub equalize: bool,
-    /// Plain IoU non-maximum suppression at this IoU instead of OpenCV's grouping.
+    /// Plain IoU non-maximum suppression at this IoU instead of OpenCV's grouping (default:
+    /// OpenCV's grouping).
     #[arg(long, value_name = "IOU")]
     pub nms: Option<f32>,
 }
@@ -75,30 +76,31 @@ pub struct DetectArgs {
     /// Images to scan.
     #[arg(value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
-    /// Write the JSON lines (one per image or frame) to this file instead of stdout.
+    /// Write the JSON lines (one per image or frame) to this file (default: stdout).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Scan every image of this directory (sorted by name).
+    /// Scan every image of this directory, sorted by name (default: the IMAGE arguments).
     #[arg(long, value_name = "DIR", conflicts_with = "raw")]
-    pub frames: Option<PathBuf>,
+    pub image_dir: Option<PathBuf>,
     /// Read raw 8-bit gray frames of this size from stdin (e.g. `ffmpeg ... -f rawvideo
-    /// -pix_fmt gray -`); prints the frame rate on stderr.
+    /// -pix_fmt gray -`); prints the frame rate on stderr (default: off).
     #[arg(long, value_name = "WxH")]
     pub raw: Option<String>,
-    /// Save each image with its boxes drawn into this directory.
-    #[arg(long, value_name = "OUTDIR")]
+    /// Save each image with its boxes drawn into this directory, as STEM.png; inputs that
+    /// share a stem are STEM.png, STEM-2.png, ... in input order (default: not drawn).
+    #[arg(long, value_name = "DIR")]
     pub draw: Option<PathBuf>,
     /// Read the frames of this video file through ffmpeg: one JSON line per frame,
-    /// `{"frame": i, "boxes": [...]}`.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["raw", "frames", "camera"])]
+    /// `{"frame": i, "boxes": [...]}` (default: off).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["raw", "image_dir", "camera"])]
     pub video: Option<PathBuf>,
     /// Read frames from this camera through ffmpeg (Linux: /dev/video0; macOS: a device
-    /// index such as 0; Windows: the device name).
-    #[arg(long, value_name = "DEVICE", conflicts_with_all = ["raw", "frames"])]
+    /// index such as 0; Windows: the device name) (default: off).
+    #[arg(long, value_name = "DEVICE", conflicts_with_all = ["raw", "image_dir"])]
     pub camera: Option<String>,
     /// With --video or --camera: write the frames with their boxes drawn to this video
-    /// file (e.g. OUT.mp4), encoded by ffmpeg.
-    #[arg(long, value_name = "OUT")]
+    /// file (e.g. OUT.mp4), encoded by ffmpeg (default: not written).
+    #[arg(long, value_name = "FILE")]
     pub draw_video: Option<PathBuf>,
 }
 
@@ -111,12 +113,17 @@ pub struct EvalArgs {
     #[arg(long, value_name = "boxes.xml")]
     pub truth: PathBuf,
     /// IoU a detection needs to match a true box.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, value_name = "IOU", default_value_t = 0.5)]
     pub iou: f32,
-    /// Save the precision-recall curve (axes, ticks, AP in the title) to this PNG
-    /// (`--curve` is the old spelling); none unless asked.
-    #[arg(short = 'o', long = "output", alias = "curve", value_name = "PNG")]
-    pub curve: Option<PathBuf>,
+    /// Save the precision-recall curve (axes, ticks, AP in the title) to this PNG (default:
+    /// not written).
+    #[arg(short, long, value_name = "PNG")]
+    pub output: Option<PathBuf>,
+    /// Save each image of the truth file into this directory with true positives in green,
+    /// false positives in red and missed true boxes in yellow, and a legend below; named
+    /// as `detect --draw` names them (default: not drawn).
+    #[arg(long, value_name = "DIR")]
+    pub draw: Option<PathBuf>,
 }
 
 /// `classic-cv detect`.
@@ -130,7 +137,7 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
     let video_in = args.video.is_some() || args.camera.is_some();
     if [
         !images.is_empty(),
-        args.frames.is_some(),
+        args.image_dir.is_some(),
         args.raw.is_some(),
         args.video.is_some(),
         args.camera.is_some(),
@@ -141,7 +148,7 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         > 1
     {
         return Err(crate::output::usage(
-            "give images, --frames DIR, --raw WxH, --video FILE or --camera DEVICE, not several of them",
+            "give images, --image-dir DIR, --raw WxH, --video FILE or --camera DEVICE, not several of them",
         ));
     }
     if args.draw_video.is_some() && !video_in {
@@ -173,16 +180,18 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
     crate::output::check(&outputs, &inputs)?;
     let det = args.opts.detector()?;
     let params = args.opts.params();
-    let images: Vec<PathBuf> = match &args.frames {
+    let images: Vec<PathBuf> = match &args.image_dir {
         Some(dir) => crate::ui::images_in(dir)?,
         None => images,
     };
     if raw_size.is_none() && images.is_empty() && !video_in {
         return Err(crate::output::usage(
-            "no image to scan: give IMAGE..., --frames DIR, --raw WxH, --video FILE or --camera DEVICE",
+            "no image to scan: give IMAGE..., --image-dir DIR, --raw WxH, --video FILE or --camera DEVICE",
         ));
     }
+    let names = draw_names(images.iter().map(PathBuf::as_path));
     if let Some(dir) = &args.draw {
+        check_drawings(dir, &names, &images)?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut file = output
@@ -213,7 +222,7 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
         return file.map_or(Ok(()), |f| f.finish());
     }
     let mut total = 0;
-    for path in &images {
+    for (path, png) in images.iter().zip(&names) {
         let img = Image::load(path)?;
         let found =
             detect_image(&det, &img, &args.opts).with_context(|| path.display().to_string())?;
@@ -225,10 +234,12 @@ pub fn detect(args: &DetectArgs, g: &Globals) -> Result<()> {
             json_line("image", serde_json::json!(name), &found)
         )?;
         if let Some(dir) = &args.draw {
-            let stem = path
-                .file_stem()
-                .map_or("image".into(), |s| s.to_string_lossy());
-            draw(&img, Some(path), &found, &dir.join(format!("{stem}.png")))?;
+            let mut canvas = photo_canvas(&img, Some(path));
+            let thickness = box_thickness(img.width(), img.height());
+            for d in &found {
+                canvas.draw_rect(d.rect, GREEN, thickness);
+            }
+            canvas.save_png(dir.join(png))?;
         }
     }
     out.flush()?;
@@ -379,7 +390,11 @@ pub(crate) fn raw_stream(
             }
             if let Some(dir) = &args.draw {
                 let img = Image::from_u8(w, h, &frames[k])?;
-                draw(&img, None, found, &dir.join(format!("{:06}.png", n + k)))?;
+                let mut canvas = photo_canvas(&img, None);
+                for d in found {
+                    canvas.draw_rect(d.rect, GREEN, box_thickness(w, h));
+                }
+                canvas.save_png(dir.join(format!("{:06}.png", n + k)))?;
             }
         }
         out.flush()?;
@@ -425,10 +440,45 @@ fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> Result<usize> {
     Ok(got)
 }
 
-/// Saves `img` (read from `source`, if a file) with the boxes drawn in green: in the
-/// photo's own colours (gray when it has none), the boxes 1 pixel wide per 300 pixels of
-/// the image's longer side (at least 1).
-fn draw(img: &Image, source: Option<&Path>, found: &[Detection], path: &Path) -> Result<()> {
+/// Colours of drawn boxes: detections (true positives), false positives, missed true boxes.
+const GREEN: [u8; 3] = [0, 255, 0];
+const RED: [u8; 3] = [255, 0, 0];
+const YELLOW: [u8; 3] = [255, 220, 0];
+
+/// The `--draw` file name of each input: `STEM.png`, and for a stem seen before (or a name
+/// taken), `STEM-2.png`, `STEM-3.png`, ... in input order.
+fn draw_names<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    paths
+        .map(|p| {
+            let stem = p
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy().into_owned());
+            let mut name = format!("{stem}.png");
+            let mut k = 2;
+            while !taken.insert(name.clone()) {
+                name = format!("{stem}-{k}.png");
+                k += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+/// Checks that no drawing (`names` in `dir`) would replace one of the `photos`.
+fn check_drawings(dir: &Path, names: &[String], photos: &[PathBuf]) -> Result<()> {
+    let targets: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let outputs: Vec<_> = targets
+        .iter()
+        .map(|t| (t.as_path(), crate::output::Kind::File))
+        .collect();
+    let inputs: Vec<&Path> = photos.iter().map(PathBuf::as_path).collect();
+    crate::output::check(&outputs, &inputs)
+}
+
+/// `img` (read from `source`, if a file) as a canvas in the photo's own colours (gray when
+/// it has none). Boxes are drawn on it [`box_thickness`] wide.
+fn photo_canvas(img: &Image, source: Option<&Path>) -> Canvas {
     let mut canvas = Canvas::from_gray(img);
     // `img` was decoded from `source` within the pixel limit: the same file again.
     if let Some(Ok(rgb)) = source.map(|s| ::image::open(s).map(|p| p.into_rgb8()))
@@ -439,12 +489,40 @@ fn draw(img: &Image, source: Option<&Path>, found: &[Detection], path: &Path) ->
             canvas.put(x as i64, y as i64, p.0);
         }
     }
-    let thickness = box_thickness(img.width(), img.height());
-    for d in found {
-        canvas.draw_rect(d.rect, [0, 255, 0], thickness);
+    canvas
+}
+
+/// `eval-detector --draw`: the photo with its true positives green, false positives red and
+/// missed true boxes yellow, over a legend strip with the counts.
+fn draw_matches(img: &Image, source: &Path, dets: &[Rect], truth: &[Rect], iou: f32) -> Canvas {
+    let photo = photo_canvas(img, Some(source));
+    let hit = detect::eval::match_greedy(dets, truth, iou);
+    // The true boxes matched by the same greedy rule, seen from the truth's side.
+    let found = detect::eval::match_greedy(truth, dets, iou);
+    let (w, h) = (img.width(), img.height());
+    let tp = hit.iter().filter(|&&m| m).count();
+    let misses = found.iter().filter(|&&m| !m).count();
+    let legend = format!(
+        "TP {tp} green  FP {} red  miss {misses} yellow",
+        dets.len() - tp
+    );
+    let scale = (w / classic_cv::draw::text_width(&legend, 1)).clamp(1, 4) as u32;
+    let strip = 7 * scale as usize + 6;
+    let mut canvas = Canvas::new(w, h + strip, [0, 0, 0]);
+    for y in 0..h {
+        for x in 0..w {
+            canvas.put(x as i64, y as i64, photo.pixel(x, y));
+        }
     }
-    canvas.save_png(path)?;
-    Ok(())
+    canvas.draw_text(3, (h + 3) as i64, &legend, [255, 255, 255], scale);
+    let thickness = box_thickness(w, h);
+    for (t, _) in truth.iter().zip(&found).filter(|(_, m)| !**m) {
+        canvas.draw_rect(*t, YELLOW, thickness);
+    }
+    for (d, m) in dets.iter().zip(&hit) {
+        canvas.draw_rect(*d, if *m { GREEN } else { RED }, thickness);
+    }
+    canvas
 }
 
 /// Box line width for an image: 1 pixel per 300 pixels of the longer side, 1 to 20.
@@ -457,18 +535,27 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
     if !(args.iou > 0.0 && args.iou <= 1.0) {
         return Err(crate::output::usage("--iou must lie in (0, 1]"));
     }
-    let outputs: Vec<_> = args
-        .curve
+    let mut outputs: Vec<_> = args
+        .output
         .iter()
         .map(|p| (p.as_path(), crate::output::Kind::File))
         .collect();
+    if let Some(d) = &args.draw {
+        outputs.push((d.as_path(), crate::output::Kind::Dir));
+    }
     crate::output::check(&outputs, &[&args.truth, &args.opts.cascade])?;
     let det = args.opts.detector()?;
     let params = args.opts.params();
     let truth = datasets::read_imglab(&args.truth)?;
     let root = args.truth.parent().unwrap_or(Path::new("."));
+    let names = draw_names(truth.images.iter().map(|e| Path::new(&e.file)));
+    if let Some(dir) = &args.draw {
+        let photos: Vec<PathBuf> = truth.images.iter().map(|e| root.join(&e.file)).collect();
+        check_drawings(dir, &names, &photos)?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let mut per_image = Vec::new();
-    for entry in &truth.images {
+    for (entry, png) in truth.images.iter().zip(&names) {
         let file = root.join(&entry.file);
         let img = Image::load(&file)?;
         let (w, h) = (img.width(), img.height());
@@ -502,10 +589,14 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
                 })
             })
             .collect::<Result<_>>()?;
+        if let Some(dir) = &args.draw {
+            let rects: Vec<Rect> = dets.iter().map(|d| d.0).collect();
+            draw_matches(&img, &file, &rects, &gt, args.iou).save_png(dir.join(png))?;
+        }
         per_image.push((dets, gt));
     }
     let rep = detect::eval::evaluate(&per_image, args.iou);
-    if let Some(p) = &args.curve {
+    if let Some(p) = &args.output {
         classic_cv::plot::precision_recall_chart(&rep.curve, rep.average_precision).save_png(p)?;
     }
     if g.json {
@@ -514,7 +605,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
             serde_json::json!({
                 "images": per_image.len(), "iou": (args.iou as f64 * 1e6).round() / 1e6, "tp": rep.tp, "fp": rep.fp,
                 "fn": rep.fn_, "precision": rep.precision, "recall": rep.recall,
-                "average_precision": rep.average_precision, "curve": args.curve,
+                "average_precision": rep.average_precision, "curve": args.output,
             })
         );
     } else {
@@ -529,7 +620,7 @@ pub fn eval(args: &EvalArgs, g: &Globals) -> Result<()> {
             rep.recall,
             rep.average_precision,
         );
-        if let Some(p) = &args.curve {
+        if let Some(p) = &args.output {
             println!("PR curve: {}", p.display());
         }
     }

@@ -71,14 +71,16 @@ pub struct TrainCascadeArgs {
     #[arg(long, default_value_t = 512)]
     memory_mb: usize,
     /// Checkpoint file (default: OUTPUT with `.state` appended); an existing one resumes.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
-    /// Also save our own model file (persist format) here.
-    #[arg(long)]
-    model: Option<PathBuf>,
+    /// Also save our own model file (persist format) here (default: not written).
+    #[arg(long, value_name = "FILE")]
+    model_out: Option<PathBuf>,
     /// Output cascade (OpenCV XML).
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "XML")]
     output: PathBuf,
+    #[command(flatten)]
+    pub seed: crate::grammar::SeedArg,
 }
 
 /// Image files of a folder (sorted) or the file itself.
@@ -231,7 +233,7 @@ pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
     };
     crate::output::flags(params.validate())?;
     let mut outputs = vec![(a.output.as_path(), crate::output::Kind::File)];
-    if let Some(m) = &a.model {
+    if let Some(m) = &a.model_out {
         outputs.push((m.as_path(), crate::output::Kind::File));
     }
     let inputs: Vec<&Path> = a
@@ -258,7 +260,7 @@ pub fn run(a: &TrainCascadeArgs, g: &Globals) -> Result<()> {
     });
     let trained = train(&params, &pos, &backgrounds, Some(&ckpt))?;
     trained.cascade.save(&a.output)?;
-    if let Some(m) = &a.model {
+    if let Some(m) = &a.model_out {
         classic_cv::persist::save(m, &trained.cascade)?;
     }
     if g.json {

@@ -48,25 +48,26 @@ pub struct CalibrateArgs {
     pub images: Vec<PathBuf>,
     /// Instead of photos, corners already found: JSON lines as `classic-cv corners --json`
     /// prints them, one {"image": PATH, "found": bool, "corners": [[x, y], ...]} per image;
-    /// images whose board was not found are skipped.
+    /// images whose board was not found are skipped (default: found in the IMAGE photos).
     #[arg(long, value_name = "FILE")]
     pub corners: Option<PathBuf>,
-    /// Size of the images, as WIDTHxHEIGHT (read from the first image when absent).
+    /// Size of the images, as WIDTHxHEIGHT (default: read from the first image).
     #[arg(long, value_name = "WxH")]
     pub image_size: Option<String>,
     /// Write the camera: `.yml`/`.yaml` OpenCV FileStorage YAML, `.xml` OpenCV FileStorage
-    /// XML, `.json` the classic-cv camera model (any other extension: its binary form).
+    /// XML, `.json` the classic-cv camera model (any other extension: its binary form) (default: not written).
     #[arg(short, long, value_name = "CAMERA")]
     pub output: Option<PathBuf>,
     /// Write one picture per view into this directory (NNN-<image>.png): observed corners
     /// (green circles),
-    /// reprojections (red crosses), errors magnified 20 times (yellow).
+    /// reprojections (red crosses), errors magnified 20 times (yellow) (default: not drawn).
     #[arg(long, value_name = "DIR")]
-    pub report: Option<PathBuf>,
+    pub draw: Option<PathBuf>,
     /// Keep the principal point at the image centre (CALIB_FIX_PRINCIPAL_POINT).
     #[arg(long)]
     pub fix_principal_point: bool,
-    /// Keep fx/fy at this ratio, 1 when given without a value (CALIB_FIX_ASPECT_RATIO).
+    /// Keep fx/fy at this ratio, 1 when given without a value (CALIB_FIX_ASPECT_RATIO)
+    /// (default: free).
     #[arg(long, value_name = "FX/FY", num_args = 0..=1, default_missing_value = "1")]
     pub fix_aspect_ratio: Option<f64>,
     /// Keep the tangential coefficients p1, p2 at zero (CALIB_ZERO_TANGENT_DIST).
@@ -246,7 +247,7 @@ pub fn run(args: &CalibrateArgs, g: &Globals) -> Result<()> {
     if let Some(o) = &args.output {
         outputs.push((o.as_path(), crate::output::Kind::File));
     }
-    if let Some(d) = &args.report {
+    if let Some(d) = &args.draw {
         outputs.push((d.as_path(), crate::output::Kind::Dir));
     }
     crate::output::check(&outputs, &inputs)?;
@@ -305,7 +306,7 @@ pub fn run(args: &CalibrateArgs, g: &Globals) -> Result<()> {
         .calibrate(&object, &image, image_size)
         .with_context(|| format!("calibrating from {source}"))?;
 
-    if let Some(dir) = &args.report {
+    if let Some(dir) = &args.draw {
         write_report(dir, &views, &board, &fit)?;
     }
     if let Some(path) = &args.output {

@@ -34,7 +34,7 @@ pub struct CornersArgs {
     #[arg(long, default_value_t = 1e-3)]
     pub epsilon: f64,
     /// Write each image with its corners drawn (rows coloured as OpenCV's
-    /// drawChessboardCorners) into this directory, as STEM_corners.png.
+    /// drawChessboardCorners) into this directory, as STEM_corners.png (default: not drawn).
     #[arg(long, value_name = "DIR")]
     pub draw: Option<PathBuf>,
 }

@@ -48,13 +48,15 @@ pub struct HomographyArgs {
     /// SIFT peak (contrast) threshold on the difference of Gaussians, images in [0, 1].
     #[arg(long, default_value_t = 0.04 / 3.0)]
     pub peak_threshold: f32,
-    /// Also write the JSON result here (atomically).
+    /// Also write the JSON result here, atomically (default: stdout only).
     #[arg(short, long, value_name = "H.json")]
     pub output: Option<PathBuf>,
     /// Write a side-by-side picture: inlier matches green, outliers red, A's outline mapped
-    /// into B by H yellow.
-    #[arg(long, value_name = "OUT.png")]
+    /// into B by H yellow (default: not drawn).
+    #[arg(long, value_name = "PNG")]
     pub draw: Option<PathBuf>,
+    #[command(flatten)]
+    pub seed: crate::grammar::SeedArg,
 }
 
 /// `classic-cv homography`.

@@ -86,7 +86,7 @@ pub struct UndistortArgs {
     pub repeat: usize,
     /// Free scaling 0..1 of the undistorted picture (OpenCV's getOptimalNewCameraMatrix):
     /// 0 keeps only valid pixels (no black corners), 1 keeps every pixel of the photo.
-    /// Without it the camera's own matrix is kept, as cv2.undistort does.
+    /// Without it the camera's own matrix is kept, as cv2.undistort does (default: the camera's own matrix).
     #[arg(long, value_name = "A")]
     pub alpha: Option<f64>,
     #[command(flatten)]
@@ -134,9 +134,9 @@ pub struct BirdseyeArgs {
     /// along its rows, Y along its columns).
     #[arg(long, value_name = "SPEC")]
     pub plane: String,
-    /// Area of the plane to show, in metres: X0,Y0,X1,Y1 (default for the ground:
-    /// -5,1,5,20; for a board: the board and two squares around its inner corners;
-    /// required with pose=).
+    /// Area of the plane to show, in metres: X0,Y0,X1,Y1; required with pose= (default: for
+    /// the ground -5,1,5,20; for a board, the board and two squares around its inner
+    /// corners).
     #[arg(long, value_name = "X0,Y0,X1,Y1", allow_hyphen_values = true)]
     pub area: Option<String>,
     /// Output pixels per metre (default: the output is as wide as the photo).
