@@ -28,7 +28,7 @@ best_ref=""; best_ours=""
 for r in $(seq "$ROUNDS"); do
   ref=$("$REF" --data "$DATA" --epochs 1 --train "$TRAIN_N" --test 1000 --batch 64 --seed 42 2>/dev/null \
         | sed -n 's/^RESULT //p' | python3 -c 'import json,sys; e=json.load(sys.stdin)["epochs"][0]; print(e["train_secs"], e["train_cpu_secs"])')
-  ours=$(/usr/bin/time -f "%U %S" -o "$MODEL.time" "$OURS" --json cnn train --epochs 1 --train-limit "$TRAIN_N" --optimizer adam --lr 1e-3 \
+  ours=$(/usr/bin/time -f "%U %S" -o "$MODEL.time" "$OURS" --json cnn train --epochs 1 --train-limit "$TRAIN_N" --optimizer adam --learning-rate 1e-3 \
         --schedule constant --weight-decay 0 --label-smoothing 0 --flip false -o "$MODEL" \
         | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["train_seconds"], 3))')
   ours_cpu=$(python3 -c "u,s=open('$MODEL.time').read().split(); print(round(float(u)+float(s),2))")

@@ -132,7 +132,7 @@ for K in $KS; do
   X="$A/descriptors_100k.f32"; C0="$A/kmeans_k${K}_init_pp.f32"
   : > "$WORK/o"; : > "$WORK/s"; : > "$WORK/v"
   for r in $(seq "$KM_REPEATS"); do
-    ours=$("$BIN" --threads 2 --json kmeans "$X" --dim 128 --k "$K" --init "$C0" --iters 20 --tol 0 -o "$WORK/c.npy")
+    ours=$("$BIN" --threads 2 --json kmeans "$X" --dim 128 --clusters "$K" --init "$C0" --iters 20 --tol 0 -o "$WORK/c.npy")
     echo "$ours" | field seconds >> "$WORK/o"; o_e=$(echo "$ours" | field energy)
     sk=$(OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 "$PY" "$WORK/sk.py" "$X" "$C0")
     echo "$sk" | field seconds >> "$WORK/s"; s_e=$(echo "$sk" | field energy)

@@ -58,25 +58,25 @@ run detect_ours '$BIN --json detect --cascade '$R'/data/models/face-cascade.xml 
 # Raw 8-bit frames on stdin (--raw): the bald_guys anchor frame (f32 gray in [0, 1]) as bytes, 3 times.
 python3 -c "import array,sys; a=array.array('f'); a.frombytes(open(sys.argv[1],'rb').read()); sys.stdout.buffer.write(bytes(min(255,max(0,int(v*255+0.5))) for v in a)*3)" "$AR/vlfeat/out/bald_guys_gray_640x480.f32" > "$WORK/frames.raw"
 run detect_raw '$BIN detect --cascade '$HAAR' --raw 640x480 < '$WORK/frames.raw
-run dsift_flat '$BIN dsift --size 512x512 '$AR'/vlfeat/out/astronaut_gray_512x512.f32 -o astro_flat.npy --frames astro_flat_frames.npy'
+run dsift_flat '$BIN dsift --size 512x512 '$AR'/vlfeat/out/astronaut_gray_512x512.f32 -o astro_flat.npy --keypoints-out astro_flat_frames.npy'
 run dsift_gauss '$BIN dsift --window gaussian --size 512x512 '$AR'/vlfeat/out/astronaut_gray_512x512.f32 -o astro_gauss.npy'
 run dsift_phow '$BIN dsift --scales 4,6,8 --step 6 '"$(echo $FRAMES | cut -d' ' -f1-3)"' -o phow'
-run kmeans_lloyd '$BIN kmeans --dim 128 --k 64 --iters 8 '$AR'/vlfeat/out/descriptors_100k.f32 -o km_lloyd.npy'
-run kmeans_elkan '$BIN kmeans --dim 128 --k 32 --iters 8 --algorithm elkan '$AR'/vlfeat/out/descriptors_100k.f32 -o km_elkan.npy'
-run kmeans_mini '$BIN kmeans --dim 128 --k 32 --iters 3 --algorithm minibatch '$AR'/vlfeat/out/descriptors_100k.f32 -o km_mini.npy'
+run kmeans_lloyd '$BIN kmeans --dim 128 --clusters 64 --iters 8 '$AR'/vlfeat/out/descriptors_100k.f32 -o km_lloyd.npy'
+run kmeans_elkan '$BIN kmeans --dim 128 --clusters 32 --iters 8 --algorithm elkan '$AR'/vlfeat/out/descriptors_100k.f32 -o km_elkan.npy'
+run kmeans_mini '$BIN kmeans --dim 128 --clusters 32 --iters 3 --algorithm minibatch '$AR'/vlfeat/out/descriptors_100k.f32 -o km_mini.npy'
 run encode_vlad '$BIN encode vlad --codebook km_lloyd.npy astro_flat.npy -o vlad.npy'
-run encode_bovw '$BIN encode bovw --codebook km_lloyd.npy astro_flat.npy --frames astro_flat_frames.npy -o bovw.npy'
+run encode_bovw '$BIN encode bovw --codebook km_lloyd.npy astro_flat.npy --keypoints astro_flat_frames.npy -o bovw.npy'
 for cfg in knn-k5-l2 linear-svm softmax random-forest-100 fashion-vlad32-pyramid; do
   lim=3000; [ $cfg = fashion-vlad32-pyramid ] && lim=1500
   run train_$cfg '$BIN train --config '$R'/examples/configs/'$cfg'.json --dataset fashion-mnist --train-limit '$lim' -o '$cfg'.bin && $BIN train --config '$R'/examples/configs/'$cfg'.json --dataset fashion-mnist --train-limit 500 -o '$cfg'.json'
   run eval_$cfg '$BIN --json eval '$cfg'.bin --dataset fashion-mnist --limit 1000 --report rep_'$cfg' --predictions pred_'$cfg'.npy'
   cross eval_$cfg '$BIN --json eval '$cfg'.bin --dataset fashion-mnist --limit 1000'
 done
-run cnn_train '$BIN cnn train --epochs 1 --train-limit 2000 --data '$DR'/fashion-mnist -o cnn.bin'
-run cnn_eval '$BIN --json cnn eval cnn.bin --data '$DR'/fashion-mnist'
-cross cnn_eval '$BIN --json cnn eval cnn.bin --data '$DR'/fashion-mnist'
+run cnn_train '$BIN cnn train --epochs 1 --train-limit 2000 --data-dir '$DR' --dataset fashion-mnist -o cnn.bin'
+run cnn_eval '$BIN --json cnn eval cnn.bin --data-dir '$DR' --dataset fashion-mnist'
+cross cnn_eval '$BIN --json cnn eval cnn.bin --data-dir '$DR' --dataset fashion-mnist'
 run demo '$BIN demo'
-run body_synth '$BIN --seed 3 bodyparts synth --n 12 -o body'
+run body_synth '$BIN bodyparts synth --seed 3 --count 12 -o body'
 run body_train '$BIN bodyparts train body --trees 2 --depth 10 --pixels 100 --candidates 20 -o body.bin'
 run body_eval '$BIN --json bodyparts eval body.bin body'
 cross body_eval '$BIN --json bodyparts eval body.bin body'

@@ -41,5 +41,5 @@ trap 'rm -rf "$NEG" "$EVAL"' EXIT
 sed "s#file='cache/#file='$CACHE/#" data/faces-eval.xml > "$EVAL/truth.xml"
 for c in "$OUT" "$CACHE/opencv/haarcascades/haarcascade_frontalface_default.xml"; do
   echo "== $(basename "$c")"
-  "$BIN" eval-detector --cascade "$c" --truth "$EVAL/truth.xml" --iou 0.3 --curve "$EVAL/pr.png"
+  "$BIN" eval-detector --cascade "$c" --truth "$EVAL/truth.xml" --iou 0.3 -o "$EVAL/pr.png"
 done
