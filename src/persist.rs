@@ -61,6 +61,12 @@ pub trait Model: Serialize + DeserializeOwned {
     fn validate_loaded(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Decodes the binary payload (postcard). Kinds whose layout grew a field override it
+    /// to read the older layout too.
+    fn from_postcard(payload: &[u8]) -> postcard::Result<Self> {
+        postcard::from_bytes(payload)
+    }
 }
 
 impl<A: Model, B: Model> Model for crate::pipeline::Chain<A, B> {
@@ -519,7 +525,7 @@ fn decode_binary<T: Model>(path: &Path, bytes: &[u8]) -> Result<T> {
         ));
     }
     check_header(path, FORMAT, version, &kind, &T::kind())?;
-    let model = postcard::from_bytes(payload).map_err(|e| {
+    let model = T::from_postcard(payload).map_err(|e| {
         Error::format(
             path,
             format!(

@@ -295,6 +295,7 @@ impl CnnParams {
             weights: Vec::new(),
             buffers: Vec::new(),
             history: Vec::new(),
+            class_names: Vec::new(),
         };
         let eval = match eval {
             Some((x, y)) => {
@@ -346,6 +347,24 @@ pub struct Cnn {
     pub buffers: Vec<f32>,
     /// One record per epoch.
     pub history: Vec<EpochRecord>,
+    /// The classes' names, label by label (empty: not known; models saved before names
+    /// were stored have none). Set by whoever knows them: `fit` sees labels only.
+    #[serde(default)]
+    pub class_names: Vec<String>,
+}
+
+/// A CNN as saved before class names were stored: the binary payload of such a file ends
+/// after `history` (the JSON form just lacks the field, which defaults to empty).
+#[derive(Deserialize)]
+struct CnnWithoutNames {
+    params: CnnParams,
+    input: Shape,
+    n_classes: usize,
+    input_mean: f32,
+    input_std: f32,
+    weights: Vec<f32>,
+    buffers: Vec<f32>,
+    history: Vec<EpochRecord>,
 }
 
 /// What one training epoch achieved.
@@ -404,6 +423,24 @@ impl crate::persist::Model for Cnn {
         "cnn".into()
     }
 
+    /// The current layout, else the layout of files saved before class names were stored.
+    fn from_postcard(payload: &[u8]) -> postcard::Result<Self> {
+        postcard::from_bytes(payload).or_else(|e| {
+            let old: CnnWithoutNames = postcard::from_bytes(payload).map_err(|_| e)?;
+            Ok(Cnn {
+                params: old.params,
+                input: old.input,
+                n_classes: old.n_classes,
+                input_mean: old.input_mean,
+                input_std: old.input_std,
+                weights: old.weights,
+                buffers: old.buffers,
+                history: old.history,
+                class_names: Vec::new(),
+            })
+        })
+    }
+
     /// Valid params, a network that plans for the stored input, weights and buffers of the
     /// planned sizes (at least one weight), `1 <= n_classes <=` the network's outputs, a
     /// finite input mean and a finite positive input spread, finite weights.
@@ -428,6 +465,13 @@ impl crate::persist::Model for Cnn {
             });
         }
         crate::limits::check_class_count(self.n_classes, "cnn")?;
+        if !self.class_names.is_empty() && self.class_names.len() != self.n_classes {
+            return Err(Error::DimensionMismatch {
+                what: "class names of the cnn model",
+                expected: self.n_classes,
+                found: self.class_names.len(),
+            });
+        }
         if self.n_classes > net.output().len() {
             return Err(Error::DimensionMismatch {
                 what: "classes of the cnn model (at most the network's outputs)",
@@ -512,4 +556,64 @@ fn mean_std(pixels: &[f32]) -> (f32, f32) {
         / n;
     let std = if var > 1e-12 { var.sqrt() } else { 1.0 };
     (mean as f32, std as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::Model;
+
+    /// The layout of files saved before class names were stored.
+    #[derive(Serialize)]
+    struct Old<'a> {
+        params: &'a CnnParams,
+        input: Shape,
+        n_classes: usize,
+        input_mean: f32,
+        input_std: f32,
+        weights: &'a [f32],
+        buffers: &'a [f32],
+        history: &'a [EpochRecord],
+    }
+
+    fn tiny() -> Cnn {
+        let images: Vec<Image> = (0..8)
+            .map(|i| Image::from_fn(4, 4, |x, _| if (x < 2) == (i % 2 == 0) { 0.9 } else { 0.1 }))
+            .collect();
+        let labels: Vec<Label> = (0..8).map(|i| i % 2).collect();
+        let params = CnnParams {
+            layers: vec![LayerSpec::Dense { out_features: 2 }],
+            epochs: 1,
+            batch_size: 4,
+            ..CnnParams::default()
+        };
+        params.fit(&images, &labels).unwrap()
+    }
+
+    #[test]
+    fn files_without_class_names_still_load_and_names_round_trip() {
+        let mut cnn = tiny();
+        let old = Old {
+            params: &cnn.params,
+            input: cnn.input,
+            n_classes: cnn.n_classes,
+            input_mean: cnn.input_mean,
+            input_std: cnn.input_std,
+            weights: &cnn.weights,
+            buffers: &cnn.buffers,
+            history: &cnn.history,
+        };
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        assert_eq!(Cnn::from_postcard(&bytes).unwrap(), cnn);
+        cnn.class_names = vec!["left".into(), "right".into()];
+        let bytes = postcard::to_stdvec(&cnn).unwrap();
+        let back = Cnn::from_postcard(&bytes).unwrap();
+        assert_eq!(back.class_names, ["left", "right"]);
+        assert_eq!(back, cnn);
+        // A truncated payload is still an error, not an old model.
+        assert!(Cnn::from_postcard(&bytes[..bytes.len() / 2]).is_err());
+        // Names that do not match the classes are refused on load.
+        cnn.class_names.push("third".into());
+        assert!(cnn.validate_loaded().is_err());
+    }
 }

@@ -448,3 +448,54 @@ fn deprecated_spellings_still_work_with_a_warning() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("--seed is ignored"), "{err}");
 }
+
+/// A CNN trained on a folder of class folders keeps the folders' names: `predict` and `cnn
+/// predict` print them.
+#[test]
+fn a_cnn_on_class_folders_prints_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, top) in [("bottom", false), ("top", true)] {
+        let sub = dir.path().join("data").join(class);
+        std::fs::create_dir_all(&sub).unwrap();
+        for i in 0..6 {
+            let shade = 0.05 * i as f32;
+            classic_cv::Image::from_fn(28, 28, |_, y| {
+                if (y < 10) == top {
+                    0.8 - shade
+                } else {
+                    0.1 + shade
+                }
+            })
+            .save_png(sub.join(format!("{i}.png")))
+            .unwrap();
+        }
+    }
+    let spec = format!("folder:{}", dir.path().join("data").display());
+    let model = dir.path().join("bars.bin");
+    let m = model.to_str().unwrap();
+    let (code, _, err) = classic_cv(&[
+        "cnn",
+        "train",
+        "--dataset",
+        &spec,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "-o",
+        m,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let png = dir.path().join("data/top/0.png");
+    let png = png.to_str().unwrap();
+    for args in [
+        vec!["--json", "predict", m, png],
+        vec!["--json", "cnn", "predict", m, png],
+    ] {
+        let (code, out, err) = classic_cv(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let label = v["label"].as_u64().unwrap() as usize;
+        assert_eq!(v["class"], ["bottom", "top"][label], "{v}");
+    }
+}

@@ -157,9 +157,17 @@ fn dataset(spec: &str, data: &Option<PathBuf>, split: Split) -> Result<Dataset> 
         .with_context(|| format!("reading Fashion-MNIST from {}", dir.display()))
 }
 
-/// The class name of `label` for a CNN, which stores no names: a 10-class model on 28x28
-/// images is taken for a Fashion-MNIST one (its classes' names); otherwise the label number.
+/// The class name of `label` for a CNN: the names it was trained with; for a model saved
+/// before names were stored, a 10-class model on 28x28 images is taken for a Fashion-MNIST
+/// one (its classes' names); otherwise the label number.
 pub fn class_name(model: &Cnn, label: usize) -> String {
+    if !model.class_names.is_empty() {
+        return model
+            .class_names
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| label.to_string());
+    }
     let fashion = model.n_classes == datasets::FASHION_MNIST_CLASSES.len()
         && (model.input.height, model.input.width) == (28, 28);
     match datasets::FASHION_MNIST_CLASSES.get(label) {
@@ -238,7 +246,10 @@ fn train(a: &TrainArgs, g: &Globals) -> Result<()> {
     };
     let eval = test.as_ref().map(|t| (&t.images[..], &t.labels[..]));
     let start = Instant::now();
-    let model = params.fit_with_eval(&data.images, &data.labels, eval)?;
+    let mut model = params.fit_with_eval(&data.images, &data.labels, eval)?;
+    if data.class_names.len() == model.n_classes {
+        model.class_names = data.class_names.clone();
+    }
     let seconds = start.elapsed().as_secs_f64();
     persist::save(&a.output, &model)
         .with_context(|| format!("saving the model to {}", a.output.display()))?;
