@@ -271,20 +271,7 @@ fn a_cnn_on_another_dataset_names_classes_by_number() {
     let spec = bars_npy(dir.path(), 40);
     let model = dir.path().join("bars.bin");
     let m = model.to_str().unwrap();
-    let (code, _, err) = classic_cv(&[
-        "cnn",
-        "train",
-        "--dataset",
-        &spec,
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "-o",
-        m,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert!(!err.contains("warning"), "{err}");
+    train_cnn_one_epoch(&spec, m, 8);
     // Its only split is the training data: no "test accuracy" per epoch on it.
     let (code, _, err) = classic_cv(&[
         "cnn",
@@ -302,16 +289,9 @@ fn a_cnn_on_another_dataset_names_classes_by_number() {
         .save_png(&png)
         .unwrap();
     let png = png.to_str().unwrap();
-    for args in [
-        vec!["--json", "predict", m, png],
-        vec!["--json", "cnn", "predict", m, png],
-    ] {
-        let (code, out, err) = classic_cv(&args);
-        assert_eq!(code, 0, "{err}");
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        let label = v["label"].as_u64().unwrap();
-        assert!(label < 2, "{v}");
-        assert_eq!(v["class"], label.to_string(), "{v}");
+    for (label, class) in cnn_predictions(m, png) {
+        assert!(label < 2, "{label}");
+        assert_eq!(class, label.to_string());
     }
     let (code, out, err) = classic_cv(&["--json", "cnn", "eval", m, "--dataset", &spec]);
     assert_eq!(code, 0, "{err}");
@@ -449,6 +429,42 @@ fn deprecated_spellings_still_work_with_a_warning() {
     assert!(err.contains("--seed is ignored"), "{err}");
 }
 
+/// `cnn train` for one epoch on a dataset spec, saved to `model`.
+fn train_cnn_one_epoch(spec: &str, model: &str, batch: usize) {
+    let batch = batch.to_string();
+    let (code, _, err) = classic_cv(&[
+        "cnn",
+        "train",
+        "--dataset",
+        spec,
+        "--epochs",
+        "1",
+        "--batch-size",
+        &batch,
+        "-o",
+        model,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}
+
+/// The label and class that `predict` and then `cnn predict` (`--json`) give `png`.
+fn cnn_predictions(model: &str, png: &str) -> Vec<(usize, String)> {
+    [
+        vec!["--json", "predict", model, png],
+        vec!["--json", "cnn", "predict", model, png],
+    ]
+    .iter()
+    .map(|args| {
+        let (code, out, err) = classic_cv(args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let label = v["label"].as_u64().unwrap() as usize;
+        (label, v["class"].as_str().unwrap().to_string())
+    })
+    .collect()
+}
+
 /// A CNN trained on a folder of class folders keeps the folders' names: `predict` and `cnn
 /// predict` print them.
 #[test]
@@ -473,29 +489,10 @@ fn a_cnn_on_class_folders_prints_their_names() {
     let spec = format!("folder:{}", dir.path().join("data").display());
     let model = dir.path().join("bars.bin");
     let m = model.to_str().unwrap();
-    let (code, _, err) = classic_cv(&[
-        "cnn",
-        "train",
-        "--dataset",
-        &spec,
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "-o",
-        m,
-    ]);
-    assert_eq!(code, 0, "{err}");
+    train_cnn_one_epoch(&spec, m, 4);
     let png = dir.path().join("data/top/0.png");
     let png = png.to_str().unwrap();
-    for args in [
-        vec!["--json", "predict", m, png],
-        vec!["--json", "cnn", "predict", m, png],
-    ] {
-        let (code, out, err) = classic_cv(&args);
-        assert_eq!(code, 0, "{err}");
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        let label = v["label"].as_u64().unwrap() as usize;
-        assert_eq!(v["class"], ["bottom", "top"][label], "{v}");
+    for (label, class) in cnn_predictions(m, png) {
+        assert_eq!(class, ["bottom", "top"][label]);
     }
 }
