@@ -24,11 +24,9 @@ what oversubscription costs).
 """
 
 import argparse
-import gzip
 import logging
 import os
 import pathlib
-import platform
 import statistics
 import struct
 import sys
@@ -38,18 +36,11 @@ import zlib
 
 import numpy as np
 
+from benchlib import cpu_name, load_idx
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "cache" / "fashion-mnist"
 IDX = ["t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"]
-
-
-def load_idx(path):
-    """An IDX file of the Fashion-MNIST distribution as a uint8 array."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def png_gray(pixels):
@@ -85,16 +76,6 @@ def image_folder(folder, n):
     return [str(p) for p in paths]
 
 
-def cpu_name():
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000, help="number of images")
@@ -107,6 +88,8 @@ def main():
         sys.exit("error: --n and --rounds must be at least 1")
 
     from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
 
     import classic_cv as cc
     import classic_cv.dask as ccd
@@ -150,7 +133,7 @@ def main():
             same = out.dtype == reference.dtype and out.shape == reference.shape and \
                 out.tobytes() == reference.tobytes()
             identical &= same
-            print(f"round {r + 1}: {workers} worker(s) {dt:8.2f} s  "
+            print(f"round {r + 1}: {workers} worker{'s' if workers > 1 else ' '} {dt:8.2f} s  "
                   f"{'identical' if same else 'DIFFERENT'}", flush=True)
     load_after = os.getloadavg()
     for cluster, client in clusters.values():
@@ -167,9 +150,10 @@ def main():
           f"1 worker {pools[1]}, 2 workers {pools[2]}")
     print(f"single process     {t_single:.2f} s ({args.n / t_single:.0f} images/s, all cores; "
           "the reference)")
-    print(f"{'cluster':<19}{'median s':>10}{'images/s':>10}   rounds (s)")
+    print(f"{'cluster':<24}{'median s':>10}{'images/s':>10}   rounds (s)")
     for w in (1, 2):
-        print(f"{w} worker(s) x 1 thread{med[w]:>7.2f}{args.n / med[w]:>10.0f}   "
+        label = f"{w} worker{'s' if w > 1 else ''} x 1 thread"
+        print(f"{label:<24}{med[w]:>10.2f}{args.n / med[w]:>10.0f}   "
               + " ".join(f"{t:.2f}" for t in times[w]))
     print(f"speedup            {med[1] / med[2]:.2f}x (2 workers over 1; medians of "
           f"{args.rounds})")

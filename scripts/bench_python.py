@@ -27,12 +27,10 @@ and example (`cargo build --release --bin classic-cv --example dsift_batch`), th
 """
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,31 +39,14 @@ import time
 
 import numpy as np
 
+from benchlib import cpu_name, load_idx
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load_idx(path):
-    """An IDX file of the Fashion-MNIST distribution as a uint8 array."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def pixels(images):
     """Images as float32 rows in [0, 1]: v / 255 in float32, the crate's reader."""
     return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
-
-
-def cpu_name():
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_json(cmd):

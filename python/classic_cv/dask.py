@@ -141,7 +141,11 @@ def encode(client, estimator, paths, partition_size=64):
     if not paths:
         raise ValueError("no image files to encode")
     data = estimator._model.to_bytes()
-    [model] = client.scatter([data], broadcast=True, hash=True)
+    # A key of its own per call (hash=False): with content-hashed keys, a second encode of
+    # the same model re-scatters under the key the first call's futures are releasing, and
+    # the workers may drop the new copy ("lost dependencies"). Workers still decode each
+    # model once (_MODELS is keyed by the bytes' sha256).
+    [model] = client.scatter([data], broadcast=True, hash=False)
     dim = estimator.n_features_out_
     blocks = [
         da.from_delayed(

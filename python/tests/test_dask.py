@@ -94,3 +94,15 @@ def test_workers_size_the_thread_pool_to_their_threads(client, images):
     pools = client.run(lambda: __import__("os").environ.get("RAYON_NUM_THREADS"))
     assert len(pools) == 2
     assert set(pools.values()) == {os.environ.get("RAYON_NUM_THREADS", "1")}, pools
+
+
+def test_encoding_again_with_the_same_model(client, images):
+    """Each encode scatters the model under a key of its own: a second call while the first
+    call's futures are being released keeps its data (no "lost dependencies")."""
+    enc = cc.BoVW(n_clusters=2, step=4, bin_size=4, codebook_images=10,
+                  codebook_descriptors=100, max_iter=3).fit_files(images)
+    want = enc.transform_files(images)
+    for _ in range(8):
+        # With content-hashed keys this sometimes hung or lost the model's data.
+        codes = cdask.encode(client, enc, images, partition_size=3)
+        assert client.compute(codes).result(timeout=120).tobytes() == want.tobytes()
