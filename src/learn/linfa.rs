@@ -200,10 +200,10 @@ mod tests {
         (x, labels.iter().map(|&l| l as usize).collect())
     }
 
-    /// Fits through linfa and through our API on the same data, checks the models are
-    /// equal, and returns the predictions on the test rows of linfa's `predict` and of our
-    /// `transform_batch`, with the linfa model.
-    fn both_ways<P, M>(params: &P) -> (Vec<usize>, Vec<usize>, M)
+    /// Fits through linfa and through our API on the same data and checks: the models are
+    /// equal, linfa's `predict` gives our `transform_batch`'s labels, the model learned the
+    /// blobs, and linfa's metrics run on the predictions.
+    fn check_learner<P, M>(params: P)
     where
         P: Fit<Input = Vec<f32>, Fitted = M>
             + linfa::traits::Fit<Array2<f32>, Array1<usize>, Error, Object = M>,
@@ -214,35 +214,22 @@ mod tests {
     {
         let (rows, labels) = blob_rows(60, 7);
         let (test_rows, _) = blob_rows(30, 8);
-        let ours = Fit::fit(params, &rows, &labels).unwrap();
+        let ours = Fit::fit(&params, &rows, &labels).unwrap();
         let (x, y) = blobs(60, 7);
-        let (test, _) = blobs(30, 8);
-        let theirs = linfa::traits::Fit::fit(params, &Dataset::new(x, y)).unwrap();
+        let (test, truth) = blobs(30, 8);
+        let theirs = linfa::traits::Fit::fit(&params, &Dataset::new(x, y)).unwrap();
         assert_eq!(ours, theirs, "the same model either way");
         let via_linfa: Array1<usize> = theirs.predict(&test);
-        let via_ours = ours.transform_batch(&test_rows).unwrap();
-        let via_ours = via_ours.into_iter().map(|l| l as usize).collect();
-        (via_linfa.to_vec(), via_ours, theirs)
-    }
-
-    /// Checks linfa and our API agree and that the model learned the blobs.
-    fn check_learner<P, M>(params: P)
-    where
-        P: Fit<Input = Vec<f32>, Fitted = M>
-            + linfa::traits::Fit<Array2<f32>, Array1<usize>, Error, Object = M>,
-        M: Transform<Input = Vec<f32>, Output = Label>
-            + PredictInplace<Array2<f32>, Array1<usize>>
-            + PartialEq
-            + std::fmt::Debug,
-    {
-        let (via_linfa, via_ours, model) = both_ways(&params);
-        assert_eq!(via_linfa, via_ours);
-        let (test, truth) = blobs(30, 8);
+        let via_ours: Vec<usize> = ours
+            .transform_batch(&test_rows)
+            .unwrap()
+            .into_iter()
+            .map(|l| l as usize)
+            .collect();
+        assert_eq!(via_linfa.to_vec(), via_ours);
         let correct = via_linfa.iter().zip(&truth).filter(|(a, b)| a == b).count();
         assert!(correct >= 24, "{correct}/30 correct");
-        // linfa's metrics run on the predictions.
-        let predicted: Array1<usize> = model.predict(&test);
-        let cm = predicted.confusion_matrix(&truth).unwrap();
+        let cm = via_linfa.confusion_matrix(&truth).unwrap();
         assert_eq!(cm.accuracy(), correct as f32 / 30.0);
     }
 
