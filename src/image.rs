@@ -3,6 +3,10 @@
 //! # Overview
 //! [`Image`] is the one pixel container of the crate: a row-major grid of `f32` gray values
 //! in `[0, 1]`. Every feature extractor reads it; nothing else converts pixel formats.
+//! Callers holding an `ndarray` matrix hand it over with [`Image::from_array`] (which
+//! keeps the array's buffer when it is row-major) and get one back with
+//! [`Image::into_array`] or [`Image::as_array_view`]; `image` crate users convert a
+//! `GrayImage` with [`Image::from_gray_image`].
 //!
 //! # Usage
 //! ```
@@ -10,6 +14,10 @@
 //! let img = Image::from_fn(4, 2, |x, y| (x + y) as f32 / 8.0);
 //! let big = img.resize_bilinear(8, 4).unwrap();
 //! assert_eq!((big.width(), big.height()), (8, 4));
+//! let pixels = big.into_array(); // (height, width), the same buffer
+//! assert_eq!(pixels.dim(), (4, 8));
+//! let back = Image::from_array(pixels).unwrap(); // row-major: no copy either
+//! assert_eq!(back.width(), 8);
 //! ```
 //!
 //! # Conventions that change numbers
@@ -308,6 +316,89 @@ impl Image {
     }
 }
 
+/// Conversions from and to `ndarray` matrices and the `image` crate's 8-bit gray buffers.
+/// An array's rows are the image's rows: `pixels[[y, x]]` is pixel `(x, y)`, shape
+/// `(height, width)`. Arrays coming in are checked as decoded files are: not empty, at most
+/// [`crate::limits::max_pixels`] pixels, and (unlike [`Image::new`], which wraps pixels the
+/// crate computed) every value finite.
+impl Image {
+    /// Takes an owned `(height, width)` matrix as an image. **No copy** when the array is in
+    /// standard (row-major, contiguous) layout and its buffer holds exactly its elements,
+    /// as every array built by ndarray's constructors, `from_shape_vec` or
+    /// [`Image::into_array`] does: the buffer becomes the image's. Otherwise (a transposed or
+    /// Fortran-order array, one sliced with a step, a slice of a larger buffer) the pixels
+    /// are copied once, in row-major order. Fails on an empty array, on more pixels than
+    /// the limit, and on a NaN or infinite value.
+    pub fn from_array(pixels: ndarray::Array2<f32>) -> Result<Self> {
+        let (height, width) = pixels.dim();
+        let n = check_array_size(width, height)?;
+        if !pixels.is_standard_layout() {
+            return Image::from_array_view(pixels.view());
+        }
+        match pixels.into_raw_vec_and_offset() {
+            (data, Some(0)) if data.len() == n => Image::finite(width, height, data),
+            (data, offset) => {
+                // Standard layout but a window of a larger buffer: its pixels are the `n`
+                // values from the offset on.
+                let start = offset.unwrap_or(0);
+                let window = data
+                    .get(start..start + n)
+                    .ok_or_else(|| Error::param("pixels", "array buffer shorter than its shape"))?;
+                Image::finite(width, height, window.to_vec())
+            }
+        }
+    }
+
+    /// Copies a `(height, width)` view (any layout: transposed, strided, negative steps)
+    /// into a new image, row by row. Fails as [`Image::from_array`] does.
+    pub fn from_array_view(pixels: ndarray::ArrayView2<'_, f32>) -> Result<Self> {
+        let (height, width) = pixels.dim();
+        check_array_size(width, height)?;
+        let data = match pixels.as_slice() {
+            Some(contiguous) => contiguous.to_vec(),
+            None => pixels.iter().copied().collect(),
+        };
+        Image::finite(width, height, data)
+    }
+
+    /// Converts an 8-bit gray image of the `image` crate: `v / 255`, the convention of
+    /// [`Image::from_u8`] and of decoded files (one pass that writes new `f32` pixels).
+    /// Fails on an empty image or more pixels than the limit.
+    pub fn from_gray_image(gray: &::image::GrayImage) -> Result<Self> {
+        let (width, height) = (gray.width() as usize, gray.height() as usize);
+        let n = check_array_size(width, height)?;
+        let raw = gray.as_raw();
+        // `from_u8` rejects a buffer shorter than the image (the `image` crate forbids it).
+        Image::from_u8(width, height, &raw[..n.min(raw.len())])
+    }
+
+    /// The pixels as a `(height, width)` view, without a copy.
+    pub fn as_array_view(&self) -> ndarray::ArrayView2<'_, f32> {
+        ndarray::ArrayView2::from_shape((self.height, self.width), &self.data)
+            .expect("an image holds width x height pixels")
+    }
+
+    /// Consumes the image into a `(height, width)` array that takes over its buffer, without
+    /// a copy.
+    pub fn into_array(self) -> ndarray::Array2<f32> {
+        ndarray::Array2::from_shape_vec((self.height, self.width), self.data)
+            .expect("an image holds width x height pixels")
+    }
+
+    /// [`Image::new`] after the finite check of the conversions.
+    fn finite(width: usize, height: usize, data: Vec<f32>) -> Result<Self> {
+        crate::error::check_finite(&data, "image pixels")?;
+        Image::new(width, height, data)
+    }
+}
+
+/// The size checks of an incoming array: at least 1x1 and within the pixel limit; returns
+/// the number of pixels.
+fn check_array_size(width: usize, height: usize) -> Result<usize> {
+    check_nonempty(width, height)?;
+    crate::limits::check_image_size(width, height)
+}
+
 /// File extensions of the image files the crate reads (case-insensitive): PNG, JPEG and the
 /// PNM family. Every command and reader that picks images out of a folder uses this list.
 pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "pgm", "ppm", "pnm"];
@@ -510,6 +601,107 @@ mod tests {
     }
 
     /// A size whose pixel count overflows is an error naming the size, not a wrapped product.
+    /// A 3x5 (height x width) array whose pixel `(x, y)` is `(10 y + x) / 64`.
+    fn ramp() -> ndarray::Array2<f32> {
+        ndarray::Array2::from_shape_fn((3, 5), |(y, x)| (10 * y + x) as f32 / 64.0)
+    }
+
+    #[test]
+    fn array_round_trips_without_copies() {
+        let a = ramp();
+        let owned = a.clone();
+        let ptr = owned.as_ptr();
+        let img = Image::from_array(owned).unwrap();
+        assert_eq!((img.width(), img.height()), (5, 3));
+        assert_eq!(img.as_slice().as_ptr(), ptr, "from_array moved the buffer");
+        assert_eq!(img.get(4, 2), 24.0 / 64.0);
+        let view = img.as_array_view();
+        assert_eq!(view.as_ptr(), ptr, "as_array_view borrows the buffer");
+        assert_eq!(view, a);
+        let back = img.into_array();
+        assert_eq!(back.as_ptr(), ptr, "into_array gives the buffer back");
+        assert_eq!(back, a);
+        let copied = Image::from_array_view(a.view()).unwrap();
+        assert_ne!(copied.as_slice().as_ptr(), ptr, "a view is copied");
+        assert_eq!(copied.into_array(), a);
+    }
+
+    #[test]
+    fn non_standard_layouts_give_the_right_pixels() {
+        use ndarray::s;
+        let a = ramp();
+        let check = |img: Image, expect: ndarray::ArrayView2<f32>| {
+            assert_eq!((img.height(), img.width()), expect.dim());
+            for ((y, x), &v) in expect.indexed_iter() {
+                assert_eq!(img.get(x, y), v, "pixel ({x}, {y})");
+            }
+        };
+        // Transposed (Fortran order): pixel (x, y) is a[[x, y]].
+        let t = a.clone().reversed_axes();
+        assert!(!t.is_standard_layout());
+        check(Image::from_array(t.clone()).unwrap(), t.view());
+        assert_eq!(Image::from_array(t).unwrap().get(2, 4), a[[2, 4]]);
+        // Steps, negative steps and a window of a larger buffer, owned and as views.
+        for owned in [
+            a.clone().slice_move(s![..;2, 1..;3]),
+            a.clone().slice_move(s![.., ..;-1]),
+            a.clone().slice_move(s![1.., ..]),
+            a.clone().slice_move(s![..2, ..]),
+        ] {
+            let expect = owned.to_owned();
+            check(Image::from_array_view(owned.view()).unwrap(), expect.view());
+            check(Image::from_array(owned).unwrap(), expect.view());
+        }
+        let strided = a.slice(s![1..;2, ..;-2]);
+        assert_eq!(strided.dim(), (1, 3));
+        let img = Image::from_array_view(strided).unwrap();
+        assert_eq!(img.as_slice(), &[a[[1, 4]], a[[1, 2]], a[[1, 0]]]);
+    }
+
+    #[test]
+    fn gray_images_convert_as_from_u8() {
+        let gray = ::image::GrayImage::from_fn(4, 3, |x, y| ::image::Luma([(x * 60 + y) as u8]));
+        let img = Image::from_gray_image(&gray).unwrap();
+        assert_eq!((img.width(), img.height()), (4, 3));
+        assert_eq!(img, Image::from_u8(4, 3, gray.as_raw()).unwrap());
+        assert_eq!(img.get(0, 0), 0.0);
+        assert_eq!(img.get(3, 2), 182.0 / 255.0);
+        assert_eq!(img.to_u8(), gray.into_raw());
+    }
+
+    #[test]
+    fn bad_arrays_are_errors() {
+        let empty = ndarray::Array2::<f32>::zeros((0, 5));
+        assert!(matches!(
+            Image::from_array(empty),
+            Err(Error::ImageTooSmall {
+                width: 5,
+                height: 0,
+                ..
+            })
+        ));
+        let empty_gray = ::image::GrayImage::new(0, 7);
+        assert!(matches!(
+            Image::from_gray_image(&empty_gray),
+            Err(Error::ImageTooSmall { .. })
+        ));
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut a = ramp();
+            a[[2, 1]] = bad;
+            assert!(matches!(
+                Image::from_array_view(a.t()),
+                Err(Error::NonFinite { .. })
+            ));
+            assert!(matches!(Image::from_array(a), Err(Error::NonFinite { .. })));
+        }
+        // 2^30 pixels of one broadcast value: rejected by the pixel limit before any copy.
+        let one = [0.5f32];
+        let one = ndarray::ArrayView1::from(&one[..]);
+        let huge = one.broadcast((1 << 15, 1 << 15)).unwrap();
+        let err = Image::from_array_view(huge).unwrap_err();
+        assert!(err.to_string().contains("more than the limit"), "{err}");
+    }
+
     #[test]
     fn overflowing_sizes_are_errors() {
         for (w, h) in [(usize::MAX, 2), (1 << 33, 1 << 33), (2, usize::MAX)] {

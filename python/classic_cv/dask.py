@@ -14,6 +14,12 @@ How the work is split, and what crosses the network:
   paths is decoded, described and encoded where it runs; only the paths go out and only
   the encodings (``n x dim`` float32) come back, as blocks of a Dask array.
 
+Threads: each worker process runs the crate's native calls on as many threads as the worker
+has (``nthreads``, e.g. ``LocalCluster(threads_per_worker=1)``), not one per core, so ``n``
+single-thread workers on ``n`` cores run ``n`` threads, not ``n x n`` (the crate's thread
+pool is sized once per process, from ``RAYON_NUM_THREADS`` before its first native call; a
+``RAYON_NUM_THREADS`` already in the worker's environment wins).
+
 Both steps draw the same seeded samples and run the same code as ``estimator.fit`` and
 ``estimator.transform_files`` in one process, so the results are bit-identical to the
 single-process run whatever the number of workers or partitions. Workers read the image
@@ -22,6 +28,8 @@ files themselves: the paths must be valid on every worker (a shared file system)
 
 import hashlib
 import json
+import multiprocessing
+import os
 import pathlib
 
 import numpy as np
@@ -53,7 +61,25 @@ def _chunks(seq, size):
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
+def _size_thread_pool():
+    """In a worker process, sizes the crate's thread pool to the worker's ``nthreads`` before
+    the first native call of the process: rayon starts one thread per core otherwise, so
+    every worker would use every core. Workers running in the client's process
+    (``processes=False``) share its pool and are left alone, as is an explicit
+    ``RAYON_NUM_THREADS``."""
+    if "RAYON_NUM_THREADS" in os.environ or multiprocessing.parent_process() is None:
+        return
+    try:
+        from distributed import get_worker
+
+        nthreads = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return
+    os.environ["RAYON_NUM_THREADS"] = str(max(1, int(nthreads)))
+
+
 def _sift_part(params, paths):
+    _size_thread_pool()
     return _native.dense_sift_files(params, paths)
 
 
@@ -94,6 +120,7 @@ def fit_encoder(client, estimator, paths, partition_size=64):
 
 def _encode_part(kind, data, paths):
     global _DECODES
+    _size_thread_pool()
     key = hashlib.sha256(data).hexdigest()
     model = _MODELS.get(key)
     if model is None:
@@ -114,7 +141,11 @@ def encode(client, estimator, paths, partition_size=64):
     if not paths:
         raise ValueError("no image files to encode")
     data = estimator._model.to_bytes()
-    [model] = client.scatter([data], broadcast=True, hash=True)
+    # A key of its own per call (hash=False): with content-hashed keys, a second encode of
+    # the same model re-scatters under the key the first call's futures are releasing, and
+    # the workers may drop the new copy ("lost dependencies"). Workers still decode each
+    # model once (_MODELS is keyed by the bytes' sha256).
+    [model] = client.scatter([data], broadcast=True, hash=False)
     dim = estimator.n_features_out_
     blocks = [
         da.from_delayed(

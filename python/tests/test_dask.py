@@ -82,3 +82,27 @@ def test_each_worker_decodes_the_model_once(client, images):
     after = client.run(lambda: __import__("classic_cv.dask").dask._DECODES)
     new = {w: after[w] - before[w] for w in after}
     assert all(v <= 1 for v in new.values()) and sum(new.values()) >= 1, new
+
+
+def test_workers_size_the_thread_pool_to_their_threads(client, images):
+    """Each worker process runs the crate on its own thread count (1 here), not one thread
+    per core, unless RAYON_NUM_THREADS was set for it (then that wins)."""
+    enc = cc.BoVW(n_clusters=2, step=4, bin_size=4, codebook_images=10,
+                  codebook_descriptors=100, max_iter=3)
+    enc = cdask.fit_encoder(client, enc, images, partition_size=2)
+    cdask.encode(client, enc, images, partition_size=2).compute()
+    pools = client.run(lambda: __import__("os").environ.get("RAYON_NUM_THREADS"))
+    assert len(pools) == 2
+    assert set(pools.values()) == {os.environ.get("RAYON_NUM_THREADS", "1")}, pools
+
+
+def test_encoding_again_with_the_same_model(client, images):
+    """Each encode scatters the model under a key of its own: a second call while the first
+    call's futures are being released keeps its data (no "lost dependencies")."""
+    enc = cc.BoVW(n_clusters=2, step=4, bin_size=4, codebook_images=10,
+                  codebook_descriptors=100, max_iter=3).fit_files(images)
+    want = enc.transform_files(images)
+    for _ in range(8):
+        # With content-hashed keys this sometimes hung or lost the model's data.
+        codes = cdask.encode(client, enc, images, partition_size=3)
+        assert client.compute(codes).result(timeout=120).tobytes() == want.tobytes()

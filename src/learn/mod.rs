@@ -4,6 +4,8 @@
 pub mod centroid;
 pub mod forest;
 pub mod knn;
+#[cfg(feature = "linfa")]
+pub mod linfa;
 pub mod preprocess;
 pub mod softmax;
 pub mod svm;
